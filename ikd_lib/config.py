@@ -1,0 +1,181 @@
+"""Plain configuration: the knobs of the method, of training, and the three profiles.
+
+Every knob has a comment. A profile bundles everything one `make tables` run needs;
+`smoke` runs in seconds (tests, CI), `cpu` on a 2-core laptop in minutes (the default),
+`paper` at the paper's scale. `config_hash` names a configuration in the results store.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+
+
+# ---------------------------------------------------------------- input checks
+def check_choice(what: str, value, valid) -> None:
+    if value not in valid:
+        import difflib
+        close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}.{hint}")
+
+
+def check_positive_int(what: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+
+
+def check_nonnegative_int(what: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be an integer >= 0, got {value!r}")
+
+
+# ---------------------------------------------------------------- the method (METHOD.md)
+@dataclass(frozen=True)
+class TDConfig:
+    k_rounds: int = 1            # K: rounds of interactive communication; 0 switches L_interact off
+    w_interact: float = 1.0      # w1: weight of L_interact
+    w_message: float = 1.0       # w2: weight of L_MC (message consistency)
+    w_state: float = 1.0         # w3: weight of L_SC (state consistency)
+    noise_std: float = 0.0       # σ of the Gaussian noise added to s'_h ("add noise" variant)
+    message_dim: int = 16        # m_d: width of the shared message space
+    module: str = "linear"       # E*, D*: "linear" or "mlp" (Dense-ReLU-Dense); the paper tried both
+    schedule: str = "together"   # "together" (one stage) or "separate" (warm-up, see below)
+    warmup_student_steps: int = 1000  # N1 of "train E*, D* separately": student alone
+    warmup_comm_steps: int = 500      # N2 of "train E*, D* separately": only E*, D*
+
+    def __post_init__(self):
+        check_nonnegative_int("k_rounds (K)", self.k_rounds)
+        for name in ("w_interact", "w_message", "w_state", "noise_std"):
+            value = getattr(self, name)
+            if not value >= 0:  # also catches NaN
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        check_positive_int("message_dim (m_d)", self.message_dim)
+        check_choice("module", self.module, ("linear", "mlp"))
+        check_choice("schedule", self.schedule, ("together", "separate"))
+        check_nonnegative_int("warmup_student_steps", self.warmup_student_steps)
+        check_nonnegative_int("warmup_comm_steps", self.warmup_comm_steps)
+
+
+# ---------------------------------------------------------------- models
+@dataclass(frozen=True)
+class RatingModelConfig:
+    emb_dim: int        # width of the user and item embeddings
+    width: int          # width of the lower and higher hidden layers (equal, so E_g reads both)
+    n_upper: int = 1    # Dense-ReLU layers between the lower and the higher tap
+
+    def __post_init__(self):
+        check_positive_int("emb_dim", self.emb_dim)
+        check_positive_int("width", self.width)
+        check_positive_int("n_upper", self.n_upper)
+
+
+# ---------------------------------------------------------------- training
+@dataclass(frozen=True)
+class TrainConfig:
+    lr: float = 3e-3          # Adam learning rate (student and E*, D* alike)
+    batch_size: int = 1024    # ratings per minibatch
+    max_epochs: int = 40      # hard cap; early stopping usually ends sooner
+    patience: int = 5         # epochs without a better validation RMSE before stopping
+    weight_decay: float = 0.0 # L2 on all trained weights (Adam's coupled form)
+    min_batches_per_epoch: int = 20  # sparse tasks use smaller batches, so an epoch is >= this many steps
+
+    def batch_size_for(self, n_train: int) -> int:
+        """Dense genres get `batch_size`; sparse ones smaller batches, so that early stopping
+        sees comparable progress per epoch (Western has ~1.5k training ratings)."""
+        return max(1, min(self.batch_size, -(-n_train // self.min_batches_per_epoch)))
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_int("max_epochs", self.max_epochs)
+        check_positive_int("patience", self.patience)
+        check_positive_int("min_batches_per_epoch", self.min_batches_per_epoch)
+
+
+# ---------------------------------------------------------------- profiles
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seeds: tuple[int, ...]               # one run per seed; seed s = same init and data order for every method
+    genres: tuple[str, ...]              # MovieLens downstream tasks, Genre 1..n
+    student: RatingModelConfig
+    teacher: RatingModelConfig
+    student_train: TrainConfig
+    teacher_train: TrainConfig
+    distill_weights: tuple[float, ...]   # grid for the baselines' distillation weight, chosen on validation
+    td_weights: tuple[float, ...] = (1.0,)  # grid for TD's overall weight λ (multiplies w1, w2, w3)
+    td: TDConfig = field(default_factory=TDConfig)   # the "TD (default)" configuration
+    separate_comm_steps: tuple[int, ...] = (500, 1000)  # N2 values tried for "train E*, D* separately"
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("a profile needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        for name in ("distill_weights", "td_weights"):
+            grid = getattr(self, name)
+            if not grid or any(not w > 0 for w in grid):
+                raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {grid}")
+
+
+STUDENT = RatingModelConfig(emb_dim=8, width=16, n_upper=1)
+TEACHER = RatingModelConfig(emb_dim=80, width=32, n_upper=1)
+
+PROFILES: dict[str, Profile] = {
+    # seconds: two seeds, two genres, a couple of epochs; for tests and CI
+    "smoke": Profile(
+        name="smoke", seeds=(0, 1), genres=("Drama", "Western"),
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(max_epochs=3, patience=2),
+        teacher_train=TrainConfig(max_epochs=3, patience=2),
+        distill_weights=(1.0,),
+        td=TDConfig(warmup_student_steps=20, warmup_comm_steps=10),
+        separate_comm_steps=(10,),
+    ),
+    # minutes on a 2-core laptop: the default of `make tables`
+    "cpu": Profile(
+        name="cpu", seeds=(0, 1, 2, 3, 4),
+        genres=("Drama", "Action", "Romance", "Sci-Fi", "Crime", "Horror", "Musical", "Western"),
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(max_epochs=40, patience=5),
+        teacher_train=TrainConfig(max_epochs=40, patience=4),
+        distill_weights=(0.3, 1.0, 3.0),
+    ),
+    # the paper's protocol at full patience and a wider weight grid (GPU or a long night)
+    "paper": Profile(
+        name="paper", seeds=(0, 1, 2, 3, 4),
+        genres=("Drama", "Action", "Romance", "Sci-Fi", "Crime", "Horror", "Musical", "Western"),
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=20),
+        teacher_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=10),
+        distill_weights=(0.1, 0.3, 1.0, 3.0), td_weights=(0.3, 1.0, 3.0),
+    ),
+}
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """The named profile, optionally with fields replaced (e.g. seeds=(0,), genres=("Drama",))."""
+    check_choice("profile", name, tuple(PROFILES))
+    profile = PROFILES[name]
+    if "genres" in overrides:
+        from .movielens import check_genres
+        check_genres(overrides["genres"])
+        overrides["genres"] = tuple(overrides["genres"])
+    if "seeds" in overrides:
+        overrides["seeds"] = tuple(int(s) for s in overrides["seeds"])
+    return replace(profile, **overrides) if overrides else profile
+
+
+# ---------------------------------------------------------------- hashing and checks
+def as_dict(obj) -> dict:
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+
+
+def config_hash(*parts) -> str:
+    """A short, stable name for a configuration: sha256 of its canonical JSON."""
+    blob = json.dumps([as_dict(p) if dataclasses.is_dataclass(p) else p for p in parts],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]

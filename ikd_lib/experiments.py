@@ -1,0 +1,167 @@
+"""The MovieLens experiment: data, teacher, the method variants, and runs into the store.
+
+    exp = MovieLensExperiment(get_profile("cpu"))
+    records = exp.run(["student", "kd", "td"])          # skips stacks already in the store
+
+A *variant* is a row of some table: a method plus, for TD, its configuration (K, noise,
+loss weights, schedule). Every variant is run for every genre as one stack of
+len(distill_weights) x len(seeds) replicas; the weight is chosen later on validation RMSE.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .config import Profile, TDConfig, check_choice, config_hash
+from .methods import FrozenTeacher, build_method
+from .models import RatingModel, count_parameters
+from .movielens import genre_task, load_movielens
+from .store import ResultStore, provenance, runs_dir
+from .tasks import RatingTask, attach_teacher, rating_task
+from .teacher import load_or_train_teacher
+from .train import rmse, train_stack
+
+NOISE_STD = 0.1   # σ of the "add noise" variant (choice; teacher states have std ≈ 0.2-0.5)
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str                   # name in the store, e.g. "td_k2"
+    label: str                 # row label in the tables
+    method: str                # "teacher", "student", "kd", "fitnet", "fd", "hybrid" or "td"
+    td: TDConfig | None = None
+
+    @property
+    def is_td(self) -> bool:
+        return self.method == "td"
+
+
+def movielens_variants(profile: Profile) -> dict[str, Variant]:
+    td = profile.td
+    variants = [
+        Variant("teacher", "Teacher", "teacher"),
+        Variant("student", "Student", "student"),
+        Variant("kd", "KD", "kd"),
+        Variant("fitnet", "FitNet", "fitnet"),
+        Variant("fd", "FD", "fd"),
+        Variant("hybrid", "Hybrid", "hybrid"),
+        Variant("td", "TD (default)", "td", td),
+        Variant("td_k0", "No interaction", "td", replace(td, k_rounds=0)),
+        Variant("td_k2", "2 iterations", "td", replace(td, k_rounds=2)),
+        Variant("td_k3", "3 iterations", "td", replace(td, k_rounds=3)),
+        Variant("td_no_mc", "No L_MC", "td", replace(td, w_message=0.0)),
+        Variant("td_no_sc", "No L_SC", "td", replace(td, w_state=0.0)),
+        Variant("td_noise", "Add noise", "td", replace(td, noise_std=NOISE_STD)),
+    ] + [Variant(f"td_separate{n}", f"Train E*, D* separately (N2={n})", "td",
+                 replace(td, schedule="separate", warmup_comm_steps=n))
+         for n in profile.separate_comm_steps]
+    return {v.key: v for v in variants}
+
+
+def data_fingerprint(ratings) -> str:
+    """Names the exact ratings and split a number was computed from."""
+    cols = ratings[["user", "item", "rating", "split"]].to_csv(index=False).encode()
+    return hashlib.sha256(cols).hexdigest()[:12]
+
+
+class MovieLensExperiment:
+    def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True):
+        self.profile, self.progress = profile, progress
+        self.variants = movielens_variants(profile)
+        self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
+        self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
+        self.fingerprint = data_fingerprint(self.ml.ratings)
+        self.store = ResultStore(store_root or runs_dir(profile.name))
+        all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
+        cache = Path(cache_dir) if cache_dir else self.store.root.parent.parent / ".cache"
+        self.teacher, self.teacher_summary = load_or_train_teacher(
+            profile, all_genres, self.fingerprint, cache, progress=progress)
+        self.student_parameters = count_parameters(self._student(all_genres, (0,), 0.0))
+        self._tasks: dict[str, RatingTask] = {}
+
+    # ------------------------------------------------------------ building blocks
+    def task(self, genre: str) -> RatingTask:
+        """The genre's ratings as tensors, with the teacher's states attached (cached)."""
+        if genre not in self._tasks:
+            table = genre_task(self.ml, genre)
+            self._tasks[genre] = attach_teacher(rating_task(genre, table, self.n_users, self.n_items), self.teacher)
+        return self._tasks[genre]
+
+    def _student(self, task: RatingTask, seeds, offset=None) -> RatingModel:
+        return RatingModel(self.profile.student, self.n_users, self.n_items, seeds,
+                           task.rating_offset if offset is None else offset, name="student")
+
+    def weight_grid(self, variant: Variant) -> tuple[float, ...]:
+        if variant.method in ("student", "teacher"):
+            return (0.0,)
+        return self.profile.td_weights if variant.is_td else self.profile.distill_weights
+
+    def run_config(self, variant: Variant, genre: str) -> dict:
+        p = self.profile
+        return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
+                "task": genre, "td": asdict(variant.td) if variant.td else None,
+                "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
+                "distill_weights": list(self.weight_grid(variant)), "seeds": list(p.seeds),
+                "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
+
+    # ------------------------------------------------------------ running
+    def run(self, variant_keys=None, genres=None) -> list[dict]:
+        """Run (or load) every variant x genre; returns the current records."""
+        keys = list(variant_keys or self.variants)
+        for key in keys:
+            check_choice("variant", key, tuple(self.variants))
+        genres = tuple(genres or self.profile.genres)
+        records = []
+        for genre in genres:
+            for key in keys:
+                records += self.run_variant(self.variants[key], genre)
+        return records
+
+    def run_variant(self, variant: Variant, genre: str) -> list[dict]:
+        config = self.run_config(variant, genre)
+        key = config_hash(config)
+        grid, seeds = self.weight_grid(variant), self.profile.seeds
+        replicas = [(w, s) for w in grid for s in seeds]
+        paths = [self.store.record_path(variant.key, genre, s, w, key) for w, s in replicas]
+        if not self.store.has_all(paths):
+            task = self.task(genre)
+            if variant.method == "teacher":
+                outcome = self._evaluate_teacher(task)
+            else:
+                outcome = self._train(variant, task, replicas, noise_seed=int(key, 16) % 2**31)
+                self.store.write_log(self.store.log_path(variant.key, genre, key),
+                                     {**{f"step/{k}": v for k, v in outcome["step_log"].items()},
+                                      **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()}})
+            for r, ((weight, seed), path) in enumerate(zip(replicas, paths)):
+                self.store.write(path, {
+                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                    "label": variant.label, "seed": seed, "distill_weight": weight, "config_hash": key,
+                    "valid_rmse": outcome["valid_rmse"][r], "test_rmse": outcome["test_rmse"][r],
+                    "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
+                    "steps_run": outcome["steps_run"], "stack_wall_s": outcome["wall_s"],
+                    "stack_replicas": len(replicas), "n_train": len(task.train),
+                    "log_file": str(self.store.log_path(variant.key, genre, key).relative_to(self.store.root)),
+                    "config": config, **provenance()})
+        return [self.store.read(p) for p in paths]
+
+    def _evaluate_teacher(self, task: RatingTask) -> dict:
+        def teacher_rmse(split):
+            return (split.teacher["pred"] - split.ratings[None]).pow(2).mean(1).sqrt().tolist()
+        n = len(self.profile.seeds)
+        return {"valid_rmse": teacher_rmse(task.valid), "test_rmse": teacher_rmse(task.test),
+                "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
+
+    def _train(self, variant: Variant, task: RatingTask, replicas, noise_seed: int) -> dict:
+        weights = torch.tensor([w for w, _ in replicas])
+        seeds = tuple(s for _, s in replicas)
+        teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
+        student = self._student(task, seeds)
+        teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
+        method = build_method(variant.method, student, teacher, weights, variant.td, noise_seed)
+        result = train_stack(method, task, self.profile.student_train, seeds,
+                             teacher_index=teacher_index if teacher is not None else None,
+                             td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
+        return vars(result)

@@ -1,0 +1,67 @@
+"""What the notebooks call: set up an experiment, run what a table needs, write the table.
+
+Output folders: the default `cpu` profile writes to `tables/` and `figures/` (committed);
+every other profile to `runs/<profile>/tables` and `runs/<profile>/figures`, so a smoke or
+paper run never overwrites the committed tables.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import get_profile
+from .experiments import MovieLensExperiment
+from .store import REPO_ROOT, runs_dir
+from .tables import MOVIELENS_TABLES, TD_POOL, build_table, render_markdown, write_table
+
+DEFAULT_PROFILE = "cpu"
+PAPER_RESULTS = REPO_ROOT.parent / "shared" / "paper_results.json"
+
+
+def output_dirs(profile: str) -> tuple[Path, Path]:
+    if profile == DEFAULT_PROFILE:
+        return REPO_ROOT / "tables", REPO_ROOT / "figures"
+    return runs_dir(profile) / "tables", runs_dir(profile) / "figures"
+
+
+def paper_results() -> dict:
+    """The paper's published values, for side-by-side display only (env IKD_PAPER_RESULTS)."""
+    import os
+    path = Path(os.environ.get("IKD_PAPER_RESULTS", PAPER_RESULTS))
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def experiment(profile: str = DEFAULT_PROFILE, genres=None, seeds=None, data_dir=None,
+               progress: bool = True) -> MovieLensExperiment:
+    overrides = {k: v for k, v in (("genres", genres), ("seeds", seeds)) if v}
+    return MovieLensExperiment(get_profile(profile, **overrides), data_dir=data_dir, progress=progress)
+
+
+def table_variants(table_key: str, exp: MovieLensExperiment, variants=None) -> list[str]:
+    """The variants a table needs; its TD row pools every TD variant this profile defines."""
+    spec = MOVIELENS_TABLES[table_key]
+    wanted = list(variants) if variants else list(spec.variants)
+    if not variants and "TD" in {r.label for r in spec.rows}:
+        wanted += [v for v in TD_POOL if v in exp.variants]
+    return [v for v in dict.fromkeys(wanted) if v in exp.variants]
+
+
+def movielens_table(exp: MovieLensExperiment, table_key: str, variants=None, write: bool = True):
+    """Run (or load from the store) what the table needs, build it, write md/tex/csv."""
+    if table_key not in MOVIELENS_TABLES:
+        raise ValueError(f"unknown table {table_key!r}; valid: {', '.join(MOVIELENS_TABLES)}")
+    records = exp.run(table_variants(table_key, exp, variants))
+    table = build_table(MOVIELENS_TABLES[table_key], records, exp.profile.genres)
+    if write:
+        write_table(table, output_dirs(exp.profile.name)[0], paper_results())
+    return table
+
+
+def show(table) -> None:
+    """Display a table in a notebook (plain print elsewhere)."""
+    text = render_markdown(table, paper_results().get(table.spec.paper_key or ""))
+    try:
+        from IPython.display import Markdown, display
+        display(Markdown(text))
+    except ImportError:
+        print(text)

@@ -1,0 +1,252 @@
+"""The paper's MovieLens tables (3, 5, 7, 8), built from the results store and rendered to
+Markdown, LaTeX and CSV with their provenance.
+
+A row names one or more candidate variants; with several, the one with the lowest
+validation RMSE is taken per genre (results.py). "TD" is the best of all TD variants run,
+"TD (default)" the fixed default configuration.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .results import Cell, best_cell, index_records, paired_p_value
+from .store import atomic_write_bytes, git_revision
+
+TD_POOL = ("td", "td_k0", "td_k2", "td_k3", "td_no_mc", "td_no_sc", "td_noise",
+           "td_separate500", "td_separate1000")
+ALPHA = 0.05      # paired t-test level for the † marks
+BEST_ROW = "TD"   # the row every other row is tested against
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    candidates: tuple[str, ...]   # variants; several = pick per genre on validation
+    csv_only: bool = False        # rendered in the CSV, not in the Markdown/LaTeX table
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str                      # "table3"
+    title: str
+    rows: tuple[Row, ...]
+    paper_key: str | None = None  # matching entry of paper_results.json
+    note: str = ""
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v for row in self.rows for v in row.candidates))
+
+
+TD_ROWS = (Row("TD", TD_POOL), Row("TD (default)", ("td",)))
+MOVIELENS_TABLES = {
+    "table3": TableSpec("table3", "MovieLens-100K: test RMSE per genre, all methods", (
+        Row("Teacher", ("teacher",)), Row("Student", ("student",)), Row("KD", ("kd",)),
+        Row("FitNet", ("fitnet",)), Row("FD", ("fd",)), Row("Hybrid", ("hybrid",))) + TD_ROWS),
+    "table5": TableSpec("table5", "MovieLens-100K: number of interaction iterations", (
+        Row("No interaction", ("td_k0",)), Row("1 iteration", ("td",)),
+        Row("2-3 iterations", ("td_k2", "td_k3")),
+        Row("2 iterations", ("td_k2",), csv_only=True), Row("3 iterations", ("td_k3",), csv_only=True),
+        Row("TD", TD_POOL)), paper_key="table5",
+        note="\"2-3 iterations\" takes, per genre, the K in {2, 3} with the lower validation RMSE."),
+    "table7": TableSpec("table7", "MovieLens-100K: without L_MC or L_SC", (
+        Row("No L_MC", ("td_no_mc",)), Row("No L_SC", ("td_no_sc",))) + TD_ROWS, paper_key="table7"),
+    "table8": TableSpec("table8", "MovieLens-100K: noise before the teacher's interpretation; separate E*, D* training", (
+        Row("Add noise", ("td_noise",)), Row("No noise", ("td",)),
+        Row("Train E*, D* separately", ("td_separate500", "td_separate1000")),
+        Row("Train together", ("td",))) + TD_ROWS[:1], paper_key="table8",
+        note="\"Train E*, D* separately\" takes, per genre, N2 in {500, 1000} with the lower validation RMSE."),
+}
+
+
+@dataclass
+class BuiltTable:
+    spec: TableSpec
+    genres: tuple[str, ...]
+    cells: dict[tuple[str, str], Cell]            # (row label, genre) -> cell
+    p_values: dict[tuple[str, str], float]        # against the TD row, same genre
+    provenance: dict = field(default_factory=dict)
+
+    def rows(self, include_csv_only=False):
+        return [r for r in self.spec.rows if include_csv_only or not r.csv_only]
+
+
+def build_table(spec: TableSpec, records, genres) -> BuiltTable:
+    """Cells from records; the TD pool is whatever TD variants were actually run."""
+    indexed = index_records(records)
+    cells, p_values = {}, {}
+    for genre in genres:
+        for row in spec.rows:
+            cell = best_cell(indexed, row.candidates, genre)
+            if cell is not None:
+                cells[row.label, genre] = cell
+        best = cells.get((BEST_ROW, genre))
+        for row in spec.rows:
+            if best is not None and (row.label, genre) in cells and row.label != BEST_ROW:
+                p_values[row.label, genre] = paired_p_value(cells[row.label, genre], best)
+    used = [r for c in cells.values() for r in c.records]
+    return BuiltTable(spec, tuple(genres), cells, p_values, provenance_of(used))
+
+
+def provenance_of(records) -> dict:
+    if not records:
+        return {}
+    first = records[0]["config"]
+    return {"profile": records[0]["profile"],
+            "seeds": sorted({r["seed"] for r in records}),
+            "config_hashes": len({r["config_hash"] for r in records}),
+            "table_hash": _hash_of(sorted({r["config_hash"] for r in records})),
+            "teacher_hash": first["teacher_hash"], "data": first["data"],
+            "git_revisions": sorted({r["git_revision"] for r in records}),
+            "rendered_at_revision": git_revision()}
+
+
+def _hash_of(items) -> str:
+    import hashlib
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:12]
+
+
+def caption(table: BuiltTable) -> str:
+    p = table.provenance
+    parts = [f"{table.spec.title}. Test RMSE (lower is better), mean ± standard error over "
+             f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; each run trains with Adam and early "
+             "stopping on validation RMSE, restoring the best epoch. Distillation weights, the variants "
+             "behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on "
+             "validation RMSE, never on test; \"TD (default)\" is the fixed default configuration.",
+             f"**Bold**: lowest mean among the students (the Teacher row is not a student). "
+             f"†: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
+             table.spec.note,
+             f"Provenance: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
+             f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, "
+             f"data `{p.get('data')}`, runs at git {', '.join(p.get('git_revisions', []))}, "
+             f"rendered at git {p.get('rendered_at_revision')}."]
+    return " ".join(part for part in parts if part)
+
+
+def _best_labels(table: BuiltTable, genre: str) -> set[str]:
+    student_cells = {r.label: table.cells[r.label, genre] for r in table.rows()
+                     if r.label != "Teacher" and (r.label, genre) in table.cells}
+    if not student_cells:
+        return set()
+    best = min(round(c.mean, 4) for c in student_cells.values())
+    return {label for label, c in student_cells.items() if round(c.mean, 4) == best}
+
+
+def cell_text(table: BuiltTable, label: str, genre: str, bold: tuple[str, str] = ("**", "**"),
+              dagger: str = "†") -> str:
+    cell = table.cells.get((label, genre))
+    if cell is None:
+        return "–"
+    text = f"{cell.mean:.4f} ± {cell.se:.4f}"
+    if label in _best_labels(table, genre):
+        text = f"{bold[0]}{text}{bold[1]}"
+    p = table.p_values.get((label, genre), float("nan"))
+    return text + (dagger if not math.isnan(p) and p < ALPHA else "")
+
+
+def _blocks(genres, size=4):
+    return [genres[i:i + size] for i in range(0, len(genres), size)]
+
+
+def _genre_header(table, genre) -> str:
+    return f"Genre {table.genres.index(genre) + 1} ({genre})"
+
+
+def choices_text(table: BuiltTable) -> str:
+    """Which variant and weight each multi-candidate row took, genre by genre."""
+    lines = []
+    for row in table.rows():
+        picks = []
+        for genre in table.genres:
+            cell = table.cells.get((row.label, genre))
+            if cell is None:
+                continue
+            what = cell.variant if len(row.candidates) > 1 else ""
+            weight = f"λ={cell.weight:g}" if cell.weight else ""
+            if what or (weight and len(set(c.weight for (lab, _), c in table.cells.items() if lab == row.label)) > 0):
+                picks.append(f"{genre}: {' '.join(x for x in (what, weight) if x)}")
+        if picks and (len(row.candidates) > 1 or any("λ" in p for p in picks)):
+            lines.append(f"- {row.label}: " + "; ".join(picks))
+    return "\n".join(lines)
+
+
+def render_markdown(table: BuiltTable, paper: dict | None = None) -> str:
+    out = [f"# {table.spec.key.replace('table', 'Table ')}: {table.spec.title}", "", caption(table), ""]
+    for block in _blocks(list(table.genres)):
+        out.append("| Method | " + " | ".join(_genre_header(table, g) for g in block) + " |")
+        out.append("|---|" + "---:|" * len(block))
+        for row in table.rows():
+            out.append(f"| {row.label} | " + " | ".join(cell_text(table, row.label, g) for g in block) + " |")
+        out.append("")
+    if paper:
+        out += ["## The paper's published values (for comparison; not used by any computation)", "",
+                "Genres are numbered dense to sparse; the paper does not name them.", ""]
+        columns = paper["columns"][:len(table.genres)]
+        out.append("| Method (paper) | " + " | ".join(columns) + " |")
+        out.append("|---|" + "---:|" * len(columns))
+        for label, values in paper["rows"].items():
+            out.append(f"| {label} | " + " | ".join(f"{v['mean']:.4f} ± {v['se']:.4f}" for v in values[:len(columns)]) + " |")
+        out.append("")
+    choices = choices_text(table)
+    if choices:
+        out += ["## Choices made on validation RMSE", "", choices, ""]
+    return "\n".join(out)
+
+
+def render_latex(table: BuiltTable) -> str:
+    def esc(s):
+        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("*", r"$^*$")
+    out = [r"\begin{table}[t]", r"\centering", r"\small"]
+    for block in _blocks(list(table.genres)):
+        out.append(r"\begin{tabular}{l" + "r" * len(block) + "}")
+        out.append(r"\toprule")
+        out.append("Method & " + " & ".join(esc(_genre_header(table, g)) for g in block) + r" \\")
+        out.append(r"\midrule")
+        for row in table.rows():
+            texts = [esc(cell_text(table, row.label, g, bold=(r"\textbf{", "}"))) for g in block]
+            out.append(f"{esc(row.label)} & " + " & ".join(texts) + r" \\")
+        out.append(r"\bottomrule")
+        out.append(r"\end{tabular}")
+        out.append(r"\par\medskip")
+    out.append(r"\caption{" + esc(caption(table).replace("**Bold**", "Bold")) + "}")
+    out.append(r"\label{tab:" + table.spec.key + "}")
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def render_csv(table: BuiltTable) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["table", "row", "genre_index", "genre", "mean_test_rmse", "se", "n_seeds", "seeds",
+                     "test_rmse_per_seed", "mean_valid_rmse", "variant", "distill_weight",
+                     "p_vs_TD", "significant", "profile", "table_hash", "git_revisions"])
+    p = table.provenance
+    for row in table.rows(include_csv_only=True):
+        for i, genre in enumerate(table.genres, start=1):
+            cell = table.cells.get((row.label, genre))
+            if cell is None:
+                continue
+            pv = table.p_values.get((row.label, genre), float("nan"))
+            writer.writerow([table.spec.key, row.label, i, genre, f"{cell.mean:.6f}", f"{cell.se:.6f}",
+                             len(cell.test), " ".join(map(str, cell.seeds)),
+                             " ".join(f"{v:.6f}" for v in cell.test), f"{cell.valid_mean:.6f}",
+                             cell.variant, cell.weight, "" if math.isnan(pv) else f"{pv:.4g}",
+                             int(not math.isnan(pv) and pv < ALPHA), p.get("profile"),
+                             p.get("table_hash"), " ".join(p.get("git_revisions", []))])
+    return buffer.getvalue()
+
+
+def write_table(table: BuiltTable, out_dir: Path, paper_results: dict | None = None) -> list[Path]:
+    paper = (paper_results or {}).get(table.spec.paper_key) if table.spec.paper_key else None
+    out_dir = Path(out_dir)
+    paths = {out_dir / f"{table.spec.key}.md": render_markdown(table, paper),
+             out_dir / f"{table.spec.key}.tex": render_latex(table),
+             out_dir / f"{table.spec.key}.csv": render_csv(table)}
+    for path, text in paths.items():
+        atomic_write_bytes(path, text.encode())
+    return list(paths)

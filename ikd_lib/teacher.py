@@ -1,0 +1,54 @@
+"""The MovieLens teacher: one per seed, trained once on the ratings of all genres.
+
+The teachers are trained as one stack with the same loop as every student (method
+"student", early stopping on the all-genre validation RMSE), then frozen. Their
+checkpoint is cached by config hash, so every later run, table and notebook reuses it.
+The teacher never sees a validation or test rating of any genre: genre tasks share the
+all-genre split membership.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .config import Profile, config_hash
+from .methods import Method
+from .models import RatingModel, count_parameters, freeze
+from .tasks import RatingTask
+from .train import train_stack
+
+
+def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
+    return config_hash("teacher", profile.teacher, profile.teacher_train, list(profile.seeds), data_fingerprint)
+
+
+def build_teacher(profile: Profile, task: RatingTask) -> RatingModel:
+    return RatingModel(profile.teacher, task.n_users, task.n_items, profile.seeds,
+                       task.rating_offset, name="teacher")
+
+
+def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerprint: str,
+                          cache_dir: Path, progress: bool = True) -> tuple[RatingModel, dict]:
+    """The frozen teacher stack and a summary (hash, validation/test RMSE per seed, timing)."""
+    key = teacher_config_hash(profile, data_fingerprint)
+    path = Path(cache_dir) / "teachers" / f"teacher-{key}.pt"
+    teacher = build_teacher(profile, all_genres)
+    if path.exists():
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        teacher.load_state_dict(saved["state_dict"])
+        return freeze(teacher), saved["summary"]
+
+    result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds))), all_genres,
+                         profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)
+    summary = {"config_hash": key, "seeds": list(profile.seeds),
+               "valid_rmse": result.valid_rmse, "test_rmse_all_genres": result.test_rmse,
+               "best_epoch": result.best_epoch, "wall_s": result.wall_s,
+               "parameters": count_parameters(teacher)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        torch.save({"state_dict": teacher.state_dict(), "summary": summary}, tmp)
+    os.replace(tmp.name, path)   # atomic: a killed run never leaves half a checkpoint
+    return freeze(teacher), summary

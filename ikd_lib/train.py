@@ -1,0 +1,159 @@
+"""One training loop for every method: Adam, minibatches, early stopping on validation
+RMSE, restore the best epoch.
+
+The loop trains a *stack* of replicas at once (see stacked.py). Replica r has its own seed
+(initialisation and data order), its own distillation weight, and its own early stopping:
+its best state is saved whenever its validation RMSE improves, it stops improving after
+`patience` epochs without progress, and at the end it is restored to its best epoch. The
+stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
+element-wise and the total loss is a sum of per-replica losses, replicas never interact.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import TDConfig, TrainConfig
+from .stacked import copy_replicas_, gather_rows, replica_generator, take_replicas
+from .tasks import RatingSplit, RatingTask
+
+
+@dataclass
+class StackResult:
+    valid_rmse: list[float]          # per replica, at its best epoch
+    test_rmse: list[float]           # per replica, at its best epoch (restored weights)
+    best_epoch: list[int]            # per replica, 1-based
+    epochs_run: int
+    steps_run: int
+    wall_s: float
+    step_log: dict[str, np.ndarray] = field(repr=False)    # loss name -> [steps, R]
+    epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_rmse" and mean train losses -> [epochs, R]
+
+
+def phase_at(step: int, td: TDConfig | None) -> str:
+    """"joint" except in the "train E*, D* separately" schedule: first the student alone
+    (N1 steps), then only E*, D* with the student frozen (N2 steps), then jointly."""
+    if td is None or td.schedule == "together":
+        return "joint"
+    if step < td.warmup_student_steps:
+        return "student"
+    if step < td.warmup_student_steps + td.warmup_comm_steps:
+        return "comm"
+    return "joint"
+
+
+def batch_for(split: RatingSplit, index: torch.Tensor, teacher_index: torch.Tensor | None) -> dict:
+    """Gather one minibatch per replica: index [R, B] rows of the split."""
+    batch = {"users": split.users[index], "items": split.items[index], "ratings": split.ratings[index]}
+    if teacher_index is not None and split.teacher:
+        for name in ("low", "high", "pred"):
+            batch[f"teacher_{name}"] = gather_rows(split.teacher[name], index, teacher_index)
+    return batch
+
+
+@torch.no_grad()
+def rmse(method, split: RatingSplit, chunk: int = 32768) -> torch.Tensor:
+    """Root mean squared error per replica on a whole split [R]."""
+    sq_err = []
+    for start in range(0, len(split), chunk):
+        pred = method.predict(split.users[None, start:start + chunk], split.items[None, start:start + chunk])
+        sq_err.append((pred - split.ratings[None, start:start + chunk]).pow(2))
+    return torch.cat(sq_err, dim=1).mean(1).sqrt()
+
+
+def epoch_order(seeds: tuple[int, ...], n: int, epoch: int) -> torch.Tensor:
+    """Data order [R, n]: a fresh permutation per seed and epoch; same seed, same order."""
+    perms = {s: torch.randperm(n, generator=replica_generator(s, f"order.epoch{epoch}")) for s in set(seeds)}
+    return torch.stack([perms[s] for s in seeds])
+
+
+def describe_nonfinite(step, epoch, named, seeds, weights) -> str:
+    lines = [f"non-finite loss at step {step} (epoch {epoch}); stopping before more compute is spent."]
+    for r, seed in enumerate(seeds):
+        comps = {k: float(v[r]) for k, v in named.items()}
+        if not all(np.isfinite(list(comps.values()))):
+            lines.append(f"  replica {r} (seed {seed}, weight {float(weights[r]):g}): "
+                         + ", ".join(f"{k}={v:.4g}" for k, v in comps.items()))
+    lines.append("Fix: lower the learning rate or the distillation weight, or check the input data.")
+    return "\n".join(lines)
+
+
+def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ...],
+                teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
+                desc: str = "", progress: bool = True) -> StackResult:
+    start_time = time.perf_counter()
+    groups = method.parameter_groups()
+    optimizers = {name: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                  for name, params in groups.items() if params}
+    steps_by_phase = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
+    warmup_steps = 0 if td is None or td.schedule == "together" else td.warmup_student_steps + td.warmup_comm_steps
+
+    n_rep = len(seeds)
+    best_state = take_replicas(method.student, torch.arange(n_rep))
+    best_valid = torch.full((n_rep,), float("inf"))
+    best_epoch = torch.zeros(n_rep, dtype=torch.long)
+    stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
+    active = torch.ones(n_rep, dtype=torch.bool)
+    step_rows, step_names = [], None
+    epoch_rows: dict[str, list] = {}
+    n_train, step, epoch = len(task.train), 0, 0
+    batch_size = cfg.batch_size_for(n_train)
+
+    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc or method.name, leave=False, disable=not progress)
+    for epoch in bar:
+        method.train()
+        order = epoch_order(seeds, n_train, epoch)
+        epoch_sums = None
+        for begin in range(0, n_train, batch_size):
+            phase = phase_at(step, td)
+            batch = batch_for(task.train, order[:, begin:begin + batch_size], teacher_index)
+            _, named, _ = method.forward_train(batch)
+            total = named["task"] if phase == "student" else method.objective(named)
+            if phase == "comm":
+                total = total - named["task"]      # the student is frozen; only E*, D* learn
+            if not bool(torch.isfinite(total).all()):
+                raise FloatingPointError(describe_nonfinite(step, epoch, named, seeds, method.distill_weight))
+            for opt in optimizers.values():
+                opt.zero_grad(set_to_none=True)
+            total.sum().backward()
+            for group in steps_by_phase[phase]:
+                if group in optimizers:
+                    optimizers[group].step()
+            row = torch.stack([v.detach() for v in named.values()])   # [n_losses, R]
+            step_names = step_names or list(named)
+            step_rows.append(row)
+            epoch_sums = row if epoch_sums is None else epoch_sums + row
+            step += 1
+
+        method.eval()
+        valid = rmse(method, task.valid)
+        improved = active & (valid < best_valid)
+        copy_replicas_(best_state, method.student, improved)
+        best_valid = torch.where(improved, valid, best_valid)
+        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        stale = torch.where(improved, torch.zeros_like(stale), stale + 1)
+        if step >= warmup_steps:
+            active &= stale < cfg.patience
+        n_batches = -(-n_train // batch_size)
+        epoch_rows.setdefault("valid_rmse", []).append(valid.numpy())
+        for name, value in zip(step_names, epoch_sums / n_batches):
+            epoch_rows.setdefault(f"train_{name}", []).append(value.numpy())
+        bar.set_postfix(valid=f"{valid.min():.4f}", active=int(active.sum()))
+        if not active.any():
+            break
+
+    with torch.no_grad():   # restore every replica's best epoch
+        for name, p in method.student.named_parameters():
+            p.copy_(best_state[name])
+    method.eval()
+    valid_rmse, test_rmse = rmse(method, task.valid), rmse(method, task.test)
+    steps = torch.stack(step_rows).numpy() if step_rows else np.zeros((0, 0, n_rep))
+    return StackResult(
+        valid_rmse=valid_rmse.tolist(), test_rmse=test_rmse.tolist(), best_epoch=best_epoch.tolist(),
+        epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
+        step_log={name: steps[:, i, :] for i, name in enumerate(step_names or [])},
+        epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})

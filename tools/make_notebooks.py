@@ -1,0 +1,66 @@
+"""Writes the thin, output-free notebooks in notebooks/ (run: python tools/make_notebooks.py).
+
+Each notebook is a parameters cell (papermill injects overrides after it), calls into
+ikd_lib, and the rendered output. Edit here, not in the .ipynb files, so they stay uniform.
+"""
+from pathlib import Path
+
+import nbformat as nbf
+
+HERE = Path(__file__).resolve().parent.parent / "notebooks"
+
+PARAMETERS = '''# Parameters (papermill overrides these: `papermill in.ipynb out.ipynb -p profile smoke`)
+profile = "cpu"   # "smoke" (seconds), "cpu" (a laptop, minutes), "paper" (the paper's scale)
+genres = None     # e.g. ["Drama", "Western"]; None = the profile's eight genres, dense to sparse
+seeds = None      # e.g. [0, 1]; None = the profile's seeds
+methods = None    # e.g. ["student", "kd", "td"]; None = every row the table needs
+'''
+
+SETUP = '''from ikd_lib import report
+
+exp = report.experiment(profile, genres=genres, seeds=seeds)
+print(f"profile {exp.profile.name}: genres {exp.profile.genres}, seeds {exp.profile.seeds}")
+print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
+      f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")
+print("teacher validation RMSE (all genres) per seed:", [round(v, 4) for v in exp.teacher_summary["valid_rmse"]])'''
+
+NOTEBOOKS = {
+    "table3_movielens": ("Table 3 — MovieLens-100K, all methods",
+        "Test RMSE per genre for Teacher, Student, KD, FitNet, FD, Hybrid and TD. The teacher is "
+        "trained once on the training ratings of all genres; each student only on its genre. "
+        "See `../shared/METHOD.md` (copied in the README) for the method.",
+        ["table3"]),
+    "table5_iterations": ("Table 5 — number of interaction rounds K",
+        "No interaction (K = 0) against 1, 2 and 3 rounds of conversation.", ["table5"]),
+    "table7_consistency": ("Table 7 — without L_MC or L_SC",
+        "Removing the message-consistency or the state-consistency loss.", ["table7"]),
+    "table8_noise_schedule": ("Table 8 — noise and separate E*, D* training",
+        "Gaussian noise on the teacher's reading s'_h of the student's message, and the warm-up "
+        "schedule that trains the communication modules separately.", ["table8"]),
+}
+
+
+def table_notebook(title, intro, table_keys):
+    nb = nbf.v4.new_notebook()
+    params = nbf.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    cells = [nbf.v4.new_markdown_cell(f"# {title}\n\n{intro}\n\nEvery number below is computed "
+                                      "from data by `ikd_lib`; finished runs are loaded from the "
+                                      "results store, so re-running is cheap."),
+             params, nbf.v4.new_code_cell(SETUP)]
+    for key in table_keys:
+        cells.append(nbf.v4.new_code_cell(
+            f'{key} = report.movielens_table(exp, "{key}", variants=methods)\nreport.show({key})'))
+    nb.cells = cells
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def main():
+    HERE.mkdir(exist_ok=True)
+    for name, (title, intro, keys) in NOTEBOOKS.items():
+        nbf.write(table_notebook(title, intro, keys), HERE / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main()
