@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
 
 from .config import Profile, TDConfig, check_choice, config_hash
 from .methods import FrozenTeacher, build_method
 from .models import RatingModel, count_parameters
-from .movielens import genre_task, load_movielens
+from .movielens import cache_root, genre_task, load_movielens
 from .store import ResultStore, provenance, runs_dir
 from .tasks import RatingTask, attach_teacher, rating_task
 from .teacher import load_or_train_teacher
@@ -76,9 +75,8 @@ class MovieLensExperiment:
         self.fingerprint = data_fingerprint(self.ml.ratings)
         self.store = ResultStore(store_root or runs_dir(profile.name))
         all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
-        cache = Path(cache_dir) if cache_dir else self.store.root.parent.parent / ".cache"
         self.teacher, self.teacher_summary = load_or_train_teacher(
-            profile, all_genres, self.fingerprint, cache, progress=progress)
+            profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
         self.student_parameters = count_parameters(self._student(all_genres, (0,), 0.0))
         self._tasks: dict[str, RatingTask] = {}
 

@@ -231,6 +231,11 @@ def _fill_cache(target: Path, fetch) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cache_root(cache_dir=None) -> Path:
+    """The local cache (data, teacher checkpoints): cache_dir, env IKD_CACHE_DIR, or <repo>/.cache."""
+    return Path(cache_dir or os.environ.get("IKD_CACHE_DIR") or REPO_ROOT / ".cache")
+
+
 def _locate(data_dir=None, cache_dir=None, offline=None) -> tuple[Path, str]:
     folder, source = _find_source(data_dir, cache_dir, offline)
     print(f"MovieLens-100K: {source}")  # one line, so notebook users see where data came from
@@ -246,8 +251,7 @@ def _find_source(data_dir, cache_dir, offline) -> tuple[Path, str]:
                 f"MovieLens folder {explicit} (from {'data_dir' if data_dir else 'IKD_MOVIELENS_DIR'}) "
                 f"must hold {', '.join(GROUPLENS_FILES)} or {', '.join(RECBOLE_FILES)}")
         return Path(explicit), f"{layout} files in {explicit}"
-    cache = Path(cache_dir or os.environ.get("IKD_CACHE_DIR") or REPO_ROOT / ".cache")
-    target = cache / "ml-100k"
+    target = cache_root(cache_dir) / "ml-100k"
     if find_layout(target):
         return target, f"cache {target} ({find_layout(target)} layout)"
     offline = os.environ.get("IKD_OFFLINE") == "1" if offline is None else offline

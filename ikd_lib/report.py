@@ -12,7 +12,7 @@ from pathlib import Path
 from .config import get_profile
 from .experiments import MovieLensExperiment
 from .store import REPO_ROOT, runs_dir
-from .tables import MOVIELENS_TABLES, TD_POOL, build_table, render_markdown, write_table
+from .tables import MOVIELENS_TABLES, build_table, expand, render_markdown, write_table
 
 DEFAULT_PROFILE = "cpu"
 PAPER_RESULTS = REPO_ROOT.parent / "shared" / "paper_results.json"
@@ -39,11 +39,9 @@ def experiment(profile: str = DEFAULT_PROFILE, genres=None, seeds=None, data_dir
 
 def table_variants(table_key: str, exp: MovieLensExperiment, variants=None) -> list[str]:
     """The variants a table needs; its TD row pools every TD variant this profile defines."""
-    spec = MOVIELENS_TABLES[table_key]
-    wanted = list(variants) if variants else list(spec.variants)
-    if not variants and "TD" in {r.label for r in spec.rows}:
-        wanted += [v for v in TD_POOL if v in exp.variants]
-    return [v for v in dict.fromkeys(wanted) if v in exp.variants]
+    if variants:
+        return list(variants)
+    return expand(MOVIELENS_TABLES[table_key].variants, exp.variants)
 
 
 def movielens_table(exp: MovieLensExperiment, table_key: str, variants=None, write: bool = True):

@@ -74,7 +74,7 @@ def epoch_order(seeds: tuple[int, ...], n: int, epoch: int) -> torch.Tensor:
 def describe_nonfinite(step, epoch, named, seeds, weights) -> str:
     lines = [f"non-finite loss at step {step} (epoch {epoch}); stopping before more compute is spent."]
     for r, seed in enumerate(seeds):
-        comps = {k: float(v[r]) for k, v in named.items()}
+        comps = {k: float(v.detach()[r]) for k, v in named.items()}
         if not all(np.isfinite(list(comps.values()))):
             lines.append(f"  replica {r} (seed {seed}, weight {float(weights[r]):g}): "
                          + ", ".join(f"{k}={v:.4g}" for k, v in comps.items()))

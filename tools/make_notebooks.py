@@ -9,11 +9,15 @@ import nbformat as nbf
 
 HERE = Path(__file__).resolve().parent.parent / "notebooks"
 
-PARAMETERS = '''# Parameters (papermill overrides these: `papermill in.ipynb out.ipynb -p profile smoke`)
-profile = "cpu"   # "smoke" (seconds), "cpu" (a laptop, minutes), "paper" (the paper's scale)
-genres = None     # e.g. ["Drama", "Western"]; None = the profile's eight genres, dense to sparse
-seeds = None      # e.g. [0, 1]; None = the profile's seeds
-methods = None    # e.g. ["student", "kd", "td"]; None = every row the table needs
+PARAMETERS = '''# Parameters: papermill overrides these, e.g. `papermill in.ipynb out.ipynb -p profile smoke`
+# profile: smoke (seconds), cpu (a laptop, minutes) or paper (the paper's scale)
+profile = "cpu"
+# genres: a list such as Drama, Western; None means the profile's eight genres, dense to sparse
+genres = None
+# seeds: a list such as 0, 1; None means the profile's seeds
+seeds = None
+# methods: table rows by variant key (student, kd, td, td_k2, ...); None means every row the table needs
+methods = None
 '''
 
 SETUP = '''from ikd_lib import report

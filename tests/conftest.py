@@ -1,0 +1,66 @@
+"""Shared fixtures: a small learnable rating problem and a teacher trained on it."""
+import pandas as pd
+import numpy as np
+import pytest
+import torch
+
+from ikd_lib.config import RatingModelConfig, TrainConfig
+from ikd_lib.methods import Method
+from ikd_lib.models import RatingModel, freeze
+from ikd_lib.tasks import attach_teacher, rating_task
+from ikd_lib.train import train_stack
+
+TOY_STUDENT = RatingModelConfig(emb_dim=4, width=8)
+TOY_TEACHER = RatingModelConfig(emb_dim=8, width=12)
+
+
+def toy_ratings(n_users=60, n_items=40, n=3000, seed=0) -> pd.DataFrame:
+    """Ratings from a rank-2 taste model plus noise, clipped to 1..5, random 80/10/10 split."""
+    rng = np.random.default_rng(seed)
+    u_f, i_f = rng.normal(size=(n_users, 2)), rng.normal(size=(n_items, 2))
+    users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
+    rating = np.clip(3 + (u_f[users] * i_f[items]).sum(1) + 0.3 * rng.normal(size=n), 1, 5)
+    split = np.array(["train"] * int(0.8 * n) + ["valid"] * int(0.1 * n) + ["test"] * (n - int(0.9 * n)))
+    return pd.DataFrame({"user": users, "item": items, "rating": rating.astype("float32"),
+                         "split": rng.permutation(split)})
+
+
+@pytest.fixture(scope="session")
+def toy_table():
+    return toy_ratings()
+
+
+@pytest.fixture(scope="session")
+def toy_teacher_and_task(toy_table):
+    """Two teacher replicas (seeds 0, 1) trained on the toy task, and the task with their states."""
+    torch.manual_seed(0)
+    task = rating_task("toy", toy_table, 60, 40)
+    teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher")
+    train_stack(Method(teacher, None, torch.zeros(2)), task, TrainConfig(max_epochs=15, patience=3, batch_size=256),
+                (0, 1), progress=False)
+    freeze(teacher)
+    attach_teacher(task, teacher)
+    return teacher, task
+
+
+@pytest.fixture
+def toy_task(toy_table, toy_teacher_and_task):
+    return toy_teacher_and_task[1]
+
+
+@pytest.fixture
+def toy_teacher(toy_teacher_and_task):
+    return toy_teacher_and_task[0]
+
+
+@pytest.fixture(scope="session")
+def smoke_dirs(tmp_path_factory):
+    """A private store for tests; the data and teacher cache stay the shared ones."""
+    return tmp_path_factory.mktemp("runs")
+
+
+@pytest.fixture(scope="session")
+def smoke_experiment(smoke_dirs):
+    from ikd_lib.config import get_profile
+    from ikd_lib.experiments import MovieLensExperiment
+    return MovieLensExperiment(get_profile("smoke"), store_root=smoke_dirs / "smoke", progress=False)

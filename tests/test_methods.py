@@ -1,0 +1,113 @@
+"""Methods: gradients reach exactly what should learn, the teacher never changes."""
+import copy
+
+import pytest
+import torch
+
+from ikd_lib.config import TDConfig, TrainConfig
+from ikd_lib.methods import FrozenTeacher, build_method
+from ikd_lib.models import RatingModel, count_parameters
+from ikd_lib.train import batch_for, train_stack
+
+from conftest import TOY_STUDENT
+
+SEEDS = (0, 1)
+
+
+def make(name, task, teacher, td=None, seeds=SEEDS, weight=1.0):
+    student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, seeds, task.rating_offset, "student")
+    index = torch.tensor([list(SEEDS).index(s) for s in seeds])
+    frozen = FrozenTeacher(teacher, index) if name != "student" else None
+    return build_method(name, student, frozen, torch.full((len(seeds),), weight), td), index
+
+
+def one_step_grads(method, task, index):
+    batch = batch_for(task.train, torch.stack([torch.arange(64)] * len(method.student.seeds)), index)
+    _, named, _ = method.forward_train(batch)
+    method.objective(named).sum().backward()
+    return named
+
+
+def test_td_gradients_reach_student_and_all_four_modules(toy_task, toy_teacher):
+    method, index = make("td", toy_task, toy_teacher)
+    one_step_grads(method, toy_task, index)
+    comm = method.comm
+    for module in (comm.encode_student, comm.decode_student, comm.encode_teacher, comm.decode_teacher):
+        for p in module.parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0
+    for name, p in method.student.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    # nothing else learns: the frozen teacher's weights are buffers, the stacked teacher has no grads
+    assert all(not p.requires_grad for p in toy_teacher.parameters())
+    assert {id(p) for p in method.parameters()} == {id(p) for g in method.parameter_groups().values() for p in g}
+
+
+def test_interaction_gradient_flows_through_the_teacher_into_decode_teacher(toy_task, toy_teacher):
+    # with only L_interact on, D_h learns only through h_up(D_h(q)); K = 0 cuts that path
+    for k, expect_grad in ((1, True), (0, False)):
+        method, index = make("td", toy_task, toy_teacher, TDConfig(k_rounds=k, w_message=0.0, w_state=0.0))
+        one_step_grads(method, toy_task, index)
+        grad = method.comm.decode_teacher.weight.grad
+        assert (grad is not None and grad.abs().sum() > 0) == expect_grad
+
+
+def test_teacher_stays_bit_identical_after_td_training(toy_task, toy_teacher):
+    before = copy.deepcopy(toy_teacher.state_dict())
+    cache_before = {k: v.clone() for k, v in toy_task.train.teacher.items()}
+    method, index = make("td", toy_task, toy_teacher, TDConfig(k_rounds=2, noise_std=0.1))
+    frozen_before = {k: v.clone() for k, v in method.teacher.state_dict().items()}
+    train_stack(method, toy_task, TrainConfig(max_epochs=2, batch_size=128), SEEDS, index, progress=False)
+    for k, v in toy_teacher.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for k, v in method.teacher.state_dict().items():
+        assert torch.equal(v, frozen_before[k]), k
+    for k, v in toy_task.train.teacher.items():
+        assert torch.equal(v, cache_before[k]), k
+    assert not toy_teacher.training
+
+
+def test_k_rounds_are_run_and_logged(toy_task, toy_teacher):
+    for k in (0, 1, 2, 3):
+        method, index = make("td", toy_task, toy_teacher, TDConfig(k_rounds=k))
+        named = one_step_grads(method, toy_task, index)
+        rounds = [n for n in named if n.startswith("interact_round")]
+        assert len(rounds) == k
+        if k == 0:
+            assert torch.equal(named["interact"], torch.zeros(2))
+        else:
+            assert (named["interact"] > 0).all()
+            assert torch.allclose(named["interact"], torch.stack([named[r] for r in rounds]).mean(0))
+
+
+@pytest.mark.parametrize("name,aux", [("kd", None), ("fitnet", "regressor"), ("fd", "projector"), ("hybrid", "projector")])
+def test_baselines_learn_their_own_modules(toy_task, toy_teacher, name, aux):
+    method, index = make(name, toy_task, toy_teacher)
+    named = one_step_grads(method, toy_task, index)
+    assert set(method.weights()) <= set(named)
+    if aux:
+        assert getattr(method, aux).weight.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in method.student.parameters())
+
+
+def test_student_ignores_the_teacher(toy_task, toy_teacher):
+    method, index = make("student", toy_task, toy_teacher)
+    named = one_step_grads(method, toy_task, index)
+    assert list(named) == ["task"] and method.teacher is None
+
+
+def test_teacher_is_larger_than_the_student_in_the_real_profiles():
+    from ikd_lib.config import PROFILES
+    for profile in PROFILES.values():
+        student = RatingModel(profile.student, 943, 1682, (0,), 3.5, "student")
+        teacher = RatingModel(profile.teacher, 943, 1682, (0,), 3.5, "teacher")
+        assert count_parameters(teacher) >= 10 * count_parameters(student), profile.name
+
+
+def test_same_seed_same_student_under_every_method(toy_task, toy_teacher):
+    inits = [make(n, toy_task, toy_teacher)[0].student.state_dict() for n in ("student", "kd", "td")]
+    for other in inits[1:]:
+        for k in inits[0]:
+            assert torch.equal(inits[0][k], other[k])
+    different_seed = make("student", toy_task, toy_teacher, seeds=(1, 0))[0].student.state_dict()
+    assert not torch.equal(different_seed["user_emb.weight"][0], inits[0]["user_emb.weight"][0])
+    assert torch.equal(different_seed["user_emb.weight"][0], inits[0]["user_emb.weight"][1])

@@ -1,0 +1,54 @@
+"""The results store: one record per run, provenance, resume without recomputing."""
+import json
+
+import pytest
+
+from ikd_lib import experiments as experiments_module
+
+
+def test_records_carry_metrics_config_and_provenance(smoke_experiment):
+    records = smoke_experiment.run(["student", "td"], ["Western"])
+    seeds = smoke_experiment.profile.seeds
+    assert len(records) == 2 * len(seeds)
+    for r in records:
+        assert r["task"] == "Western" and r["profile"] == "smoke"
+        assert 0.5 < r["test_rmse"] < 2.0 and 0.5 < r["valid_rmse"] < 2.0
+        assert r["config"]["td"] is None or r["config"]["td"]["k_rounds"] == 1
+        assert len(r["config_hash"]) == 12 and r["git_revision"] and r["packages"]["torch"]
+        assert r["best_epoch"] >= 1 and r["n_train"] > 0
+    assert {r["seed"] for r in records} == set(seeds)
+
+
+def test_rerun_skips_finished_runs_and_resumes_missing_ones(smoke_experiment, monkeypatch):
+    first = smoke_experiment.run(["kd"], ["Western"])
+    calls = []
+    real_train = experiments_module.train_stack
+    def counting_train(*args, **kwargs):
+        calls.append(1)
+        return real_train(*args, **kwargs)
+    monkeypatch.setattr(experiments_module, "train_stack", counting_train)
+    again = smoke_experiment.run(["kd"], ["Western"])
+    assert calls == [] and again == first
+    # an interrupted run (one record missing) is redone; the others are not lost
+    path = smoke_experiment.store.record_path("kd", "Western", first[0]["seed"], first[0]["distill_weight"],
+                                              first[0]["config_hash"])
+    path.unlink()
+    redone = smoke_experiment.run(["kd"], ["Western"])
+    assert calls == [1] and [r["test_rmse"] for r in redone] == pytest.approx([r["test_rmse"] for r in first])
+
+
+def test_records_are_written_atomically(smoke_experiment):
+    smoke_experiment.run(["student"], ["Western"])
+    leftovers = list(smoke_experiment.store.root.rglob("*.tmp"))
+    assert leftovers == []
+    for path in (smoke_experiment.store.root / "records").rglob("*.json"):
+        json.loads(path.read_text())
+
+
+def test_teacher_evaluated_directly_matches_its_cached_predictions(smoke_experiment):
+    records = smoke_experiment.run(["teacher"], ["Drama"])
+    task = smoke_experiment.task("Drama")
+    for i, r in enumerate(records):
+        pred = smoke_experiment.teacher(task.test.users[None], task.test.items[None])[0][i]
+        rmse = (pred - task.test.ratings).pow(2).mean().sqrt().item()
+        assert r["test_rmse"] == pytest.approx(rmse, abs=1e-5)

@@ -1,0 +1,104 @@
+"""The training loop: TD learns, messages stay informative, bad losses stop the run,
+replicas in a stack behave as if trained alone, same seed gives the same result."""
+import numpy as np
+import pytest
+import torch
+
+from ikd_lib.config import TDConfig, TrainConfig
+from ikd_lib.train import batch_for, phase_at, train_stack
+
+from test_methods import SEEDS, make
+
+FAST = TrainConfig(max_epochs=12, patience=12, batch_size=128, lr=1e-2)
+
+
+def test_td_loss_falls_and_beats_its_starting_point(toy_task, toy_teacher):
+    method, index = make("td", toy_task, toy_teacher)
+    result = train_stack(method, toy_task, FAST, SEEDS, index, td=method.td, progress=False)
+    log = result.epoch_log
+    for name in ("train_task", "train_interact", "train_message", "train_state"):
+        assert (log[name][-1] < log[name][0]).all(), name
+    assert (log["valid_rmse"].min(0) < log["valid_rmse"][0]).all()
+
+
+def test_messages_do_not_collapse(toy_task, toy_teacher):
+    method, index = make("td", toy_task, toy_teacher)
+    train_stack(method, toy_task, FAST, SEEDS, index, td=method.td, progress=False)
+    batch = batch_for(toy_task.valid, torch.stack([torch.arange(200)] * 2), index)
+    with torch.no_grad():
+        _, states = method.student(batch["users"], batch["items"])
+        student_msg = method.comm.encode_student(states["high"])
+        teacher_msg = method.comm.encode_teacher(batch["teacher_high"])
+    # messages vary across inputs as much as the states they describe (not a constant)
+    for msg, state in ((student_msg, states["high"]), (teacher_msg, batch["teacher_high"])):
+        spread = msg.std(dim=1).mean(-1)          # per replica, across the batch
+        assert (spread > 0.1 * state.std(dim=1).mean(-1)).all()
+    # and they carry the input: messages of different ratings are not interchangeable
+    corr = np.corrcoef(student_msg[0, :, 0].numpy(), teacher_msg[0, :, 0].numpy())[0, 1]
+    assert np.isfinite(corr) and abs(corr) > 0.2
+
+
+def test_nan_loss_stops_with_step_and_components(toy_task, toy_teacher):
+    method, index = make("td", toy_task, toy_teacher, weight=1.0)
+    with torch.no_grad():
+        method.comm.decode_teacher.weight[1] = float("nan")
+    with pytest.raises(FloatingPointError) as err:
+        train_stack(method, toy_task, FAST, SEEDS, index, progress=False)
+    text = str(err.value)
+    assert "step 0" in text and "replica 1 (seed 1" in text and "interact=" in text and "replica 0" not in text
+
+
+def test_restores_best_epoch_per_replica(toy_task, toy_teacher):
+    method, index = make("kd", toy_task, toy_teacher)
+    cfg = TrainConfig(max_epochs=15, patience=3, batch_size=64, lr=3e-2)
+    result = train_stack(method, toy_task, cfg, SEEDS, index, progress=False)
+    curve = result.epoch_log["valid_rmse"]
+    for r in range(2):
+        best = int(result.best_epoch[r])
+        # best within the epochs before this replica ran out of patience (the stack may go on)
+        stopped = min(best + cfg.patience, len(curve))
+        assert curve[best - 1, r] == pytest.approx(curve[:stopped, r].min())
+        assert (curve[best:stopped, r] >= curve[best - 1, r]).all()
+        assert result.valid_rmse[r] == pytest.approx(curve[best - 1, r], abs=1e-6)
+
+
+def test_stacked_replica_matches_training_alone(toy_task, toy_teacher):
+    """Tolerance: 1e-4 RMSE; replicas differ from solo runs only by float rounding of batched matmuls."""
+    cfg = TrainConfig(max_epochs=6, patience=6, batch_size=128)
+    stacked, index = make("td", toy_task, toy_teacher, seeds=SEEDS)
+    both = train_stack(stacked, toy_task, cfg, SEEDS, index, progress=False)
+    for r, seed in enumerate(SEEDS):
+        alone, alone_index = make("td", toy_task, toy_teacher, seeds=(seed,))
+        solo = train_stack(alone, toy_task, cfg, (seed,), alone_index, progress=False)
+        assert solo.best_epoch[0] == both.best_epoch[r]
+        assert solo.test_rmse[0] == pytest.approx(both.test_rmse[r], abs=1e-4)
+        assert solo.valid_rmse[0] == pytest.approx(both.valid_rmse[r], abs=1e-4)
+
+
+def test_same_seed_same_result(toy_task, toy_teacher):
+    runs = []
+    for _ in range(2):
+        method, index = make("td", toy_task, toy_teacher, TDConfig(noise_std=0.1))
+        runs.append(train_stack(method, toy_task, TrainConfig(max_epochs=3, batch_size=128), SEEDS, index,
+                                td=method.td, progress=False))
+    assert runs[0].test_rmse == runs[1].test_rmse
+    assert np.array_equal(runs[0].step_log["interact"], runs[1].step_log["interact"])
+
+
+def test_separate_schedule_freezes_each_side_in_turn(toy_task, toy_teacher):
+    td = TDConfig(schedule="separate", warmup_student_steps=3, warmup_comm_steps=2)
+    assert [phase_at(s, td) for s in range(6)] == ["student"] * 3 + ["comm"] * 2 + ["joint"]
+    assert phase_at(0, TDConfig()) == "joint"
+    method, index = make("td", toy_task, toy_teacher, td)
+    comm0 = {k: v.clone() for k, v in method.comm.state_dict().items()}
+    cfg = TrainConfig(max_epochs=1, batch_size=len(toy_task.train) // 3 + 1, min_batches_per_epoch=1)  # 3 steps
+    train_stack(method, toy_task, cfg, SEEDS, index, td=td, progress=False)
+    assert all(torch.equal(v, comm0[k]) for k, v in method.comm.state_dict().items())   # E*, D* untouched
+    student0 = {k: v.clone() for k, v in method.student.state_dict().items()}
+    # continue into the comm phase: fresh method sharing the trained student, start at step 3
+    method2, _ = make("td", toy_task, toy_teacher, TDConfig(schedule="separate", warmup_student_steps=0,
+                                                              warmup_comm_steps=10))
+    method2.student.load_state_dict(student0)
+    train_stack(method2, toy_task, cfg, SEEDS, index, td=method2.td, progress=False)
+    assert all(torch.equal(v, student0[k]) for k, v in method2.student.state_dict().items())  # student frozen
+    assert not torch.equal(method2.comm.encode_student.weight, make("td", toy_task, toy_teacher)[0].comm.encode_student.weight)
