@@ -67,8 +67,11 @@ def data_fingerprint(ratings) -> str:
 
 
 class MovieLensExperiment:
-    def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True):
-        self.profile, self.progress = profile, progress
+    def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True,
+                 stack_replicas: bool = True):
+        """stack_replicas=False trains every (weight, seed) alone: the plain, slow reference
+        that `make bench` compares the stacked runs against."""
+        self.profile, self.progress, self.stack_replicas = profile, progress, stack_replicas
         self.variants = movielens_variants(profile)
         self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
         self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
@@ -153,13 +156,36 @@ class MovieLensExperiment:
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 
     def _train(self, variant: Variant, task: RatingTask, replicas, noise_seed: int) -> dict:
+        if not self.stack_replicas and len(replicas) > 1:
+            return merge_outcomes([self._train(variant, task, [r], noise_seed) for r in replicas])
+        method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
+        result = train_stack(method, task, self.profile.student_train, seeds, teacher_index=teacher_index,
+                             td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
+        return vars(result)
+
+    def build_stack(self, variant: Variant, task: RatingTask, replicas, noise_seed: int = 0):
+        """The method for a stack of (weight, seed) replicas; student replica r talks to the
+        teacher trained with its own seed."""
         weights = torch.tensor([w for w, _ in replicas])
         seeds = tuple(s for _, s in replicas)
         teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
-        student = self._student(task, seeds)
         teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
-        method = build_method(variant.method, student, teacher, weights, variant.td, noise_seed)
-        result = train_stack(method, task, self.profile.student_train, seeds,
-                             teacher_index=teacher_index if teacher is not None else None,
-                             td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
-        return vars(result)
+        method = build_method(variant.method, self._student(task, seeds), teacher, weights, variant.td, noise_seed)
+        return method, seeds, (teacher_index if teacher is not None else None)
+
+
+def merge_outcomes(outcomes: list[dict]) -> dict:
+    """Replicas trained one by one, as if they had been one stack (logs padded with NaN)."""
+    import numpy as np
+
+    def pad_cat(arrays):
+        longest = max(len(a) for a in arrays)
+        return np.concatenate([np.pad(a, ((0, longest - len(a)), (0, 0)), constant_values=np.nan)
+                               for a in arrays], axis=1)
+    merged = {k: sum((o[k] for o in outcomes), []) for k in ("valid_rmse", "test_rmse", "best_epoch")}
+    merged |= {"epochs_run": max(o["epochs_run"] for o in outcomes),
+               "steps_run": max(o["steps_run"] for o in outcomes),
+               "wall_s": sum(o["wall_s"] for o in outcomes)}
+    for log in ("step_log", "epoch_log"):
+        merged[log] = {k: pad_cat([o[log][k] for o in outcomes]) for k in outcomes[0][log]}
+    return merged
