@@ -76,7 +76,7 @@ class RatingModelConfig:
 class TrainConfig:
     lr: float = 3e-3          # Adam learning rate (student and E*, D* alike)
     batch_size: int = 1024    # ratings per minibatch
-    max_epochs: int = 40      # hard cap; early stopping usually ends sooner
+    max_epochs: int = 40      # hard cap (after any warm-up schedule); early stopping usually ends sooner
     patience: int = 5         # epochs without a better validation RMSE before stopping
     weight_decay: float = 0.0 # L2 on all trained weights (Adam's coupled form)
     min_batches_per_epoch: int = 20  # sparse tasks use smaller batches, so an epoch is >= this many steps
@@ -142,7 +142,7 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(max_epochs=40, patience=5),
         teacher_train=TrainConfig(max_epochs=40, patience=4),
-        distill_weights=(0.3, 1.0, 3.0),
+        distill_weights=(1.0, 3.0, 10.0), td_weights=(1.0, 3.0),
     ),
     # the paper's protocol at full patience and a wider weight grid (GPU or a long night)
     "paper": Profile(
@@ -151,7 +151,7 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=20),
         teacher_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=10),
-        distill_weights=(0.1, 0.3, 1.0, 3.0), td_weights=(0.3, 1.0, 3.0),
+        distill_weights=(0.3, 1.0, 3.0, 10.0), td_weights=(0.3, 1.0, 3.0, 10.0),
     ),
 }
 

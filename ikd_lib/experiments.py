@@ -17,7 +17,8 @@ import torch
 from .config import Profile, TDConfig, check_choice, config_hash
 from .methods import FrozenTeacher, build_method
 from .models import RatingModel, count_parameters
-from .movielens import cache_root, genre_task, load_movielens
+from .movielens import cache_root, genre_task, load_movielens, locate_ml100k
+from .parallel import default_workers, run_in_workers, single_thread
 from .store import ResultStore, provenance, runs_dir
 from .tasks import RatingTask, attach_teacher, rating_task
 from .teacher import load_or_train_teacher
@@ -68,15 +69,22 @@ def data_fingerprint(ratings) -> str:
 
 class MovieLensExperiment:
     def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True,
-                 stack_replicas: bool = True):
+                 stack_replicas: bool = True, workers: int | None = None):
         """stack_replicas=False trains every (weight, seed) alone: the plain, slow reference
-        that `make bench` compares the stacked runs against."""
+        that `make bench` compares the stacked runs against. workers: processes for runs
+        that are not in the store yet (default: IKD_WORKERS, else one per core)."""
         self.profile, self.progress, self.stack_replicas = profile, progress, stack_replicas
+        self.workers = default_workers() if workers is None else workers
         self.variants = movielens_variants(profile)
+        data_dir = data_dir or locate_ml100k(cache_dir=cache_dir)
         self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
+        # what a worker process needs to rebuild this experiment (the teacher comes from the cache)
+        self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
+                            "store_root": store_root, "stack_replicas": stack_replicas}
         self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
         self.fingerprint = data_fingerprint(self.ml.ratings)
         self.store = ResultStore(store_root or runs_dir(profile.name))
+        self.worker_args["store_root"] = self.store.root
         all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
         self.teacher, self.teacher_summary = load_or_train_teacher(
             profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
@@ -115,18 +123,30 @@ class MovieLensExperiment:
         for key in keys:
             check_choice("variant", key, tuple(self.variants))
         genres = tuple(genres or self.profile.genres)
-        records = []
-        for genre in genres:
-            for key in keys:
-                records += self.run_variant(self.variants[key], genre)
-        return records
+        jobs = [(key, genre) for genre in genres for key in keys]
+        pending = [job for job in jobs if not self.store.has_all(self.record_paths(*job))]
+        if self.workers > 1 and len(pending) > 1:
+            pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
+            run_in_workers(self.worker_args, pending, self.workers, self.progress)
+        return [record for key, genre in jobs for record in self.run_variant(self.variants[key], genre)]
+
+    def expected_cost(self, job) -> float:
+        """Rough relative cost of a stack, to start the longest ones first."""
+        variant, genre = self.variants[job[0]], job[1]
+        rounds = variant.td.k_rounds + 2 if variant.td else 1
+        return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant)) * rounds
+
+    def record_paths(self, variant_key: str, genre: str) -> list:
+        variant = self.variants[variant_key]
+        key = config_hash(self.run_config(variant, genre))
+        return [self.store.record_path(variant.key, genre, s, w, key)
+                for w in self.weight_grid(variant) for s in self.profile.seeds]
 
     def run_variant(self, variant: Variant, genre: str) -> list[dict]:
         config = self.run_config(variant, genre)
         key = config_hash(config)
-        grid, seeds = self.weight_grid(variant), self.profile.seeds
-        replicas = [(w, s) for w in grid for s in seeds]
-        paths = [self.store.record_path(variant.key, genre, s, w, key) for w, s in replicas]
+        replicas = [(w, s) for w in self.weight_grid(variant) for s in self.profile.seeds]
+        paths = self.record_paths(variant.key, genre)
         if not self.store.has_all(paths):
             task = self.task(genre)
             if variant.method == "teacher":
@@ -159,8 +179,9 @@ class MovieLensExperiment:
         if not self.stack_replicas and len(replicas) > 1:
             return merge_outcomes([self._train(variant, task, [r], noise_seed) for r in replicas])
         method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
-        result = train_stack(method, task, self.profile.student_train, seeds, teacher_index=teacher_index,
-                             td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
+        with single_thread():
+            result = train_stack(method, task, self.profile.student_train, seeds, teacher_index=teacher_index,
+                                 td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
         return vars(result)
 
     def build_stack(self, variant: Variant, task: RatingTask, replicas, noise_seed: int = 0):

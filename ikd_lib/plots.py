@@ -17,12 +17,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")   # files, not windows; notebooks still display the returned Figure
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib import ticker
+from matplotlib.figure import Figure   # not pyplot: no global figure state, no GUI backend
 
 from .config import TrainConfig
 from .results import Cell, cell_for, index_records
@@ -43,8 +41,12 @@ def save_figure(fig, out_dir, name: str, dpi: int = 150) -> list[Path]:
     paths = []
     for ext in ("png", "pdf"):
         path = out_dir / f"{name}.{ext}"
-        with tempfile.NamedTemporaryFile(dir=out_dir, suffix=f".{ext}", delete=False) as tmp:
-            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+        with tempfile.NamedTemporaryFile(dir=out_dir, suffix=f".{ext}.tmp", delete=False) as tmp:
+            try:
+                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
         os.replace(tmp.name, path)
         paths.append(path)
     return paths
@@ -76,14 +78,24 @@ def replica_columns(cell: Cell) -> list[int]:
     return [replicas.index((cell.weight, s)) for s in cell.seeds]
 
 
+def mean_over(array, cols) -> np.ndarray:
+    """Mean over the chosen replicas per row. Replicas trained one by one (unstacked) have
+    NaN-padded logs: rows past the longest chosen replica are dropped, NaNs ignored."""
+    values = np.asarray(array, dtype=float)[:, cols]
+    present = ~np.isnan(values)
+    rows = np.flatnonzero(present.any(1))
+    values = values[: rows[-1] + 1 if len(rows) else 0]
+    return np.nansum(values, 1) / np.maximum(present[: len(values)].sum(1), 1)
+
+
 def loss_curves(records: list[dict], log: dict) -> LossCurves:
     """`records`: one variant x genre (all weights and seeds); `log`: its .npz arrays."""
     cell = cell_for(records)
     cols = replica_columns(cell)
-    losses = {k.removeprefix("step/"): np.asarray(v)[:, cols].mean(1) for k, v in log.items() if k.startswith("step/")}
+    losses = {k.removeprefix("step/"): mean_over(v, cols) for k, v in log.items() if k.startswith("step/")}
     return LossCurves(genre=records[0]["task"], n_train=records[0]["n_train"], weight=cell.weight,
                       seeds=cell.seeds, steps_per_epoch=steps_per_epoch(records[0]), losses=losses,
-                      valid_rmse=np.asarray(log["epoch/valid_rmse"])[:, cols].mean(1))
+                      valid_rmse=mean_over(log["epoch/valid_rmse"], cols))
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -130,7 +142,8 @@ def plot_loss_components(exp, genres=("Drama", "Western"), variant: str = "td"):
     """One panel per genre: the loss components over training steps and validation RMSE per epoch."""
     records = index_records(exp.run([variant], genres))
     with sns.axes_style(STYLE):
-        fig, axes = plt.subplots(1, len(genres), figsize=(6.2 * len(genres), 4.6), squeeze=False)
+        fig = Figure(figsize=(6.2 * len(genres), 4.6))
+        axes = fig.subplots(1, len(genres), squeeze=False)
         for ax, genre in zip(axes[0], genres):
             stack = records[variant, genre]
             with np.load(exp.store.root / stack[0]["log_file"]) as log:
@@ -159,7 +172,8 @@ def plot_rmse_vs_k(records, genres):
     ncols = min(4, len(genres))
     nrows = math.ceil(len(genres) / ncols)
     with sns.axes_style(STYLE):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 3.0 * nrows + 0.6), squeeze=False)
+        fig = Figure(figsize=(3.4 * ncols, 3.0 * nrows + 0.6))
+        axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax, genre in zip(axes.flat, genres):
             cells = rmse_by_k(records, genre)
             ks = list(K_VARIANTS)
@@ -226,7 +240,8 @@ def plot_gain_vs_density(records, genres):
     """x: training ratings of the genre (log); y: RMSE gain of TD, positive = TD better."""
     gains = td_gains(records, genres)
     with sns.axes_style(STYLE):
-        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        fig = Figure(figsize=(7.5, 4.8))
+        ax = fig.subplots()
         ax.axhline(0, color="black", lw=0.8)
         for (name, series), color, marker in zip(gains.items(), PALETTE, ("o", "s")):
             if not series:
@@ -238,10 +253,14 @@ def plot_gain_vs_density(records, genres):
                         color=color, capsize=3, ms=6, label=f"over {name}" + (
                             " (KD, FitNet, FD or Hybrid, chosen on validation)" if name == "best baseline" else ""))
             for xi, g in zip(x, series):
-                text = g.genre if name == "Student" else g.against
+                text = g.genre if name == "Student" else f"vs {g.against}"
                 ax.annotate(text, (xi, g.mean), xytext=(6, 4 if name == "Student" else -10),
                             textcoords="offset points", fontsize=8, color=color)
         ax.set_xscale("log")
+        # 1-2-5 ticks with plain numbers: a handful of genres span barely two decades
+        ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("training ratings of the genre (log scale; dense → right)")
         ax.set_ylabel("RMSE gain of TD (rating stars)\npositive = TD better")
         ax.set_title("Where the teacher helps: TD's test RMSE gain against training data size\n"

@@ -17,6 +17,7 @@ import torch
 from .config import Profile, config_hash
 from .methods import Method
 from .models import RatingModel, count_parameters, freeze
+from .parallel import single_thread
 from .tasks import RatingTask
 from .train import train_stack
 
@@ -41,8 +42,9 @@ def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerp
         teacher.load_state_dict(saved["state_dict"])
         return freeze(teacher), saved["summary"]
 
-    result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds))), all_genres,
-                         profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)
+    with single_thread():
+        result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds))), all_genres,
+                             profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)
     summary = {"config_hash": key, "seeds": list(profile.seeds),
                "valid_rmse": result.valid_rmse, "test_rmse_all_genres": result.test_rmse,
                "best_epoch": result.best_epoch, "wall_s": result.wall_s,

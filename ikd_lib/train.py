@@ -10,6 +10,7 @@ element-wise and the total loss is a sum of per-replica losses, replicas never i
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -108,7 +109,9 @@ def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ..
     n_train, step, epoch = len(task.train), 0, 0
     batch_size = cfg.batch_size_for(n_train)
 
-    bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc or method.name, leave=False, disable=not progress)
+    # max_epochs counts the epochs after a warm-up schedule, so the joint phase always runs
+    bar = tqdm(itertools.count(1), desc=desc or method.name, leave=False, disable=not progress)
+    joint_epochs = 0
     for epoch in bar:
         method.train()
         order = epoch_order(seeds, n_train, epoch)
@@ -140,16 +143,18 @@ def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ..
         copy_replicas_(best_state, method.student, improved)
         best_valid = torch.where(improved, valid, best_valid)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-        stale = torch.where(improved, torch.zeros_like(stale), stale + 1)
-        if step >= warmup_steps:
-            active &= stale < cfg.patience
+        # patience counts only epochs after the warm-up, so the joint phase always gets its chance
+        stale = torch.where(improved, torch.zeros_like(stale), stale + int(step > warmup_steps))
+        active &= stale < cfg.patience
         n_batches = -(-n_train // batch_size)
         epoch_rows.setdefault("valid_rmse", []).append(valid.numpy())
         for name, value in zip(step_names, epoch_sums / n_batches):
             epoch_rows.setdefault(f"train_{name}", []).append(value.numpy())
         bar.set_postfix(valid=f"{valid.min():.4f}", active=int(active.sum()))
-        if not active.any():
+        joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
+        if not active.any() or joint_epochs >= cfg.max_epochs:
             break
+    bar.close()
 
     with torch.no_grad():   # restore every replica's best epoch
         for name, p in method.student.named_parameters():

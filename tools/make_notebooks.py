@@ -60,10 +60,49 @@ def table_notebook(title, intro, table_keys):
     return nb
 
 
+FIGURES_TITLE = "Figures — MovieLens-100K, and the paper's ablations next to ours"
+FIGURES_INTRO = ("What TD optimises during training, test RMSE against the number of interaction "
+                 "rounds K, and TD's gain against the number of training ratings (dense to sparse genres). "
+                 "Then the paper's published Tables 5-9 next to ours, with a direction check per ablation. "
+                 "Figures go to `figures/` (cpu profile) or `runs/<profile>/figures`.")
+
+FIGURES_RUN = '''from IPython.display import Image, Markdown
+
+from ikd_lib import paper, plots
+
+# the tables behind the figures and the comparison; finished runs come from the store
+tables = {key: report.movielens_table(exp, key, variants=methods) for key in ("table3", "table5", "table7", "table8")}
+records = exp.run(methods)
+tables_dir, figures_dir = report.output_dirs(exp.profile.name)'''
+
+# (file name, call): one figure per cell; the densest and the sparsest genre for the losses
+FIGURES = [
+    ("loss_components", "plots.plot_loss_components(exp, genres=(exp.profile.genres[0], exp.profile.genres[-1]))"),
+    ("rmse_vs_k", "plots.plot_rmse_vs_k(records, exp.profile.genres)"),
+    ("gain_vs_density", "plots.plot_gain_vs_density(records, exp.profile.genres)"),
+]
+
+PAPER_VS_OURS = '''path = paper.write_paper_vs_ours(tables, report.paper_results(), tables_dir)
+print(path)
+Markdown(path.read_text())'''
+
+
+def figures_notebook():
+    nb = table_notebook(FIGURES_TITLE, FIGURES_INTRO, [])
+    nb.cells.append(nbf.v4.new_code_cell(FIGURES_RUN))
+    for name, call in FIGURES:
+        # shown from the saved PNG: exactly the file that was written
+        nb.cells.append(nbf.v4.new_code_cell(f'fig = {call}\npng, pdf = plots.save_figure(fig, figures_dir, "{name}")\n'
+                                             'print(png, pdf, sep="\\n")\nImage(filename=str(png))'))
+    nb.cells.append(nbf.v4.new_code_cell(PAPER_VS_OURS))
+    return nb
+
+
 def main():
     HERE.mkdir(exist_ok=True)
     for name, (title, intro, keys) in NOTEBOOKS.items():
         nbf.write(table_notebook(title, intro, keys), HERE / f"{name}.ipynb")
+    nbf.write(figures_notebook(), HERE / "movielens_figures.ipynb")
 
 
 if __name__ == "__main__":
