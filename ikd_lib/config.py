@@ -142,7 +142,7 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(max_epochs=40, patience=5),
         teacher_train=TrainConfig(max_epochs=40, patience=4),
-        distill_weights=(1.0, 3.0, 10.0), td_weights=(1.0, 3.0),
+        distill_weights=(1.0, 3.0, 10.0, 30.0), td_weights=(3.0, 10.0),
     ),
     # the paper's protocol at full patience and a wider weight grid (GPU or a long night)
     "paper": Profile(
@@ -151,7 +151,7 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=20),
         teacher_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=10),
-        distill_weights=(0.3, 1.0, 3.0, 10.0), td_weights=(0.3, 1.0, 3.0, 10.0),
+        distill_weights=(0.3, 1.0, 3.0, 10.0, 30.0), td_weights=(0.3, 1.0, 3.0, 10.0, 30.0),
     ),
 }
 

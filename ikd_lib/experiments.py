@@ -164,7 +164,8 @@ class MovieLensExperiment:
                     "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
                     "steps_run": outcome["steps_run"], "stack_wall_s": outcome["wall_s"],
                     "stack_replicas": len(replicas), "n_train": len(task.train),
-                    "log_file": str(self.store.log_path(variant.key, genre, key).relative_to(self.store.root)),
+                    "log_file": None if variant.method == "teacher" else
+                    str(self.store.log_path(variant.key, genre, key).relative_to(self.store.root)),
                     "config": config, **provenance()})
         return [self.store.read(p) for p in paths]
 

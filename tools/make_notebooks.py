@@ -98,11 +98,18 @@ def figures_notebook():
     return nb
 
 
+def write(nb, name):
+    """Stable cell ids (name-index), so regenerating an unchanged notebook changes nothing in git."""
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name.replace('_', '-')}-{i}"
+    nbf.write(nb, HERE / f"{name}.ipynb")
+
+
 def main():
     HERE.mkdir(exist_ok=True)
     for name, (title, intro, keys) in NOTEBOOKS.items():
-        nbf.write(table_notebook(title, intro, keys), HERE / f"{name}.ipynb")
-    nbf.write(figures_notebook(), HERE / "movielens_figures.ipynb")
+        write(table_notebook(title, intro, keys), name)
+    write(figures_notebook(), "movielens_figures")
 
 
 if __name__ == "__main__":
