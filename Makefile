@@ -26,7 +26,7 @@ data: $(INSTALLED)
 
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
-	@start=$$(date +%s); \
+	@mkdir -p $(RUN_DIR)/notebooks; start=$$(date +%s); \
 	for nb in $(TABLE_NOTEBOOKS) $(FIGURE_NOTEBOOKS); do \
 	  echo "== $$nb ($(PROFILE))"; \
 	  $(PY) -m papermill --cwd notebooks notebooks/$$nb.ipynb $(RUN_DIR)/notebooks/$$nb.ipynb \
@@ -35,7 +35,7 @@ tables: data
 	echo "make tables PROFILE=$(PROFILE): $$(( $$(date +%s) - start )) s wall"
 
 figures: data
-	@for nb in $(FIGURE_NOTEBOOKS); do \
+	@mkdir -p $(RUN_DIR)/notebooks; for nb in $(FIGURE_NOTEBOOKS); do \
 	  $(PY) -m papermill --cwd notebooks notebooks/$$nb.ipynb $(RUN_DIR)/notebooks/$$nb.ipynb \
 	    -p profile $(PROFILE) --no-progress-bar || exit 1; \
 	done
