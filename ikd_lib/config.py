@@ -106,7 +106,7 @@ class Profile:
     student_train: TrainConfig
     teacher_train: TrainConfig
     distill_weights: tuple[float, ...]   # grid for the baselines' distillation weight, chosen on validation
-    td_weights: tuple[float, ...] = (1.0,)  # grid for TD's overall weight λ (multiplies w1, w2, w3)
+    td_weights: tuple[float, ...] = (1.0,)  # grid for TD (default)'s λ (multiplies w1-w3); its ablations reuse the λ chosen
     td: TDConfig = field(default_factory=TDConfig)   # the "TD (default)" configuration
     separate_comm_steps: tuple[int, ...] = (500, 1000)  # N2 values tried for "train E*, D* separately"
 
@@ -142,7 +142,7 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(max_epochs=40, patience=5),
         teacher_train=TrainConfig(max_epochs=40, patience=4),
-        distill_weights=(1.0, 3.0, 10.0, 30.0), td_weights=(3.0, 10.0),
+        distill_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0), td_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0),
     ),
     # the paper's protocol at full patience and a wider weight grid (GPU or a long night)
     "paper": Profile(
@@ -151,7 +151,8 @@ PROFILES: dict[str, Profile] = {
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=20),
         teacher_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=10),
-        distill_weights=(0.3, 1.0, 3.0, 10.0, 30.0), td_weights=(0.3, 1.0, 3.0, 10.0, 30.0),
+        distill_weights=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+        td_weights=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
     ),
 }
 

@@ -18,6 +18,7 @@ from .config import Profile, TDConfig, check_choice, config_hash
 from .methods import FrozenTeacher, build_method
 from .models import RatingModel, count_parameters
 from .movielens import cache_root, genre_task, load_movielens, locate_ml100k
+from .results import cell_for
 from .parallel import default_workers, run_in_workers, single_thread
 from .store import ResultStore, provenance, runs_dir
 from .tasks import RatingTask, attach_teacher, rating_task
@@ -103,9 +104,14 @@ class MovieLensExperiment:
         return RatingModel(self.profile.student, self.n_users, self.n_items, seeds,
                            task.rating_offset if offset is None else offset, name="student")
 
-    def weight_grid(self, variant: Variant) -> tuple[float, ...]:
+    def weight_grid(self, variant: Variant, genre: str) -> tuple[float, ...]:
+        """The distillation weights a stack tries. A TD ablation changes one thing of TD
+        (default) and keeps the rest, its weight λ included: the λ that TD (default) chose
+        on validation for the same genre (so TD (default) runs first)."""
         if variant.method in ("student", "teacher"):
             return (0.0,)
+        if variant.is_td and variant.key != "td":
+            return (cell_for(self.run_variant(self.variants["td"], genre)).weight,)
         return self.profile.td_weights if variant.is_td else self.profile.distill_weights
 
     def run_config(self, variant: Variant, genre: str) -> dict:
@@ -113,7 +119,7 @@ class MovieLensExperiment:
         return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
                 "task": genre, "td": asdict(variant.td) if variant.td else None,
                 "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
-                "distill_weights": list(self.weight_grid(variant)), "seeds": list(p.seeds),
+                "distill_weights": list(self.weight_grid(variant, genre)), "seeds": list(p.seeds),
                 "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
 
     # ------------------------------------------------------------ running
@@ -124,28 +130,34 @@ class MovieLensExperiment:
             check_choice("variant", key, tuple(self.variants))
         genres = tuple(genres or self.profile.genres)
         jobs = [(key, genre) for genre in genres for key in keys]
-        pending = [job for job in jobs if not self.store.has_all(self.record_paths(*job))]
-        if self.workers > 1 and len(pending) > 1:
-            pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
-            run_in_workers(self.worker_args, pending, self.workers, self.progress)
+        if self.workers > 1:
+            # two waves: TD ablations need the weight that TD (default) chose for their genre
+            ablations = {key for key in keys if self.variants[key].is_td and key != "td"}
+            first = [job for job in jobs if job[0] not in ablations]
+            first += [("td", g) for g in genres if ablations and ("td", g) not in first]
+            for wave in (first, [job for job in jobs if job[0] in ablations]):
+                pending = [job for job in wave if not self.store.has_all(self.record_paths(*job))]
+                if len(pending) > 1:
+                    pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
+                    run_in_workers(self.worker_args, pending, self.workers, self.progress)
         return [record for key, genre in jobs for record in self.run_variant(self.variants[key], genre)]
 
     def expected_cost(self, job) -> float:
         """Rough relative cost of a stack, to start the longest ones first."""
         variant, genre = self.variants[job[0]], job[1]
         rounds = variant.td.k_rounds + 2 if variant.td else 1
-        return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant)) * rounds
+        return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant, genre)) * rounds
 
     def record_paths(self, variant_key: str, genre: str) -> list:
         variant = self.variants[variant_key]
         key = config_hash(self.run_config(variant, genre))
         return [self.store.record_path(variant.key, genre, s, w, key)
-                for w in self.weight_grid(variant) for s in self.profile.seeds]
+                for w in self.weight_grid(variant, genre) for s in self.profile.seeds]
 
     def run_variant(self, variant: Variant, genre: str) -> list[dict]:
         config = self.run_config(variant, genre)
         key = config_hash(config)
-        replicas = [(w, s) for w in self.weight_grid(variant) for s in self.profile.seeds]
+        replicas = [(w, s) for w in self.weight_grid(variant, genre) for s in self.profile.seeds]
         paths = self.record_paths(variant.key, genre)
         if not self.store.has_all(paths):
             task = self.task(genre)

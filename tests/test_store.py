@@ -52,3 +52,17 @@ def test_teacher_evaluated_directly_matches_its_cached_predictions(smoke_experim
         pred = smoke_experiment.teacher(task.test.users[None], task.test.items[None])[0][i]
         rmse = (pred - task.test.ratings).pow(2).mean().sqrt().item()
         assert r["test_rmse"] == pytest.approx(rmse, abs=1e-5)
+
+
+def test_td_ablations_reuse_the_weight_td_default_chose(smoke_dirs):
+    from ikd_lib.config import get_profile
+    from ikd_lib.experiments import MovieLensExperiment
+    from ikd_lib.results import cell_for
+    exp = MovieLensExperiment(get_profile("smoke", td_weights=(0.5, 3.0)), store_root=smoke_dirs / "grid",
+                              progress=False, workers=1)
+    ablation = exp.run(["td_k0"], ["Western"])
+    default = exp.run(["td"], ["Western"])
+    assert {r["distill_weight"] for r in default} == {0.5, 3.0}
+    chosen = cell_for(default).weight
+    assert {r["distill_weight"] for r in ablation} == {chosen}
+    assert ablation[0]["config"]["distill_weights"] == [chosen]
