@@ -167,7 +167,7 @@ def _genre_header(table, genre) -> str:
 
 
 def choices_text(table: BuiltTable) -> str:
-    """Which variant (rows with several) and weight (grids with several) each cell took."""
+    """Which variant (rows with several) and weight λ (distilling methods) each cell took."""
     lines = []
     for row in table.rows():
         picks = []
@@ -175,9 +175,8 @@ def choices_text(table: BuiltTable) -> str:
             cell = table.cells.get((row.label, genre))
             if cell is None:
                 continue
-            grid = cell.records[0].get("config", {}).get("distill_weights", [])
             parts = [cell.variant] if len(row.candidates) > 1 or row.candidates[0].endswith("*") else []
-            parts += [f"λ={cell.weight:g}"] if len(grid) > 1 else []
+            parts += [f"λ={cell.weight:g}"] if cell.weight else []
             if parts:
                 picks.append(f"{genre}: {' '.join(parts)}")
         if picks:
