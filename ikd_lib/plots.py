@@ -43,7 +43,9 @@ def save_figure(fig, out_dir, name: str, dpi: int = 150) -> list[Path]:
         path = out_dir / f"{name}.{ext}"
         with tempfile.NamedTemporaryFile(dir=out_dir, suffix=f".{ext}.tmp", delete=False) as tmp:
             try:
-                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight")
+                # no creation date in the PDF: the same data give byte-identical files
+                metadata = {"CreationDate": None} if ext == "pdf" else None
+                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=metadata)
             except BaseException:
                 os.unlink(tmp.name)
                 raise
