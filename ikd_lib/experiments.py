@@ -91,6 +91,7 @@ class MovieLensExperiment:
             profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
         self.student_parameters = count_parameters(self._student(all_genres, (0,), 0.0))
         self._tasks: dict[str, RatingTask] = {}
+        self._td_weight: dict[str, float] = {}   # genre -> λ that TD (default) chose
 
     # ------------------------------------------------------------ building blocks
     def task(self, genre: str) -> RatingTask:
@@ -111,7 +112,9 @@ class MovieLensExperiment:
         if variant.method in ("student", "teacher"):
             return (0.0,)
         if variant.is_td and variant.key != "td":
-            return (cell_for(self.run_variant(self.variants["td"], genre)).weight,)
+            if genre not in self._td_weight:   # read TD (default)'s records once per genre
+                self._td_weight[genre] = cell_for(self.run_variant(self.variants["td"], genre)).weight
+            return (self._td_weight[genre],)
         return self.profile.td_weights if variant.is_td else self.profile.distill_weights
 
     def run_config(self, variant: Variant, genre: str) -> dict:
