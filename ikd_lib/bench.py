@@ -124,9 +124,9 @@ def stacking_lever(exp, genre, repeats, warmup) -> dict:
 
 
 def all_table_variants(exp) -> list[str]:
-    from .tables import expand
-    keys = [v for spec in MOVIELENS_TABLES.values() for v in spec.variants]
-    return expand(list(dict.fromkeys(keys)), exp.variants)
+    """Every variant behind Tables 3, 5, 7, 8 (what `make tables` runs)."""
+    from .report import table_variants
+    return list(dict.fromkeys(v for key in MOVIELENS_TABLES for v in table_variants(key, exp)))
 
 
 def wall_times(profile, data_dir) -> dict:

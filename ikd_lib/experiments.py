@@ -79,13 +79,12 @@ class MovieLensExperiment:
         self.variants = movielens_variants(profile)
         data_dir = data_dir or locate_ml100k(cache_dir=cache_dir)
         self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
-        # what a worker process needs to rebuild this experiment (the teacher comes from the cache)
-        self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
-                            "store_root": store_root, "stack_replicas": stack_replicas}
         self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
         self.fingerprint = data_fingerprint(self.ml.ratings)
         self.store = ResultStore(store_root or runs_dir(profile.name))
-        self.worker_args["store_root"] = self.store.root
+        # what a worker process needs to rebuild this experiment (the teacher comes from the cache)
+        self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
+                            "store_root": self.store.root, "stack_replicas": stack_replicas}
         all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
         self.teacher, self.teacher_summary = load_or_train_teacher(
             profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
@@ -151,9 +150,10 @@ class MovieLensExperiment:
         rounds = variant.td.k_rounds + 2 if variant.td else 1
         return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant, genre)) * rounds
 
-    def record_paths(self, variant_key: str, genre: str) -> list:
+    def record_paths(self, variant_key: str, genre: str, key: str | None = None) -> list:
+        """Where the stack's records live; `key` is its config hash when the caller has it."""
         variant = self.variants[variant_key]
-        key = config_hash(self.run_config(variant, genre))
+        key = key or config_hash(self.run_config(variant, genre))
         return [self.store.record_path(variant.key, genre, s, w, key)
                 for w in self.weight_grid(variant, genre) for s in self.profile.seeds]
 
@@ -161,7 +161,7 @@ class MovieLensExperiment:
         config = self.run_config(variant, genre)
         key = config_hash(config)
         replicas = [(w, s) for w in self.weight_grid(variant, genre) for s in self.profile.seeds]
-        paths = self.record_paths(variant.key, genre)
+        paths = self.record_paths(variant.key, genre, key)
         if not self.store.has_all(paths):
             task = self.task(genre)
             if variant.method == "teacher":

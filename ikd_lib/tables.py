@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import config_hash
 from .results import Cell, best_cell, index_records, paired_p_value
 from .store import atomic_write_bytes, git_revision
 
@@ -109,15 +109,10 @@ def provenance_of(records) -> dict:
     return {"profile": records[0]["profile"],
             "seeds": sorted({r["seed"] for r in records}),
             "config_hashes": len({r["config_hash"] for r in records}),
-            "table_hash": _hash_of(sorted({r["config_hash"] for r in records})),
+            "table_hash": config_hash(sorted({r["config_hash"] for r in records})),
             "teacher_hash": first["teacher_hash"], "data": first["data"],
             "git_revisions": sorted({r["git_revision"] for r in records}),
             "rendered_at_revision": git_revision()}
-
-
-def _hash_of(items) -> str:
-    import hashlib
-    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:12]
 
 
 def caption(table: BuiltTable) -> str:
