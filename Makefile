@@ -22,7 +22,7 @@ $(INSTALLED): pyproject.toml
 
 # MovieLens-100K into .cache/ (a folder you name, a cache, the GroupLens zip, or PyPI's recbole wheel).
 data: $(INSTALLED)
-	$(PY) -c "from ikd_lib.movielens import load_movielens; load_movielens()"
+	$(PY) -c "from ikd_lib.movielens.data import load_movielens; load_movielens()"
 
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
@@ -44,7 +44,7 @@ test: data
 	$(PY) -m pytest -q
 
 bench: data
-	$(PY) -m ikd_lib.bench --profile $(PROFILE)
+	$(PY) -m ikd_lib.movielens.bench --profile $(PROFILE)
 
 # Regenerate the committed notebooks from tools/make_notebooks.py.
 notebooks: $(INSTALLED)

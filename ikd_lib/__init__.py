@@ -1,5 +1,7 @@
 """ikd: interactive knowledge distillation ("Talking Models", TD), reproduced.
 
-Start at `report` (what the notebooks call) or `experiments.MovieLensExperiment`; the
-method itself is `losses.py` + `methods.TalkingModels`; see README.md for a map.
+Layout: `core/` is the method and everything that knows no dataset (losses, E*/D*, method
+classes, the training loop, the results store, choices, tables, figures, worker
+processes); each track (`movielens/`, ...) owns its data, models, teacher, experiment
+and tables. `report` is what the notebooks call. See README.md for a map.
 """

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from ikd_lib.config import RatingModelConfig, TrainConfig
-from ikd_lib.methods import Method
-from ikd_lib.models import RatingModel, freeze
-from ikd_lib.tasks import attach_teacher, rating_task
-from ikd_lib.train import train_stack
+from ikd_lib.core.config import TrainConfig
+from ikd_lib.core.methods import Method
+from ikd_lib.core.train import train_stack
+from ikd_lib.movielens.models import RatingModel, freeze
+from ikd_lib.movielens.profiles import RatingModelConfig
+from ikd_lib.movielens.tasks import attach_teacher, rating_task
 
 TOY_STUDENT = RatingModelConfig(emb_dim=4, width=8)
 TOY_TEACHER = RatingModelConfig(emb_dim=8, width=12)
@@ -36,7 +37,7 @@ def toy_teacher_and_task(toy_table):
     torch.manual_seed(0)
     task = rating_task("toy", toy_table, 60, 40)
     teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher")
-    train_stack(Method(teacher, None, torch.zeros(2)), task, TrainConfig(max_epochs=15, patience=3, batch_size=256),
+    train_stack(Method(teacher, None, torch.zeros(2), task), task, TrainConfig(max_epochs=15, patience=3, batch_size=256),
                 (0, 1), progress=False)
     freeze(teacher)
     attach_teacher(task, teacher)
@@ -61,6 +62,6 @@ def smoke_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def smoke_experiment(smoke_dirs):
-    from ikd_lib.config import get_profile
-    from ikd_lib.experiments import MovieLensExperiment
+    from ikd_lib.movielens.experiment import MovieLensExperiment
+    from ikd_lib.movielens.profiles import get_profile
     return MovieLensExperiment(get_profile("smoke"), store_root=smoke_dirs / "smoke", progress=False)

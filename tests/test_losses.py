@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from ikd_lib import losses
+from ikd_lib.core import losses
 
 A = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])          # [R=1, B=2, D=2]
 B = torch.tensor([[[0.0, 2.0], [3.0, 2.0]]])

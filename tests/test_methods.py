@@ -4,10 +4,10 @@ import copy
 import pytest
 import torch
 
-from ikd_lib.config import TDConfig, TrainConfig
-from ikd_lib.methods import FrozenTeacher, build_method
-from ikd_lib.models import RatingModel, count_parameters
-from ikd_lib.train import batch_for, train_stack
+from ikd_lib.core.config import TDConfig, TrainConfig
+from ikd_lib.core.methods import build_method
+from ikd_lib.core.train import train_stack
+from ikd_lib.movielens.models import FrozenTeacher, RatingModel, count_parameters
 
 from conftest import TOY_STUDENT
 
@@ -18,11 +18,11 @@ def make(name, task, teacher, td=None, seeds=SEEDS, weight=1.0):
     student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, seeds, task.rating_offset, "student")
     index = torch.tensor([list(SEEDS).index(s) for s in seeds])
     frozen = FrozenTeacher(teacher, index) if name != "student" else None
-    return build_method(name, student, frozen, torch.full((len(seeds),), weight), td), index
+    return build_method(name, student, frozen, torch.full((len(seeds),), weight), task, td), index
 
 
 def one_step_grads(method, task, index):
-    batch = batch_for(task.train, torch.stack([torch.arange(64)] * len(method.student.seeds)), index)
+    batch = task.batch("train", torch.stack([torch.arange(64)] * len(method.student.seeds)), index)
     _, named, _ = method.forward_train(batch)
     method.objective(named).sum().backward()
     return named
@@ -96,7 +96,7 @@ def test_student_ignores_the_teacher(toy_task, toy_teacher):
 
 
 def test_teacher_is_larger_than_the_student_in_the_real_profiles():
-    from ikd_lib.config import PROFILES
+    from ikd_lib.movielens.profiles import PROFILES
     for profile in PROFILES.values():
         student = RatingModel(profile.student, 943, 1682, (0,), 3.5, "student")
         teacher = RatingModel(profile.teacher, 943, 1682, (0,), 3.5, "teacher")

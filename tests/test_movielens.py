@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from ikd_lib import movielens as mlmod
-from ikd_lib.movielens import (ALL_GENRES, DEFAULT_GENRES, GENRE_COLUMNS, check_genres,
+from ikd_lib.movielens import data as mlmod
+from ikd_lib.movielens.data import (ALL_GENRES, DEFAULT_GENRES, GENRE_COLUMNS, check_genres,
                                find_layout, genre_counts, genre_task, load_movielens,
                                read_folder, read_grouplens, read_recbole)
 

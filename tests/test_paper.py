@@ -3,9 +3,10 @@ import math
 
 import pytest
 
-from ikd_lib import paper as pv
-from ikd_lib.results import Cell, paired_p_value
-from ikd_lib.tables import MOVIELENS_TABLES, BuiltTable
+from ikd_lib.core import paper as pv
+from ikd_lib.core.results import Cell, paired_p_value
+from ikd_lib.core.tables import BuiltTable
+from ikd_lib.movielens.tables import MOVIELENS_TABLES
 
 SEEDS = [0, 1, 2]
 
@@ -107,7 +108,7 @@ def test_consistency_ablations_compare_with_td_default_not_the_td_row():
     assert checks["No L_SC"].our_gain == pytest.approx(0.05) and checks["No L_SC"].verdict == "agree"
 
 
-def test_markdown_report_has_summary_cells_vision_and_provenance(tmp_path):
+def test_markdown_report_has_summary_cells_not_run_and_provenance(tmp_path):
     paper = {"note": "not a table",
              "table5": published(RMSE, ["Genre 1", "Genre 2"], {
                  "No interaction": [1.00, 1.10], "1 iteration": [0.99, 1.11], "2-3 iterations": [0.98, 1.2]}),
@@ -129,6 +130,6 @@ def test_markdown_report_has_summary_cells_vision_and_provenance(tmp_path):
     assert "Direction agreement, overall: 1 of 3 (33%)" in text
     assert "| Genre 1 (Drama) |" in text and "| Genre 2 |" in text       # our genre named by rank
     assert "0.94089" in text and "0.94100" in text                      # published decimals kept
-    assert "not run: vision track" in text
+    assert "| | ours | not run |" in text                               # Table 6 has no built table
     assert "| | ours | 1.1000 ± 0.0577 | – |" in text                  # ours, and a missing cell
     assert "table hash `abc123`" in text and "deadbeef" in text

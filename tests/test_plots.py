@@ -9,16 +9,17 @@ import numpy as np
 import papermill as pm
 import pytest
 
-from ikd_lib import plots
-from ikd_lib.config import TrainConfig
+from ikd_lib.core import plots
+from ikd_lib.core.config import TrainConfig
+from ikd_lib.movielens import figures
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = TrainConfig(batch_size=100, min_batches_per_epoch=4)
 
 
 def record(variant, genre, seed, test, valid=None, weight=1.0, weights=(1.0,), seeds=(0, 1, 2), n_train=1000):
-    return {"variant": variant, "task": genre, "seed": seed, "distill_weight": weight, "test_rmse": test,
-            "valid_rmse": test if valid is None else valid, "n_train": n_train, "profile": "handmade",
+    return {"variant": variant, "task": genre, "seed": seed, "distill_weight": weight, "test_metric": test,
+            "valid_metric": test if valid is None else valid, "n_train": n_train, "profile": "handmade",
             "config_hash": f"{variant}-{genre}", "git_revision": "deadbeef",
             "log_file": f"logs/{variant}/{genre}.npz",
             "config": {"train": asdict(TRAIN), "distill_weights": list(weights), "seeds": list(seeds),
@@ -60,7 +61,7 @@ def fake_log(steps, epochs, k_rounds, n_replicas):
     col = np.arange(1, n_replicas + 1, dtype=float)
     log = {"step/task": np.tile(col, (steps, 1)), "step/interact": np.tile(col, (steps, 1)) * (k_rounds > 0),
            "step/message": np.tile(col, (steps, 1)), "step/state": np.tile(col, (steps, 1)),
-           "epoch/valid_rmse": np.tile(col, (epochs, 1))}
+           "epoch/valid_metric": np.tile(col, (epochs, 1))}
     for k in range(1, k_rounds + 1):
         log[f"step/interact_round{k}"] = np.tile(col, (steps, 1))
     return log
@@ -73,7 +74,7 @@ def test_loss_curves_average_the_seeds_of_the_weight_chosen_on_validation():
     curves = plots.loss_curves(recs, fake_log(steps=20, epochs=2, k_rounds=2, n_replicas=4))
     assert curves.weight == 3.0 and curves.seeds == [0, 1]
     assert np.allclose(curves.losses["task"], 3.5)         # mean of replicas 3 and 4 (values 3, 4)
-    assert np.allclose(curves.valid_rmse, 3.5)
+    assert np.allclose(curves.valid_metric, 3.5)
     assert curves.steps_per_epoch == 10                    # 1000 ratings, batches of 100
 
 
@@ -86,7 +87,7 @@ def test_loss_components_figure_has_a_panel_per_genre(tmp_path, k_rounds, n_line
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, **fake_log(steps=30, epochs=3, k_rounds=k_rounds, n_replicas=3))
     exp = SimpleNamespace(run=lambda variants, genres: recs, store=SimpleNamespace(root=tmp_path))
-    fig = plots.plot_loss_components(exp, genres)
+    fig = figures.plot_movielens_loss_components(exp, genres)
     panels, twins = fig.axes[:2], fig.axes[2:]           # the twin axes are added after the panels
     assert len(fig.axes) == 4
     assert [len(ax.get_lines()) for ax in panels] == [n_lines, n_lines]
@@ -109,7 +110,7 @@ def k_records(genres):
 
 def test_rmse_vs_k_has_four_k_per_genre_with_their_own_axes():
     genres = ["Drama", "Action", "Crime", "Horror", "Western"]
-    fig = plots.plot_rmse_vs_k(k_records(genres), genres)
+    fig = figures.plot_rmse_vs_k(k_records(genres), genres)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len(visible) == len(genres)                      # 2 x 4 grid, 3 hidden
     for i, ax in enumerate(visible):
@@ -122,7 +123,7 @@ def test_rmse_vs_k_has_four_k_per_genre_with_their_own_axes():
 
 def test_rmse_vs_k_leaves_a_gap_for_a_k_not_run():
     recs = [r for r in k_records(["Drama"]) if r["variant"] != "td_k2"]
-    ydata = np.asarray(plots.plot_rmse_vs_k(recs, ["Drama"]).axes[0].get_lines()[0].get_ydata(), dtype=float)
+    ydata = np.asarray(figures.plot_rmse_vs_k(recs, ["Drama"]).axes[0].get_lines()[0].get_ydata(), dtype=float)
     assert np.isnan(ydata[2]) and not np.isnan(ydata[[0, 1, 3]]).any()
 
 
@@ -142,7 +143,7 @@ def gain_records():
 
 @pytest.mark.filterwarnings("ignore:Precision loss")   # build_table's t-test on constant differences
 def test_gain_is_positive_when_td_is_better_and_uses_the_baseline_chosen_on_validation():
-    gains = plots.td_gains(gain_records(), ["Drama", "Western"])
+    gains = figures.td_gains(gain_records(), ["Drama", "Western"])
     student, baseline = ({g.genre: g for g in gains[k]} for k in ("Student", "best baseline"))
     assert student["Drama"].mean == pytest.approx(np.mean([0.03, 0.04, 0.01]))
     assert student["Drama"].se == pytest.approx(np.std([0.03, 0.04, 0.01], ddof=1) / np.sqrt(3))
@@ -156,7 +157,7 @@ def test_gain_is_positive_when_td_is_better_and_uses_the_baseline_chosen_on_vali
 
 @pytest.mark.filterwarnings("ignore:Precision loss")
 def test_gain_figure_is_log_scaled_and_names_the_genres(tmp_path):
-    fig = plots.plot_gain_vs_density(gain_records(), ["Drama", "Western"])
+    fig = figures.plot_gain_vs_density(gain_records(), ["Drama", "Western"])
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     texts = [t.get_text() for t in ax.texts]

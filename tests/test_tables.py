@@ -4,16 +4,17 @@ import io
 
 import pytest
 
-from ikd_lib.results import cell_for, paired_p_value
-from ikd_lib.tables import MOVIELENS_TABLES, build_table, render_csv, render_latex, render_markdown
+from ikd_lib.core.results import cell_for, paired_p_value
+from ikd_lib.core.tables import build_table, render_csv, render_latex, render_markdown
+from ikd_lib.movielens.tables import MOVIELENS_TABLES
 
 BASE = {"profile": "test", "config_hash": "abc", "git_revision": "deadbeef",
         "config": {"teacher_hash": "t", "data": "d"}}
 
 
 def rec(variant, task, seed, test, valid, weight=1.0):
-    return {**BASE, "variant": variant, "task": task, "seed": seed, "test_rmse": test,
-            "valid_rmse": valid, "distill_weight": weight}
+    return {**BASE, "variant": variant, "task": task, "seed": seed, "test_metric": test,
+            "valid_metric": valid, "distill_weight": weight}
 
 
 def test_weight_is_chosen_on_validation_not_test():

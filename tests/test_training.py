@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ikd_lib.config import TDConfig, TrainConfig
-from ikd_lib.train import batch_for, phase_at, train_stack
+from ikd_lib.core.config import TDConfig, TrainConfig
+from ikd_lib.core.train import phase_at, train_stack
 
 from test_methods import SEEDS, make
 
@@ -18,15 +18,15 @@ def test_td_loss_falls_and_beats_its_starting_point(toy_task, toy_teacher):
     log = result.epoch_log
     for name in ("train_task", "train_interact", "train_message", "train_state"):
         assert (log[name][-1] < log[name][0]).all(), name
-    assert (log["valid_rmse"].min(0) < log["valid_rmse"][0]).all()
+    assert (log["valid_metric"].min(0) < log["valid_metric"][0]).all()
 
 
 def test_messages_do_not_collapse(toy_task, toy_teacher):
     method, index = make("td", toy_task, toy_teacher)
     train_stack(method, toy_task, FAST, SEEDS, index, td=method.td, progress=False)
-    batch = batch_for(toy_task.valid, torch.stack([torch.arange(200)] * 2), index)
+    batch = toy_task.batch("valid", torch.stack([torch.arange(200)] * 2), index)
     with torch.no_grad():
-        _, states = method.student(batch["users"], batch["items"])
+        _, states = method.student(batch["inputs"])
         student_msg = method.comm.encode_student(states["high"])
         teacher_msg = method.comm.encode_teacher(batch["teacher_high"])
     # messages vary across inputs as much as the states they describe (not a constant)
@@ -52,14 +52,14 @@ def test_restores_best_epoch_per_replica(toy_task, toy_teacher):
     method, index = make("kd", toy_task, toy_teacher)
     cfg = TrainConfig(max_epochs=15, patience=3, batch_size=64, lr=3e-2)
     result = train_stack(method, toy_task, cfg, SEEDS, index, progress=False)
-    curve = result.epoch_log["valid_rmse"]
+    curve = result.epoch_log["valid_metric"]
     for r in range(2):
         best = int(result.best_epoch[r])
         # best within the epochs before this replica ran out of patience (the stack may go on)
         stopped = min(best + cfg.patience, len(curve))
         assert curve[best - 1, r] == pytest.approx(curve[:stopped, r].min())
         assert (curve[best:stopped, r] >= curve[best - 1, r]).all()
-        assert result.valid_rmse[r] == pytest.approx(curve[best - 1, r], abs=1e-6)
+        assert result.valid_metric[r] == pytest.approx(curve[best - 1, r], abs=1e-6)
 
 
 def test_stacked_replica_matches_training_alone(toy_task, toy_teacher):
@@ -71,8 +71,8 @@ def test_stacked_replica_matches_training_alone(toy_task, toy_teacher):
         alone, alone_index = make("td", toy_task, toy_teacher, seeds=(seed,))
         solo = train_stack(alone, toy_task, cfg, (seed,), alone_index, progress=False)
         assert solo.best_epoch[0] == both.best_epoch[r]
-        assert solo.test_rmse[0] == pytest.approx(both.test_rmse[r], abs=1e-4)
-        assert solo.valid_rmse[0] == pytest.approx(both.valid_rmse[r], abs=1e-4)
+        assert solo.test_metric[0] == pytest.approx(both.test_metric[r], abs=1e-4)
+        assert solo.valid_metric[0] == pytest.approx(both.valid_metric[r], abs=1e-4)
 
 
 def test_same_seed_same_result(toy_task, toy_teacher):
@@ -81,12 +81,12 @@ def test_same_seed_same_result(toy_task, toy_teacher):
         method, index = make("td", toy_task, toy_teacher, TDConfig(noise_std=0.1))
         runs.append(train_stack(method, toy_task, TrainConfig(max_epochs=3, batch_size=128), SEEDS, index,
                                 td=method.td, progress=False))
-    assert runs[0].test_rmse == runs[1].test_rmse
+    assert runs[0].test_metric == runs[1].test_metric
     assert np.array_equal(runs[0].step_log["interact"], runs[1].step_log["interact"])
 
 
 def test_separate_schedule_steps_each_side_in_turn_then_both(toy_task, toy_teacher, monkeypatch):
-    from ikd_lib import train as train_module
+    from ikd_lib.core import train as train_module
     td = TDConfig(schedule="separate", warmup_student_steps=3, warmup_comm_steps=3)
     assert [phase_at(s, td) for s in range(7)] == ["student"] * 3 + ["comm"] * 3 + ["joint"]
     assert phase_at(0, TDConfig()) == "joint"

@@ -54,7 +54,7 @@ def table_notebook(title, intro, table_keys):
              params, nbf.v4.new_code_cell(SETUP)]
     for key in table_keys:
         cells.append(nbf.v4.new_code_cell(
-            f'{key} = report.movielens_table(exp, "{key}", variants=methods)\nreport.show({key})'))
+            f'{key} = report.table(exp, "{key}", variants=methods)\nreport.show({key})'))
     nb.cells = cells
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return nb
@@ -68,18 +68,20 @@ FIGURES_INTRO = ("What TD optimises during training, test RMSE against the numbe
 
 FIGURES_RUN = '''from IPython.display import Image, Markdown
 
-from ikd_lib import paper, plots
+from ikd_lib.core import paper
+from ikd_lib.core.plots import save_figure
+from ikd_lib.movielens import figures
 
 # the tables behind the figures and the comparison; finished runs come from the store
-tables = {key: report.movielens_table(exp, key, variants=methods) for key in ("table3", "table5", "table7", "table8")}
+tables = {key: report.table(exp, key, variants=methods) for key in ("table3", "table5", "table7", "table8")}
 records = exp.run(methods)
 tables_dir, figures_dir = report.output_dirs(exp.profile.name)'''
 
 # (file name, call): one figure per cell; the densest and the sparsest genre for the losses
 FIGURES = [
-    ("loss_components", "plots.plot_loss_components(exp, genres=(exp.profile.genres[0], exp.profile.genres[-1]))"),
-    ("rmse_vs_k", "plots.plot_rmse_vs_k(records, exp.profile.genres)"),
-    ("gain_vs_density", "plots.plot_gain_vs_density(records, exp.profile.genres)"),
+    ("loss_components", "figures.plot_movielens_loss_components(exp, genres=(exp.profile.genres[0], exp.profile.genres[-1]))"),
+    ("rmse_vs_k", "figures.plot_rmse_vs_k(records, exp.profile.genres)"),
+    ("gain_vs_density", "figures.plot_gain_vs_density(records, exp.profile.genres)"),
 ]
 
 PAPER_VS_OURS = '''path = paper.write_paper_vs_ours(tables, report.paper_results(), tables_dir)
@@ -92,7 +94,7 @@ def figures_notebook():
     nb.cells.append(nbf.v4.new_code_cell(FIGURES_RUN))
     for name, call in FIGURES:
         # shown from the saved PNG: exactly the file that was written
-        nb.cells.append(nbf.v4.new_code_cell(f'fig = {call}\npng, pdf = plots.save_figure(fig, figures_dir, "{name}")\n'
+        nb.cells.append(nbf.v4.new_code_cell(f'fig = {call}\npng, pdf = save_figure(fig, figures_dir, "{name}")\n'
                                              'print(png, pdf, sep="\\n")\nImage(filename=str(png))'))
     nb.cells.append(nbf.v4.new_code_cell(PAPER_VS_OURS))
     return nb

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import torch
 
-from .config import Profile, config_hash
-from .methods import Method
+from ..core.config import config_hash
+from ..core.methods import Method
+from ..core.parallel import single_thread
+from ..core.train import train_stack
 from .models import RatingModel, count_parameters, freeze
-from .parallel import single_thread
+from .profiles import Profile
 from .tasks import RatingTask
-from .train import train_stack
 
 
 def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
@@ -43,10 +44,10 @@ def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerp
         return freeze(teacher), saved["summary"]
 
     with single_thread():
-        result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds))), all_genres,
+        result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds)), all_genres), all_genres,
                              profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)
     summary = {"config_hash": key, "seeds": list(profile.seeds),
-               "valid_rmse": result.valid_rmse, "test_rmse_all_genres": result.test_rmse,
+               "valid_rmse": result.valid_metric, "test_rmse_all_genres": result.test_metric,
                "best_epoch": result.best_epoch, "wall_s": result.wall_s,
                "parameters": count_parameters(teacher)}
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """From run records to table cells: choices on validation, mean ± standard error on test,
-paired t-tests against TD.
+paired t-tests against TD. Knows no track: the metric's direction comes from the caller.
 
-Every choice is made on *validation* RMSE (mean over seeds) and never looks at test:
+Every choice is made on the *validation* metric (mean over seeds) and never looks at test:
   - a method's distillation weight, from its grid;
-  - a row that lists several variants (e.g. "2-3 iterations" = K=2 or K=3), per genre;
-  - the "TD" row: the TD variant with the lowest validation RMSE among those run.
+  - a row that lists several variants (e.g. "2-3 iterations" = K=2 or K=3), per task;
+  - the "TD" row: the TD variant with the best validation metric among those run.
+"Best" is the lowest RMSE or the highest accuracy: `higher_is_better` says which.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ class Cell:
     variant: str                 # the variant the numbers come from
     weight: float                # its distillation weight, chosen on validation
     seeds: list[int]
-    test: list[float]            # test RMSE per seed
-    valid: list[float]           # validation RMSE per seed
+    test: list[float]            # test metric per seed
+    valid: list[float]           # validation metric per seed
     records: list[dict]
 
     @property
@@ -40,6 +41,11 @@ class Cell:
         return float(np.mean(self.valid))
 
 
+def as_error(value: float, higher_is_better: bool) -> float:
+    """A number to minimise, whatever the metric's direction."""
+    return -value if higher_is_better else value
+
+
 def index_records(records) -> dict[tuple[str, str], list[dict]]:
     """(variant, task) -> records."""
     table = defaultdict(list)
@@ -48,22 +54,23 @@ def index_records(records) -> dict[tuple[str, str], list[dict]]:
     return table
 
 
-def cell_for(records: list[dict]) -> Cell:
-    """Pick the distillation weight with the lowest mean validation RMSE; keep its seeds."""
+def cell_for(records: list[dict], higher_is_better: bool = False) -> Cell:
+    """Pick the distillation weight with the best mean validation metric; keep its seeds."""
     by_weight = defaultdict(list)
     for r in records:
         by_weight[r["distill_weight"]].append(r)
-    weight = min(by_weight, key=lambda w: (np.mean([r["valid_rmse"] for r in by_weight[w]]), w))
+    weight = min(by_weight, key=lambda w: (as_error(np.mean([r["valid_metric"] for r in by_weight[w]]),
+                                                    higher_is_better), w))
     chosen = sorted(by_weight[weight], key=lambda r: r["seed"])
     return Cell(variant=chosen[0]["variant"], weight=weight, seeds=[r["seed"] for r in chosen],
-                test=[r["test_rmse"] for r in chosen], valid=[r["valid_rmse"] for r in chosen],
+                test=[r["test_metric"] for r in chosen], valid=[r["valid_metric"] for r in chosen],
                 records=chosen)
 
 
-def best_cell(indexed, candidates, task: str) -> Cell | None:
-    """Among candidate variants that were run for `task`, the one with lowest validation RMSE."""
-    cells = [cell_for(indexed[v, task]) for v in candidates if indexed.get((v, task))]
-    return min(cells, key=lambda c: c.valid_mean) if cells else None
+def best_cell(indexed, candidates, task: str, higher_is_better: bool = False) -> Cell | None:
+    """Among candidate variants that were run for `task`, the one with the best validation metric."""
+    cells = [cell_for(indexed[v, task], higher_is_better) for v in candidates if indexed.get((v, task))]
+    return min(cells, key=lambda c: as_error(c.valid_mean, higher_is_better)) if cells else None
 
 
 def paired_p_value(a: Cell, b: Cell) -> float:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from .results import Cell, paired_p_value
 from .store import atomic_write_bytes
-from .tables import ALPHA, MOVIELENS_TABLES, BuiltTable
+from .tables import ALPHA, BuiltTable
 
-VISION = "not run: vision track"
+NOT_RUN = "not run"
 MISSING = "–"
-MOVIELENS_PAPER_KEYS = {s.paper_key for s in MOVIELENS_TABLES.values() if s.paper_key}
 VERDICTS = ("agree", "disagree", "tie", "not run")   # "tie": the paper's means are equal, not counted
 
 
@@ -128,11 +127,6 @@ def check_claims(tables: dict[str, BuiltTable], paper: dict) -> list[Check]:
     return checks
 
 
-def is_vision_only(key: str, table: BuiltTable | None) -> bool:
-    """A published table this repository has no track for (the ViT tables), unless given one."""
-    return table is None and key not in MOVIELENS_PAPER_KEYS
-
-
 def paper_tables(paper: dict) -> dict[str, dict]:
     """The published tables (entries with rows, columns and a metric), in the file's order."""
     return {k: v for k, v in paper.items()
@@ -202,7 +196,7 @@ def _summary(checks, paper) -> list[str]:
 
 def _cells_section(key, published, table) -> list[str]:
     d = decimals(published)
-    vision = is_vision_only(key, table)
+    not_run = table is None
     genres = list(table.genres) if table is not None else []
     columns = published["columns"]
     extra = [r for claim in CLAIMS.get(key, ()) for r in claim.our_rows if r not in published["rows"]]
@@ -213,11 +207,11 @@ def _cells_section(key, published, table) -> list[str]:
         out += ["| Row | | " + " | ".join(header) + " |", "|---|---|" + "---:|" * len(block)]
         for label, values in published["rows"].items():
             out.append(f"| {label} | paper | " + " | ".join(paper_value(values[i], d) for i in block) + " |")
-            ours = [VISION if vision else our_value(
+            ours = [NOT_RUN if not_run else our_value(
                 table.cells.get((label, genres[i])) if table is not None and i < len(genres) else None) for i in block]
             out.append(f"| | ours | " + " | ".join(ours) + " |")
         for label in dict.fromkeys(extra):
-            if not vision:
+            if not not_run:
                 out.append(f"| {label} | ours only | " + " | ".join(our_value(
                     table.cells.get((label, genres[i])) if table is not None and i < len(genres) else None)
                     for i in block) + " |")
@@ -226,14 +220,14 @@ def _cells_section(key, published, table) -> list[str]:
 
 
 def _checks_section(key, published, table, checks) -> list[str]:
-    d, out, vision = decimals(published), [], is_vision_only(key, table)
+    d, out, not_run = decimals(published), [], table is None
     for claim in CLAIMS.get(key, ()):
         ours_a, ours_b = claim.our_rows
         out += [f"**{claim.question}** Paper: {claim.a} vs {claim.b}; ours: {ours_a} vs {ours_b}. "
                 "Gain in brackets: how much better the first row is (+ = yes).", "",
                 "| Column | paper | ours | our paired p | verdict |", "|---|---|---|---:|---|"]
         for c in (c for c in checks if c.table == key and c.claim == claim):
-            ours = VISION if vision else _answer(c.our_gain)
+            ours = NOT_RUN if not_run else _answer(c.our_gain)
             out.append(f"| {_column_header(c.column, c.genre)} | {_answer(c.paper_gain, d)} | {ours} | "
                        f"{_p_text(c.p_value)} | {c.verdict} |")
         out.append("")

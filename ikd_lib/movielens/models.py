@@ -1,6 +1,6 @@
 """Rating models with taps at a lower and a higher layer (student g and teacher h).
 
-    s_l = low(user, item)       Dense-ReLU on the concatenated embeddings
+    s_l = low(user, item)       Dense-ReLU on the concatenated embeddings (inputs [R, B, 2] ids)
     s_h = up(s_l)               n_upper Dense-ReLU layers, same width as s_l
     ŷ   = head(s_h) + offset    offset = mean training rating of the model's own task
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import RatingModelConfig
-from .stacked import StackedEmbedding, StackedLinear
+from ..core.stacked import StackedEmbedding, StackedLinear
+from .profiles import RatingModelConfig
 
 
 class RatingModel(nn.Module):
@@ -35,9 +35,9 @@ class RatingModel(nn.Module):
     def width(self) -> int:
         return self.cfg.width
 
-    def forward_low(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """[R, B] user and item ids -> s_l [R, B, width]."""
-        pair = torch.cat([self.user_emb(users), self.item_emb(items)], dim=-1)
+    def forward_low(self, inputs: torch.Tensor) -> torch.Tensor:
+        """[R, B, 2] (user, item) ids -> s_l [R, B, width]."""
+        pair = torch.cat([self.user_emb(inputs[..., 0]), self.item_emb(inputs[..., 1])], dim=-1)
         return torch.relu(self.low_layer(pair))
 
     def forward_up(self, state_low: torch.Tensor) -> torch.Tensor:
@@ -51,8 +51,8 @@ class RatingModel(nn.Module):
         """s_h [R, B, width] -> predicted rating [R, B]."""
         return self.head_layer(state_high).squeeze(-1) + self.rating_offset
 
-    def forward(self, users, items):
-        state_low = self.forward_low(users, items)
+    def forward(self, inputs):
+        state_low = self.forward_low(inputs)
         state_high = self.forward_up(state_low)
         return self.forward_head(state_high), {"low": state_low, "high": state_high}
 
@@ -70,3 +70,26 @@ def freeze(model: nn.Module) -> nn.Module:
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+class FrozenTeacher(nn.Module):
+    """The teacher's upper layers h_up, one teacher replica per student replica.
+
+    Student replica r talks to the teacher trained with the same seed (`replica_index[r]`).
+    The weights are copied out as buffers: they get no gradient and no optimiser sees them,
+    yet gradients flow *through* them into D_h and E_g.
+    """
+
+    def __init__(self, teacher: RatingModel, replica_index: torch.Tensor):
+        super().__init__()
+        self.width = teacher.width
+        self.n_layers = len(teacher.up_layers)
+        for i, layer in enumerate(teacher.up_layers):
+            self.register_buffer(f"w{i}", layer.weight.detach()[replica_index].clone())
+            self.register_buffer(f"b{i}", layer.bias.detach()[replica_index].clone())
+        self.eval()
+
+    def up(self, state: torch.Tensor) -> torch.Tensor:
+        for i in range(self.n_layers):
+            state = torch.relu(torch.baddbmm(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
+        return state

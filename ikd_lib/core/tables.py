@@ -1,9 +1,11 @@
-"""The paper's MovieLens tables (3, 5, 7, 8), built from the results store and rendered to
-Markdown, LaTeX and CSV with their provenance.
+"""Tables from the results store, rendered to Markdown, LaTeX and CSV with their provenance.
 
-A row names one or more candidate variants; with several, the one with the lowest
-validation RMSE is taken per genre (results.py). "TD" is the best of all TD variants run,
-"TD (default)" the fixed default configuration.
+A track declares its tables as `TableSpec`s (rows, the metric and its direction, how a
+column is labelled, what its caption adds); this module builds and renders any of them.
+A row names one or more candidate variants; with several, the one with the best
+validation metric is taken per task (results.py). "TD" is the best of all TD variants
+run, "TD (default)" the fixed default configuration. Bold marks the best mean among the
+students (highest accuracy, lowest RMSE); reference rows (a teacher) are not students.
 """
 from __future__ import annotations
 
@@ -12,9 +14,10 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .config import config_hash
-from .results import Cell, best_cell, index_records, paired_p_value
+from .results import Cell, as_error, best_cell, index_records, paired_p_value
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)
@@ -25,8 +28,9 @@ BEST_ROW = "TD"   # the row every other row is tested against
 @dataclass(frozen=True)
 class Row:
     label: str
-    candidates: tuple[str, ...]   # variants ("td_k*" = prefix); several = pick per genre on validation
+    candidates: tuple[str, ...]   # variants ("td_k*" = prefix); several = pick per task on validation
     csv_only: bool = False        # rendered in the CSV, not in the Markdown/LaTeX table
+    reference: bool = False       # not a student (a teacher): never bold
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,10 @@ class TableSpec:
     key: str                      # "table3"
     title: str
     rows: tuple[Row, ...]
+    metric: str                   # "RMSE", "top-1 accuracy"
+    higher_is_better: bool
+    column_label: Callable[[int, str], str] = lambda i, task: task   # 1-based index, task -> header
+    protocol: str = ""            # the track's caption sentence on how runs train and choose
     paper_key: str | None = None  # matching entry of paper_results.json
     note: str = ""
 
@@ -42,34 +50,12 @@ class TableSpec:
         return tuple(dict.fromkeys(v for row in self.rows for v in row.candidates))
 
 
-TD_ROWS = (Row("TD", TD_POOL), Row("TD (default)", ("td",)))
-MOVIELENS_TABLES = {
-    "table3": TableSpec("table3", "MovieLens-100K: test RMSE per genre, all methods", (
-        Row("Teacher", ("teacher",)), Row("Student", ("student",)), Row("KD", ("kd",)),
-        Row("FitNet", ("fitnet",)), Row("FD", ("fd",)), Row("Hybrid", ("hybrid",))) + TD_ROWS),
-    "table5": TableSpec("table5", "MovieLens-100K: number of interaction iterations", (
-        Row("No interaction", ("td_k0",)), Row("1 iteration", ("td",)),
-        Row("2-3 iterations", ("td_k2", "td_k3")),
-        Row("2 iterations", ("td_k2",), csv_only=True), Row("3 iterations", ("td_k3",), csv_only=True),
-        Row("TD", TD_POOL)), paper_key="table5",
-        note="\"2-3 iterations\" takes, per genre, the K in {2, 3} with the lower validation RMSE."),
-    "table7": TableSpec("table7", "MovieLens-100K: without L_MC or L_SC", (
-        Row("No L_MC", ("td_no_mc",)), Row("No L_SC", ("td_no_sc",))) + TD_ROWS, paper_key="table7"),
-    "table8": TableSpec("table8", "MovieLens-100K: noise before the teacher's interpretation; separate E*, D* training", (
-        Row("Add noise", ("td_noise",)), Row("No noise", ("td",)),
-        Row("Train E*, D* separately", ("td_separate*",)),
-        Row("Train together", ("td",))) + TD_ROWS[:1], paper_key="table8",
-        note="\"Train E*, D* separately\" takes, per genre, the N2 (steps that train only E*, D*) "
-             "with the lower validation RMSE."),
-}
-
-
 @dataclass
 class BuiltTable:
     spec: TableSpec
-    genres: tuple[str, ...]
-    cells: dict[tuple[str, str], Cell]            # (row label, genre) -> cell
-    p_values: dict[tuple[str, str], float]        # against the TD row, same genre
+    genres: tuple[str, ...]                       # the tasks, one per column
+    cells: dict[tuple[str, str], Cell]            # (row label, task) -> cell
+    p_values: dict[tuple[str, str], float]        # against the TD row, same task
     provenance: dict = field(default_factory=dict)
 
     def rows(self, include_csv_only=False):
@@ -91,7 +77,7 @@ def build_table(spec: TableSpec, records, genres) -> BuiltTable:
     cells, p_values = {}, {}
     for genre in genres:
         for row in spec.rows:
-            cell = best_cell(indexed, expand(row.candidates, available), genre)
+            cell = best_cell(indexed, expand(row.candidates, available), genre, spec.higher_is_better)
             if cell is not None:
                 cells[row.label, genre] = cell
         best = cells.get((BEST_ROW, genre))
@@ -116,15 +102,18 @@ def provenance_of(records) -> dict:
 
 
 def caption(table: BuiltTable) -> str:
-    p = table.provenance
-    parts = [f"{table.spec.title}. Test RMSE (lower is better), mean ± standard error over "
-             f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; each run trains with Adam and early "
-             "stopping on validation RMSE, restoring the best epoch. Distillation weights, the variants "
-             "behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on "
-             "validation RMSE, never on test; \"TD (default)\" is the fixed default configuration.",
-             f"**Bold**: lowest mean among the students (the Teacher row is not a student). "
-             f"†: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
-             table.spec.note,
+    p, spec = table.provenance, table.spec
+    metric, direction = spec.metric, "higher" if spec.higher_is_better else "lower"
+    best = "highest" if spec.higher_is_better else "lowest"
+    parts = [f"{spec.title}. Test {metric} ({direction} is better), mean ± standard error over "
+             f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; {spec.protocol} Distillation weights, "
+             "the variants behind multi-variant rows, and the TD row (best of the TD variants run) are "
+             f"chosen on validation {metric}, never on test; \"TD (default)\" is the fixed default configuration.",
+             f"**Bold**: {best} mean among the students"
+             + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not a student)"
+                if any(r.reference for r in spec.rows) else "")
+             + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
+             spec.note,
              f"Provenance: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
              f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, "
              f"data `{p.get('data')}`, runs at git {', '.join(p.get('git_revisions', []))}, "
@@ -134,11 +123,12 @@ def caption(table: BuiltTable) -> str:
 
 def _best_labels(table: BuiltTable, genre: str) -> set[str]:
     student_cells = {r.label: table.cells[r.label, genre] for r in table.rows()
-                     if r.label != "Teacher" and (r.label, genre) in table.cells}
+                     if not r.reference and (r.label, genre) in table.cells}
     if not student_cells:
         return set()
-    best = min(round(c.mean, 4) for c in student_cells.values())
-    return {label for label, c in student_cells.items() if round(c.mean, 4) == best}
+    higher = table.spec.higher_is_better
+    best = min(as_error(round(c.mean, 4), higher) for c in student_cells.values())
+    return {label for label, c in student_cells.items() if as_error(round(c.mean, 4), higher) == best}
 
 
 def cell_text(table: BuiltTable, label: str, genre: str, bold: tuple[str, str] = ("**", "**"),
@@ -157,8 +147,8 @@ def _blocks(genres, size=4):
     return [genres[i:i + size] for i in range(0, len(genres), size)]
 
 
-def _genre_header(table, genre) -> str:
-    return f"Genre {table.genres.index(genre) + 1} ({genre})"
+def column_header(table: BuiltTable, genre: str) -> str:
+    return table.spec.column_label(table.genres.index(genre) + 1, genre)
 
 
 def choices_text(table: BuiltTable) -> str:
@@ -182,24 +172,29 @@ def choices_text(table: BuiltTable) -> str:
 def render_markdown(table: BuiltTable, paper: dict | None = None) -> str:
     out = [f"# {table.spec.key.replace('table', 'Table ')}: {table.spec.title}", "", caption(table), ""]
     for block in _blocks(list(table.genres)):
-        out.append("| Method | " + " | ".join(_genre_header(table, g) for g in block) + " |")
+        out.append("| Method | " + " | ".join(column_header(table, g) for g in block) + " |")
         out.append("|---|" + "---:|" * len(block))
         for row in table.rows():
             out.append(f"| {row.label} | " + " | ".join(cell_text(table, row.label, g) for g in block) + " |")
         out.append("")
     if paper:
-        out += ["## The paper's published values (for comparison; not used by any computation)", "",
-                "Genres are numbered dense to sparse; the paper does not name them.", ""]
+        out += ["## The paper's published values (for comparison; not used by any computation)", ""]
+        if paper.get("columns", [""])[0].startswith("Genre"):
+            out += ["Genres are numbered dense to sparse; the paper does not name them.", ""]
         columns = paper["columns"][:len(table.genres)]
         out.append("| Method (paper) | " + " | ".join(columns) + " |")
         out.append("|---|" + "---:|" * len(columns))
         for label, values in paper["rows"].items():
-            out.append(f"| {label} | " + " | ".join(f"{v['mean']:.4f} ± {v['se']:.4f}" for v in values[:len(columns)]) + " |")
+            out.append(f"| {label} | " + " | ".join(_published(v) for v in values[:len(columns)]) + " |")
         out.append("")
     choices = choices_text(table)
     if choices:
-        out += ["## Choices made on validation RMSE", "", choices, ""]
+        out += [f"## Choices made on validation {table.spec.metric}", "", choices, ""]
     return "\n".join(out)
+
+
+def _published(v: dict) -> str:
+    return f"{v['mean']:.4f}" + ("" if v.get("se") is None else f" ± {v['se']:.4f}")
 
 
 def render_latex(table: BuiltTable) -> str:
@@ -209,7 +204,7 @@ def render_latex(table: BuiltTable) -> str:
     for block in _blocks(list(table.genres)):
         out.append(r"\begin{tabular}{l" + "r" * len(block) + "}")
         out.append(r"\toprule")
-        out.append("Method & " + " & ".join(esc(_genre_header(table, g)) for g in block) + r" \\")
+        out.append("Method & " + " & ".join(esc(column_header(table, g)) for g in block) + r" \\")
         out.append(r"\midrule")
         for row in table.rows():
             texts = [esc(cell_text(table, row.label, g, bold=(r"\textbf{", "}"))) for g in block]
@@ -226,8 +221,8 @@ def render_latex(table: BuiltTable) -> str:
 def render_csv(table: BuiltTable) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["table", "row", "genre_index", "genre", "mean_test_rmse", "se", "n_seeds", "seeds",
-                     "test_rmse_per_seed", "mean_valid_rmse", "variant", "distill_weight",
+    writer.writerow(["table", "row", "task_index", "task", "metric", "mean_test", "se", "n_seeds", "seeds",
+                     "test_per_seed", "mean_valid", "variant", "distill_weight",
                      "p_vs_TD", "significant", "profile", "table_hash", "git_revisions"])
     p = table.provenance
     for row in table.rows(include_csv_only=True):
@@ -236,8 +231,8 @@ def render_csv(table: BuiltTable) -> str:
             if cell is None:
                 continue
             pv = table.p_values.get((row.label, genre), float("nan"))
-            writer.writerow([table.spec.key, row.label, i, genre, f"{cell.mean:.6f}", f"{cell.se:.6f}",
-                             len(cell.test), " ".join(map(str, cell.seeds)),
+            writer.writerow([table.spec.key, row.label, i, genre, table.spec.metric, f"{cell.mean:.6f}",
+                             f"{cell.se:.6f}", len(cell.test), " ".join(map(str, cell.seeds)),
                              " ".join(f"{v:.6f}" for v in cell.test), f"{cell.valid_mean:.6f}",
                              cell.variant, cell.weight, "" if math.isnan(pv) else f"{pv:.4g}",
                              int(not math.isnan(pv) and pv < ALPHA), p.get("profile"),

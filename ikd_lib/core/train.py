@@ -1,12 +1,13 @@
-"""One training loop for every method: Adam, minibatches, early stopping on validation
-RMSE, restore the best epoch.
+"""One training loop for every method and every track: Adam, minibatches, early stopping
+on the task's validation metric (in its own direction), restore the best epoch.
 
 The loop trains a *stack* of replicas at once (see stacked.py). Replica r has its own seed
 (initialisation and data order), its own distillation weight, and its own early stopping:
-its best state is saved whenever its validation RMSE improves, it stops improving after
+its best state is saved whenever its validation metric improves, it stops improving after
 `patience` epochs without progress, and at the end it is restored to its best epoch. The
 stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
 element-wise and the total loss is a sum of per-replica losses, replicas never interact.
+A track with one replica per stack (the ViT track) uses the same loop with R = 1.
 """
 from __future__ import annotations
 
@@ -19,20 +20,20 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TDConfig, TrainConfig
-from .stacked import copy_replicas_, gather_rows, replica_generator, take_replicas
-from .tasks import RatingSplit, RatingTask
+from .stacked import copy_replicas_, replica_generator, take_replicas
+from .task import Task
 
 
 @dataclass
 class StackResult:
-    valid_rmse: list[float]          # per replica, at its best epoch
-    test_rmse: list[float]           # per replica, at its best epoch (restored weights)
+    valid_metric: list[float]        # per replica, at its best epoch
+    test_metric: list[float]         # per replica, at its best epoch (restored weights)
     best_epoch: list[int]            # per replica, 1-based
     epochs_run: int
     steps_run: int
     wall_s: float
     step_log: dict[str, np.ndarray] = field(repr=False)    # loss name -> [steps, R]
-    epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_rmse" and mean train losses -> [epochs, R]
+    epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_metric" and mean train losses -> [epochs, R]
 
 
 def phase_at(step: int, td: TDConfig | None) -> str:
@@ -47,33 +48,15 @@ def phase_at(step: int, td: TDConfig | None) -> str:
     return "joint"
 
 
-def batch_for(split: RatingSplit, index: torch.Tensor, teacher_index: torch.Tensor | None) -> dict:
-    """Gather one minibatch per replica: index [R, B] rows of the split."""
-    batch = {"users": split.users[index], "items": split.items[index], "ratings": split.ratings[index]}
-    if teacher_index is not None and split.teacher:
-        for name in ("low", "high", "pred"):
-            batch[f"teacher_{name}"] = gather_rows(split.teacher[name], index, teacher_index)
-    return batch
-
-
-@torch.no_grad()
-def rmse(method, split: RatingSplit, chunk: int = 32768) -> torch.Tensor:
-    """Root mean squared error per replica on a whole split [R]."""
-    sq_err = []
-    for start in range(0, len(split), chunk):
-        pred = method.predict(split.users[None, start:start + chunk], split.items[None, start:start + chunk])
-        sq_err.append((pred - split.ratings[None, start:start + chunk]).pow(2))
-    return torch.cat(sq_err, dim=1).mean(1).sqrt()
-
-
 def epoch_order(seeds: tuple[int, ...], n: int, epoch: int) -> torch.Tensor:
     """Data order [R, n]: a fresh permutation per seed and epoch; same seed, same order."""
     perms = {s: torch.randperm(n, generator=replica_generator(s, f"order.epoch{epoch}")) for s in set(seeds)}
     return torch.stack([perms[s] for s in seeds])
 
 
-def describe_nonfinite(step, epoch, named, seeds, weights) -> str:
-    lines = [f"non-finite loss at step {step} (epoch {epoch}); stopping before more compute is spent."]
+def describe_nonfinite(step, epoch, named, seeds, weights, context: str = "") -> str:
+    where = f" in {context}" if context else ""
+    lines = [f"non-finite loss{where} at step {step} (epoch {epoch}); stopping before more compute is spent."]
     for r, seed in enumerate(seeds):
         comps = {k: float(v.detach()[r]) for k, v in named.items()}
         if not all(np.isfinite(list(comps.values()))):
@@ -90,17 +73,20 @@ def make_optimizers(method, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer
             for name, params in method.parameter_groups().items() if params}
 
 
-def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ...],
+def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                 teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
                 desc: str = "", progress: bool = True) -> StackResult:
+    """Train a stack (replica r has seed seeds[r]) on `task`. `desc` names the run (variant
+    and task) in the progress bar and in the error a non-finite loss raises."""
     start_time = time.perf_counter()
+    metric = task.metric
     optimizers = make_optimizers(method, cfg)
     steps_by_phase = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
     warmup_steps = 0 if td is None or td.schedule == "together" else td.warmup_student_steps + td.warmup_comm_steps
 
     n_rep = len(seeds)
     best_state = take_replicas(method.student, torch.arange(n_rep))
-    best_valid = torch.full((n_rep,), float("inf"))
+    best_error = torch.full((n_rep,), float("inf"))   # the validation metric as an error to minimise
     best_epoch = torch.zeros(n_rep, dtype=torch.long)
     stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
     active = torch.ones(n_rep, dtype=torch.bool)
@@ -118,13 +104,14 @@ def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ..
         epoch_sums = None
         for begin in range(0, n_train, batch_size):
             phase = phase_at(step, td)
-            batch = batch_for(task.train, order[:, begin:begin + batch_size], teacher_index)
+            batch = task.batch("train", order[:, begin:begin + batch_size], teacher_index)
             _, named, _ = method.forward_train(batch)
             total = named["task"] if phase == "student" else method.objective(named)
             if phase == "comm":
                 total = total - named["task"]      # the student is frozen; only E*, D* learn
             if not bool(torch.isfinite(total).all()):
-                raise FloatingPointError(describe_nonfinite(step, epoch, named, seeds, method.distill_weight))
+                raise FloatingPointError(describe_nonfinite(step, epoch, named, seeds, method.distill_weight,
+                                                            desc or method.name))
             for opt in optimizers.values():
                 opt.zero_grad(set_to_none=True)
             total.sum().backward()
@@ -138,19 +125,20 @@ def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ..
             step += 1
 
         method.eval()
-        valid = rmse(method, task.valid)
-        improved = active & (valid < best_valid)
+        valid = task.evaluate(method, "valid")
+        error = metric.as_error(valid)
+        improved = active & (error < best_error)
         copy_replicas_(best_state, method.student, improved)
-        best_valid = torch.where(improved, valid, best_valid)
+        best_error = torch.where(improved, error, best_error)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         # patience counts only epochs after the warm-up, so the joint phase always gets its chance
         stale = torch.where(improved, torch.zeros_like(stale), stale + int(step > warmup_steps))
         active &= stale < cfg.patience
         n_batches = -(-n_train // batch_size)
-        epoch_rows.setdefault("valid_rmse", []).append(valid.numpy())
+        epoch_rows.setdefault("valid_metric", []).append(valid.numpy())
         for name, value in zip(step_names, epoch_sums / n_batches):
             epoch_rows.setdefault(f"train_{name}", []).append(value.numpy())
-        bar.set_postfix(valid=f"{valid.min():.4f}", active=int(active.sum()))
+        bar.set_postfix(best_valid=f"{float(metric.as_error(best_error.min())):.4f}", active=int(active.sum()))
         joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
         if not active.any() or joint_epochs >= cfg.max_epochs:
             break
@@ -160,10 +148,10 @@ def train_stack(method, task: RatingTask, cfg: TrainConfig, seeds: tuple[int, ..
         for name, p in method.student.named_parameters():
             p.copy_(best_state[name])
     method.eval()
-    valid_rmse, test_rmse = rmse(method, task.valid), rmse(method, task.test)
+    valid, test = task.evaluate(method, "valid"), task.evaluate(method, "test")
     steps = torch.stack(step_rows).numpy() if step_rows else np.zeros((0, 0, n_rep))
     return StackResult(
-        valid_rmse=valid_rmse.tolist(), test_rmse=test_rmse.tolist(), best_epoch=best_epoch.tolist(),
+        valid_metric=valid.tolist(), test_metric=test.tolist(), best_epoch=best_epoch.tolist(),
         epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
         step_log={name: steps[:, i, :] for i, name in enumerate(step_names or [])},
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})

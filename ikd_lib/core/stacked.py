@@ -4,9 +4,11 @@ Why: on a 2-core laptop a small rating model is bound by per-op overhead, not FL
 Training the 5 seeds (and the weight grid) of one method as one stacked model costs about
 as much as training one. Each replica keeps its own weights, initialisation (drawn from
 its own seeded generator), data order and early-stopping point, so a replica trained in
-the stack and alone agree up to float rounding (see tests/test_stacking.py).
+the stack and alone agree up to float rounding
+(`tests/test_training.py::test_stacked_replica_matches_training_alone`).
 
-Shapes: activations are [R, B, D] (replica, batch, feature). A layer stored with a single
+Shapes: activations are [R, B, D] (replica, batch, feature), or [R, B, N, D] with a token
+axis (a ViT's states; the layers then act per token). A layer stored with a single
 replica (R=1, e.g. the frozen teacher) is broadcast over any stack.
 """
 from __future__ import annotations
@@ -51,7 +53,11 @@ class StackedLinear(nn.Module):
         if n_rep == 1 and x.shape[0] != 1:  # one shared layer applied to every replica
             out = torch.addmm(self.bias[0], x.reshape(-1, x.shape[-1]), self.weight[0])
             return out.reshape(*x.shape[:-1], -1)
-        return torch.baddbmm(self.bias, x, self.weight)
+        if x.dim() == 3:
+            return torch.baddbmm(self.bias, x, self.weight)
+        # a token axis (or more): per token, the same replica's weights
+        out = torch.baddbmm(self.bias, x.reshape(x.shape[0], -1, x.shape[-1]), self.weight)
+        return out.reshape(*x.shape[:-1], -1)
 
 
 class StackedEmbedding(nn.Module):

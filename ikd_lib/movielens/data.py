@@ -45,7 +45,7 @@ RECBOLE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 RECBOLE_WHEEL = "recbole==1.2.1"
 RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]   # the repository (ikd_lib/movielens/data.py)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`make bench`: step cost of every method as ratios, and the wall time of the MovieLens tables.
 
-    python -m ikd_lib.bench --profile cpu [--no-wall] [--unstacked]
+    python -m ikd_lib.movielens.bench --profile cpu [--no-wall] [--unstacked]
 
 Reported, for one dense and one sparse genre:
   - step time per variant (median of repeated optimiser steps after warm-up, on the same
@@ -27,12 +27,13 @@ from pathlib import Path
 
 import torch
 
-from .config import get_profile
-from .experiments import MovieLensExperiment
-from .movielens import locate_ml100k
-from .store import atomic_write_bytes, provenance, runs_dir
-from .tables import MOVIELENS_TABLES, build_table
-from .train import batch_for, epoch_order, make_optimizers
+from ..core.store import atomic_write_bytes, provenance, runs_dir
+from ..core.tables import build_table
+from ..core.train import epoch_order, make_optimizers
+from .data import locate_ml100k
+from .experiment import MovieLensExperiment
+from .profiles import get_profile
+from .tables import MOVIELENS_TABLES
 
 BENCH_VARIANTS = ("student", "kd", "fitnet", "fd", "hybrid", "td", "td_k0", "td_k2", "td_k3")
 
@@ -65,12 +66,12 @@ def make_step(exp: MovieLensExperiment, variant_key: str, genre: str, replicas):
     """One optimiser step (gather, forward, backward, Adam) of a stack, and its forward alone."""
     variant, task = exp.variants[variant_key], exp.task(genre)
     method, seeds, teacher_index = exp.build_stack(variant, task, replicas)
-    cfg = exp.profile.student_train
+    cfg = exp.train_config(variant)
     optimizers = list(make_optimizers(method, cfg).values())
     order = epoch_order(seeds, len(task.train), epoch=1)[:, :cfg.batch_size_for(len(task.train))]
 
     def forward():
-        batch = batch_for(task.train, order, teacher_index)   # the gather is part of a step
+        batch = task.batch("train", order, teacher_index)   # the gather is part of a step
         return method.objective(method.forward_train(batch)[1]).sum()
 
     def step():
@@ -125,7 +126,7 @@ def stacking_lever(exp, genre, repeats, warmup) -> dict:
 
 def all_table_variants(exp) -> list[str]:
     """Every variant behind Tables 3, 5, 7, 8 (what `make tables` runs)."""
-    from .report import table_variants
+    from ..report import table_variants
     return list(dict.fromkeys(v for key in MOVIELENS_TABLES for v in table_variants(key, exp)))
 
 

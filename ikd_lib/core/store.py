@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]   # the repository (ikd_lib/core/store.py)
 
 
 def runs_dir(profile: str) -> Path:

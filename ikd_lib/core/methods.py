@@ -1,10 +1,17 @@
-"""Thin method classes: each `forward_train(batch)` returns the prediction and a dict of
-named losses (one value per replica); `weights` says how they add up. The pure losses
-live in `losses.py`. Methods never change the teacher: it arrives frozen (`FrozenTeacher`),
-its states for the batch arrive precomputed in the batch, and only TD calls it live.
+"""Thin method classes: each `forward_train(batch)` returns the prediction, a dict of
+named losses (one value per replica) and the student's states; `weights` says how the
+losses add up. The pure losses live in `losses.py`.
 
-Batch keys: users, items, ratings [R, B]; teacher_low, teacher_high [R, B, W_h];
-teacher_pred [R, B].
+Any student and teacher work, whatever the track, if they offer the taps:
+  student: `forward_low(inputs) -> s_l`, `forward_up(s_l) -> s_h`, `forward_head(s_h) -> ŷ`,
+           `forward(inputs) -> (ŷ, {"low": s_l, "high": s_h})`, and `seeds`, `width`;
+  teacher: `up(t_l) -> t_h` (its upper layers h_up, frozen) and `width`.
+States are [R, B, D] or [R, B, N, D] (a token axis); E*, D* act on the last axis.
+The task supplies what depends on the output space: `task_loss(ŷ, y)` and
+`kd_loss(ŷ, teacher's ŷ)` (MSE on a rating; τ²·KL on class logits).
+
+Methods never change the teacher: its states for the batch arrive precomputed in the
+batch (teacher_low, teacher_high, teacher_pred) and only TD calls its `up` live.
 """
 from __future__ import annotations
 
@@ -17,42 +24,20 @@ from .config import TDConfig, check_choice
 from .stacked import StackedLinear
 
 
-class FrozenTeacher(nn.Module):
-    """The teacher's upper layers h_up, one teacher replica per student replica.
-
-    Student replica r talks to the teacher trained with the same seed (`replica_index[r]`).
-    The weights are copied out as buffers: they get no gradient and no optimiser sees them,
-    yet gradients flow *through* them into D_h and E_g.
-    """
-
-    def __init__(self, teacher, replica_index: torch.Tensor):
-        super().__init__()
-        self.width = teacher.width
-        self.n_layers = len(teacher.up_layers)
-        for i, layer in enumerate(teacher.up_layers):
-            self.register_buffer(f"w{i}", layer.weight.detach()[replica_index].clone())
-            self.register_buffer(f"b{i}", layer.bias.detach()[replica_index].clone())
-        self.eval()
-
-    def up(self, state: torch.Tensor) -> torch.Tensor:
-        for i in range(self.n_layers):
-            state = torch.relu(torch.baddbmm(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
-        return state
-
-
 class Method(nn.Module):
     """Scratch student: L = L_task. Subclasses add their losses and auxiliary modules."""
     name = "student"
     uses_teacher = False
 
-    def __init__(self, student, teacher: FrozenTeacher | None, distill_weight: torch.Tensor):
+    def __init__(self, student, teacher, distill_weight: torch.Tensor, task):
         super().__init__()
         self.student, self.teacher = student, teacher
+        self.task_loss, self.kd_loss = task.task_loss, task.kd_loss
         self.register_buffer("distill_weight", distill_weight.float())  # [R], the grid value per replica
 
     def forward_train(self, batch):
-        pred, states = self.student(batch["users"], batch["items"])
-        return pred, {"task": losses.rating_mse(pred, batch["ratings"])}, states
+        pred, states = self.student(batch["inputs"])
+        return pred, {"task": self.task_loss(pred, batch["target"])}, states
 
     def weights(self) -> dict[str, torch.Tensor | float]:
         return {"task": 1.0}
@@ -62,23 +47,32 @@ class Method(nn.Module):
         w = self.weights()
         return sum(w[name] * value for name, value in named_losses.items() if name in w)
 
-    def predict(self, users, items) -> torch.Tensor:
-        return self.student(users, items)[0]
+    def predict(self, inputs) -> torch.Tensor:
+        return self.student(inputs)[0]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        student = list(self.student.parameters())
+        """"student" and "aux" (E*, D*, a regressor or projector): what the optimiser trains.
+        A frozen teacher's weights (requires_grad False) are in neither."""
+        student = [p for p in self.student.parameters() if p.requires_grad]
         ids = {id(p) for p in student}
-        aux = [p for p in self.parameters() if id(p) not in ids]
+        aux = [p for p in self.parameters() if id(p) not in ids and p.requires_grad]
         return {"student": student, "aux": aux}
+
+    def train(self, mode: bool = True):
+        """The teacher stays in eval mode whatever the method's mode (no dropout, frozen norms)."""
+        super().train(mode)
+        if isinstance(self.teacher, nn.Module):
+            self.teacher.eval()
+        return self
 
 
 class LogitKD(Method):
-    """KD on the predicted rating: L_task + λ·d(ŷ, teacher's ŷ)."""
+    """KD on the prediction: L_task + λ·kd(ŷ, teacher's ŷ); kd from the task."""
     name, uses_teacher = "kd", True
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
-        named["kd"] = losses.kd_ratings(pred, batch["teacher_pred"])
+        named["kd"] = self.kd_loss(pred, batch["teacher_pred"])
         return pred, named, states
 
     def weights(self):
@@ -89,8 +83,8 @@ class FitNet(Method):
     """Hint at the lower layer through a learned regressor r: L_task + λ·d(r(s_l), t_l)."""
     name, uses_teacher = "fitnet", True
 
-    def __init__(self, student, teacher, distill_weight):
-        super().__init__(student, teacher, distill_weight)
+    def __init__(self, student, teacher, distill_weight, task):
+        super().__init__(student, teacher, distill_weight, task)
         self.regressor = StackedLinear(student.seeds, student.width, teacher.width, "fitnet.regressor")
 
     def forward_train(self, batch):
@@ -106,8 +100,8 @@ class FeatureDistillation(Method):
     """Penultimate features through a learned projector p: L_task + λ·d(p(s_h), t_h)."""
     name, uses_teacher = "fd", True
 
-    def __init__(self, student, teacher, distill_weight):
-        super().__init__(student, teacher, distill_weight)
+    def __init__(self, student, teacher, distill_weight, task):
+        super().__init__(student, teacher, distill_weight, task)
         self.projector = StackedLinear(student.seeds, student.width, teacher.width, "fd.projector")
 
     def forward_train(self, batch):
@@ -125,7 +119,7 @@ class Hybrid(FeatureDistillation):
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
-        named["kd"] = losses.kd_ratings(pred, batch["teacher_pred"])
+        named["kd"] = self.kd_loss(pred, batch["teacher_pred"])
         return pred, named, states
 
     def weights(self):
@@ -136,8 +130,8 @@ class TalkingModels(Method):
     """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), METHOD.md."""
     name, uses_teacher = "td", True
 
-    def __init__(self, student, teacher, distill_weight, td: TDConfig, noise_seed: int = 0):
-        super().__init__(student, teacher, distill_weight)
+    def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0):
+        super().__init__(student, teacher, distill_weight, task)
         self.td = td
         self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module)
         # One noise stream per stack; noise draws depend on the stack, not on one replica.
@@ -169,11 +163,13 @@ class TalkingModels(Method):
 METHODS = {cls.name: cls for cls in (Method, LogitKD, FitNet, FeatureDistillation, Hybrid, TalkingModels)}
 
 
-def build_method(name: str, student, teacher, distill_weight, td: TDConfig | None = None, noise_seed: int = 0):
+def build_method(name: str, student, teacher, distill_weight, task, td: TDConfig | None = None,
+                 noise_seed: int = 0):
+    """`task`: anything with `task_loss` and `kd_loss` (a `core.task.Task`)."""
     check_choice("method", name, tuple(METHODS))
     cls = METHODS[name]
     if cls.uses_teacher and teacher is None:
         raise ValueError(f"method {name!r} needs a teacher")
     if cls is TalkingModels:
-        return cls(student, teacher, distill_weight, td or TDConfig(), noise_seed)
-    return cls(student, teacher, distill_weight)
+        return cls(student, teacher, distill_weight, task, td or TDConfig(), noise_seed)
+    return cls(student, teacher, distill_weight, task)

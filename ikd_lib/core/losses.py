@@ -1,6 +1,7 @@
 """Pure loss functions. Each returns one value per replica: shape [R] for [R, B, ...] inputs.
 
-`distance` is METHOD.md's d(a, b): mean squared error over batch and features (choice).
+`distance` is METHOD.md's d(a, b): mean squared error over batch, tokens and features
+(choice); states are [R, B, D] (a rating model) or [R, B, N, D] (a ViT, N tokens).
 The modules (encoders, decoders, the teacher's upper layers) come in as callables, so the
 losses read exactly like the equations and can be tested on fixed tensors.
 """
@@ -15,12 +16,21 @@ Module = Callable[[torch.Tensor], torch.Tensor]
 
 
 def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """d(a, b) for states [R, B, D] -> [R]."""
-    return (a - b).pow(2).mean(dim=(-2, -1))
+    """d(a, b) for states [R, B, D] or [R, B, N, D] -> [R]: the mean over all but the replica axis."""
+    if a.shape != b.shape:
+        raise ValueError(f"d(a, b) needs states of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a - b).pow(2).mean(dim=tuple(range(1, a.dim())))
+
+
+def class_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """L_task for classes: logits [R, B, C], labels [R, B] (or [B]) -> [R]."""
+    labels = labels.expand(logits.shape[:-1])
+    per_example = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    return per_example.view(logits.shape[:-1]).mean(-1)
 
 
 def rating_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L_task for ratings: [R, B] predictions and targets -> [R]."""
+    """L_task for ratings: [R, B] predictions, [R, B] (or [B]) targets -> [R]."""
     return (pred - target).pow(2).mean(dim=-1)
 
 

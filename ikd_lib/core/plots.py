@@ -1,0 +1,209 @@
+"""Figures every track draws, from run records and training logs (never from typed-in numbers).
+
+    fig = plot_metric_vs_k(records, tasks, metric)
+    save_figure(fig, figures_dir, "rmse_vs_k")        # rmse_vs_k.png and rmse_vs_k.pdf
+
+- plot_loss_components: what TD optimises, step by step, on one or more tasks;
+- plot_metric_vs_k:     the test metric against the number of interaction rounds K.
+Every choice (distillation weight, TD variant) is made on the validation metric; a
+`FigureMetric` says what the metric is called and which direction is better.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import seaborn as sns
+from matplotlib import ticker
+from matplotlib.figure import Figure   # not pyplot: no global figure state, no GUI backend
+
+from .config import TrainConfig
+from .results import Cell, cell_for, index_records
+
+STYLE = "whitegrid"
+PALETTE = sns.color_palette("colorblind")
+K_VARIANTS = {0: "td_k0", 1: "td", 2: "td_k2", 3: "td_k3"}   # K -> variant key
+
+
+@dataclass(frozen=True)
+class FigureMetric:
+    """How a track's metric reads on a figure."""
+    name: str                  # "RMSE", "top-1 accuracy"
+    unit: str                  # "rating stars", "fraction correct"
+    higher_is_better: bool
+    task_loss: str             # the task loss's name in the legend: "MSE", "cross-entropy"
+
+
+# ---------------------------------------------------------------- saving
+def save_figure(fig, out_dir, name: str, dpi: int = 150) -> list[Path]:
+    """Write name.png and name.pdf; each goes to a temporary file first and is then renamed,
+    so a reader never sees half a figure."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = out_dir / f"{name}.{ext}"
+        with tempfile.NamedTemporaryFile(dir=out_dir, suffix=f".{ext}.tmp", delete=False) as tmp:
+            try:
+                # no creation date in the PDF: the same data give byte-identical files
+                metadata = {"CreationDate": None} if ext == "pdf" else None
+                fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata=metadata)
+            except BaseException:
+                os.unlink(tmp.name)
+                raise
+        os.replace(tmp.name, path)
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------- loss components
+@dataclass
+class LossCurves:
+    """One stack's training log, averaged over the seeds of the chosen weight."""
+    task: str
+    n_train: int
+    weight: float
+    seeds: list[int]
+    steps_per_epoch: int
+    losses: dict[str, np.ndarray]   # name -> mean per step
+    valid_metric: np.ndarray        # mean per epoch
+
+
+def steps_per_epoch(record: dict) -> int:
+    train = TrainConfig(**record["config"]["train"])
+    return -(-record["n_train"] // train.batch_size_for(record["n_train"]))
+
+
+def replica_columns(cell: Cell) -> list[int]:
+    """Columns of the stack's log that hold `cell`: replicas are (weight, seed) pairs,
+    for w in grid for s in seeds (core/experiment.py)."""
+    config = cell.records[0]["config"]
+    replicas = [(w, s) for w in config["distill_weights"] for s in config["seeds"]]
+    return [replicas.index((cell.weight, s)) for s in cell.seeds]
+
+
+def mean_over(array, cols) -> np.ndarray:
+    """Mean over the chosen replicas per row. Replicas trained one by one (unstacked) have
+    NaN-padded logs: rows past the longest chosen replica are dropped, NaNs ignored."""
+    values = np.asarray(array, dtype=float)[:, cols]
+    present = ~np.isnan(values)
+    rows = np.flatnonzero(present.any(1))
+    values = values[: rows[-1] + 1 if len(rows) else 0]
+    return np.nansum(values, 1) / np.maximum(present[: len(values)].sum(1), 1)
+
+
+def loss_curves(records: list[dict], log: dict, higher_is_better: bool = False) -> LossCurves:
+    """`records`: one variant x task (all weights and seeds); `log`: its .npz arrays."""
+    cell = cell_for(records, higher_is_better)
+    cols = replica_columns(cell)
+    losses = {k.removeprefix("step/"): mean_over(v, cols) for k, v in log.items() if k.startswith("step/")}
+    return LossCurves(task=records[0]["task"], n_train=records[0]["n_train"], weight=cell.weight,
+                      seeds=cell.seeds, steps_per_epoch=steps_per_epoch(records[0]), losses=losses,
+                      valid_metric=mean_over(log["epoch/valid_metric"], cols))
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (the first points average what exists so far)."""
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) == 0:
+        return values
+    cumsum = np.insert(np.cumsum(values), 0, 0.0)
+    end = np.arange(1, len(values) + 1)
+    start = np.maximum(end - window, 0)
+    return (cumsum[end] - cumsum[start]) / (end - start)
+
+
+def _loss_series(curves: LossCurves, metric: FigureMetric) -> list[tuple[str, np.ndarray]]:
+    """The components the objective adds up, in a fixed order; all-zero ones (K = 0) left out."""
+    rounds = sorted((k for k in curves.losses if k.startswith("interact_round")), key=lambda k: int(k[14:]))
+    named = [("task", rf"$L_\mathrm{{task}}$ ({metric.task_loss})")]
+    named += [(k, rf"$L_\mathrm{{interact}}$, round {k[14:]}") for k in rounds] or [("interact", r"$L_\mathrm{interact}$")]
+    named += [("message", r"$L_\mathrm{MC}$"), ("state", r"$L_\mathrm{SC}$")]
+    return [(label, curves.losses[k]) for k, label in named if k in curves.losses and np.any(curves.losses[k] > 0)]
+
+
+def _draw_loss_panel(ax, curves: LossCurves, variant: str, metric: FigureMetric, examples: str):
+    n_steps = len(next(iter(curves.losses.values())))
+    window = max(1, min(curves.steps_per_epoch, n_steps // 20))
+    steps = np.arange(1, n_steps + 1)
+    for (label, values), color in zip(_loss_series(curves, metric), PALETTE):
+        ax.plot(steps, smooth(values, window), color=color, lw=1.4, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"training loss, unweighted\n(moving average over {window} steps, log scale)")
+    # validation happens at the end of every epoch
+    twin = ax.twinx()
+    epoch_ends = curves.steps_per_epoch * np.arange(1, len(curves.valid_metric) + 1)
+    twin.plot(epoch_ends, curves.valid_metric, "o--", color="black", lw=1.2, ms=4,
+              label=f"validation {metric.name} (right axis)")
+    twin.set_ylabel(f"validation {metric.name} ({metric.unit})")
+    twin.grid(False)
+    ax.set_title(f"{curves.task}: {curves.n_train:,} training {examples}\n"
+                 f"{variant}, λ = {curves.weight:g}, mean over seeds {curves.seeds}")
+    return twin
+
+
+def plot_loss_components(exp, tasks, metric: FigureMetric, variant: str = "td", examples: str = "examples"):
+    """One panel per task: the loss components over training steps and the validation metric
+    per epoch. `exp` is any track's experiment (its runs are loaded or run)."""
+    records = index_records(exp.run([variant], tasks))
+    with sns.axes_style(STYLE):
+        fig = Figure(figsize=(6.2 * len(tasks), 4.6))
+        axes = fig.subplots(1, len(tasks), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            stack = records[variant, task]
+            with np.load(exp.store.root / stack[0]["log_file"]) as log:
+                curves = loss_curves(stack, dict(log), metric.higher_is_better)
+            twin = _draw_loss_panel(ax, curves, variant, metric, examples)
+        # one legend for all panels, below them, so it never hides a curve
+        handles, labels = axes[0, -1].get_legend_handles_labels()
+        twin_handles, twin_labels = twin.get_legend_handles_labels()
+        fig.legend(handles + twin_handles, labels + twin_labels, loc="lower center",
+                   ncol=min(6, len(labels) + 1), frameon=False, bbox_to_anchor=(0.5, -0.02))
+        fig.suptitle("What TD optimises: loss components during training", fontweight="bold")
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+# ---------------------------------------------------------------- metric against K
+def cells_by_k(records, task: str, higher_is_better: bool = False) -> dict[int, Cell]:
+    """K -> cell (weight chosen on validation) for the K variants run for `task`."""
+    indexed = index_records(records)
+    return {k: cell_for(indexed[v, task], higher_is_better) for k, v in K_VARIANTS.items() if indexed.get((v, task))}
+
+
+def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "examples"):
+    """Small multiples, one per task with its own y axis: tasks differ far more than K does."""
+    indexed = index_records(records)
+    ncols = min(4, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    with sns.axes_style(STYLE):
+        fig = Figure(figsize=(3.4 * ncols, 3.0 * nrows + 0.6))
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for ax, task in zip(axes.flat, tasks):
+            cells = cells_by_k(records, task, metric.higher_is_better)
+            ks = list(K_VARIANTS)
+            means = [cells[k].mean if k in cells else np.nan for k in ks]
+            ses = [cells[k].se if k in cells else np.nan for k in ks]
+            ax.errorbar(ks, means, yerr=ses, fmt="o-", color=PALETTE[0], capsize=3, label="TD, K rounds")
+            if indexed.get(("student", task)):   # the scratch student for reference
+                ax.axhline(cell_for(indexed["student", task], metric.higher_is_better).mean, color="grey",
+                           ls="--", lw=1, label="Student (no teacher)")
+            n_train = next(iter(cells.values())).records[0]["n_train"] if cells else None
+            ax.set_title(task + (f" ({n_train:,} {examples})" if n_train else ""))
+            ax.set_xticks(ks)
+            ax.set_xlabel("interaction rounds K")
+            ax.set_ylabel(f"test {metric.name} ({metric.unit})")
+            ax.margins(x=0.15)
+        for ax in list(axes.flat)[len(tasks):]:
+            ax.set_visible(False)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+        fig.suptitle(f"Test {metric.name} against the number of interaction rounds K\n"
+                     "mean ± standard error over seeds; λ chosen on validation", fontweight="bold")
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig

@@ -1,0 +1,98 @@
+"""A downstream task as tensors in memory, and the metric it is judged by.
+
+Every track turns its data into a `Task`: three `Split`s (inputs, targets, and the frozen
+teacher's states for every example, computed once), the task loss, the logit-KD loss, and
+a `Metric` that knows its direction (RMSE: lower is better; accuracy: higher is better).
+The training loop, the method classes, the choices on validation and the tables read only
+this, so they never need to know which track they serve.
+
+Shapes: `inputs` is [N, ...] (a rating's (user, item) ids [N, 2]; an image [N, C, H, W]);
+`target` is [N]; `teacher[name]` is [R_t, N, ...] for R_t teacher replicas. A minibatch
+gathers rows per replica: index [R, B] -> inputs [R, B, ...], teacher states [R, B, ...].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .stacked import gather_rows
+
+SPLITS = ("train", "valid", "test")
+TEACHER_STATES = ("low", "high", "pred")   # t_l, t_h, and the teacher's prediction (rating or logits)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a table reports. `per_example(pred [R, B, ...], target [B]) -> [R, B]`; the
+    metric of a split is `finish(mean of per_example)` per replica."""
+    name: str                                  # "RMSE", "top-1 accuracy"
+    higher_is_better: bool
+    per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    finish: Callable[[torch.Tensor], torch.Tensor] = lambda mean: mean
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def as_error(self, value):
+        """A number to minimise: the metric itself, or its negation when higher is better."""
+        return -value if self.higher_is_better else value
+
+
+def _squared_error(pred, target):
+    return (pred - target).pow(2)
+
+
+def _correct(logits, target):
+    return (logits.argmax(-1) == target).float()
+
+
+RMSE = Metric("RMSE", higher_is_better=False, per_example=_squared_error, finish=torch.sqrt)
+ACCURACY = Metric("top-1 accuracy", higher_is_better=True, per_example=_correct)
+
+
+@dataclass
+class Split:
+    inputs: torch.Tensor                 # [N, ...]
+    target: torch.Tensor                 # [N]
+    teacher: dict[str, torch.Tensor] = field(default_factory=dict)   # low/high/pred -> [R_t, N, ...]
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+
+@dataclass
+class Task:
+    name: str
+    train: Split
+    valid: Split
+    test: Split
+    metric: Metric
+    task_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]     # (pred, target) -> [R]
+    kd_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]       # (pred, teacher pred) -> [R]
+    eval_chunk: int = 32768      # examples per forward pass when evaluating a whole split
+
+    def split(self, name: str) -> Split:
+        return getattr(self, name)
+
+    def batch(self, split: str, index: torch.Tensor, teacher_index: torch.Tensor | None) -> dict:
+        """One minibatch per replica: rows index [R, B] of a split, with the frozen teacher's
+        states of replica teacher_index[r] when a teacher is attached and asked for."""
+        part = self.split(split)
+        batch = {"inputs": part.inputs[index], "target": part.target[index]}
+        if teacher_index is not None and part.teacher:
+            for name in TEACHER_STATES:
+                batch[f"teacher_{name}"] = gather_rows(part.teacher[name], index, teacher_index)
+        return batch
+
+    @torch.no_grad()
+    def evaluate(self, method, split: str) -> torch.Tensor:
+        """The metric per replica [R] on a whole split (every replica sees every example)."""
+        part = self.split(split)
+        values = []
+        for start in range(0, len(part), self.eval_chunk):
+            pred = method.predict(part.inputs[None, start:start + self.eval_chunk])
+            values.append(self.metric.per_example(pred, part.target[None, start:start + self.eval_chunk]))
+        return self.metric.finish(torch.cat(values, dim=1).mean(1))

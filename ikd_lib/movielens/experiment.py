@@ -1,0 +1,112 @@
+"""The MovieLens experiment: data, teacher, the method variants, and runs into the store.
+
+    exp = MovieLensExperiment(get_profile("cpu"))
+    records = exp.run(["student", "kd", "td"])          # skips stacks already in the store
+
+Every variant is run for every genre as one stack of len(weights) x len(seeds) replicas
+(core/experiment.py); student replica r distils from the teacher trained with its seed.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import asdict
+
+import torch
+
+from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
+from ..core.methods import build_method
+from ..core.store import runs_dir
+from .data import cache_root, genre_task, load_movielens, locate_ml100k
+from .models import FrozenTeacher, RatingModel, count_parameters
+from .profiles import Profile
+from .tables import MOVIELENS_TABLES
+from .tasks import RatingTask, attach_teacher, rating_task
+from .teacher import load_or_train_teacher
+
+NOISE_STD = 0.1   # σ of the "add noise" variant (choice; teacher states have std ≈ 0.2-0.5)
+
+
+def movielens_variants(profile: Profile) -> dict[str, Variant]:
+    variants = baseline_variants() + td_variants(profile.td, NOISE_STD, k_max=3,
+                                                 separate_comm_steps=profile.separate_comm_steps)
+    return {v.key: v for v in variants}
+
+
+def data_fingerprint(ratings) -> str:
+    """Names the exact ratings and split a number was computed from."""
+    cols = ratings[["user", "item", "rating", "split"]].to_csv(index=False).encode()
+    return hashlib.sha256(cols).hexdigest()[:12]
+
+
+class MovieLensExperiment(Experiment):
+    track = "movielens"
+    higher_is_better = False   # RMSE
+    tables = MOVIELENS_TABLES
+
+    def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True,
+                 stack_replicas: bool = True, workers: int | None = None):
+        super().__init__(profile, store_root or runs_dir(profile.name), progress, stack_replicas, workers)
+        self.variants = movielens_variants(profile)
+        data_dir = data_dir or locate_ml100k(cache_dir=cache_dir)
+        self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
+        self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
+        self.fingerprint = data_fingerprint(self.ml.ratings)
+        # what a worker process needs to rebuild this experiment (the teacher comes from the cache)
+        self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
+                            "store_root": self.store.root, "stack_replicas": stack_replicas}
+        all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
+        self.teacher, self.teacher_summary = load_or_train_teacher(
+            profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
+        self.student_parameters = count_parameters(self._student(all_genres, (0,), 0.0))
+        self._tasks: dict[str, RatingTask] = {}
+
+    def worker_factory(self):
+        return functools.partial(MovieLensExperiment, **self.worker_args, progress=False, workers=1)
+
+    # ------------------------------------------------------------ building blocks
+    def task(self, genre: str) -> RatingTask:
+        """The genre's ratings as tensors, with the teacher's states attached (cached)."""
+        if genre not in self._tasks:
+            table = genre_task(self.ml, genre)
+            self._tasks[genre] = attach_teacher(rating_task(genre, table, self.n_users, self.n_items), self.teacher)
+        return self._tasks[genre]
+
+    def _student(self, task: RatingTask, seeds, offset=None) -> RatingModel:
+        return RatingModel(self.profile.student, self.n_users, self.n_items, seeds,
+                           task.rating_offset if offset is None else offset, name="student")
+
+    def train_config(self, variant: Variant):
+        return self.profile.student_train
+
+    def run_config(self, variant: Variant, genre: str) -> dict:
+        p = self.profile
+        return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
+                "task": genre, "td": asdict(variant.td) if variant.td else None,
+                "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
+                "distill_weights": list(self.weight_grid(variant, genre)), "seeds": list(p.seeds),
+                "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
+
+    def expected_cost(self, job) -> float:
+        variant, genre = self.variants[job[0]], job[1]
+        rounds = variant.td.k_rounds + 2 if variant.td else 1
+        return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant, genre)) * rounds
+
+    def reference_outcome(self, variant: Variant, task: RatingTask) -> dict:
+        """The Teacher row: the teachers (one per seed) evaluated directly on the genre."""
+        def teacher_rmse(split):
+            return (split.teacher["pred"] - split.target[None]).pow(2).mean(1).sqrt().tolist()
+        n = len(self.profile.seeds)
+        return {"valid_metric": teacher_rmse(task.valid), "test_metric": teacher_rmse(task.test),
+                "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
+
+    def build_stack(self, variant: Variant, task: RatingTask, replicas, noise_seed: int = 0):
+        """The method for a stack of (weight, seed) replicas; student replica r talks to the
+        teacher trained with its own seed."""
+        weights = torch.tensor([w for w, _ in replicas])
+        seeds = tuple(s for _, s in replicas)
+        teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
+        teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
+        method = build_method(variant.method, self._student(task, seeds), teacher, weights, task,
+                              variant.td, noise_seed)
+        return method, seeds, (teacher_index if teacher is not None else None)

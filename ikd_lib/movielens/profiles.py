@@ -1,0 +1,101 @@
+"""The MovieLens track's models and its three profiles.
+
+A profile bundles everything one `make tables` run needs: `smoke` runs in seconds (tests,
+CI), `cpu` on a 2-core laptop in minutes (the default), `paper` at the paper's scale.
+The method's and training's knobs themselves live in `core/config.py`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_int
+
+
+@dataclass(frozen=True)
+class RatingModelConfig:
+    emb_dim: int        # width of the user and item embeddings
+    width: int          # width of the lower and higher hidden layers (equal, so E_g reads both)
+    n_upper: int = 1    # Dense-ReLU layers between the lower and the higher tap
+
+    def __post_init__(self):
+        check_positive_int("emb_dim", self.emb_dim)
+        check_positive_int("width", self.width)
+        check_positive_int("n_upper", self.n_upper)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seeds: tuple[int, ...]               # one run per seed; seed s = same init and data order for every method
+    genres: tuple[str, ...]              # MovieLens downstream tasks, Genre 1..n
+    student: RatingModelConfig
+    teacher: RatingModelConfig
+    student_train: TrainConfig
+    teacher_train: TrainConfig
+    distill_weights: tuple[float, ...]   # grid for the baselines' distillation weight, chosen on validation
+    td_weights: tuple[float, ...] = (1.0,)  # grid for TD (default)'s λ (multiplies w1-w3); its ablations reuse the λ chosen
+    td: TDConfig = field(default_factory=TDConfig)   # the "TD (default)" configuration
+    separate_comm_steps: tuple[int, ...] = (500, 1000)  # N2 values tried for "train E*, D* separately"
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ValueError("a profile needs at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
+        for name in ("distill_weights", "td_weights"):
+            grid = getattr(self, name)
+            if not grid or any(not w > 0 for w in grid):
+                raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {grid}")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The table columns (core.Experiment's name for them)."""
+        return self.genres
+
+
+STUDENT = RatingModelConfig(emb_dim=8, width=16, n_upper=1)
+TEACHER = RatingModelConfig(emb_dim=80, width=32, n_upper=1)
+GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime", "Horror", "Musical", "Western")
+
+PROFILES: dict[str, Profile] = {
+    # seconds: two seeds, two genres, a couple of epochs; for tests and CI
+    "smoke": Profile(
+        name="smoke", seeds=(0, 1), genres=("Drama", "Western"),
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(max_epochs=3, patience=2),
+        teacher_train=TrainConfig(max_epochs=3, patience=2),
+        distill_weights=(1.0,),
+        td=TDConfig(warmup_student_steps=20, warmup_comm_steps=10),
+        separate_comm_steps=(10,),
+    ),
+    # minutes on a 2-core laptop: the default of `make tables`
+    "cpu": Profile(
+        name="cpu", seeds=(0, 1, 2, 3, 4), genres=GENRES,
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(max_epochs=40, patience=5),
+        teacher_train=TrainConfig(max_epochs=40, patience=4),
+        distill_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0), td_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0),
+    ),
+    # the paper's protocol at full patience and a wider weight grid (GPU or a long night)
+    "paper": Profile(
+        name="paper", seeds=(0, 1, 2, 3, 4), genres=GENRES,
+        student=STUDENT, teacher=TEACHER,
+        student_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=20),
+        teacher_train=TrainConfig(batch_size=256, lr=1e-3, max_epochs=200, patience=10),
+        distill_weights=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+        td_weights=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0),
+    ),
+}
+
+
+def get_profile(name: str, **overrides) -> Profile:
+    """The named profile, optionally with fields replaced (e.g. seeds=(0,), genres=("Drama",))."""
+    check_choice("profile", name, tuple(PROFILES))
+    profile = PROFILES[name]
+    if "genres" in overrides:
+        from .data import check_genres
+        check_genres(overrides["genres"])
+        overrides["genres"] = tuple(overrides["genres"])
+    if "seeds" in overrides:
+        overrides["seeds"] = tuple(int(s) for s in overrides["seeds"])
+    return replace(profile, **overrides) if overrides else profile

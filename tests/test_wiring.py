@@ -1,0 +1,163 @@
+"""Which taps and teacher outputs each method feeds its losses.
+
+For every method, the named losses `forward_train` returns must equal an independent
+computation written from METHOD.md on fixed tensors: plain tensor algebra on the models'
+own weights, never the library's loss helpers. Both tracks' shapes are covered: the rating
+models ([R, B, D] states) and the synthetic classifier ([R, B, N, D], a token axis).
+A wiring mistake (L_MC reading E_g(s_l), KD pulling towards the label, FitNet reading s_h,
+...) changes at least one of these numbers.
+"""
+import pytest
+import torch
+
+from ikd_lib.core.config import TDConfig
+from ikd_lib.core.methods import build_method
+from ikd_lib.movielens.models import FrozenTeacher, RatingModel
+
+from conftest import TOY_STUDENT
+from toys import TEMPERATURE, TeacherUp, TokenClassifier, attach_teacher, classification_task, trained_teacher
+
+SEEDS = (0, 1)
+METHODS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
+
+
+# ---------------------------------------------------------------- plain algebra
+def lin(x, layer, r):
+    """One replica of a stacked linear layer, written out: x W_r + b_r."""
+    return x @ layer.weight[r] + layer.bias[r, 0]
+
+
+def d(a, b):
+    return ((a - b) ** 2).mean()
+
+
+def mse(pred, target):
+    return ((pred - target) ** 2).mean()
+
+
+def cross_entropy(logits, labels):
+    log_p = logits - logits.logsumexp(-1, keepdim=True)
+    return -log_p[torch.arange(len(labels)), labels].mean()
+
+
+def kl_at_temperature(student_logits, teacher_logits, tau=TEMPERATURE):
+    p_t = torch.softmax(teacher_logits / tau, -1)
+    log_p_t = torch.log_softmax(teacher_logits / tau, -1)
+    log_p_s = torch.log_softmax(student_logits / tau, -1)
+    return tau ** 2 * (p_t * (log_p_t - log_p_s)).sum(-1).mean()
+
+
+def expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up, task_loss, kd):
+    """METHOD.md, for replica r: what each method's named losses must be."""
+    name = method.name
+    out = {"task": task_loss(y_hat, y)}
+    if name in ("kd", "hybrid"):
+        out["kd"] = kd(y_hat, t_pred)                              # towards the teacher, not the label
+    if name == "fitnet":
+        out["fitnet"] = d(lin(s_l, method.regressor, r), t_l)      # hint at the lower layer
+    if name in ("fd", "hybrid"):
+        out["fd"] = d(lin(s_h, method.projector, r), t_h)          # penultimate features
+    if name == "td":
+        c, K = method.comm, method.td.k_rounds
+        E_g = lambda x: lin(x, c.encode_student, r)
+        D_g = lambda x: lin(x, c.decode_student, r)
+        E_h = lambda x: lin(x, c.encode_teacher, r)
+        D_h = lambda x: lin(x, c.decode_teacher, r)
+        q, rounds = E_g(s_l), []                                   # q_1 = E_g(s_l)
+        for _ in range(K):
+            answer = E_h(teacher_up(D_h(q)))                       # a_k = E_h(h_up(D_h(q_k)))
+            understood = D_g(answer)                               # ŝ_k = D_g(a_k)
+            rounds.append(d(s_h, understood))
+            q = E_g(understood)                                    # q_{k+1} = E_g(ŝ_k)
+        out["interact"] = torch.stack(rounds).mean() if K else torch.tensor(0.0)
+        for k, value in enumerate(rounds, start=1):
+            out[f"interact_round{k}"] = value
+        out["message"] = d(E_g(s_h), E_h(t_h))                     # L_MC
+        out["state"] = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)   # L_SC
+    return out
+
+
+def assert_wiring(method, named, expected_by_replica):
+    for r, expected in enumerate(expected_by_replica):
+        assert set(named) == set(expected), f"{method.name}: losses {sorted(named)} vs {sorted(expected)}"
+        for key, value in expected.items():
+            assert float(named[key][r]) == pytest.approx(float(value), rel=1e-5, abs=1e-7), \
+                f"{method.name} replica {r}: {key}"
+
+
+def td_config(k):
+    return TDConfig(k_rounds=k, message_dim=5)
+
+
+CASES = [(name, 1) for name in METHODS if name != "td"] + [("td", k) for k in (0, 1, 2)]
+
+
+# ---------------------------------------------------------------- the rating track
+@pytest.mark.parametrize("name,k", CASES)
+def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
+    task = toy_task
+    index = torch.tensor([1, 0])          # student replica r talks to teacher replica index[r]
+    student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, SEEDS, task.rating_offset, "student")
+    teacher = FrozenTeacher(toy_teacher, index) if name != "student" else None
+    method = build_method(name, student, teacher, torch.tensor([0.7, 2.0]), task, td_config(k))
+    rows = torch.stack([torch.arange(40), torch.arange(40, 80)])
+    batch = task.batch("train", rows, index)
+    with torch.no_grad():
+        _, named, _ = method.forward_train(batch)
+        expected = []
+        for r in range(len(SEEDS)):
+            users, items = task.train.inputs[rows[r], 0], task.train.inputs[rows[r], 1]
+            y = task.train.target[rows[r]]
+
+            def tower(model, m):   # the rating model written out for replica m
+                pair = torch.cat([model.user_emb.weight[m][users], model.item_emb.weight[m][items]], -1)
+                low = torch.relu(lin(pair, model.low_layer, m))
+                high = torch.relu(lin(low, model.up_layers[0], m))
+                return low, high, lin(high, model.head_layer, m)[:, 0] + model.rating_offset
+            s_l, s_h, y_hat = tower(student, r)
+            t_l, t_h, t_pred = tower(toy_teacher, int(index[r]))
+            teacher_up = lambda x, m=int(index[r]): torch.relu(lin(x, toy_teacher.up_layers[0], m))
+            expected.append(expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up,
+                                            task_loss=mse, kd=mse))
+    assert_wiring(method, named, expected)
+
+
+# ---------------------------------------------------------------- the synthetic classification track
+@pytest.fixture(scope="module")
+def classes():
+    task = classification_task(n=(400, 100, 100))
+    teacher = trained_teacher(task)
+    return teacher, attach_teacher(task, teacher)
+
+
+@pytest.mark.parametrize("name,k", CASES)
+def test_classification_methods_feed_the_right_taps(classes, name, k):
+    teacher, task = classes
+    student = TokenClassifier(SEEDS, width=8)
+    method = build_method(name, student, TeacherUp(teacher) if name != "student" else None,
+                          torch.tensor([0.7, 2.0]), task, td_config(k))
+    rows = torch.stack([torch.arange(30), torch.arange(30, 60)])
+    index = torch.zeros(2, dtype=torch.long)
+    batch = task.batch("train", rows, index)
+    with torch.no_grad():
+        _, named, _ = method.forward_train(batch)
+        expected = []
+        for r in range(len(SEEDS)):
+            x, y = task.train.inputs[rows[r]], task.train.target[rows[r]]
+
+            def tower(model, m):   # the classifier written out: per token, then mean over tokens
+                low = torch.relu(lin(x, model.low, m))
+                high = low
+                for layer in model.ups:
+                    high = torch.relu(lin(high, layer, m))
+                return low, high, lin(high.mean(-2), model.head, m)
+
+            def teacher_up(state):
+                for layer in teacher.ups:
+                    state = torch.relu(lin(state, layer, 0))
+                return state
+            s_l, s_h, y_hat = tower(student, r)
+            t_l, t_h, t_pred = tower(teacher, 0)
+            expected.append(expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up,
+                                            task_loss=cross_entropy, kd=kl_at_temperature))
+    assert_wiring(method, named, expected)
