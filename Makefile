@@ -2,8 +2,11 @@
 #   make tables   # every table and figure, default profile `cpu` (PROFILE=smoke|cpu|paper)
 #   make test     # the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
+# Other targets: verify (regenerate and compare with the committed tables), bench, figures,
+# notebooks (regenerate the .ipynb files), clean-runs.
 
 PROFILE ?= cpu
+PROFILES := smoke cpu paper
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,12 +15,18 @@ RUN_DIR := runs/$(PROFILE)
 TABLE_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule
 FIGURE_NOTEBOOKS := movielens_figures
 
-.PHONY: tables figures test bench data notebooks clean-runs
+# A bad PROFILE stops here, before a kernel or a download starts.
+ifeq ($(filter $(PROFILE),$(PROFILES)),)
+$(error unknown PROFILE=$(PROFILE); valid: $(PROFILES). Example: make tables PROFILE=smoke)
+endif
 
-# The environment is a file target: created once, refreshed when pyproject.toml changes.
-$(INSTALLED): pyproject.toml
+.PHONY: tables figures test bench verify data notebooks clean-runs
+
+# The environment is a file target: created once, refreshed when the install files change.
+# constraints.txt pins every package to the versions the committed tables were made with.
+$(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
 
 # MovieLens-100K into .cache/ (a folder you name, a cache, the GroupLens zip, or PyPI's recbole wheel).
@@ -45,6 +54,11 @@ test: data
 
 bench: data
 	$(PY) -m ikd_lib.movielens.bench --profile $(PROFILE)
+
+# Regenerate (fresh store and teacher) all or part of the committed tables and compare:
+#   make verify TABLES=table3 GENRES=Western
+verify: data
+	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES))
 
 # Regenerate the committed notebooks from tools/make_notebooks.py.
 notebooks: $(INSTALLED)

@@ -10,15 +10,43 @@ paper run never overwrites the committed tables.
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from .core.store import REPO_ROOT, runs_dir
 from .core.tables import build_table, expand, render_markdown, write_table
 
 DEFAULT_PROFILE = "cpu"
+COMMITTED_PROFILE = DEFAULT_PROFILE   # the profile whose tables and figures are committed
 PAPER_RESULTS = REPO_ROOT.parent / "shared" / "paper_results.json"
+
+
+@dataclass(frozen=True)
+class Track:
+    """How to build a track's experiment and which tables it owns (imported lazily)."""
+    name: str
+    module: str            # "ikd_lib.movielens"
+
+    def experiment(self, profile: str = DEFAULT_PROFILE, tasks=None, seeds=None, **kwargs):
+        experiment_module = importlib.import_module(f"{self.module}.experiment")
+        return experiment_module.make_experiment(profile, tasks=tasks, seeds=seeds, **kwargs)
+
+    def tables(self) -> dict:
+        return importlib.import_module(f"{self.module}.tables").TABLES
+
+
+TRACKS = {"movielens": Track("movielens", "ikd_lib.movielens")}
+
+
+def track_of(table_key: str) -> Track:
+    for track in TRACKS.values():
+        if table_key in track.tables():
+            return track
+    valid = [k for t in TRACKS.values() for k in t.tables()]
+    raise ValueError(f"unknown table {table_key!r}; valid: {', '.join(valid)}")
 
 
 def output_dirs(profile: str) -> tuple[Path, Path]:
@@ -33,12 +61,12 @@ def paper_results() -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def experiment(profile: str = DEFAULT_PROFILE, genres=None, seeds=None, data_dir=None, progress: bool = True):
-    """The MovieLens experiment for a profile, optionally on fewer genres or seeds."""
-    from .movielens.experiment import MovieLensExperiment
-    from .movielens.profiles import get_profile
-    overrides = {k: v for k, v in (("genres", genres), ("seeds", seeds)) if v}
-    return MovieLensExperiment(get_profile(profile, **overrides), data_dir=data_dir, progress=progress)
+def experiment(profile: str = DEFAULT_PROFILE, track: str = "movielens", tasks=None, seeds=None,
+               genres=None, **kwargs):
+    """A track's experiment for a profile, optionally on fewer tasks (genres, datasets) or seeds."""
+    from .core.config import check_choice
+    check_choice("track", track, tuple(TRACKS))
+    return TRACKS[track].experiment(profile, tasks=tasks or genres, seeds=seeds, **kwargs)
 
 
 def table_variants(table_key: str, exp, variants=None) -> list[str]:

@@ -36,7 +36,8 @@ def toy_teacher_and_task(toy_table):
     """Two teacher replicas (seeds 0, 1) trained on the toy task, and the task with their states."""
     torch.manual_seed(0)
     task = rating_task("toy", toy_table, 60, 40)
-    teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher")
+    teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher",
+                          interactions=task.train.inputs, l2=0.01)
     train_stack(Method(teacher, None, torch.zeros(2), task), task, TrainConfig(max_epochs=15, patience=3, batch_size=256),
                 (0, 1), progress=False)
     freeze(teacher)

@@ -12,7 +12,8 @@ SEEDS = [0, 1, 2]
 
 
 def cell(variant, test, weight=1.0):
-    return Cell(variant=variant, weight=weight, seeds=SEEDS, test=list(test), valid=list(test), records=[])
+    return Cell(seeds=SEEDS, records=[{"variant": variant, "seed": s, "distill_weight": weight, "l2": 0.0,
+                                       "test_metric": t, "valid_metric": t} for s, t in zip(SEEDS, test)])
 
 
 def built(key, genres, rows: dict[str, list[list[float]]]) -> BuiltTable:

@@ -22,7 +22,9 @@ def record(variant, genre, seed, test, valid=None, weight=1.0, weights=(1.0,), s
             "valid_metric": test if valid is None else valid, "n_train": n_train, "profile": "handmade",
             "config_hash": f"{variant}-{genre}", "git_revision": "deadbeef",
             "log_file": f"logs/{variant}/{genre}.npz",
+            "l2": 0.0,
             "config": {"train": asdict(TRAIN), "distill_weights": list(weights), "seeds": list(seeds),
+                       "replicas": [[w, 0.0, s] for w in weights for s in seeds],
                        "teacher_hash": "t", "data": "d"}}
 
 

@@ -8,15 +8,23 @@ from ikd_lib.core import experiment as experiments_module
 
 def test_records_carry_metrics_config_and_provenance(smoke_experiment):
     records = smoke_experiment.run(["student", "td"], ["Western"])
-    seeds = smoke_experiment.profile.seeds
-    assert len(records) == 2 * len(seeds)
+    profile = smoke_experiment.profile
+    seeds = profile.seeds
+    assert len(records) == (len(profile.student_l2s) + 1) * len(seeds)   # the Student tries its L2 grid
     for r in records:
         assert r["task"] == "Western" and r["profile"] == "smoke"
         assert 0.5 < r["test_metric"] < 2.0 and 0.5 < r["valid_metric"] < 2.0 and r["metric"] == "RMSE"
         assert r["config"]["td"] is None or r["config"]["td"]["k_rounds"] == 1
         assert len(r["config_hash"]) == 12 and r["git_revision"] and r["packages"]["torch"]
         assert r["best_epoch"] >= 1 and r["n_train"] > 0
+        pins = r["pins"]      # the floating-point pins were in effect where the run was computed
+        assert pins["pinned"] and pins["threads"] == 1 and pins["env"]["MKL_CBWR"] == "COMPATIBLE"
+        assert pins["deterministic_algorithms"] and pins["cpu"] and len(pins["probe"]) == 16
     assert {r["seed"] for r in records} == set(seeds)
+    # TD trains the student with the L2 that the Student chose for the same seed
+    chosen = {s: min((r for r in records if r["variant"] == "student" and r["seed"] == s),
+                     key=lambda r: r["valid_metric"])["l2"] for s in seeds}
+    assert {r["seed"]: r["l2"] for r in records if r["variant"] == "td"} == chosen
 
 
 def test_rerun_skips_finished_runs_and_resumes_missing_ones(smoke_experiment, monkeypatch):
@@ -31,7 +39,7 @@ def test_rerun_skips_finished_runs_and_resumes_missing_ones(smoke_experiment, mo
     assert calls == [] and again == first
     # an interrupted run (one record missing) is redone; the others are not lost
     path = smoke_experiment.store.record_path("kd", "Western", first[0]["seed"], first[0]["distill_weight"],
-                                              first[0]["config_hash"])
+                                              first[0]["l2"], first[0]["config_hash"])
     path.unlink()
     redone = smoke_experiment.run(["kd"], ["Western"])
     assert calls == [1] and [r["test_metric"] for r in redone] == pytest.approx([r["test_metric"] for r in first])

@@ -53,7 +53,7 @@ def test_td_row_is_best_variant_on_validation_and_table_renders():
     assert "profile `test`" in md and "deadbeef" in md
     rows = list(csv.DictReader(io.StringIO(render_csv(table))))
     td = next(r for r in rows if r["row"] == "TD")
-    assert td["variant"] == "td_k2" and td["seeds"] == "0 1 2" and td["n_seeds"] == "3"
+    assert td["variant_per_seed"] == "td_k2 td_k2 td_k2" and td["seeds"] == "0 1 2" and td["n_seeds"] == "3"
     assert "\\textbf{0.9110 $\\pm$ 0.0006}" in render_latex(table)
 
 

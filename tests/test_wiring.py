@@ -47,10 +47,12 @@ def kl_at_temperature(student_logits, teacher_logits, tau=TEMPERATURE):
     return tau ** 2 * (p_t * (log_p_t - log_p_s)).sum(-1).mean()
 
 
-def expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up, task_loss, kd):
+def expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up, task_loss, kd, penalty=None):
     """METHOD.md, for replica r: what each method's named losses must be."""
     name = method.name
     out = {"task": task_loss(y_hat, y)}
+    if penalty is not None:
+        out["penalty"] = penalty                                   # the student's own L2
     if name in ("kd", "hybrid"):
         out["kd"] = kd(y_hat, t_pred)                              # towards the teacher, not the label
     if name == "fitnet":
@@ -97,11 +99,19 @@ CASES = [(name, 1) for name in METHODS if name != "td"] + [("td", k) for k in (0
 def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
     task = toy_task
     index = torch.tensor([1, 0])          # student replica r talks to teacher replica index[r]
-    student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, SEEDS, task.rating_offset, "student")
+    student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, SEEDS, task.rating_offset, "student",
+                          interactions=task.train.inputs, l2=torch.tensor([0.3, 0.05]))
     teacher = FrozenTeacher(toy_teacher, index) if name != "student" else None
     method = build_method(name, student, teacher, torch.tensor([0.7, 2.0]), task, td_config(k))
     rows = torch.stack([torch.arange(40), torch.arange(40, 80)])
     batch = task.batch("train", rows, index)
+    # SVD++ sums, written out: A[u, j] = |N(u)|^-1/2 for every training pair (u, j)
+    pairs = task.train.inputs
+    rated_by_user, raters_of_item = torch.zeros(task.n_users, task.n_items), torch.zeros(task.n_items, task.n_users)
+    n_u, n_i = torch.bincount(pairs[:, 0], minlength=task.n_users), torch.bincount(pairs[:, 1], minlength=task.n_items)
+    for user, item in pairs.tolist():
+        rated_by_user[user, item] += n_u[user] ** -0.5
+        raters_of_item[item, user] += n_i[item] ** -0.5
     with torch.no_grad():
         _, named, _ = method.forward_train(batch)
         expected = []
@@ -109,16 +119,23 @@ def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
             users, items = task.train.inputs[rows[r], 0], task.train.inputs[rows[r], 1]
             y = task.train.target[rows[r]]
 
-            def tower(model, m):   # the rating model written out for replica m
-                pair = torch.cat([model.user_emb.weight[m][users], model.item_emb.weight[m][items]], -1)
-                low = torch.relu(lin(pair, model.low_layer, m))
+            def tower(model, m):   # the rating model written out for replica m (both built on the train split)
+                U = model.user_emb.weight[m] + rated_by_user @ model.user_implicit.weight[m]
+                I = model.item_emb.weight[m] + raters_of_item @ model.item_implicit.weight[m]
+                u, i = U[users], I[items]
+                low = torch.relu(lin(torch.cat([u, i, u * i], -1), model.low_layer, m))
                 high = torch.relu(lin(low, model.up_layers[0], m))
-                return low, high, lin(high, model.head_layer, m)[:, 0] + model.rating_offset
-            s_l, s_h, y_hat = tower(student, r)
-            t_l, t_h, t_pred = tower(toy_teacher, int(index[r]))
+                b_u, b_i = model.user_bias.weight[m][users, 0], model.item_bias.weight[m][items, 0]
+                pred = lin(high, model.head_layer, m)[:, 0] + b_u + b_i + model.rating_offset
+                p_u, q_i = model.user_emb.weight[m][users], model.item_emb.weight[m][items]
+                penalty = (model.l2[m] * ((p_u ** 2).sum(-1) + (q_i ** 2).sum(-1)).mean()
+                           + model.cfg.bias_l2 * (b_u ** 2 + b_i ** 2).mean())
+                return low, high, pred, penalty
+            s_l, s_h, y_hat, penalty = tower(student, r)
+            t_l, t_h, t_pred, _ = tower(toy_teacher, int(index[r]))
             teacher_up = lambda x, m=int(index[r]): torch.relu(lin(x, toy_teacher.up_layers[0], m))
             expected.append(expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up,
-                                            task_loss=mse, kd=mse))
+                                            task_loss=mse, kd=mse, penalty=penalty))
     assert_wiring(method, named, expected)
 
 

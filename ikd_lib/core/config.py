@@ -60,11 +60,12 @@ class TDConfig:
 # ---------------------------------------------------------------- training
 @dataclass(frozen=True)
 class TrainConfig:
-    lr: float = 3e-3          # Adam learning rate (student and E*, D* alike)
+    lr: float = 3e-3          # learning rate (student and E*, D* alike)
     batch_size: int = 1024    # ratings per minibatch
     max_epochs: int = 40      # hard cap (after any warm-up schedule); early stopping usually ends sooner
-    patience: int = 5         # epochs without a better validation RMSE before stopping
-    weight_decay: float = 0.0 # L2 on all trained weights (Adam's coupled form)
+    patience: int = 5         # epochs without a better validation metric before stopping
+    weight_decay: float = 0.0 # Adam: coupled L2 on all trained weights; AdamW: decoupled decay
+    optimizer: str = "adam"   # "adam" or "adamw" (decoupled weight decay, as ViT fine-tuning uses)
     min_batches_per_epoch: int = 20  # sparse tasks use smaller batches, so an epoch is >= this many steps
 
     def batch_size_for(self, n_train: int) -> int:
@@ -79,6 +80,9 @@ class TrainConfig:
         check_positive_int("max_epochs", self.max_epochs)
         check_positive_int("patience", self.patience)
         check_positive_int("min_batches_per_epoch", self.min_batches_per_epoch)
+        check_choice("optimizer", self.optimizer, ("adam", "adamw"))
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 
 
 # ---------------------------------------------------------------- hashing and checks

@@ -5,8 +5,13 @@ replicas, runs into the results store, worker processes, resuming.
     records = exp.run(["student", "kd", "td"])          # skips stacks already in the store
 
 A *variant* is a row of some table: a method plus, for TD, its configuration (K, noise,
-loss weights, schedule). Every variant is run for every task as one stack of
-len(weights) x len(seeds) replicas; the weight is chosen later on validation.
+loss weights, schedule). Every variant is run for every task as one stack of replicas
+(weight λ, regularisation l2, seed); λ and l2 are chosen later on validation, by each seed.
+
+Some choices are inherited, per seed, from another variant's choice (`l2_source`,
+`weight_source`): the distilling methods train the student with the l2 that the scratch
+Student chose for the same seed, and each TD ablation keeps the λ that TD (default) chose
+for the same seed. `run` schedules variants in waves that follow these dependencies.
 
 A track subclasses `Experiment` and supplies: its profile (with `seeds`, `tasks`,
 `distill_weights`, `td_weights`), its variants, `task(name)`, `build_stack(...)`,
@@ -15,13 +20,14 @@ for rows that are evaluated rather than trained (a teacher), and `worker_factory
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .config import TDConfig, check_choice, config_hash
 from .parallel import default_workers, run_in_workers, single_thread
-from .results import cell_for
+from .results import Cell, cell_for
 from .store import ResultStore, provenance
 from .train import train_stack
 
@@ -34,6 +40,7 @@ class Variant:
     label: str                 # row label in the tables
     method: str                # "teacher", "student", "kd", "fitnet", "fd", "hybrid" or "td"
     td: TDConfig | None = None
+    model: str = "student"     # which model the track builds for it ("bias_only": a reference model)
 
     @property
     def is_td(self) -> bool:
@@ -60,6 +67,13 @@ def td_variants(td: TDConfig, noise_std: float, k_max: int = 3, separate_comm_st
     return variants
 
 
+@dataclass(frozen=True)
+class Replica:
+    weight: float     # λ, the distillation weight (0 for a model trained alone)
+    l2: float         # the model's regularisation strength (0 where it has none)
+    seed: int
+
+
 class Experiment:
     track = "core"
 
@@ -71,7 +85,7 @@ class Experiment:
         self.profile, self.progress, self.stack_replicas = profile, progress, stack_replicas
         self.workers = default_workers() if workers is None else workers
         self.store = ResultStore(store_root)
-        self._td_weight: dict[str, float] = {}   # task -> λ that TD (default) chose
+        self._chosen: dict[tuple[str, str], Cell] = {}   # (variant, task) -> its per-seed choices
         self.variants: dict[str, Variant] = {}
 
     # ------------------------------------------------------------ what a track supplies
@@ -107,20 +121,60 @@ class Experiment:
         return 1.0
 
     # ------------------------------------------------------------ choices
+    def weight_source(self, variant: Variant) -> str | None:
+        """A TD ablation changes one thing of TD (default) and keeps the rest, its λ included:
+        the λ that TD (default) chose for the same seed."""
+        return "td" if variant.is_td and variant.key != "td" else None
+
+    def l2_source(self, variant: Variant) -> str | None:
+        """The variant whose per-seed l2 this one reuses (none: it uses `l2_grid`)."""
+        return None
+
+    def l2_grid(self, variant: Variant) -> tuple[float, ...]:
+        """Regularisation strengths a stack tries itself (a track with none: 0)."""
+        return (0.0,)
+
     def weight_grid(self, variant: Variant, task_name: str) -> tuple[float, ...]:
-        """The distillation weights a stack tries. A TD ablation changes one thing of TD
-        (default) and keeps the rest, its weight λ included: the λ that TD (default) chose
-        on validation for the same task (so TD (default) runs first)."""
+        """The distillation weights a stack tries itself."""
         if variant.method in ("student",) + EVALUATED:
             return (0.0,)
-        if variant.is_td and variant.key != "td":
-            if task_name not in self._td_weight:   # read TD (default)'s records once per task
-                records = self.run_variant(self.variants["td"], task_name)
-                self._td_weight[task_name] = cell_for(records, self.higher_is_better).weight
-            return (self._td_weight[task_name],)
         return self.profile.td_weights if variant.is_td else self.profile.distill_weights
 
+    def dependencies(self, variant: Variant) -> tuple[str, ...]:
+        return tuple(k for k in (self.l2_source(variant), self.weight_source(variant)) if k)
+
+    def chosen(self, variant_key: str, task_name: str) -> Cell:
+        """A variant's per-seed choices on validation (read from its records once)."""
+        if (variant_key, task_name) not in self._chosen:
+            records = self.run_variant(self.variants[variant_key], task_name)
+            self._chosen[variant_key, task_name] = cell_for(records, self.higher_is_better)
+        return self._chosen[variant_key, task_name]
+
+    def replicas(self, variant: Variant, task_name: str) -> list[Replica]:
+        """The stack's replicas, weight-major, then l2, then seed. An inherited choice gives
+        each seed its own value; a grid gives every seed every value."""
+        seeds = self.profile.seeds
+        if variant.method in EVALUATED:
+            return [Replica(0.0, 0.0, s) for s in seeds]
+        weight_from, l2_from = self.weight_source(variant), self.l2_source(variant)
+        weights = {s: [self.chosen(weight_from, task_name).choice_of(s)["distill_weight"]] for s in seeds} \
+            if weight_from else {s: list(self.weight_grid(variant, task_name)) for s in seeds}
+        l2s = {s: [self.chosen(l2_from, task_name).choice_of(s)["l2"]] for s in seeds} \
+            if l2_from else {s: list(self.l2_grid(variant)) for s in seeds}
+        grid_w = sorted({w for s in seeds for w in weights[s]})
+        grid_l2 = sorted({v for s in seeds for v in l2s[s]})
+        return [Replica(w, l2, s) for w in grid_w for l2 in grid_l2 for s in seeds
+                if w in weights[s] and l2 in l2s[s]]
+
     higher_is_better = False   # the direction of the track's metric (RMSE: False; accuracy: True)
+
+    def replica_config(self, variant: Variant, task_name: str) -> dict:
+        """What a run's config says about its replicas (part of its hash)."""
+        replicas = self.replicas(variant, task_name)
+        return {"replicas": [[r.weight, r.l2, r.seed] for r in replicas],
+                "distill_weights": sorted({r.weight for r in replicas}),
+                "l2_grid": sorted({r.l2 for r in replicas}),
+                "seeds": list(self.profile.seeds)}
 
     # ------------------------------------------------------------ running
     def run(self, variant_keys=None, tasks=None) -> list[dict]:
@@ -131,59 +185,82 @@ class Experiment:
         tasks = tuple(tasks or self.task_names)
         jobs = [(key, name) for name in tasks for key in keys]
         if self.workers > 1:
-            # two waves: TD ablations need the weight that TD (default) chose for their task
-            ablations = {key for key in keys if self.variants[key].is_td and key != "td"}
-            first = [job for job in jobs if job[0] not in ablations]
-            first += [("td", t) for t in tasks if ablations and ("td", t) not in first]
-            for wave in (first, [job for job in jobs if job[0] in ablations]):
-                pending = [job for job in wave if not self.store.has_all(self.record_paths(*job))]
+            for wave in self.waves(keys):
+                pending = [(key, t) for t in tasks for key in wave
+                           if not self.store.has_all(self.record_paths(key, t))]
                 if len(pending) > 1:
                     pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
                     run_in_workers(self.worker_factory(), pending, self.workers, self.progress)
         return [record for key, name in jobs for record in self.run_variant(self.variants[key], name)]
+
+    def waves(self, keys) -> list[list[str]]:
+        """The variants to run (those asked for and what they inherit from), in waves: a
+        variant runs after every variant it inherits a choice from."""
+        level: dict[str, int] = {}
+
+        def visit(key):
+            if key not in level:
+                deps = self.dependencies(self.variants[key])
+                level[key] = 1 + max((visit(d) for d in deps), default=-1)
+            return level[key]
+        for key in keys:
+            visit(key)
+        return [[k for k in level if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
 
     def run_job(self, job) -> None:
         """What a worker process does with one job."""
         variant_key, task_name = job
         self.run_variant(self.variants[variant_key], task_name)
 
-    def replicas(self, variant: Variant, task_name: str) -> list[tuple[float, int]]:
-        """(weight, seed) per replica of the stack, weight-major."""
-        return [(w, s) for w in self.weight_grid(variant, task_name) for s in self.profile.seeds]
-
     def record_paths(self, variant_key: str, task_name: str, key: str | None = None) -> list:
         """Where the stack's records live; `key` is its config hash when the caller has it."""
         variant = self.variants[variant_key]
         key = key or config_hash(self.run_config(variant, task_name))
-        return [self.store.record_path(variant.key, task_name, s, w, key) for w, s in self.replicas(variant, task_name)]
+        return [self.store.record_path(variant.key, task_name, r.seed, r.weight, r.l2, key)
+                for r in self.replicas(variant, task_name)]
 
     def run_variant(self, variant: Variant, task_name: str) -> list[dict]:
+        """The stack's records: loaded when all are in the store, else computed (once, under a
+        lock: another process computing the same stack is waited for, not repeated)."""
         config = self.run_config(variant, task_name)
         key = config_hash(config)
-        replicas = self.replicas(variant, task_name)
         paths = self.record_paths(variant.key, task_name, key)
-        if not self.store.has_all(paths):
-            task = self.task(task_name)
-            log_path = self.store.log_path(variant.key, task_name, key)
-            if variant.method in EVALUATED:
-                outcome = self.reference_outcome(variant, task)
-            else:
-                outcome = self._train(variant, task, replicas, noise_seed=int(key, 16) % 2**31)
-                self.store.write_log(log_path, {**{f"step/{k}": v for k, v in outcome["step_log"].items()},
-                                                **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()}})
-            for r, ((weight, seed), path) in enumerate(zip(replicas, paths)):
-                self.store.write(path, {
-                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
-                    "label": variant.label, "seed": seed, "distill_weight": weight, "config_hash": key,
-                    "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
-                    "valid_metric": outcome["valid_metric"][r], "test_metric": outcome["test_metric"][r],
-                    "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
-                    "steps_run": outcome["steps_run"], "stack_wall_s": outcome["wall_s"],
-                    "stack_replicas": len(replicas), "n_train": len(task.train),
-                    "log_file": None if variant.method in EVALUATED else
-                    str(log_path.relative_to(self.store.root)),
-                    "config": config, **provenance()})
-        return [self.store.read(p) for p in paths]
+        records = self.store.load_all(paths)
+        if records is not None:
+            return records
+        with self.store.lock(variant.key, task_name, key):
+            records = self.store.load_all(paths)    # finished by another process meanwhile?
+            if records is None:
+                self._compute(variant, task_name, config, key, paths)
+                records = self.store.load_all(paths)
+        return records
+
+    def _compute(self, variant: Variant, task_name: str, config: dict, key: str, paths) -> None:
+        """Train (or evaluate) the stack and write one record per replica, and its log."""
+        journal(f"computing {variant.key} · {task_name} · {key}")
+        replicas = self.replicas(variant, task_name)
+        task = self.task(task_name)
+        log_path = self.store.log_path(variant.key, task_name, key)
+        if variant.method in EVALUATED:
+            outcome = self.reference_outcome(variant, task)
+        else:
+            outcome = self._train(variant, task, replicas, noise_seed=int(key, 16) % 2**31)
+            self.store.write_log(log_path, {**{f"step/{k}": v for k, v in outcome["step_log"].items()},
+                                            **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()}})
+        for r, (replica, path) in enumerate(zip(replicas, paths)):
+            self.store.write(path, {
+                **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
+                "l2": replica.l2, "config_hash": key,
+                "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
+                "valid_metric": outcome["valid_metric"][r], "test_metric": outcome["test_metric"][r],
+                "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
+                "steps_run": outcome["steps_run"], "stack_wall_s": outcome["wall_s"],
+                "stack_replicas": len(replicas), "n_train": len(task.train),
+                "log_file": None if variant.method in EVALUATED else
+                str(log_path.relative_to(self.store.root)),
+                "config": config, **provenance()})
+
 
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         if not self.stack_replicas and len(replicas) > 1:
@@ -193,6 +270,15 @@ class Experiment:
             result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
                                  td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
         return vars(result)
+
+
+def journal(line: str) -> None:
+    """With IKD_RUN_JOURNAL=<file>, one line per stack this process computes (with its pid):
+    what a run actually did, as opposed to what it loaded from the store."""
+    path = os.environ.get("IKD_RUN_JOURNAL")
+    if path:
+        with open(path, "a") as f:     # O_APPEND: lines from several processes do not mix
+            f.write(f"{os.getpid()} {line}\n")
 
 
 def merge_outcomes(outcomes: list[dict]) -> dict:

@@ -3,8 +3,10 @@ named losses (one value per replica) and the student's states; `weights` says ho
 losses add up. The pure losses live in `losses.py`.
 
 Any student and teacher work, whatever the track, if they offer the taps:
-  student: `forward_low(inputs) -> s_l`, `forward_up(s_l) -> s_h`, `forward_head(s_h) -> ŷ`,
-           `forward(inputs) -> (ŷ, {"low": s_l, "high": s_h})`, and `seeds`, `width`;
+  student: `forward(inputs) -> (ŷ, {"low": s_l, "high": s_h})`, `seeds`, `width` (and, for
+           readers, the pieces `forward_low`, `forward_up`, `forward_head`). The states may
+           also hold "penalty": the model's own regularisation per replica [R] (L2 on the
+           embeddings a batch used, say), which the model adds to its objective;
   teacher: `up(t_l) -> t_h` (its upper layers h_up, frozen) and `width`.
 States are [R, B, D] or [R, B, N, D] (a token axis); E*, D* act on the last axis.
 The task supplies what depends on the output space: `task_loss(ŷ, y)` and
@@ -37,15 +39,23 @@ class Method(nn.Module):
 
     def forward_train(self, batch):
         pred, states = self.student(batch["inputs"])
-        return pred, {"task": self.task_loss(pred, batch["target"])}, states
+        named = {"task": self.task_loss(pred, batch["target"])}
+        if "penalty" in states:
+            named["penalty"] = states.pop("penalty")
+        return pred, named, states
 
     def weights(self) -> dict[str, torch.Tensor | float]:
-        return {"task": 1.0}
+        return {"task": 1.0, "penalty": 1.0}
 
     def objective(self, named_losses) -> torch.Tensor:
         """Per-replica total; loss names without a weight (diagnostics) do not count."""
         w = self.weights()
         return sum(w[name] * value for name, value in named_losses.items() if name in w)
+
+    @staticmethod
+    def student_objective(named_losses) -> torch.Tensor:
+        """What the student learns from alone: its task loss and its own regularisation."""
+        return named_losses["task"] + named_losses.get("penalty", 0.0)
 
     def predict(self, inputs) -> torch.Tensor:
         return self.student(inputs)[0]
@@ -76,7 +86,7 @@ class LogitKD(Method):
         return pred, named, states
 
     def weights(self):
-        return {"task": 1.0, "kd": self.distill_weight}
+        return super().weights() | {"kd": self.distill_weight}
 
 
 class FitNet(Method):
@@ -93,7 +103,7 @@ class FitNet(Method):
         return pred, named, states
 
     def weights(self):
-        return {"task": 1.0, "fitnet": self.distill_weight}
+        return super().weights() | {"fitnet": self.distill_weight}
 
 
 class FeatureDistillation(Method):
@@ -110,7 +120,7 @@ class FeatureDistillation(Method):
         return pred, named, states
 
     def weights(self):
-        return {"task": 1.0, "fd": self.distill_weight}
+        return super().weights() | {"fd": self.distill_weight}
 
 
 class Hybrid(FeatureDistillation):
@@ -123,7 +133,7 @@ class Hybrid(FeatureDistillation):
         return pred, named, states
 
     def weights(self):
-        return {"task": 1.0, "kd": self.distill_weight, "fd": self.distill_weight}
+        return super().weights() | {"kd": self.distill_weight}
 
 
 class TalkingModels(Method):
@@ -156,8 +166,8 @@ class TalkingModels(Method):
 
     def weights(self):
         lam = self.distill_weight
-        return {"task": 1.0, "interact": lam * self.td.w_interact,
-                "message": lam * self.td.w_message, "state": lam * self.td.w_state}
+        return Method.weights(self) | {"interact": lam * self.td.w_interact,
+                                       "message": lam * self.td.w_message, "state": lam * self.td.w_state}
 
 
 METHODS = {cls.name: cls for cls in (Method, LogitKD, FitNet, FeatureDistillation, Hybrid, TalkingModels)}

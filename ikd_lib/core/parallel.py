@@ -10,12 +10,24 @@ number of workers. Workers write finished runs to the results store themselves
 This module knows no track: it receives a picklable `factory` (for example
 `functools.partial(MovieLensExperiment, **args)`) that builds the experiment once per
 worker, and calls `experiment.run_job(job)` for each job.
+
+Two guarantees:
+- workers die with their parent, whatever kills it (kill -9, a notebook kernel restart):
+  the kernel sends them SIGKILL when the parent exits (Linux prctl), and a watchdog thread
+  in each worker exits as soon as its parent is gone (any OS);
+- workers never import the caller's script, only ikd_lib: a script that calls the library
+  needs no `if __name__ == "__main__":` guard.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
@@ -45,10 +57,45 @@ def single_thread():
         torch.set_num_threads(before)
 
 
-def _init_worker(factory) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process exit when `parent_pid` does (see the module docstring)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)          # the parent is gone: stop at once, write nothing more
+    threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
+    if os.getppid() != parent_pid:   # it died before the watch began
+        os._exit(1)
+
+
+def _init_worker(factory, parent_pid: int) -> None:
     global _worker_experiment
+    die_with_parent(parent_pid)
     torch.set_num_threads(1)
     _worker_experiment = factory()
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """While workers start, hide the caller's script from multiprocessing's "spawn", which
+    would otherwise import it again in every worker (and run its top level once more:
+    without a main guard, that starts the whole computation again and the pool breaks).
+    Workers need only ikd_lib, which they import by name."""
+    main = sys.modules.get("__main__")
+    saved = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    try:
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(main, name, value)
 
 
 def _run_job(job):
@@ -61,8 +108,9 @@ def run_in_workers(factory, jobs: list, workers: int, progress: bool, desc: str 
     fresh processes ("spawn": a forked child of a process that already used OpenMP can hang)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(factory,)) as pool:
-        futures = [pool.submit(_run_job, job) for job in jobs]
+                             initargs=(factory, os.getpid())) as pool:
+        with _main_module_hidden():   # workers start on the first submits
+            futures = [pool.submit(_run_job, job) for job in jobs]
         for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} ({workers} workers)",
                            disable=not progress):
             future.result()   # re-raises a worker's error (a NaN loss, say) here

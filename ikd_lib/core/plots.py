@@ -66,7 +66,7 @@ class LossCurves:
     """One stack's training log, averaged over the seeds of the chosen weight."""
     task: str
     n_train: int
-    weight: float
+    weight: float | str             # the chosen λ, or one per seed ("3/3/10")
     seeds: list[int]
     steps_per_epoch: int
     losses: dict[str, np.ndarray]   # name -> mean per step
@@ -79,11 +79,10 @@ def steps_per_epoch(record: dict) -> int:
 
 
 def replica_columns(cell: Cell) -> list[int]:
-    """Columns of the stack's log that hold `cell`: replicas are (weight, seed) pairs,
-    for w in grid for s in seeds (core/experiment.py)."""
-    config = cell.records[0]["config"]
-    replicas = [(w, s) for w in config["distill_weights"] for s in config["seeds"]]
-    return [replicas.index((cell.weight, s)) for s in cell.seeds]
+    """Columns of the stack's log that hold each seed's chosen replica: the log has one
+    column per (λ, l2, seed) replica, in the order of the config's "replicas"."""
+    replicas = [tuple(r) for r in cell.records[0]["config"]["replicas"]]
+    return [replicas.index((r["distill_weight"], r["l2"], r["seed"])) for r in cell.records]
 
 
 def mean_over(array, cols) -> np.ndarray:
@@ -142,8 +141,9 @@ def _draw_loss_panel(ax, curves: LossCurves, variant: str, metric: FigureMetric,
               label=f"validation {metric.name} (right axis)")
     twin.set_ylabel(f"validation {metric.name} ({metric.unit})")
     twin.grid(False)
+    weight = curves.weight if isinstance(curves.weight, str) else f"{curves.weight:g}"
     ax.set_title(f"{curves.task}: {curves.n_train:,} training {examples}\n"
-                 f"{variant}, λ = {curves.weight:g}, mean over seeds {curves.seeds}")
+                 f"{variant}, λ = {weight}, mean over seeds {curves.seeds}")
     return twin
 
 

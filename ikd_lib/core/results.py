@@ -1,11 +1,16 @@
 """From run records to table cells: choices on validation, mean ± standard error on test,
 paired t-tests against TD. Knows no track: the metric's direction comes from the caller.
 
-Every choice is made on the *validation* metric (mean over seeds) and never looks at test:
-  - a method's distillation weight, from its grid;
-  - a row that lists several variants (e.g. "2-3 iterations" = K=2 or K=3), per task;
+Every choice is made on the *validation* metric and never looks at test:
+  - a method's distillation weight λ (and a model's regularisation strength l2);
+  - a row that lists several variants (e.g. "2-3 iterations" = K=2 or K=3);
   - the "TD" row: the TD variant with the best validation metric among those run.
 "Best" is the lowest RMSE or the highest accuracy: `higher_is_better` says which.
+
+Selection (`SELECTIONS`):
+  - "per_seed" (default, nested): each seed makes its own choice on its own validation
+    metric, so the spread over seeds — the ± of a cell — includes the choice itself;
+  - "pooled": one choice per cell, by the mean validation metric over seeds.
 """
 from __future__ import annotations
 
@@ -16,15 +21,42 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+SELECTIONS = ("per_seed", "pooled")
+
 
 @dataclass
 class Cell:
-    variant: str                 # the variant the numbers come from
-    weight: float                # its distillation weight, chosen on validation
     seeds: list[int]
-    test: list[float]            # test metric per seed
-    valid: list[float]           # validation metric per seed
-    records: list[dict]
+    records: list[dict]          # the chosen record of each seed, in seed order
+
+    @property
+    def test(self) -> list[float]:
+        return [r["test_metric"] for r in self.records]
+
+    @property
+    def valid(self) -> list[float]:
+        return [r["valid_metric"] for r in self.records]
+
+    @property
+    def variants(self) -> list[str]:
+        return [r["variant"] for r in self.records]
+
+    @property
+    def weights(self) -> list[float]:
+        return [r["distill_weight"] for r in self.records]
+
+    @property
+    def l2s(self) -> list[float]:
+        return [r.get("l2", 0.0) for r in self.records]
+
+    @property
+    def variant(self) -> str:
+        """The chosen variant when every seed chose the same one, else the choices joined."""
+        return _one_or_all(self.variants)
+
+    @property
+    def weight(self) -> float | str:
+        return _one_or_all(self.weights)
 
     @property
     def mean(self) -> float:
@@ -40,6 +72,14 @@ class Cell:
     def valid_mean(self) -> float:
         return float(np.mean(self.valid))
 
+    def choice_of(self, seed: int) -> dict:
+        return self.records[self.seeds.index(seed)]
+
+
+def _one_or_all(values):
+    return values[0] if len(set(values)) == 1 else "/".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                                           for v in values)
+
 
 def as_error(value: float, higher_is_better: bool) -> float:
     """A number to minimise, whatever the metric's direction."""
@@ -54,23 +94,48 @@ def index_records(records) -> dict[tuple[str, str], list[dict]]:
     return table
 
 
-def cell_for(records: list[dict], higher_is_better: bool = False) -> Cell:
-    """Pick the distillation weight with the best mean validation metric; keep its seeds."""
-    by_weight = defaultdict(list)
+def _tie_break(record) -> tuple:
+    """Equal validation: the smaller weight, the smaller l2, the first variant by name."""
+    return record["distill_weight"], record.get("l2", 0.0), record["variant"]
+
+
+def cell_for(records: list[dict], higher_is_better: bool = False, selection: str = "per_seed") -> Cell:
+    """The chosen record of each seed among `records` (one or more variants, any weights)."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; valid: {', '.join(SELECTIONS)}")
+    by_seed = defaultdict(list)
     for r in records:
-        by_weight[r["distill_weight"]].append(r)
-    weight = min(by_weight, key=lambda w: (as_error(np.mean([r["valid_metric"] for r in by_weight[w]]),
-                                                    higher_is_better), w))
-    chosen = sorted(by_weight[weight], key=lambda r: r["seed"])
-    return Cell(variant=chosen[0]["variant"], weight=weight, seeds=[r["seed"] for r in chosen],
-                test=[r["test_metric"] for r in chosen], valid=[r["valid_metric"] for r in chosen],
-                records=chosen)
+        by_seed[r["seed"]].append(r)
+    if selection == "pooled":
+        # one (variant, weight, l2) for every seed: the best mean validation over seeds
+        groups = defaultdict(list)
+        for r in records:
+            groups[r["variant"], r["distill_weight"], r.get("l2", 0.0)].append(r)
+        best = min(groups, key=lambda g: (as_error(np.mean([r["valid_metric"] for r in groups[g]]),
+                                                   higher_is_better), g[1], g[2], g[0]))
+        chosen = sorted(groups[best], key=lambda r: r["seed"])
+    else:
+        chosen = [min(by_seed[s], key=lambda r: (as_error(r["valid_metric"], higher_is_better),) + _tie_break(r))
+                  for s in sorted(by_seed)]
+    return Cell(seeds=[r["seed"] for r in chosen], records=chosen)
 
 
-def best_cell(indexed, candidates, task: str, higher_is_better: bool = False) -> Cell | None:
-    """Among candidate variants that were run for `task`, the one with the best validation metric."""
-    cells = [cell_for(indexed[v, task], higher_is_better) for v in candidates if indexed.get((v, task))]
-    return min(cells, key=lambda c: as_error(c.valid_mean, higher_is_better)) if cells else None
+def best_cell(indexed, candidates, task: str, higher_is_better: bool = False,
+              selection: str = "per_seed") -> Cell | None:
+    """Among candidate variants run for `task`: per seed its best record (nested), or the
+    variant whose pooled cell has the best mean validation metric (pooled)."""
+    present = [v for v in candidates if indexed.get((v, task))]
+    if not present:
+        return None
+    if selection == "per_seed":
+        return cell_for([r for v in present for r in indexed[v, task]], higher_is_better, selection)
+    cells = [cell_for(indexed[v, task], higher_is_better, selection) for v in present]
+    return min(cells, key=lambda c: as_error(c.valid_mean, higher_is_better))
+
+
+def choices_differ_between_seeds(cell: Cell) -> bool:
+    """Did the seeds choose different weights, l2 or variants?"""
+    return len({_tie_break(r) for r in cell.records}) > 1
 
 
 def paired_p_value(a: Cell, b: Cell) -> float:
@@ -79,8 +144,8 @@ def paired_p_value(a: Cell, b: Cell) -> float:
     shared = sorted(set(a.seeds) & set(b.seeds))
     if len(shared) < 2:
         return float("nan")
-    x = [a.test[a.seeds.index(s)] for s in shared]
-    y = [b.test[b.seeds.index(s)] for s in shared]
+    x = [a.choice_of(s)["test_metric"] for s in shared]
+    y = [b.choice_of(s)["test_metric"] for s in shared]
     if np.allclose(x, y, rtol=0, atol=0):
         return float("nan")
     return float(stats.ttest_rel(x, y).pvalue)

@@ -1,14 +1,23 @@
 """The results store: one JSON record per run, written atomically.
 
-A run is one (variant, task, seed, distillation weight). Records of one stack share a
+A run is one (variant, task, seed, distillation weight, l2). Records of one stack share a
 config hash; a stack whose records all exist is skipped, so an interrupted `make tables`
 resumes where it stopped and finished runs are never recomputed or lost.
+
+Robustness:
+- a record that does not parse or lacks fields is moved aside to `damaged/` (the message
+  names it) and its stack is recomputed; nothing else is touched;
+- a stack is computed under a lock file (`locks/`): a second `make tables` on the same store
+  waits for it and then loads its records instead of computing them again. The lock is an
+  OS file lock (flock), so it is released when its owner dies, however it dies.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
 import platform
 import subprocess
 import tempfile
@@ -68,19 +77,51 @@ def package_versions() -> dict[str, str]:
 
 
 def provenance() -> dict:
-    return {"git_revision": git_revision(), "packages": package_versions(),
+    from .determinism import pin_report
+    return {"git_revision": git_revision(), "packages": package_versions(), "pins": pin_report(),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+REQUIRED_FIELDS = ("variant", "task", "seed", "distill_weight", "valid_metric", "test_metric",
+                   "config_hash", "config")
+
+
+class DamagedRecord(ValueError):
+    """A record file that does not parse or lacks fields."""
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, what: str):
+    """An exclusive lock on `path` (created if needed), held while the block runs; another
+    process asking for it waits. flock: the OS releases it when the holder dies."""
+    import filelock
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except filelock.Timeout:
+        print(f"waiting for another process that computes {what} ({path})", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class ResultStore:
     def __init__(self, root: Path):
         self.root = Path(root)
 
-    def record_path(self, variant: str, task: str, seed: int, weight: float, key: str) -> Path:
-        return self.root / "records" / variant / _safe(task) / f"seed{seed}_w{weight:g}_{key}.json"
+    def record_path(self, variant: str, task: str, seed: int, weight: float, l2: float, key: str) -> Path:
+        return self.root / "records" / variant / _safe(task) / f"seed{seed}_w{weight:g}_l2{l2:g}_{key}.json"
 
     def log_path(self, variant: str, task: str, key: str) -> Path:
         return self.root / "logs" / variant / _safe(task) / f"{key}.npz"
+
+    def lock(self, variant: str, task: str, key: str):
+        """Held while a stack is computed (see the module docstring)."""
+        return file_lock(self.root / "locks" / f"{variant}__{_safe(task)}__{key}.lock", f"{variant} · {task}")
 
     def has_all(self, paths) -> bool:
         return all(Path(p).exists() for p in paths)
@@ -89,7 +130,39 @@ class ResultStore:
         atomic_write_json(path, record)
 
     def read(self, path: Path) -> dict:
-        return json.loads(Path(path).read_text())
+        """One record; a damaged one raises DamagedRecord naming the file."""
+        path = Path(path)
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DamagedRecord(f"{path}: not valid JSON ({e})") from e
+        missing = [k for k in REQUIRED_FIELDS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise DamagedRecord(f"{path}: missing fields {missing}")
+        return record
+
+    def load_all(self, paths) -> list[dict] | None:
+        """Every record of a stack, or None when one is missing or damaged. A damaged record
+        is moved aside to damaged/ (named in the message), so the stack is recomputed."""
+        if not self.has_all(paths):
+            return None
+        records = []
+        for path in paths:
+            try:
+                records.append(self.read(path))
+            except DamagedRecord as e:
+                self.move_aside(Path(path), str(e))
+                return None
+        return records
+
+    def move_aside(self, path: Path, why: str) -> Path:
+        target = self.root / "damaged" / path.relative_to(self.root)
+        target = target.with_name(f"{target.name}.{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        print(f"damaged record moved aside and its runs will be recomputed: {why} -> {target}",
+              file=sys.stderr, flush=True)
+        return target
 
     def write_log(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
         import io

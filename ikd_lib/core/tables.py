@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .config import config_hash
-from .results import Cell, as_error, best_cell, index_records, paired_p_value
+from .results import Cell, as_error, best_cell, choices_differ_between_seeds, index_records, paired_p_value
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)
@@ -57,9 +57,17 @@ class BuiltTable:
     cells: dict[tuple[str, str], Cell]            # (row label, task) -> cell
     p_values: dict[tuple[str, str], float]        # against the TD row, same task
     provenance: dict = field(default_factory=dict)
+    selection: str = "per_seed"                   # results.SELECTIONS
+    options: dict[tuple[str, str], int] = field(default_factory=dict)   # cell -> options each seed chose from
 
     def rows(self, include_csv_only=False):
         return [r for r in self.spec.rows if include_csv_only or not r.csv_only]
+
+    def differing_choices(self) -> tuple[int, int]:
+        """(cells whose seeds chose different weights, l2 or variants; cells that had a choice)."""
+        shown = {r.label for r in self.rows()}
+        chosen = [c for key, c in self.cells.items() if key[0] in shown and self.options.get(key, 1) > 1]
+        return sum(choices_differ_between_seeds(c) for c in chosen), len(chosen)
 
 
 def expand(candidates, available) -> list[str]:
@@ -70,22 +78,28 @@ def expand(candidates, available) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def build_table(spec: TableSpec, records, genres) -> BuiltTable:
-    """Cells from records; the TD pool is whatever TD variants were actually run."""
+def build_table(spec: TableSpec, records, genres, selection: str = "per_seed") -> BuiltTable:
+    """Cells from records; the TD pool is whatever TD variants were actually run.
+    selection: "per_seed" (nested: each seed chooses on its own validation) or "pooled"."""
     indexed = index_records(records)
     available = {variant for variant, _ in indexed}
-    cells, p_values = {}, {}
+    cells, p_values, options = {}, {}, {}
     for genre in genres:
         for row in spec.rows:
-            cell = best_cell(indexed, expand(row.candidates, available), genre, spec.higher_is_better)
+            candidates = expand(row.candidates, available)
+            cell = best_cell(indexed, candidates, genre, spec.higher_is_better, selection)
             if cell is not None:
                 cells[row.label, genre] = cell
+                first_seed = cell.seeds[0]
+                options[row.label, genre] = len({(r["variant"], r["distill_weight"], r.get("l2", 0.0))
+                                                 for v in candidates for r in indexed.get((v, genre), [])
+                                                 if r["seed"] == first_seed})
         best = cells.get((BEST_ROW, genre))
         for row in spec.rows:
             if best is not None and (row.label, genre) in cells and row.label != BEST_ROW:
                 p_values[row.label, genre] = paired_p_value(cells[row.label, genre], best)
     used = [r for c in cells.values() for r in c.records]
-    return BuiltTable(spec, tuple(genres), cells, p_values, provenance_of(used))
+    return BuiltTable(spec, tuple(genres), cells, p_values, provenance_of(used), selection, options)
 
 
 def provenance_of(records) -> dict:
@@ -105,12 +119,19 @@ def caption(table: BuiltTable) -> str:
     p, spec = table.provenance, table.spec
     metric, direction = spec.metric, "higher" if spec.higher_is_better else "lower"
     best = "highest" if spec.higher_is_better else "lowest"
+    if table.selection == "per_seed":
+        how = (f"chosen on validation {metric} by each seed on its own validation split (nested "
+               "selection: the ± includes the choice), never on test")
+    else:
+        how = f"chosen once per cell on the mean validation {metric} over seeds (pooled), never on test"
+    differ, chosen = table.differing_choices()
     parts = [f"{spec.title}. Test {metric} ({direction} is better), mean ± standard error over "
-             f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; {spec.protocol} Distillation weights, "
-             "the variants behind multi-variant rows, and the TD row (best of the TD variants run) are "
-             f"chosen on validation {metric}, never on test; \"TD (default)\" is the fixed default configuration.",
-             f"**Bold**: {best} mean among the students"
-             + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not a student)"
+             f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; {spec.protocol} Distillation weights λ, "
+             "regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the "
+             f"TD variants run) are {how}; \"TD (default)\" is the fixed default configuration. "
+             f"Cells whose seeds chose differently: {differ} of {chosen}.",
+             f"**Bold**: {best} mean among the models trained on the task"
+             + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not)"
                 if any(r.reference for r in spec.rows) else "")
              + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
              spec.note,
@@ -151,8 +172,22 @@ def column_header(table: BuiltTable, genre: str) -> str:
     return table.spec.column_label(table.genres.index(genre) + 1, genre)
 
 
+def _choice_words(row: Row, cell: Cell) -> list[str]:
+    """What a cell chose, one value when every seed agreed, else one per seed ("3/3/10/3/3")."""
+    words = [cell.variant] if len(row.candidates) > 1 or row.candidates[0].endswith("*") else []
+    if any(cell.weights):
+        words.append(f"λ={_one_or_each(cell.weights)}")
+    if len(cell.records[0].get("config", {}).get("l2_grid", [])) > 1 or len(set(cell.l2s)) > 1:
+        words.append(f"l2={_one_or_each(cell.l2s)}")
+    return words
+
+
+def _one_or_each(values) -> str:
+    return f"{values[0]:g}" if len(set(values)) == 1 else "/".join(f"{v:g}" for v in values)
+
+
 def choices_text(table: BuiltTable) -> str:
-    """Which variant (rows with several) and weight λ (distilling methods) each cell took."""
+    """Which variant (rows with several), weight λ and l2 each cell took; per seed where they differ."""
     lines = []
     for row in table.rows():
         picks = []
@@ -160,10 +195,9 @@ def choices_text(table: BuiltTable) -> str:
             cell = table.cells.get((row.label, genre))
             if cell is None:
                 continue
-            parts = [cell.variant] if len(row.candidates) > 1 or row.candidates[0].endswith("*") else []
-            parts += [f"λ={cell.weight:g}"] if cell.weight else []
-            if parts:
-                picks.append(f"{genre}: {' '.join(parts)}")
+            words = _choice_words(row, cell)
+            if words:
+                picks.append(f"{genre}: {' '.join(words)}")
         if picks:
             lines.append(f"- {row.label}: " + "; ".join(picks))
     return "\n".join(lines)
@@ -189,7 +223,9 @@ def render_markdown(table: BuiltTable, paper: dict | None = None) -> str:
         out.append("")
     choices = choices_text(table)
     if choices:
-        out += [f"## Choices made on validation {table.spec.metric}", "", choices, ""]
+        seeds = table.provenance.get("seeds", [])
+        out += [f"## Choices made on validation {table.spec.metric}", "",
+                f"Per seed where the seeds chose differently (in seed order {seeds}).", "", choices, ""]
     return "\n".join(out)
 
 
@@ -222,8 +258,9 @@ def render_csv(table: BuiltTable) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["table", "row", "task_index", "task", "metric", "mean_test", "se", "n_seeds", "seeds",
-                     "test_per_seed", "mean_valid", "variant", "distill_weight",
-                     "p_vs_TD", "significant", "profile", "table_hash", "git_revisions"])
+                     "test_per_seed", "mean_valid", "variant_per_seed", "distill_weight_per_seed",
+                     "l2_per_seed", "p_vs_TD", "significant", "selection", "profile", "table_hash",
+                     "git_revisions"])
     p = table.provenance
     for row in table.rows(include_csv_only=True):
         for i, genre in enumerate(table.genres, start=1):
@@ -234,8 +271,9 @@ def render_csv(table: BuiltTable) -> str:
             writer.writerow([table.spec.key, row.label, i, genre, table.spec.metric, f"{cell.mean:.6f}",
                              f"{cell.se:.6f}", len(cell.test), " ".join(map(str, cell.seeds)),
                              " ".join(f"{v:.6f}" for v in cell.test), f"{cell.valid_mean:.6f}",
-                             cell.variant, cell.weight, "" if math.isnan(pv) else f"{pv:.4g}",
-                             int(not math.isnan(pv) and pv < ALPHA), p.get("profile"),
+                             " ".join(cell.variants), " ".join(f"{w:g}" for w in cell.weights),
+                             " ".join(f"{v:g}" for v in cell.l2s), "" if math.isnan(pv) else f"{pv:.4g}",
+                             int(not math.isnan(pv) and pv < ALPHA), table.selection, p.get("profile"),
                              p.get("table_hash"), " ".join(p.get("git_revisions", []))])
     return buffer.getvalue()
 

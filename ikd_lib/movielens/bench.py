@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.experiment import Replica
 from ..core.store import atomic_write_bytes, provenance, runs_dir
 from ..core.tables import build_table
 from ..core.train import epoch_order, make_optimizers
@@ -55,7 +56,8 @@ def saved_activations_mib(forward) -> float:
     seen = {}
 
     def pack(t):
-        seen[(t.data_ptr(), t.shape, t.stride())] = t.numel() * t.element_size()
+        if t.layout == torch.strided:   # a sparse matrix saved for backward is data, not an activation
+            seen[(t.data_ptr(), t.shape, t.stride())] = t.numel() * t.element_size()
         return t
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         forward()
@@ -101,7 +103,7 @@ def median_times(steps: dict, repeats: int, warmup: int) -> dict:
 
 def step_table(exp, genres, repeats, warmup) -> list[dict]:
     rows = []
-    replicas = [(1.0, s) for s in exp.profile.seeds]   # the same batch and stack for every method
+    replicas = [Replica(1.0, 1.0, s) for s in exp.profile.seeds]   # the same batch and stack for every method
     for genre in genres:
         built = {key: make_step(exp, key, genre, replicas) for key in BENCH_VARIANTS}
         seconds = median_times({k: step for k, (step, _) in built.items()}, repeats, warmup)
@@ -116,8 +118,8 @@ def step_table(exp, genres, repeats, warmup) -> list[dict]:
 def stacking_lever(exp, genre, repeats, warmup) -> dict:
     """One TD step for all seeds stacked vs the sum of one step per seed alone."""
     seeds = exp.profile.seeds
-    steps = {"stacked": make_step(exp, "td", genre, [(1.0, s) for s in seeds])[0]}
-    steps |= {f"seed{s}": make_step(exp, "td", genre, [(1.0, s)])[0] for s in seeds}
+    steps = {"stacked": make_step(exp, "td", genre, [Replica(1.0, 1.0, s) for s in seeds])[0]}
+    steps |= {f"seed{s}": make_step(exp, "td", genre, [Replica(1.0, 1.0, s)])[0] for s in seeds}
     seconds = median_times(steps, repeats, warmup)
     alone = sum(v for k, v in seconds.items() if k != "stacked")
     return {"genre": genre, "seeds": len(seeds), "stacked_ms": seconds["stacked"] * 1e3,

@@ -18,8 +18,8 @@ from ..core.experiment import Experiment, Variant, baseline_variants, td_variant
 from ..core.methods import build_method
 from ..core.store import runs_dir
 from .data import cache_root, genre_task, load_movielens, locate_ml100k
-from .models import FrozenTeacher, RatingModel, count_parameters
-from .profiles import Profile
+from .models import BiasOnly, FrozenTeacher, RatingModel, count_parameters
+from .profiles import Profile, get_profile
 from .tables import MOVIELENS_TABLES
 from .tasks import RatingTask, attach_teacher, rating_task
 from .teacher import load_or_train_teacher
@@ -27,9 +27,12 @@ from .teacher import load_or_train_teacher
 NOISE_STD = 0.1   # σ of the "add noise" variant (choice; teacher states have std ≈ 0.2-0.5)
 
 
+DISTILLING = ("kd", "fitnet", "fd", "hybrid", "td")
+
+
 def movielens_variants(profile: Profile) -> dict[str, Variant]:
-    variants = baseline_variants() + td_variants(profile.td, NOISE_STD, k_max=3,
-                                                 separate_comm_steps=profile.separate_comm_steps)
+    variants = baseline_variants() + [Variant("bias_only", "Bias only", "student", model="bias_only")]
+    variants += td_variants(profile.td, NOISE_STD, k_max=3, separate_comm_steps=profile.separate_comm_steps)
     return {v.key: v for v in variants}
 
 
@@ -58,7 +61,7 @@ class MovieLensExperiment(Experiment):
         all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
         self.teacher, self.teacher_summary = load_or_train_teacher(
             profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
-        self.student_parameters = count_parameters(self._student(all_genres, (0,), 0.0))
+        self.student_parameters = count_parameters(self._student(all_genres, (0,)))
         self._tasks: dict[str, RatingTask] = {}
 
     def worker_factory(self):
@@ -72,25 +75,37 @@ class MovieLensExperiment(Experiment):
             self._tasks[genre] = attach_teacher(rating_task(genre, table, self.n_users, self.n_items), self.teacher)
         return self._tasks[genre]
 
-    def _student(self, task: RatingTask, seeds, offset=None) -> RatingModel:
-        return RatingModel(self.profile.student, self.n_users, self.n_items, seeds,
-                           task.rating_offset if offset is None else offset, name="student")
+    def _student(self, task: RatingTask, seeds, l2=0.0) -> RatingModel:
+        """The genre's student: its implicit sums over the genre's own training ratings only."""
+        return RatingModel(self.profile.student, self.n_users, self.n_items, seeds, task.rating_offset,
+                           name="student", interactions=task.train.inputs, l2=l2)
 
     def train_config(self, variant: Variant):
         return self.profile.student_train
 
+    # ------------------------------------------------------------ choices
+    def l2_grid(self, variant: Variant) -> tuple[float, ...]:
+        if variant.model == "bias_only":
+            return self.profile.bias_l2s
+        return self.profile.student_l2s if variant.method == "student" else (0.0,)
+
+    def l2_source(self, variant: Variant) -> str | None:
+        """Every distilling method trains the student with the L2 the scratch Student chose
+        for the same seed: the student is tuned for itself, then distillation is added."""
+        return "student" if variant.method in DISTILLING else None
+
     def run_config(self, variant: Variant, genre: str) -> dict:
         p = self.profile
         return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
-                "task": genre, "td": asdict(variant.td) if variant.td else None,
+                "model": variant.model, "task": genre, "td": asdict(variant.td) if variant.td else None,
                 "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
-                "distill_weights": list(self.weight_grid(variant, genre)), "seeds": list(p.seeds),
+                **self.replica_config(variant, genre),
                 "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
 
     def expected_cost(self, job) -> float:
         variant, genre = self.variants[job[0]], job[1]
         rounds = variant.td.k_rounds + 2 if variant.td else 1
-        return len(genre_task(self.ml, genre)) * len(self.weight_grid(variant, genre)) * rounds
+        return len(genre_task(self.ml, genre)) * len(self.replicas(variant, genre)) * rounds
 
     def reference_outcome(self, variant: Variant, task: RatingTask) -> dict:
         """The Teacher row: the teachers (one per seed) evaluated directly on the genre."""
@@ -101,12 +116,22 @@ class MovieLensExperiment(Experiment):
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 
     def build_stack(self, variant: Variant, task: RatingTask, replicas, noise_seed: int = 0):
-        """The method for a stack of (weight, seed) replicas; student replica r talks to the
+        """The method for a stack of (λ, l2, seed) replicas; student replica r talks to the
         teacher trained with its own seed."""
-        weights = torch.tensor([w for w, _ in replicas])
-        seeds = tuple(s for _, s in replicas)
+        weights = torch.tensor([r.weight for r in replicas])
+        l2 = torch.tensor([r.l2 for r in replicas])
+        seeds = tuple(r.seed for r in replicas)
         teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
         teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
-        method = build_method(variant.method, self._student(task, seeds), teacher, weights, task,
-                              variant.td, noise_seed)
+        if variant.model == "bias_only":
+            model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2)
+        else:
+            model = self._student(task, seeds, l2)
+        method = build_method(variant.method, model, teacher, weights, task, variant.td, noise_seed)
         return method, seeds, (teacher_index if teacher is not None else None)
+
+
+def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs) -> MovieLensExperiment:
+    """The experiment of a named profile, optionally on fewer genres or seeds (report.Track)."""
+    overrides = {k: v for k, v in (("genres", tasks), ("seeds", seeds)) if v}
+    return MovieLensExperiment(get_profile(profile, **overrides), **kwargs)

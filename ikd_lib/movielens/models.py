@@ -1,44 +1,107 @@
-"""Rating models with taps at a lower and a higher layer (student g and teacher h).
+"""Rating models with taps at a lower and a higher layer (student g and teacher h), and the
+"Bias only" reference model.
 
-    s_l = low(user, item)       Dense-ReLU on the concatenated embeddings (inputs [R, B, 2] ids)
-    s_h = up(s_l)               n_upper Dense-ReLU layers, same width as s_l
-    ŷ   = head(s_h) + offset    offset = mean training rating of the model's own task
+    u   = p_u + |N(u)|^-1/2 Σ_{j ∈ N(u)} y_j     the user: its embedding plus, SVD++-style, the
+    i   = q_i + |M(i)|^-1/2 Σ_{v ∈ M(i)} z_v     items it rated (resp. the item's raters) in the
+                                                 training split of the model's own task
+    s_l = relu(W_low [u, i, u ⊙ i] + b)          the lower tap (u ⊙ i: the factor-model interaction)
+    s_h = up(s_l)                                n_upper Dense-ReLU layers, same width as s_l
+    ŷ   = w_head · s_h + b_u + b_i + μ           user and item biases; μ = mean training rating
 
 Like timm's `forward_features` / `forward_head`, the pieces are public methods, so every
 distillation method reads the taps it needs without model surgery; `forward` returns the
 prediction and the dict of named states. Low and high share one width so the student's
 encoder E_g can read both s_l and its decoded answer ŝ (METHOD.md, "choice").
+
+Regularisation, per replica (so a stack can try several strengths and each seed choose its
+own on validation): `l2[r] · (‖p_u‖² + ‖q_i‖²)` of the examples in the batch (the embeddings,
+as in SVD++; penalising the implicit sums too cost the teacher 0.02 RMSE in the search), plus
+`bias_l2 · (b_u² + b_i²)`; it is returned as the state "penalty" and added to the task loss.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ..core.stacked import StackedEmbedding, StackedLinear
+from ..core.stacked import StackedEmbedding, StackedLinear, gather_rows
 from .profiles import RatingModelConfig
 
 
+def normalised_interactions(owners: torch.Tensor, members: torch.Tensor, n_owners: int, n_members: int):
+    """The sparse matrix A [n_owners, n_members] with A[o, m] = |N(o)|^-1/2 for every pair."""
+    counts = torch.bincount(owners, minlength=n_owners).clamp(min=1).float()
+    indices = torch.stack([owners, members])
+    # built once per model, so the invariant checks (bounds, shapes) cost nothing that matters
+    return torch.sparse_coo_tensor(indices, counts.rsqrt()[owners], (n_owners, n_members),
+                                   check_invariants=True).coalesce()
+
+
+def implicit_sum(matrix: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """A [n, m] (sparse) times the factors [R, m, e] of every replica at once -> [R, n, e]."""
+    n_rep, n_members, dim = factors.shape
+    flat = factors.permute(1, 0, 2).reshape(n_members, n_rep * dim)
+    return torch.sparse.mm(matrix, flat).view(-1, n_rep, dim).permute(1, 0, 2)
+
+
 class RatingModel(nn.Module):
-    def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int,
-                 seeds: tuple[int, ...], rating_offset: float, name: str):
+    def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int, seeds: tuple[int, ...],
+                 rating_offset: float, name: str, interactions: torch.Tensor,
+                 l2: torch.Tensor | float = 0.0):
+        """interactions: the (user, item) pairs of the task's training split [N, 2], from which
+        the implicit sums are built. l2: the regularisation strength per replica."""
         super().__init__()
         self.cfg, self.seeds, self.name = cfg, tuple(seeds), name
-        self.user_emb = StackedEmbedding(seeds, n_users, cfg.emb_dim, f"{name}.user_emb")
-        self.item_emb = StackedEmbedding(seeds, n_items, cfg.emb_dim, f"{name}.item_emb")
-        self.low_layer = StackedLinear(seeds, 2 * cfg.emb_dim, cfg.width, f"{name}.low")
+        self.n_users, self.n_items = n_users, n_items
+        emb = lambda rows, stream, std=cfg.emb_std: StackedEmbedding(seeds, rows, cfg.emb_dim, f"{name}.{stream}", std)
+        self.user_emb, self.item_emb = emb(n_users, "user_emb"), emb(n_items, "item_emb")
+        if cfg.implicit:
+            self.user_implicit, self.item_implicit = emb(n_items, "user_implicit"), emb(n_users, "item_implicit")
+            users, items = interactions[:, 0], interactions[:, 1]
+            self.register_buffer("rated_by_user", normalised_interactions(users, items, n_users, n_items),
+                                 persistent=False)
+            self.register_buffer("raters_of_item", normalised_interactions(items, users, n_items, n_users),
+                                 persistent=False)
+        self.user_bias = StackedEmbedding(seeds, n_users, 1, f"{name}.user_bias", std=0.0)
+        self.item_bias = StackedEmbedding(seeds, n_items, 1, f"{name}.item_bias", std=0.0)
+        features = (3 if cfg.product else 2) * cfg.emb_dim
+        self.low_layer = StackedLinear(seeds, features, cfg.width, f"{name}.low")
         self.up_layers = nn.ModuleList(
             StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}") for i in range(cfg.n_upper))
         self.head_layer = StackedLinear(seeds, cfg.width, 1, f"{name}.head")
         self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
+        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone())
 
     @property
     def width(self) -> int:
         return self.cfg.width
 
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The user and item vectors of every replica: [R, n_users, e], [R, n_items, e]."""
+        users, items = self.user_emb.weight, self.item_emb.weight
+        if self.cfg.implicit:
+            users = users + implicit_sum(self.rated_by_user, self.user_implicit.weight)
+            items = items + implicit_sum(self.raters_of_item, self.item_implicit.weight)
+        return users, items
+
+    def _indices(self, inputs: torch.Tensor):
+        index_u, index_i = inputs[..., 0], inputs[..., 1]
+        if index_u.shape[0] != len(self.seeds):      # one batch shared by every replica
+            index_u = index_u.expand(len(self.seeds), -1)
+            index_i = index_i.expand(len(self.seeds), -1)
+        return index_u, index_i
+
+    def _pair(self, inputs: torch.Tensor):
+        users, items = self.factors()
+        index_u, index_i = self._indices(inputs)
+        return gather_rows(users, index_u), gather_rows(items, index_i)
+
     def forward_low(self, inputs: torch.Tensor) -> torch.Tensor:
         """[R, B, 2] (user, item) ids -> s_l [R, B, width]."""
-        pair = torch.cat([self.user_emb(inputs[..., 0]), self.item_emb(inputs[..., 1])], dim=-1)
-        return torch.relu(self.low_layer(pair))
+        return self._low(*self._pair(inputs))
+
+    def _low(self, u, i):
+        features = [u, i, u * i] if self.cfg.product else [u, i]
+        return torch.relu(self.low_layer(torch.cat(features, dim=-1)))
 
     def forward_up(self, state_low: torch.Tensor) -> torch.Tensor:
         """s_l -> s_h. For the teacher this is h_up, the part that 'interprets' a message."""
@@ -47,14 +110,45 @@ class RatingModel(nn.Module):
             state = torch.relu(layer(state))
         return state
 
-    def forward_head(self, state_high: torch.Tensor) -> torch.Tensor:
-        """s_h [R, B, width] -> predicted rating [R, B]."""
-        return self.head_layer(state_high).squeeze(-1) + self.rating_offset
+    def biases(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.user_bias(inputs[..., 0]).squeeze(-1), self.item_bias(inputs[..., 1]).squeeze(-1)
+
+    def forward_head(self, state_high: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """s_h [R, B, width] -> predicted rating [R, B]; the biases belong to the inputs."""
+        user_bias, item_bias = self.biases(inputs)
+        return self.head_layer(state_high).squeeze(-1) + user_bias + item_bias + self.rating_offset
 
     def forward(self, inputs):
-        state_low = self.forward_low(inputs)
+        u, i = self._pair(inputs)
+        state_low = self._low(u, i)
         state_high = self.forward_up(state_low)
-        return self.forward_head(state_high), {"low": state_low, "high": state_high}
+        user_bias, item_bias = self.biases(inputs)
+        pred = self.head_layer(state_high).squeeze(-1) + user_bias + item_bias + self.rating_offset
+        index_u, index_i = self._indices(inputs)
+        p_u, q_i = gather_rows(self.user_emb.weight, index_u), gather_rows(self.item_emb.weight, index_i)
+        penalty = (self.l2 * ((p_u ** 2).sum(-1) + (q_i ** 2).sum(-1)).mean(-1)
+                   + self.cfg.bias_l2 * (user_bias ** 2 + item_bias ** 2).mean(-1))
+        return pred, {"low": state_low, "high": state_high, "penalty": penalty}
+
+
+class BiasOnly(nn.Module):
+    """The floor every student must clear: ŷ = b_u + b_i + μ, with l2 · (b_u² + b_i²) per
+    replica. It has no hidden state, so it is only ever trained alone (the "Bias only" row)."""
+
+    def __init__(self, n_users: int, n_items: int, seeds: tuple[int, ...], rating_offset: float,
+                 l2: torch.Tensor | float = 0.0, name: str = "bias_only"):
+        super().__init__()
+        self.seeds, self.name = tuple(seeds), name
+        self.user_bias = StackedEmbedding(seeds, n_users, 1, f"{name}.user_bias", std=0.0)
+        self.item_bias = StackedEmbedding(seeds, n_items, 1, f"{name}.item_bias", std=0.0)
+        self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
+        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone())
+
+    def forward(self, inputs):
+        user_bias = self.user_bias(inputs[..., 0]).squeeze(-1)
+        item_bias = self.item_bias(inputs[..., 1]).squeeze(-1)
+        penalty = self.l2 * (user_bias ** 2 + item_bias ** 2).mean(-1)
+        return user_bias + item_bias + self.rating_offset, {"penalty": penalty}
 
 
 def count_parameters(model: nn.Module, per_replica: bool = True) -> int:
@@ -69,6 +163,7 @@ def freeze(model: nn.Module) -> nn.Module:
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+        p.grad = None
     return model
 
 

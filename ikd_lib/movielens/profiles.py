@@ -6,6 +6,7 @@ The method's and training's knobs themselves live in `core/config.py`.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_int
@@ -13,14 +14,21 @@ from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_in
 
 @dataclass(frozen=True)
 class RatingModelConfig:
-    emb_dim: int        # width of the user and item embeddings
-    width: int          # width of the lower and higher hidden layers (equal, so E_g reads both)
-    n_upper: int = 1    # Dense-ReLU layers between the lower and the higher tap
+    emb_dim: int          # width of the user and item embeddings
+    width: int            # width of the lower and higher hidden layers (equal, so E_g reads both)
+    n_upper: int = 1      # Dense-ReLU layers between the lower and the higher tap
+    implicit: bool = True  # SVD++-style: a user is also the sum of the items it rated (training split)
+    product: bool = True   # the lower layer also reads u ⊙ i, the interaction of a factor model
+    emb_std: float = 0.01  # initial spread of the embeddings: small, so a model starts near its biases
+    bias_l2: float = 0.01  # L2 on the user and item biases of the examples in a batch
 
     def __post_init__(self):
         check_positive_int("emb_dim", self.emb_dim)
         check_positive_int("width", self.width)
         check_positive_int("n_upper", self.n_upper)
+        for name in ("emb_std", "bias_l2"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -36,16 +44,20 @@ class Profile:
     td_weights: tuple[float, ...] = (1.0,)  # grid for TD (default)'s λ (multiplies w1-w3); its ablations reuse the λ chosen
     td: TDConfig = field(default_factory=TDConfig)   # the "TD (default)" configuration
     separate_comm_steps: tuple[int, ...] = (500, 1000)  # N2 values tried for "train E*, D* separately"
+    student_l2s: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 1000.0)  # the Student's L2 grid; each seed
+    #                                   chooses on validation and every distilling method reuses that choice
+    bias_l2s: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)  # the "Bias only" row's L2 grid
+    teacher_l2: float = 1.0              # the teacher's L2 (chosen by `python -m ikd_lib.movielens.teacher_search`)
 
     def __post_init__(self):
         if not self.seeds:
             raise ValueError("a profile needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
-        for name in ("distill_weights", "td_weights"):
+        for name in ("distill_weights", "td_weights", "student_l2s", "bias_l2s"):
             grid = getattr(self, name)
-            if not grid or any(not w > 0 for w in grid):
-                raise ValueError(f"{name} must be a non-empty tuple of positive numbers, got {grid}")
+            if not grid or any(not (w > 0 and math.isfinite(w)) for w in grid):
+                raise ValueError(f"{name} must be a non-empty tuple of positive, finite numbers, got {grid}")
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -54,7 +66,10 @@ class Profile:
 
 
 STUDENT = RatingModelConfig(emb_dim=8, width=16, n_upper=1)
-TEACHER = RatingModelConfig(emb_dim=80, width=32, n_upper=1)
+# The teacher chosen by `python -m ikd_lib.movielens.teacher_search` on all-genre validation RMSE
+# (tables/teacher_search.md): about 10x the student's parameters.
+TEACHER = RatingModelConfig(emb_dim=80, width=64, n_upper=1)
+TEACHER_TRAIN = TrainConfig(lr=1e-3, batch_size=1024, max_epochs=40, patience=4)
 GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime", "Horror", "Musical", "Western")
 
 PROFILES: dict[str, Profile] = {
@@ -73,7 +88,7 @@ PROFILES: dict[str, Profile] = {
         name="cpu", seeds=(0, 1, 2, 3, 4), genres=GENRES,
         student=STUDENT, teacher=TEACHER,
         student_train=TrainConfig(max_epochs=40, patience=5),
-        teacher_train=TrainConfig(max_epochs=40, patience=4),
+        teacher_train=TEACHER_TRAIN,
         distill_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0), td_weights=(1.0, 3.0, 10.0, 30.0, 100.0, 300.0),
     ),
     # the paper's protocol at full patience and a wider weight grid (GPU or a long night)

@@ -17,6 +17,7 @@ import torch
 from ..core.config import config_hash
 from ..core.methods import Method
 from ..core.parallel import single_thread
+from ..core.store import file_lock
 from ..core.train import train_stack
 from .models import RatingModel, count_parameters, freeze
 from .profiles import Profile
@@ -24,12 +25,14 @@ from .tasks import RatingTask
 
 
 def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
-    return config_hash("teacher", profile.teacher, profile.teacher_train, list(profile.seeds), data_fingerprint)
+    return config_hash("teacher", profile.teacher, profile.teacher_train, profile.teacher_l2,
+                       list(profile.seeds), data_fingerprint)
 
 
 def build_teacher(profile: Profile, task: RatingTask) -> RatingModel:
-    return RatingModel(profile.teacher, task.n_users, task.n_items, profile.seeds,
-                       task.rating_offset, name="teacher")
+    """One teacher per seed, its implicit sums over the all-genre training ratings."""
+    return RatingModel(profile.teacher, task.n_users, task.n_items, profile.seeds, task.rating_offset,
+                       name="teacher", interactions=task.train.inputs, l2=profile.teacher_l2)
 
 
 def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerprint: str,
@@ -38,11 +41,29 @@ def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerp
     key = teacher_config_hash(profile, data_fingerprint)
     path = Path(cache_dir) / "teachers" / f"teacher-{key}.pt"
     teacher = build_teacher(profile, all_genres)
-    if path.exists():
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        teacher.load_state_dict(saved["state_dict"])
-        return freeze(teacher), saved["summary"]
+    with file_lock(path.with_suffix(".lock"), "the MovieLens teacher"):   # two runs never train it twice
+        saved = load_checkpoint(path)
+        if saved is not None:
+            teacher.load_state_dict(saved["state_dict"])
+            return freeze(teacher), saved["summary"]
+        return _train_teacher(teacher, profile, all_genres, key, path, progress)
 
+
+def load_checkpoint(path: Path) -> dict | None:
+    """A cached checkpoint, or None; a damaged one is moved aside (named) to be retrained."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:   # truncated or corrupt file: any unpickling error
+        aside = path.with_name(path.name + ".damaged")
+        os.replace(path, aside)
+        print(f"damaged teacher checkpoint moved aside ({type(e).__name__}: {e}) -> {aside}; retraining")
+        return None
+
+
+def _train_teacher(teacher, profile, all_genres, key, path, progress):
+    """Train the teacher stack on all genres and cache it (atomically)."""
     with single_thread():
         result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds)), all_genres), all_genres,
                              profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)

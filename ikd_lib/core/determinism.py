@@ -1,0 +1,103 @@
+"""Same seed, same numbers on any x86-64 machine: the floating-point pins, set in one place.
+
+Why: the same code and seed gave different teachers (and 176 of 184 different table cells)
+on two 2-core x86-64 machines, because the libraries under PyTorch pick their kernels per
+CPU. Each pin below removes one such choice:
+
+- MKL_CBWR=COMPATIBLE: MKL's conditional numerical reproducibility on its SSE2 branch.
+  Measured here (an AMD EPYC): MKL honours no other branch on a non-Intel CPU (SSE4_2,
+  AVX2 and AUTO all gave the unpinned result), so COMPATIBLE is the only setting that can
+  make AMD and Intel agree. It costs speed: about 1.7x on matmul-heavy steps (`make bench`).
+- ATEN_CPU_CAPABILITY=avx2: PyTorch's own vectorised kernels (reductions, softmax, some
+  matmuls) on the AVX2 path whatever the CPU offers (AVX-512 machines otherwise differ).
+- ONEDNN_MAX_CPU_ISA=AVX2: the same cap for oneDNN (convolutions such as a ViT's patch
+  embedding).
+- one intra-op thread per process: parallel reductions split work by thread count.
+  Parallelism comes from worker processes instead (core/parallel.py).
+- torch.use_deterministic_algorithms(True), and CUBLAS_WORKSPACE_CONFIG for GPUs.
+
+The environment variables are read when the libraries initialise, so they must be set
+before torch runs its first operation: `import ikd_lib` does it (its first line), the
+Makefile exports them, worker processes inherit them. `IKD_UNPINNED=1` leaves everything
+unpinned (only `make bench` uses it, to measure what the pins cost).
+
+`pin_report()` goes into every record's provenance: the pins, the CPU, and a probe (a
+hash of a few fixed computations) that is the same on every machine where the pins hold.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+
+PINNED_ENV = {
+    "MKL_CBWR": "COMPATIBLE",
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",   # deterministic cuBLAS (the paper profile on GPUs)
+}
+THREADS = 1   # intra-op threads per process while computing numbers
+# The probe under the pins on the machine that made the committed tables (x86-64, AMD EPYC).
+# Another machine whose probe differs computes on other floating-point paths: `make verify`
+# says so beside any difference it finds.
+REFERENCE_PROBE = "8c67f8f07c1be844"
+
+
+def unpinned() -> bool:
+    return os.environ.get("IKD_UNPINNED") == "1"
+
+
+def set_pinned_env() -> None:
+    """Export the pins (before torch initialises); a no-op under IKD_UNPINNED=1."""
+    if unpinned():
+        return
+    os.environ.update(PINNED_ENV)
+
+
+def apply_pins() -> None:
+    """The pins that need torch: threads and deterministic algorithms."""
+    import torch
+    if unpinned():
+        return
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+
+
+def cpu_name() -> str:
+    """The CPU model, e.g. "AMD EPYC" (Linux /proc/cpuinfo; platform elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+@functools.lru_cache(maxsize=1)
+def probe() -> str:
+    """A hash of fixed computations (long-reduction matmuls, softmax, sums) that depend on
+    the kernels chosen: equal on two machines when their floating-point paths agree."""
+    import torch
+    g = torch.Generator().manual_seed(1)
+    parts = []
+    for m, k, n in ((64, 4096, 64), (1024, 48, 16), (17 * 128, 64, 192)):
+        a, b = torch.randn(m, k, generator=g), torch.randn(k, n, generator=g)
+        parts.append((a @ b).numpy().tobytes())
+    x = torch.randn(4096, 300, generator=g)
+    parts += [x.softmax(-1).numpy().tobytes(), x.sum(0).numpy().tobytes()]
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def pin_report() -> dict:
+    import torch
+    return {"pinned": not unpinned(),
+            "env": {k: os.environ.get(k) for k in PINNED_ENV},
+            "threads": torch.get_num_threads(),
+            "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "cpu": cpu_name(), "machine": platform.machine(),
+            "probe": probe(), "probe_matches_reference": probe() == REFERENCE_PROBE}
