@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make tables   # every table and figure, default profile `cpu` (PROFILE=smoke|cpu|paper)
+#   make tables   # every table and figure, default profile `cpu` (PROFILE=smoke|cpu|paper,
+#                 # TRACK=movielens|vision for one track)
 #   make test     # the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), bench, figures,
@@ -7,18 +8,32 @@
 
 PROFILE ?= cpu
 PROFILES := smoke cpu paper
+TRACK ?= all
+TRACKS := all movielens vision
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_DIR := runs/$(PROFILE)
-TABLE_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule
-FIGURE_NOTEBOOKS := movielens_figures
+MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures
+VISION_NOTEBOOKS := table4_vit table6_vit_iterations table9_vit_noise vision_figures
+NOTEBOOKS_all := $(MOVIELENS_NOTEBOOKS) $(VISION_NOTEBOOKS) paper_vs_ours
+NOTEBOOKS_movielens := $(MOVIELENS_NOTEBOOKS) paper_vs_ours
+NOTEBOOKS_vision := $(VISION_NOTEBOOKS) paper_vs_ours
+FIGURE_NOTEBOOKS := movielens_figures vision_figures
 
-# A bad PROFILE stops here, before a kernel or a download starts.
+# A bad PROFILE or TRACK stops here, before a kernel or a download starts.
 ifeq ($(filter $(PROFILE),$(PROFILES)),)
 $(error unknown PROFILE=$(PROFILE); valid: $(PROFILES). Example: make tables PROFILE=smoke)
 endif
+ifeq ($(filter $(TRACK),$(TRACKS)),)
+$(error unknown TRACK=$(TRACK); valid: $(TRACKS). Example: make tables TRACK=movielens)
+endif
+
+SHELL := /bin/bash
+# papermill's --log-output streams each notebook's own prints (progress lines, one summary per
+# table); these lines of papermill's and the kernel's chatter are left out of the console
+PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
 .PHONY: tables figures test bench verify data notebooks clean-runs
 
@@ -36,12 +51,14 @@ data: $(INSTALLED)
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
 	@mkdir -p $(RUN_DIR)/notebooks; start=$$(date +%s); \
-	for nb in $(TABLE_NOTEBOOKS) $(FIGURE_NOTEBOOKS); do \
+	for nb in $(NOTEBOOKS_$(TRACK)); do \
 	  echo "== $$nb ($(PROFILE))"; \
-	  $(PY) -m papermill --cwd notebooks notebooks/$$nb.ipynb $(RUN_DIR)/notebooks/$$nb.ipynb \
-	    -p profile $(PROFILE) --no-progress-bar || exit 1; \
+	  IKD_PROGRESS=lines $(PY) -m papermill --cwd notebooks notebooks/$$nb.ipynb \
+	    $(RUN_DIR)/notebooks/$$nb.ipynb -p profile $(PROFILE) --no-progress-bar --log-output \
+	    --log-level WARNING 2>&1 | grep --line-buffered -v "$(PAPERMILL_NOISE)"; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done; \
-	echo "make tables PROFILE=$(PROFILE): $$(( $$(date +%s) - start )) s wall"
+	echo "make tables PROFILE=$(PROFILE) TRACK=$(TRACK): $$(( $$(date +%s) - start )) s wall"
 
 figures: data
 	@mkdir -p $(RUN_DIR)/notebooks; for nb in $(FIGURE_NOTEBOOKS); do \
@@ -52,8 +69,11 @@ figures: data
 test: data
 	$(PY) -m pytest -q
 
+# Speed, as ratios measured in one run (and wall times): MovieLens, then the ViT track
+# (about 20 minutes and an hour on a 2-core machine; BENCH_ARGS=--no-wall for the step ratios only).
 bench: data
-	$(PY) -m ikd_lib.movielens.bench --profile $(PROFILE)
+	$(if $(filter $(TRACK),all movielens),$(PY) -m ikd_lib.movielens.bench --profile $(PROFILE) $(BENCH_ARGS))
+	$(if $(filter $(TRACK),all vision),$(PY) -m ikd_lib.vision.bench --profile $(PROFILE) $(BENCH_ARGS))
 
 # Regenerate (fresh store and teacher) all or part of the committed tables and compare:
 #   make verify TABLES=table3 GENRES=Western

@@ -29,6 +29,11 @@ class Track:
     """How to build a track's experiment and which tables it owns (imported lazily)."""
     name: str
     module: str            # "ikd_lib.movielens"
+    store_subdir: str      # where its results store lives inside runs/<profile>/
+
+    def has_runs(self, profile: str) -> bool:
+        records = runs_dir(profile) / self.store_subdir / "records"
+        return records.is_dir() and any(records.iterdir())
 
     def experiment(self, profile: str = DEFAULT_PROFILE, tasks=None, seeds=None, **kwargs):
         experiment_module = importlib.import_module(f"{self.module}.experiment")
@@ -38,7 +43,7 @@ class Track:
         return importlib.import_module(f"{self.module}.tables").TABLES
 
 
-TRACKS = {"movielens": Track("movielens", "ikd_lib.movielens")}
+TRACKS = {"movielens": Track("movielens", "ikd_lib.movielens", ""), "vision": Track("vision", "ikd_lib.vision", "vision")}
 
 
 def track_of(table_key: str) -> Track:
@@ -80,10 +85,14 @@ def table(exp, table_key: str, variants=None, write: bool = True):
     """Run (or load from the store) what the table needs, build it, write md/tex/csv."""
     if table_key not in exp.tables:
         raise ValueError(f"unknown table {table_key!r} for the {exp.track} track; valid: {', '.join(exp.tables)}")
-    records = exp.run(table_variants(table_key, exp, variants))
+    records = exp.run(table_variants(table_key, exp, variants), desc=table_key)
     built = build_table(exp.tables[table_key], records, exp.task_names)
+    where = ""
     if write:
-        write_table(built, output_dirs(exp.profile.name)[0], paper_results())
+        where = f" -> {write_table(built, output_dirs(exp.profile.name)[0], paper_results())[0]}"
+    run = exp.last_run
+    print(f"{table_key}: {len(built.cells)} cells from {len(records)} runs; {run['computed']} of {run['stacks']} "
+          f"stacks computed now, in {run['wall_s']:.0f} s{where}", flush=True)
     return built
 
 
@@ -95,3 +104,21 @@ def show(table) -> None:
         display(Markdown(text))
     except ImportError:
         print(text)
+
+
+def paper_tables(profile: str = DEFAULT_PROFILE) -> dict:
+    """Every table with published values (5-9), built from what each track's store holds:
+    a track that was not run gives no table ("not run" in the comparison), nothing is computed."""
+    from .core.tables import build_table
+    tables = {}
+    for track in TRACKS.values():
+        if not track.has_runs(profile):     # never run: building its experiment could train a teacher
+            continue
+        specs = {k: s for k, s in track.tables().items() if s.paper_key}
+        exp = track.experiment(profile, progress=False)
+        records = exp.stored()
+        for key, spec in specs.items():
+            built = build_table(spec, records, exp.task_names)
+            if built.cells:
+                tables[key] = built
+    return tables

@@ -62,7 +62,7 @@ def test_teacher_evaluated_directly_matches_its_cached_predictions(smoke_experim
         assert r["test_metric"] == pytest.approx(rmse, abs=1e-5)
 
 
-def test_td_ablations_reuse_the_weight_td_default_chose(smoke_dirs):
+def test_td_ablations_reuse_per_seed_the_weight_td_default_chose(smoke_dirs):
     from ikd_lib.core.results import cell_for
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
@@ -71,6 +71,8 @@ def test_td_ablations_reuse_the_weight_td_default_chose(smoke_dirs):
     ablation = exp.run(["td_k0"], ["Western"])
     default = exp.run(["td"], ["Western"])
     assert {r["distill_weight"] for r in default} == {0.5, 3.0}
-    chosen = cell_for(default).weight
-    assert {r["distill_weight"] for r in ablation} == {chosen}
-    assert ablation[0]["config"]["distill_weights"] == [chosen]
+    chosen = cell_for(default)                     # each seed's own choice on its own validation split
+    assert len(ablation) == len(exp.profile.seeds)
+    for r in ablation:
+        assert r["distill_weight"] == chosen.choice_of(r["seed"])["distill_weight"]
+        assert r["l2"] == cell_for([x for x in exp.stored(["student"], ["Western"])]).choice_of(r["seed"])["l2"]

@@ -66,6 +66,9 @@ class TrainConfig:
     patience: int = 5         # epochs without a better validation metric before stopping
     weight_decay: float = 0.0 # Adam: coupled L2 on all trained weights; AdamW: decoupled decay
     optimizer: str = "adam"   # "adam" or "adamw" (decoupled weight decay, as ViT fine-tuning uses)
+    start_guard: float = 0.0  # a trained epoch counts only if it beats the model as initialised on
+    #                           validation by this many standard errors of the paired per-example
+    #                           difference (0: off). Tiny validation splits cannot tell noise from gain.
     min_batches_per_epoch: int = 20  # sparse tasks use smaller batches, so an epoch is >= this many steps
 
     def batch_size_for(self, n_train: int) -> int:
@@ -81,6 +84,8 @@ class TrainConfig:
         check_positive_int("patience", self.patience)
         check_positive_int("min_batches_per_epoch", self.min_batches_per_epoch)
         check_choice("optimizer", self.optimizer, ("adam", "adamw"))
+        if not self.start_guard >= 0:
+            raise ValueError(f"start_guard must be >= 0, got {self.start_guard!r}")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
 

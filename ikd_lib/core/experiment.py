@@ -27,6 +27,7 @@ import numpy as np
 
 from .config import TDConfig, check_choice, config_hash
 from .parallel import default_workers, run_in_workers, single_thread
+from .progress import Progress
 from .results import Cell, cell_for
 from .store import ResultStore, provenance
 from .train import train_stack
@@ -67,6 +68,10 @@ def td_variants(td: TDConfig, noise_std: float, k_max: int = 3, separate_comm_st
     return variants
 
 
+class NotInStore(LookupError):
+    """A stack whose records are not (all) in the store, met while only loading."""
+
+
 @dataclass(frozen=True)
 class Replica:
     weight: float     # λ, the distillation weight (0 for a model trained alone)
@@ -87,6 +92,7 @@ class Experiment:
         self.store = ResultStore(store_root)
         self._chosen: dict[tuple[str, str], Cell] = {}   # (variant, task) -> its per-seed choices
         self.variants: dict[str, Variant] = {}
+        self._load_only = False     # stored(): read what is in the store, compute nothing
 
     # ------------------------------------------------------------ what a track supplies
     @property
@@ -177,20 +183,28 @@ class Experiment:
                 "seeds": list(self.profile.seeds)}
 
     # ------------------------------------------------------------ running
-    def run(self, variant_keys=None, tasks=None) -> list[dict]:
-        """Run (or load) every variant x task; returns the current records."""
+    def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
+        """Run (or load) every variant x task; returns the current records. Progress: see
+        core/progress.py; `self.last_run` keeps what this call computed and how long it took."""
         keys = list(variant_keys or self.variants)
         for key in keys:
             check_choice("variant", key, tuple(self.variants))
         tasks = tuple(tasks or self.task_names)
         jobs = [(key, name) for name in tasks for key in keys]
-        if self.workers > 1:
-            for wave in self.waves(keys):
-                pending = [(key, t) for t in tasks for key in wave
-                           if not self.store.has_all(self.record_paths(key, t))]
-                if len(pending) > 1:
-                    pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
-                    run_in_workers(self.worker_factory(), pending, self.workers, self.progress)
+        waves = self.waves(keys)
+        needed = [(key, t) for wave in waves for key in wave for t in tasks]
+        done = {job for job in needed if self.store.has_all(self.record_paths(*job))}
+        progress = Progress(desc, {job: self.expected_cost(job) for job in needed}, done, self.progress)
+        for wave in waves:
+            pending = [(key, t) for t in tasks for key in wave if (key, t) not in progress.done]
+            pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
+            if self.workers > 1 and len(pending) > 1:
+                run_in_workers(self.worker_factory(), pending, self.workers, on_done=progress.advance)
+            for job in pending:
+                self.run_variant(self.variants[job[0]], job[1])
+                progress.advance(job)
+        wall = progress.close()
+        self.last_run = {"stacks": len(needed), "computed": len(needed) - len(done), "wall_s": wall}
         return [record for key, name in jobs for record in self.run_variant(self.variants[key], name)]
 
     def waves(self, keys) -> list[list[str]]:
@@ -206,6 +220,23 @@ class Experiment:
         for key in keys:
             visit(key)
         return [[k for k in level if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
+
+    def stored(self, variant_keys=None, tasks=None) -> list[dict]:
+        """The records already in the store for these variants x tasks; nothing is computed
+        (a stack that is missing, or whose inherited choice is missing, is left out)."""
+        keys = list(variant_keys or self.variants)
+        self._load_only = True
+        try:
+            records = []
+            for name in tuple(tasks or self.task_names):
+                for key in keys:
+                    try:
+                        records += self.run_variant(self.variants[key], name)
+                    except NotInStore:
+                        pass
+            return records
+        finally:
+            self._load_only = False
 
     def run_job(self, job) -> None:
         """What a worker process does with one job."""
@@ -228,6 +259,8 @@ class Experiment:
         records = self.store.load_all(paths)
         if records is not None:
             return records
+        if self._load_only:
+            raise NotInStore(f"{variant.key} · {task_name}")
         with self.store.lock(variant.key, task_name, key):
             records = self.store.load_all(paths)    # finished by another process meanwhile?
             if records is None:

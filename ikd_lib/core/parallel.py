@@ -31,7 +31,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
-from tqdm.auto import tqdm
 
 _worker_experiment = None   # one experiment per worker process, built once
 
@@ -103,14 +102,16 @@ def _run_job(job):
     return job
 
 
-def run_in_workers(factory, jobs: list, workers: int, progress: bool, desc: str = "runs") -> None:
+def run_in_workers(factory, jobs: list, workers: int, on_done=None) -> None:
     """Run the jobs (in the order given: largest first balances the workers) in `workers`
-    fresh processes ("spawn": a forked child of a process that already used OpenMP can hang)."""
+    fresh processes ("spawn": a forked child of a process that already used OpenMP can hang);
+    `on_done(job)` is called in this process as each one finishes."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(factory, os.getpid())) as pool:
         with _main_module_hidden():   # workers start on the first submits
             futures = [pool.submit(_run_job, job) for job in jobs]
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"{desc} ({workers} workers)",
-                           disable=not progress):
-            future.result()   # re-raises a worker's error (a NaN loss, say) here
+        for future in as_completed(futures):
+            job = future.result()   # re-raises a worker's error (a NaN loss, say) here
+            if on_done is not None:
+                on_done(job)

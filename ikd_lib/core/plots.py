@@ -176,8 +176,9 @@ def cells_by_k(records, task: str, higher_is_better: bool = False) -> dict[int, 
     return {k: cell_for(indexed[v, task], higher_is_better) for k, v in K_VARIANTS.items() if indexed.get((v, task))}
 
 
-def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "examples"):
-    """Small multiples, one per task with its own y axis: tasks differ far more than K does."""
+def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "examples", ks=tuple(K_VARIANTS)):
+    """Small multiples, one per task with its own y axis: tasks differ far more than K does.
+    `ks`: the rounds the track defines (a K in it that was not run leaves a gap)."""
     indexed = index_records(records)
     ncols = min(4, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
@@ -186,16 +187,15 @@ def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "exam
         axes = fig.subplots(nrows, ncols, squeeze=False)
         for ax, task in zip(axes.flat, tasks):
             cells = cells_by_k(records, task, metric.higher_is_better)
-            ks = list(K_VARIANTS)
             means = [cells[k].mean if k in cells else np.nan for k in ks]
             ses = [cells[k].se if k in cells else np.nan for k in ks]
-            ax.errorbar(ks, means, yerr=ses, fmt="o-", color=PALETTE[0], capsize=3, label="TD, K rounds")
+            ax.errorbar(list(ks), means, yerr=ses, fmt="o-", color=PALETTE[0], capsize=3, label="TD, K rounds")
             if indexed.get(("student", task)):   # the scratch student for reference
                 ax.axhline(cell_for(indexed["student", task], metric.higher_is_better).mean, color="grey",
                            ls="--", lw=1, label="Student (no teacher)")
             n_train = next(iter(cells.values())).records[0]["n_train"] if cells else None
             ax.set_title(task + (f" ({n_train:,} {examples})" if n_train else ""))
-            ax.set_xticks(ks)
+            ax.set_xticks(list(ks))
             ax.set_xlabel("interaction rounds K")
             ax.set_ylabel(f"test {metric.name} ({metric.unit})")
             ax.margins(x=0.15)

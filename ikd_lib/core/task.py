@@ -88,11 +88,15 @@ class Task:
         return batch
 
     @torch.no_grad()
-    def evaluate(self, method, split: str) -> torch.Tensor:
-        """The metric per replica [R] on a whole split (every replica sees every example)."""
+    def per_example(self, method, split: str) -> torch.Tensor:
+        """The metric's per-example values [R, N] on a whole split (squared errors, correct or not)."""
         part = self.split(split)
         values = []
         for start in range(0, len(part), self.eval_chunk):
             pred = method.predict(part.inputs[None, start:start + self.eval_chunk])
             values.append(self.metric.per_example(pred, part.target[None, start:start + self.eval_chunk]))
-        return self.metric.finish(torch.cat(values, dim=1).mean(1))
+        return torch.cat(values, dim=1)
+
+    def evaluate(self, method, split: str) -> torch.Tensor:
+        """The metric per replica [R] on a whole split (every replica sees every example)."""
+        return self.metric.finish(self.per_example(method, split).mean(1))

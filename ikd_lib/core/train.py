@@ -5,6 +5,11 @@ The loop trains a *stack* of replicas at once (see stacked.py). Replica r has it
 (initialisation and data order), its own distillation weight, and its own early stopping:
 its best state is saved whenever its validation metric improves, it stops improving after
 `patience` epochs without progress, and at the end it is restored to its best epoch. The
+model as initialised (epoch 0) is a candidate too: a model that starts from something
+sensible (a rating model from its baseline biases) never ends worse on validation. With
+`start_guard` > 0 a trained epoch must also beat that starting point by more than
+`start_guard` standard errors of the paired per-example difference on validation: on a
+split of a few hundred examples, smaller gains are indistinguishable from noise. The
 stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
 element-wise and the total loss is a sum of per-replica losses, replicas never interact.
 A track with one replica per stack (the ViT track) uses the same loop with R = 1.
@@ -20,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TDConfig, TrainConfig
+from .console import bars_wanted
 from .stacked import copy_replicas_, replica_generator, take_replicas
 from .task import Task
 
@@ -28,7 +34,7 @@ from .task import Task
 class StackResult:
     valid_metric: list[float]        # per replica, at its best epoch
     test_metric: list[float]         # per replica, at its best epoch (restored weights)
-    best_epoch: list[int]            # per replica, 1-based
+    best_epoch: list[int]            # per replica, 1-based (0: the model as initialised)
     epochs_run: int
     steps_run: int
     wall_s: float
@@ -46,6 +52,21 @@ def phase_at(step: int, td: TDConfig | None) -> str:
     if step < td.warmup_student_steps + td.warmup_comm_steps:
         return "comm"
     return "joint"
+
+
+def clearly_beats_start(values, start_values, metric, guard: float) -> torch.Tensor:
+    """Per replica: is the gain over the starting model larger than `guard` standard errors of
+    the paired per-example difference? (Always true when guard is 0.)"""
+    if guard <= 0:
+        return torch.ones(values.shape[0], dtype=torch.bool)
+    gain = metric.as_error(start_values) - metric.as_error(values)     # > 0: better than the start
+    se = gain.std(dim=1) / gain.shape[1] ** 0.5
+    return gain.mean(1) > guard * se
+
+
+def snapshot(module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter of a model that holds one replica and no replica axis."""
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
 def epoch_order(seeds: tuple[int, ...], n: int, epoch: int) -> torch.Tensor:
@@ -76,9 +97,10 @@ def make_optimizers(method, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer
 
 def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                 teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
-                desc: str = "", progress: bool = True) -> StackResult:
+                desc: str = "", progress: bool = True, on_epoch=None) -> StackResult:
     """Train a stack (replica r has seed seeds[r]) on `task`. `desc` names the run (variant
-    and task) in the progress bar and in the error a non-finite loss raises."""
+    and task) in the progress bar and in the error a non-finite loss raises. `on_epoch(epoch,
+    epoch_log)`, if given, is called after every epoch (a live plot in the workshop, say)."""
     start_time = time.perf_counter()
     metric = task.metric
     optimizers = make_optimizers(method, cfg)
@@ -86,8 +108,10 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     warmup_steps = 0 if td is None or td.schedule == "together" else td.warmup_student_steps + td.warmup_comm_steps
 
     n_rep = len(seeds)
-    best_state = take_replicas(method.student, torch.arange(n_rep))
-    best_error = torch.full((n_rep,), float("inf"))   # the validation metric as an error to minimise
+    best_state = take_replicas(method.student, torch.arange(n_rep)) if n_rep > 1 else snapshot(method.student)
+    method.eval()
+    start_values = task.per_example(method, "valid")               # epoch 0: the model as initialised
+    best_error = metric.as_error(metric.finish(start_values.mean(1)))
     best_epoch = torch.zeros(n_rep, dtype=torch.long)
     stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
     active = torch.ones(n_rep, dtype=torch.bool)
@@ -97,7 +121,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     batch_size = cfg.batch_size_for(n_train)
 
     # max_epochs counts the epochs after a warm-up schedule, so the joint phase always runs
-    bar = tqdm(itertools.count(1), desc=desc or method.name, leave=False, disable=not progress)
+    bar = tqdm(itertools.count(1), desc=desc or method.name, leave=False, disable=not bars_wanted(progress))
     joint_epochs = 0
     for epoch in bar:
         method.train()
@@ -126,10 +150,14 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             step += 1
 
         method.eval()
-        valid = task.evaluate(method, "valid")
+        values = task.per_example(method, "valid")
+        valid = metric.finish(values.mean(1))
         error = metric.as_error(valid)
-        improved = active & (error < best_error)
-        copy_replicas_(best_state, method.student, improved)
+        improved = active & (error < best_error) & clearly_beats_start(values, start_values, metric, cfg.start_guard)
+        if n_rep > 1:
+            copy_replicas_(best_state, method.student, improved)
+        elif bool(improved[0]):   # one model (a ViT is not stacked): keep all of it
+            best_state = snapshot(method.student)
         best_error = torch.where(improved, error, best_error)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         # patience counts only epochs after the warm-up, so the joint phase always gets its chance
@@ -141,6 +169,8 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             epoch_rows.setdefault(f"train_{name}", []).append(value.numpy())
         bar.set_postfix(best_valid=f"{float(metric.as_error(best_error.min())):.4f}", active=int(active.sum()))
         joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
+        if on_epoch is not None:
+            on_epoch(epoch, {k: np.stack(v) for k, v in epoch_rows.items()})
         if not active.any() or joint_epochs >= cfg.max_epochs:
             break
     bar.close()

@@ -1,17 +1,20 @@
-"""`make bench`: step cost of every method as ratios, and the wall time of the MovieLens tables.
+"""`make bench` for MovieLens: step cost of every method as ratios, what the floating-point
+pins cost, the wall time of the MovieLens tables, and their speed-up over a plain loop.
 
     python -m ikd_lib.movielens.bench --profile cpu [--no-wall] [--unstacked]
 
-Reported, for one dense and one sparse genre:
-  - step time per variant (median of repeated optimiser steps after warm-up, on the same
-    batch: one stacked replica per seed, weight 1), its ratio to the scratch Student step
-    and to the KD step measured in the same process, and the memory autograd keeps;
+Reported (absolute times depend on the machine, which is printed; ratios transfer):
+  - step time per variant on a dense and a sparse genre (median of interleaved steps after
+    warm-up, on the same batch: one stacked replica per seed, λ = 1, one thread, pinned), its
+    ratio to the scratch Student and to the KD step, and the memory autograd keeps;
+  - the pins' cost: the same steps unpinned (a fresh process), pinned / unpinned;
   - the stacking lever: one stacked step of all seeds against one step per seed;
   - wall time of every MovieLens table's runs (teacher included) from an empty store, and
-    again from the full store (everything skipped);
+    again from the full store; and against training the same runs one at a time with a
+    plain loop (as other KD frameworks do): a sample of stacks is re-trained one replica at
+    a time, and its slow-down, per kind of method, is applied to every stack's measured time;
   - with --unstacked: Table 3's own rows trained as stacks and one seed at a time (at one
-    weight, to stay affordable), the time of each and how far the numbers move.
-Ratios are what to quote: absolute times depend on the machine, which is printed.
+    weight), and how far the numbers move.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.benchtools import machine, median_times, pins_cost, unpinned_step_times
 from ..core.experiment import Replica
 from ..core.store import atomic_write_bytes, provenance, runs_dir
 from ..core.tables import build_table
@@ -86,21 +90,6 @@ def make_step(exp: MovieLensExperiment, variant_key: str, genre: str, replicas):
     return step, forward
 
 
-def median_times(steps: dict, repeats: int, warmup: int) -> dict:
-    """Median seconds per step. Steps are interleaved (one of each per round), so a busy
-    machine slows every method alike and the ratios stay fair."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def step_table(exp, genres, repeats, warmup) -> list[dict]:
     rows = []
     replicas = [Replica(1.0, 1.0, s) for s in exp.profile.seeds]   # the same batch and stack for every method
@@ -132,13 +121,24 @@ def all_table_variants(exp) -> list[str]:
     return list(dict.fromkeys(v for key in MOVIELENS_TABLES for v in table_variants(key, exp)))
 
 
-def wall_times(profile, data_dir) -> dict:
-    """The runs behind Tables 3, 5, 7, 8 from an empty store (teacher included), then from the full one."""
+SAMPLE = (("student", "Romance"), ("kd", "Romance"), ("td", "Romance"),
+          ("student", "Western"), ("kd", "Western"), ("td", "Western"))   # re-trained one replica at a time
+KINDS = {"student": ("student", "bias_only"), "kd": ("kd", "fitnet", "fd", "hybrid"), "td": ("td",)}
+
+
+def kind_of(variant: str) -> str:
+    return next((k for k, members in KINDS.items() if variant in members), "td")   # every TD ablation: "td"
+
+
+def wall_times(profile, data_dir, plain_sample=SAMPLE) -> dict:
+    """The runs behind Tables 3, 5, 7, 8 from an empty store (teacher included), then from the
+    full one; then the plain-loop estimate (module docstring)."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=tmp, store_root=Path(tmp) / "store",
                                   progress=False)
+        out["teacher_s"] = exp.teacher_summary["wall_s"]
         records = exp.run(all_table_variants(exp))
         for spec in MOVIELENS_TABLES.values():
             build_table(spec, records, profile.genres)
@@ -152,7 +152,28 @@ def wall_times(profile, data_dir) -> dict:
         again = exp.run(all_table_variants(exp))
         out["full_store_s"] = time.perf_counter() - start
         assert again == records, "a rerun on the full store must load, not recompute"
+        if plain_sample:
+            out["plain"] = plain_loop_estimate(exp, records, plain_sample, Path(tmp))
+            out["speedup_vs_plain"] = out["plain"]["estimated_s"] / out["empty_store_s"]
     return out
+
+
+def plain_loop_estimate(exp, records, sample, tmp: Path) -> dict:
+    """Every run trained alone, one after another in one process: the sample's stacks are
+    re-trained that way (same code, replicas unstacked), their slow-down per kind of method is
+    applied to every stack's measured training time, and the teacher is added once."""
+    stacks = {(r["variant"], r["task"]): r["stack_wall_s"] for r in records}
+    alone = MovieLensExperiment(exp.profile, data_dir=None, cache_dir=tmp, store_root=tmp / "alone",
+                                progress=False, stack_replicas=False, workers=1)
+    slowdown = {}
+    for variant, genre in sample:
+        records_alone = alone.run([variant], [genre])
+        slowdown.setdefault(kind_of(variant), []).append(records_alone[0]["stack_wall_s"] / stacks[variant, genre])
+    factor = {k: statistics.mean(v) for k, v in slowdown.items()}
+    estimated = exp.teacher_summary["wall_s"] + sum(
+        wall * factor[kind_of(variant)] for (variant, _), wall in stacks.items() if variant != "teacher")
+    return {"slowdown_per_kind": factor, "sampled_stacks": len(sample), "stacks": len(stacks),
+            "stacked_cpu_s": sum(stacks.values()), "estimated_s": estimated}
 
 
 def unstacked_comparison(profile, data_dir) -> dict:
@@ -184,15 +205,19 @@ def unstacked_comparison(profile, data_dir) -> dict:
 
 
 def render(report: dict) -> str:
-    lines = [f"# make bench — profile `{report['profile']}`", "",
-             f"Machine: {report['machine']}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-             f"git {report['provenance']['git_revision']}.", "",
+    lines = [f"# make bench (MovieLens) — profile `{report['profile']}`", "",
+             f"Machine: {report['machine']}; git {report['provenance']['git_revision']}.", "",
              "## Step time per method (median; gather, forward, backward and Adam; the same batch and one replica per seed for every method)", "",
              "| genre | variant | replicas | batch | step ms | × Student | × KD | saved activations MiB |",
              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in report["steps"]:
         lines.append(f"| {r['genre']} | {r['variant']} | {r['replicas']} | {r['batch']} | {r['step_ms']:.2f} | "
                      f"{r['vs_student']:.2f} | {r['vs_kd']:.2f} | {r['activations_mib']:.1f} |")
+    if report.get("pins"):
+        lines += ["", "## What the floating-point pins cost (the same steps, unpinned, in a fresh process)", "",
+                  "| genre | variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---|---:|---:|---:|"]
+        lines += [f"| {r['genre']} | {r['variant']} | {r['pinned_ms']:.2f} | {r['unpinned_ms']:.2f} | "
+                  f"{r['ratio']:.2f} |" for r in report["pins"]]
     s = report["stacking"]
     lines += ["", f"Stacking lever ({s['genre']}, TD K=1): {s['seeds']} seeds in one stacked step "
               f"{s['stacked_ms']:.2f} ms vs one step per seed {s['one_by_one_ms']:.2f} ms: {s['speedup']:.2f}× faster.", ""]
@@ -202,7 +227,17 @@ def render(report: dict) -> str:
         lines += ["## Wall time of the MovieLens tables (runs of Tables 3, 5, 7, 8, teacher training included)", "",
                   f"- from an empty store: {w['empty_store_s']:.1f} s with {w['workers']} worker processes "
                   f"({w['configurations']} variant × genre configurations, {w['runs']} runs)",
+                  f"- of which the teacher (trained once, cached): {w['teacher_s']:.1f} s",
                   f"- from the full store: {w['full_store_s']:.1f} s", ""]
+        plain = w.get("plain")
+        if plain:
+            factors = ", ".join(f"{k} {v:.1f}×" for k, v in plain["slowdown_per_kind"].items())
+            lines += [f"Against a plain loop (every run trained alone, one after another, one process): estimated "
+                      f"{plain['estimated_s']:.0f} s, so the tables' runs are **{w['speedup_vs_plain']:.1f}× faster**. "
+                      f"The estimate re-trains {plain['sampled_stacks']} of the {plain['stacks']} stacks one replica at "
+                      f"a time and applies their slow-down per kind of method ({factors}) to every stack's measured "
+                      f"training time ({plain['stacked_cpu_s']:.0f} s in all, over {w['workers']} workers), plus "
+                      "the teacher once.", ""]
     u = report.get("unstacked")
     if u:
         lines += ["## Stacked against one-seed-at-a-time (Table 3's own rows, λ = 1)", "",
@@ -225,14 +260,21 @@ def main(argv=None):
     parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
     parser.add_argument("--unstacked", action="store_true",
                         help="also train Table 3's own rows one seed at a time and compare")
+    parser.add_argument("--steps-json", default=None, help=argparse.SUPPRESS)   # the unpinned twin's output
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     genres = tuple(args.genres or (profile.genres[0], profile.genres[-1]))
     data_dir = locate_ml100k()
     exp = MovieLensExperiment(profile, data_dir=data_dir, store_root=Path(tempfile.mkdtemp()), progress=False)
-    report = {"profile": profile.name, "genres": genres, "provenance": provenance(),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or 'cpu'}",
-              "steps": step_table(exp, genres, args.repeats, args.warmup),
+    steps = step_table(exp, genres, args.repeats, args.warmup)
+    if args.steps_json:
+        Path(args.steps_json).write_text(json.dumps(steps))
+        return
+    unpinned = unpinned_step_times("ikd_lib.movielens.bench", ["--profile", profile.name, "--genres", *genres,
+                                                                 "--repeats", str(args.repeats),
+                                                                 "--warmup", str(args.warmup)])
+    report = {"profile": profile.name, "genres": genres, "provenance": provenance(), "machine": machine(),
+              "steps": steps, "pins": pins_cost(steps, unpinned),
               "stacking": stacking_lever(exp, genres[0], args.repeats, args.warmup)}
     out = runs_dir(profile.name) / "bench"
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..core.console import say
+
 # Genre flag columns of u.item, in file order. "unknown" marks two movies
 # with no genre; it is not a genre, so it is left out of ALL_GENRES and of the
 # `genres` tuples (those two movies get an empty tuple).
@@ -238,7 +240,7 @@ def cache_root(cache_dir=None) -> Path:
 
 def _locate(data_dir=None, cache_dir=None, offline=None) -> tuple[Path, str]:
     folder, source = _find_source(data_dir, cache_dir, offline)
-    print(f"MovieLens-100K: {source}")  # one line, so notebook users see where data came from
+    say(f"MovieLens-100K: {source}")  # one line, so notebook users see where data came from
     return folder, source
 
 

@@ -18,7 +18,7 @@ from ..core.experiment import Experiment, Variant, baseline_variants, td_variant
 from ..core.methods import build_method
 from ..core.store import runs_dir
 from .data import cache_root, genre_task, load_movielens, locate_ml100k
-from .models import BiasOnly, FrozenTeacher, RatingModel, count_parameters
+from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters
 from .profiles import Profile, get_profile
 from .tables import MOVIELENS_TABLES
 from .tasks import RatingTask, attach_teacher, rating_task
@@ -51,6 +51,7 @@ class MovieLensExperiment(Experiment):
                  stack_replicas: bool = True, workers: int | None = None):
         super().__init__(profile, store_root or runs_dir(profile.name), progress, stack_replicas, workers)
         self.variants = movielens_variants(profile)
+        self._baselines: dict[str, tuple] = {}
         data_dir = data_dir or locate_ml100k(cache_dir=cache_dir)
         self.ml = load_movielens(data_dir=data_dir, cache_dir=cache_dir)
         self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
@@ -75,10 +76,22 @@ class MovieLensExperiment(Experiment):
             self._tasks[genre] = attach_teacher(rating_task(genre, table, self.n_users, self.n_items), self.teacher)
         return self._tasks[genre]
 
-    def _student(self, task: RatingTask, seeds, l2=0.0) -> RatingModel:
+    def _student(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:
         """The genre's student: its implicit sums over the genre's own training ratings only."""
         return RatingModel(self.profile.student, self.n_users, self.n_items, seeds, task.rating_offset,
-                           name="student", interactions=task.train.inputs, l2=l2)
+                           name="student", interactions=task.train.inputs, l2=l2, bias_start=self.baseline(task),
+                           bias_l2=bias_l2)
+
+    def bias_l2(self, genre: str, seeds) -> list[float]:
+        """Per seed, the L2 on the biases that the genre's Bias only model chose for that seed."""
+        chosen = self.chosen("bias_only", genre)
+        return [chosen.choice_of(s)["l2"] for s in seeds]
+
+    def baseline(self, task: RatingTask):
+        """Where every model of the task starts: its baseline biases (models.best_baseline)."""
+        if task.name not in self._baselines:
+            self._baselines[task.name] = best_baseline(task)[:2]
+        return self._baselines[task.name]
 
     def train_config(self, variant: Variant):
         return self.profile.student_train
@@ -88,6 +101,12 @@ class MovieLensExperiment(Experiment):
         if variant.model == "bias_only":
             return self.profile.bias_l2s
         return self.profile.student_l2s if variant.method == "student" else (0.0,)
+
+    def dependencies(self, variant: Variant) -> tuple[str, ...]:
+        """Every model with a student's architecture regularises its biases as Bias only chose."""
+        own = super().dependencies(variant)
+        uses_student = variant.model == "student" and variant.method != "teacher"
+        return own + ("bias_only",) if uses_student and "bias_only" not in own else own
 
     def l2_source(self, variant: Variant) -> str | None:
         """Every distilling method trains the student with the L2 the scratch Student chose
@@ -100,6 +119,7 @@ class MovieLensExperiment(Experiment):
                 "model": variant.model, "task": genre, "td": asdict(variant.td) if variant.td else None,
                 "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
                 **self.replica_config(variant, genre),
+                "bias_l2_per_seed": self.bias_l2(genre, p.seeds) if "bias_only" in self.dependencies(variant) else None,
                 "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
 
     def expected_cost(self, job) -> float:
@@ -124,9 +144,10 @@ class MovieLensExperiment(Experiment):
         teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
         teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
         if variant.model == "bias_only":
-            model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2)
+            model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2,
+                             bias_start=self.baseline(task))
         else:
-            model = self._student(task, seeds, l2)
+            model = self._student(task, seeds, l2, torch.tensor(self.bias_l2(task.name, seeds)))
         method = build_method(variant.method, model, teacher, weights, task, variant.td, noise_seed)
         return method, seeds, (teacher_index if teacher is not None else None)
 

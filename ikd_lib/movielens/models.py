@@ -8,6 +8,12 @@
     s_h = up(s_l)                                n_upper Dense-ReLU layers, same width as s_l
     ŷ   = w_head · s_h + b_u + b_i + μ           user and item biases; μ = mean training rating
 
+Every rating model starts as a bias model: b_u, b_i are initialised to the classic baseline
+estimates of its own training ratings (Koren 2008: item biases, then user biases, each a
+mean of residuals shrunk towards 0, the shrinkage chosen on the task's validation split)
+and the head to zero, so at epoch 0 it predicts b_u + b_i + μ. The training loop evaluates epoch 0 too, so where the interaction part does
+not help on validation (a sparse genre), a model keeps its biases.
+
 Like timm's `forward_features` / `forward_head`, the pieces are public methods, so every
 distillation method reads the taps it needs without model surgery; `forward` returns the
 prediction and the dict of named states. Low and high share one width so the student's
@@ -15,8 +21,11 @@ encoder E_g can read both s_l and its decoded answer ŝ (METHOD.md, "choice").
 
 Regularisation, per replica (so a stack can try several strengths and each seed choose its
 own on validation): `l2[r] · (‖p_u‖² + ‖q_i‖²)` of the examples in the batch (the embeddings,
-as in SVD++; penalising the implicit sums too cost the teacher 0.02 RMSE in the search), plus
-`bias_l2 · (b_u² + b_i²)`; it is returned as the state "penalty" and added to the task loss.
+as in SVD++; with `penalise_implicit`, ‖u‖² + ‖i‖², the implicit sums included: the student's
+setting, so that a strong L2 shrinks it to its biases; the teacher's search found that this
+penalty cost it 0.02 RMSE), plus
+`bias_l2[r] · (b_u² + b_i²)`; it is returned as the state "penalty" and added to the task loss.
+A genre's students take the bias_l2 that its Bias only model chose for the same seed.
 """
 from __future__ import annotations
 
@@ -36,6 +45,36 @@ def normalised_interactions(owners: torch.Tensor, members: torch.Tensor, n_owner
                                    check_invariants=True).coalesce()
 
 
+BASELINE_SHRINKS = (1.0, 2.0, 5.0, 10.0, 25.0)   # ratings' worth of shrinkage towards 0, chosen on validation
+
+
+def baseline_biases(pairs: torch.Tensor, ratings: torch.Tensor, n_users: int, n_items: int,
+                    shrink: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """b_i = Σ (r - μ) / (shrink + n_i), then b_u = Σ (r - μ - b_i) / (shrink + n_u)."""
+    users, items = pairs[:, 0], pairs[:, 1]
+    residual = ratings.double() - ratings.double().mean()
+    item = torch.zeros(n_items, dtype=torch.float64).index_add_(0, items, residual)
+    item /= shrink + torch.bincount(items, minlength=n_items)
+    residual = residual - item[items]
+    user = torch.zeros(n_users, dtype=torch.float64).index_add_(0, users, residual)
+    user /= shrink + torch.bincount(users, minlength=n_users)
+    return user.float(), item.float()
+
+
+def best_baseline(task) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The baseline biases of a rating task's training split, with the shrinkage that gives
+    the lowest validation RMSE (a closed form: every candidate costs one pass)."""
+    best = None
+    for shrink in BASELINE_SHRINKS:
+        user, item = baseline_biases(task.train.inputs, task.train.target, task.n_users, task.n_items, shrink)
+        valid = task.valid
+        pred = user[valid.inputs[:, 0]] + item[valid.inputs[:, 1]] + task.rating_offset
+        rmse = float((pred - valid.target).pow(2).mean().sqrt())
+        if best is None or rmse < best[0]:
+            best = (rmse, user, item, shrink)
+    return best[1], best[2], best[3]
+
+
 def implicit_sum(matrix: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """A [n, m] (sparse) times the factors [R, m, e] of every replica at once -> [R, n, e]."""
     n_rep, n_members, dim = factors.shape
@@ -46,9 +85,10 @@ def implicit_sum(matrix: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 class RatingModel(nn.Module):
     def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int, seeds: tuple[int, ...],
                  rating_offset: float, name: str, interactions: torch.Tensor,
-                 l2: torch.Tensor | float = 0.0):
+                 l2: torch.Tensor | float = 0.0, bias_start=None, bias_l2: torch.Tensor | float | None = None):
         """interactions: the (user, item) pairs of the task's training split [N, 2], from which
-        the implicit sums are built. l2: the regularisation strength per replica."""
+        the implicit sums are built; bias_start: (user, item) biases to start from (else 0).
+        l2, bias_l2: the regularisation strengths per replica (bias_l2 defaults to the config's)."""
         super().__init__()
         self.cfg, self.seeds, self.name = cfg, tuple(seeds), name
         self.n_users, self.n_items = n_users, n_items
@@ -61,15 +101,22 @@ class RatingModel(nn.Module):
                                  persistent=False)
             self.register_buffer("raters_of_item", normalised_interactions(items, users, n_items, n_users),
                                  persistent=False)
-        self.user_bias = StackedEmbedding(seeds, n_users, 1, f"{name}.user_bias", std=0.0)
-        self.item_bias = StackedEmbedding(seeds, n_items, 1, f"{name}.item_bias", std=0.0)
+        self.user_bias, self.item_bias = start_biases(seeds, n_users, n_items, name, bias_start)
         features = (3 if cfg.product else 2) * cfg.emb_dim
         self.low_layer = StackedLinear(seeds, features, cfg.width, f"{name}.low")
         self.up_layers = nn.ModuleList(
             StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}") for i in range(cfg.n_upper))
         self.head_layer = StackedLinear(seeds, cfg.width, 1, f"{name}.head")
+        with torch.no_grad():   # epoch 0 predicts exactly the biases
+            self.head_layer.weight.zero_()
+            self.head_layer.bias.zero_()
         self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
-        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone())
+        # regularisation strengths are settings, not learned state: kept out of checkpoints
+        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
+                             persistent=False)
+        bias_l2 = cfg.bias_l2 if bias_l2 is None else bias_l2
+        self.register_buffer("bias_l2", torch.as_tensor(bias_l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
+                             persistent=False)
 
     @property
     def width(self) -> int:
@@ -124,10 +171,13 @@ class RatingModel(nn.Module):
         state_high = self.forward_up(state_low)
         user_bias, item_bias = self.biases(inputs)
         pred = self.head_layer(state_high).squeeze(-1) + user_bias + item_bias + self.rating_offset
-        index_u, index_i = self._indices(inputs)
-        p_u, q_i = gather_rows(self.user_emb.weight, index_u), gather_rows(self.item_emb.weight, index_i)
+        if self.cfg.penalise_implicit:
+            p_u, q_i = u, i           # the whole user and item vectors, implicit sums included
+        else:
+            index_u, index_i = self._indices(inputs)
+            p_u, q_i = gather_rows(self.user_emb.weight, index_u), gather_rows(self.item_emb.weight, index_i)
         penalty = (self.l2 * ((p_u ** 2).sum(-1) + (q_i ** 2).sum(-1)).mean(-1)
-                   + self.cfg.bias_l2 * (user_bias ** 2 + item_bias ** 2).mean(-1))
+                   + self.bias_l2 * (user_bias ** 2 + item_bias ** 2).mean(-1))
         return pred, {"low": state_low, "high": state_high, "penalty": penalty}
 
 
@@ -136,19 +186,31 @@ class BiasOnly(nn.Module):
     replica. It has no hidden state, so it is only ever trained alone (the "Bias only" row)."""
 
     def __init__(self, n_users: int, n_items: int, seeds: tuple[int, ...], rating_offset: float,
-                 l2: torch.Tensor | float = 0.0, name: str = "bias_only"):
+                 l2: torch.Tensor | float = 0.0, name: str = "bias_only", bias_start=None):
         super().__init__()
         self.seeds, self.name = tuple(seeds), name
-        self.user_bias = StackedEmbedding(seeds, n_users, 1, f"{name}.user_bias", std=0.0)
-        self.item_bias = StackedEmbedding(seeds, n_items, 1, f"{name}.item_bias", std=0.0)
+        self.user_bias, self.item_bias = start_biases(seeds, n_users, n_items, name, bias_start)
         self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
-        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone())
+        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
+                             persistent=False)
 
     def forward(self, inputs):
         user_bias = self.user_bias(inputs[..., 0]).squeeze(-1)
         item_bias = self.item_bias(inputs[..., 1]).squeeze(-1)
         penalty = self.l2 * (user_bias ** 2 + item_bias ** 2).mean(-1)
         return user_bias + item_bias + self.rating_offset, {"penalty": penalty}
+
+
+def start_biases(seeds, n_users, n_items, name, bias_start):
+    """User and item bias tables per replica, at `bias_start` = (user, item) when given."""
+    user_bias = StackedEmbedding(seeds, n_users, 1, f"{name}.user_bias", std=0.0)
+    item_bias = StackedEmbedding(seeds, n_items, 1, f"{name}.item_bias", std=0.0)
+    if bias_start is not None:
+        user, item = bias_start
+        with torch.no_grad():
+            user_bias.weight.copy_(user[None, :, None].expand_as(user_bias.weight))
+            item_bias.weight.copy_(item[None, :, None].expand_as(item_bias.weight))
+    return user_bias, item_bias
 
 
 def count_parameters(model: nn.Module, per_replica: bool = True) -> int:

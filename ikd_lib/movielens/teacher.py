@@ -19,7 +19,7 @@ from ..core.methods import Method
 from ..core.parallel import single_thread
 from ..core.store import file_lock
 from ..core.train import train_stack
-from .models import RatingModel, count_parameters, freeze
+from .models import RatingModel, best_baseline, count_parameters, freeze
 from .profiles import Profile
 from .tasks import RatingTask
 
@@ -32,7 +32,8 @@ def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
 def build_teacher(profile: Profile, task: RatingTask) -> RatingModel:
     """One teacher per seed, its implicit sums over the all-genre training ratings."""
     return RatingModel(profile.teacher, task.n_users, task.n_items, profile.seeds, task.rating_offset,
-                       name="teacher", interactions=task.train.inputs, l2=profile.teacher_l2)
+                       name="teacher", interactions=task.train.inputs, l2=profile.teacher_l2,
+                       bias_start=best_baseline(task)[:2])
 
 
 def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerprint: str,

@@ -1,0 +1,16 @@
+"""The ViT figures: top-1 accuracy against the number of interaction rounds K, and the loss
+components over training on one dataset (both drawn by core/plots.py from the runs)."""
+from __future__ import annotations
+
+from ..core.plots import FigureMetric, plot_loss_components, plot_metric_vs_k
+
+ACCURACY_FIGURE = FigureMetric("top-1 accuracy", "fraction correct", higher_is_better=True,
+                               task_loss="cross-entropy")
+
+
+def plot_accuracy_vs_k(records, datasets):
+    return plot_metric_vs_k(records, datasets, ACCURACY_FIGURE, examples="training images", ks=(0, 1, 2))
+
+
+def plot_vision_loss_components(exp, datasets=("cifar10",), variant: str = "td"):
+    return plot_loss_components(exp, datasets, ACCURACY_FIGURE, variant, examples="training images")

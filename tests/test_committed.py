@@ -1,0 +1,83 @@
+"""Checks on the committed outputs and the reproducibility machinery around them."""
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def committed_rows(table):
+    with open(ROOT / "tables" / f"{table}.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_student_is_no_worse_than_bias_only_in_any_genre():
+    """The scratch Student must clear the floor of a model of biases alone (issue 8): per
+    genre, Student's mean test RMSE <= Bias only's + one standard error of the Student."""
+    rows = {(r["row"], r["task"]): r for r in committed_rows("table3")}
+    genres = sorted({task for _, task in rows})
+    assert len(genres) == 8
+    for genre in genres:
+        student, floor = rows["Student", genre], rows["Bias only", genre]
+        assert float(student["mean_test"]) <= float(floor["mean_test"]) + float(student["se"]), genre
+
+
+def test_committed_tables_carry_their_provenance():
+    for table in ("table3", "table5", "table7", "table8", "table4", "table6", "table9"):
+        md = (ROOT / "tables" / f"{table}.md").read_text()
+        assert "profile `cpu`" in md and "table hash `" in md and "runs at git" in md, table
+        assert all(r["selection"] == "per_seed" for r in committed_rows(table)), table
+
+
+def test_verify_finds_every_kind_of_difference(tmp_path):
+    """make verify's comparison on a hand-made table: identical passes, any change is named."""
+    from ikd_lib.core.tables import build_table, write_table
+    from ikd_lib.movielens.tables import MOVIELENS_TABLES
+    from ikd_lib.verify import committed_cells, compare
+
+    def rec(variant, seed, test, valid, weight=0.0):
+        return {"variant": variant, "task": "Drama", "seed": seed, "distill_weight": weight, "l2": 0.0,
+                "test_metric": test, "valid_metric": valid, "profile": "t", "config_hash": "h", "git_revision": "r",
+                "config": {"teacher_hash": "t", "data": "d"}}
+    records = [rec("student", s, 0.95 + s / 1000, 0.9) for s in range(3)]
+    records += [rec("kd", s, 0.90 + s / 1000, 0.8, w) for s in range(3) for w in (1.0, 10.0)]
+    spec = MOVIELENS_TABLES["table3"]
+    write_table(build_table(spec, records, ("Drama",)), tmp_path)
+    rows, texts = committed_cells("table3", tmp_path)
+    assert compare(build_table(spec, records, ("Drama",)), rows, texts) == []
+    moved = [dict(r, test_metric=r["test_metric"] + 0.1) if r["variant"] == "kd" else r for r in records]
+    problems = compare(build_table(spec, moved, ("Drama",)), rows, texts)
+    assert any("KD · Drama" in p and "SE" in p for p in problems)
+    assert any("bold or † changed" in p for p in problems)          # Student is now the best
+    chosen = [dict(r, valid_metric=0.7) if r["variant"] == "kd" and r["distill_weight"] == 10.0 else r
+              for r in records]
+    assert any("distill_weight_per_seed" in p for p in compare(build_table(spec, chosen, ("Drama",)), rows, texts))
+
+
+def test_makefile_rejects_an_unknown_profile_before_starting_anything():
+    done = subprocess.run(["make", "-n", "tables", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and "unknown PROFILE=fast; valid: smoke cpu paper" in done.stderr
+    assert "papermill" not in done.stdout
+    from ikd_lib.movielens.profiles import PROFILES
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"PROFILES := {' '.join(PROFILES)}" in makefile       # the two lists agree
+
+
+def probe_in_a_fresh_process(**env):
+    code = "import ikd_lib; from ikd_lib.core.determinism import pin_report; r = pin_report(); " \
+           "print(r['probe'], r['threads'], r['pinned'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, **env})
+    return done.stdout.split()
+
+
+def test_the_pins_hold_in_every_process_whatever_its_environment():
+    plain = probe_in_a_fresh_process()
+    crowded = probe_in_a_fresh_process(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", MKL_CBWR="AUTO")
+    assert plain == crowded and plain[1:] == ["1", "True"]
+    unpinned = probe_in_a_fresh_process(IKD_UNPINNED="1")
+    assert unpinned[2] == "False"

@@ -1,0 +1,229 @@
+"""ikd_lib.vision.ddp on CPUs: 2 processes, gloo, torch's DistributedDataParallel.
+
+One spawn of 2 processes runs every scenario (starting a process that imports torch costs
+~10 s here), each process saves what it ends with, and the tests compare the files:
+ranks agree bit for bit, only the student side learns, a resumed run equals an uninterrupted
+one (and another run's checkpoint is refused), a NaN on one rank stops both, the "separate"
+schedule's phases keep DDP's reducer fed, and main() runs the smoke profile.
+"""
+import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
+
+import functools
+import json
+import os
+import socket
+from dataclasses import asdict, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from ikd_lib.core.config import TDConfig, TrainConfig
+from ikd_lib.vision import data as vd
+
+WORLD = 2
+CFG = TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, patience=5, weight_decay=0.05, optimizer="adamw",
+                  min_batches_per_epoch=1)   # 64 images: 4 steps of 8 images per rank and epoch
+HAS_CIFAR10 = (Path(os.environ.get("IKD_IMAGE_DATA_DIR") or vd.DEFAULT_DATA_DIR) / "cifar10_train.npz").is_file()
+
+
+class RedOrNot(torch.utils.data.Dataset):
+    """uint8 [3, 32, 32] noise images; label 1 makes the red channel brighter (learnable)."""
+
+    def __init__(self, n: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.y = torch.randint(0, 2, (n,), generator=g)
+        self.x = torch.randint(0, 200, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+        self.x[:, 0] += (55 * self.y).to(torch.uint8)[:, None, None]
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], int(self.y[i])
+
+
+def build(nan_on_rank: int | None = None, weight: float = 1.0):
+    """TD (K = 1) on the smoke ViT, a tiny random frozen teacher and a random probe; the same
+    weights in every process (all drawn from fixed seeds)."""
+    from ikd_lib.core import losses
+    from ikd_lib.core.methods import build_method
+    from ikd_lib.vision.ddp import teacher_states_fn
+    from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, freeze, student_from_teacher
+    from ikd_lib.vision.profiles import PROFILES
+    vit = PROFILES["smoke"].vit
+    teacher = freeze(TappedViT(build_vit(vit, vit.teacher_depth, 0, seed=0), vit.low_block, 0))
+    student = student_from_teacher(teacher, vit, 2, seed=0)
+    task_like = SimpleNamespace(task_loss=losses.class_cross_entropy,
+                                kd_loss=functools.partial(losses.kd_classes, temperature=4.0))
+    method = build_method("td", student, TeacherUp(teacher), torch.tensor([weight]), task_like,
+                          TDConfig(message_dim=8))
+    g = torch.Generator().manual_seed(7)
+    states = teacher_states_fn(teacher, torch.randn(teacher.width, 2, generator=g) * 0.1, torch.zeros(2))
+    if nan_on_rank is not None and int(os.environ["RANK"]) == nan_on_rank:
+        clean = states
+        states = lambda images: {**clean(images), "teacher_low": clean(images)["teacher_low"] * float("nan")}
+    return method, teacher, states
+
+
+def _worker(rank: int, port: int, out: str) -> None:
+    import ikd_lib  # noqa: F401
+    import torch.distributed as dist
+    from ikd_lib.vision import ddp
+    from ikd_lib.vision.teacher import augment
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    assert ddp.setup("gloo") == (rank, WORLD)
+    out = Path(out)
+    train, valid = RedOrNot(64, seed=0), RedOrNot(32, seed=1)
+    run = functools.partial(ddp.train_ddp, train_set=train, valid_set=valid, seed=0, augment=augment,
+                            progress=False, num_workers=0)
+    teacher_state = lambda teacher: {k: v.clone() for k, v in teacher.state_dict().items()}
+    results = {}
+
+    # A: 2 epochs without a break
+    method, teacher, states = build()
+    torch.save({"trained": ddp.trained_state(method, copy=True), "teacher": teacher_state(teacher)},
+               out / f"init{rank}.pt")
+    results["A"] = asdict(run(method, states, cfg=CFG, checkpoint_dir=out / "A"))
+    torch.save({"trained": ddp.trained_state(method), "teacher": teacher_state(teacher)}, out / f"A{rank}.pt")
+
+    # B: 1 epoch, then fresh objects (as after a restart) resume from the checkpoint to epoch 2
+    method, _, states = build()
+    results["B1"] = asdict(run(method, states, cfg=replace(CFG, max_epochs=1), checkpoint_dir=out / "B"))
+    method, _, states = build()
+    results["B2"] = asdict(run(method, states, cfg=CFG, checkpoint_dir=out / "B"))
+    torch.save({"trained": ddp.trained_state(method)}, out / f"B{rank}.pt")
+    try:   # another λ must not resume B's checkpoint
+        run(build(weight=3.0)[0], states, cfg=CFG, checkpoint_dir=out / "B")
+        results["B_other_run"] = "resumed"
+    except ValueError as e:
+        results["B_other_run"] = str(e)
+
+    # C: the teacher's states are NaN on rank 1 only; both ranks must stop
+    method, _, states = build(nan_on_rank=1)
+    try:
+        run(method, states, cfg=CFG, checkpoint_dir=out / "C")
+        results["C"] = "no error"
+    except FloatingPointError as e:
+        results["C"] = str(e)
+
+    # E: the "separate" schedule's phases under DDP with find_unused_parameters=False: every
+    # trained parameter gets a gradient in every phase (zero where the phase leaves it out),
+    # else the reducer would fail at the next forward
+    method, _, states = build()
+    method.td = replace(method.td, schedule="separate")
+    model = torch.nn.parallel.DistributedDataParallel(ddp.Objective(method), find_unused_parameters=False)
+    images, labels = train.x[8 * rank:8 * rank + 8], train.y[8 * rank:8 * rank + 8]
+    batch = {"inputs": images[None], "target": labels[None], **states(images)}
+    results["E"] = {}
+    for phase in ("student", "comm", "joint", "joint"):
+        model.zero_grad(set_to_none=True)
+        model(batch, phase)[0].backward()
+        grads = {k: p.grad for k, p in method.named_parameters() if p.requires_grad}
+        results["E"][phase] = {"all": all(g is not None for g in grads.values()),
+                               "comm_zero": all(not g.any() for k, g in grads.items() if k.startswith("comm.")),
+                               "head_zero": not grads["student.vit.head.weight"].any()}
+
+    # D: the torchrun entry point on the smoke profile (offline CIFAR-10 subset, random teacher)
+    if HAS_CIFAR10:
+        results["D"] = asdict(ddp.main(["--profile", "smoke", "--dataset", "cifar10", "--variant", "td",
+                                        "--seed", "0", "--epochs", "1", "--out", str(out / "D")]))
+    (out / f"results{rank}.json").write_text(json.dumps(results))
+    dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    with socket.socket() as s:   # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.start_processes(_worker, args=(port, str(out)), nprocs=WORLD, start_method="spawn")
+    load = lambda name: torch.load(out / name, weights_only=True)
+    return SimpleNamespace(
+        out=out, load=load,
+        results=[json.loads((out / f"results{r}.json").read_text()) for r in range(WORLD)])
+
+
+def assert_same(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_ranks_end_bit_identical_and_only_the_student_side_learns(runs):
+    final = [runs.load(f"A{r}.pt") for r in range(WORLD)]
+    init = [runs.load(f"init{r}.pt") for r in range(WORLD)]
+    assert_same(final[0]["trained"], final[1]["trained"])
+    trained = final[0]["trained"]
+    assert any(k.startswith("student.vit.blocks.") for k in trained)
+    assert {"comm.encode_student.weight", "comm.decode_teacher.weight"} <= trained.keys()
+    assert not any(k.startswith("teacher.") for k in trained)   # frozen: neither trained nor saved
+    # every student and E*/D* weight moved (AdamW with decay moves each one)
+    for k, v in trained.items():
+        if k != "distill_weight":
+            assert not torch.equal(v, init[0]["trained"][k]), k
+    for r in range(WORLD):   # the frozen teacher is bit for bit what it was
+        assert_same(final[r]["teacher"], init[r]["teacher"])
+    a = runs.results[0]["A"]
+    assert a == runs.results[1]["A"] | {"wall_s": a["wall_s"]}   # the same decisions on both ranks
+    assert a["epochs_run"] == 2 and a["resumed_from_epoch"] == 0 and 0 <= a["valid_metric"] <= 1
+
+
+def test_checkpoint_holds_what_resume_needs(runs):
+    path = runs.out / "A" / "checkpoint.pt"
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    saved = torch.load(path, weights_only=True)
+    assert saved["progress"]["epoch"] == 2 and saved["sampler"]["next_epoch"] == 3
+    assert [h["epoch"] for h in saved["history"]] == [1, 2] and "train_interact" in saved["history"][0]
+    assert set(saved["optimizers"]) == {"student", "aux"}
+    best = saved["history"][saved["progress"]["best_epoch"] - 1]["valid_metric"]
+    assert best == saved["progress"]["best_metric"] == runs.results[0]["A"]["valid_metric"]
+    assert_same(saved["best_model"], runs.load("A0.pt")["trained"])   # the best epoch was restored
+
+
+def test_resume_continues_and_equals_an_uninterrupted_run(runs):
+    for r in range(WORLD):
+        b1, b2 = runs.results[r]["B1"], runs.results[r]["B2"]
+        assert b1["epochs_run"] == 1 and b1["resumed_from_epoch"] == 0
+        assert b2["epochs_run"] == 2 and b2["resumed_from_epoch"] == 1
+        assert b2["valid_metric"] == runs.results[r]["A"]["valid_metric"]
+        assert b2["best_epoch"] == runs.results[r]["A"]["best_epoch"]
+        # bit for bit: every random draw is a function of (seed, epoch, rank, step), the
+        # optimiser state is saved whole, and an all-reduce of 2 ranks sums in one order
+        assert_same(runs.load(f"B{r}.pt")["trained"], runs.load(f"A{r}.pt")["trained"])
+    assert "belongs to another run" in runs.results[0]["B_other_run"]
+    a, b = (torch.load(runs.out / x / "checkpoint.pt", weights_only=True) for x in "AB")
+    assert_same(a["model"], b["model"])   # the last epoch's weights too, not only the best ones
+    for group in ("student", "aux"):
+        for i, state in a["optimizers"][group]["state"].items():
+            assert_same(state, b["optimizers"][group]["state"][i])
+    assert [h["epoch"] for h in b["history"]] == [1, 2]
+    assert [h["valid_metric"] for h in b["history"]] == [h["valid_metric"] for h in a["history"]]
+
+
+def test_nan_on_one_rank_stops_every_rank(runs):
+    rank0, rank1 = (runs.results[r]["C"] for r in range(WORLD))
+    assert "step 0 (epoch 1)" in rank1 and "DDP rank 1" in rank1 and "state=nan" in rank1
+    assert "step 0 (epoch 1)" in rank0 and "another DDP rank" in rank0
+
+
+def test_separate_schedule_phases_keep_every_gradient(runs):
+    for r in range(WORLD):
+        e = runs.results[r]["E"]
+        assert all(e[phase]["all"] for phase in e)
+        assert e["student"]["comm_zero"] and not e["student"]["head_zero"]   # the student alone
+        assert e["comm"]["head_zero"] and not e["comm"]["comm_zero"]          # E*, D* (the head: task loss only)
+        assert not e["joint"]["comm_zero"] and not e["joint"]["head_zero"]
+
+
+@pytest.mark.skipif(not HAS_CIFAR10, reason="offline CIFAR-10 copy not found")
+def test_main_runs_the_smoke_profile(runs):
+    result = json.loads((runs.out / "D" / "result.json").read_text())
+    assert result["epochs_run"] == 1 and result["world_size"] == WORLD
+    assert 0 <= result["valid_metric"] <= 1 and 0 <= result["test_metric"] <= 1
+    assert Path(result["checkpoint"]).is_file()
+    assert runs.results[0]["D"]["valid_metric"] == runs.results[1]["D"]["valid_metric"] == result["valid_metric"]
