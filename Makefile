@@ -31,17 +31,18 @@ $(error unknown TRACK=$(TRACK); valid: $(TRACKS). Example: make tables TRACK=mov
 endif
 
 SHELL := /bin/bash
-# papermill's --log-output streams each notebook's own prints (progress lines, one summary per
-# table); these lines of papermill's and the kernel's chatter are left out of the console
+# papermill streams each notebook's own prints to the console (--stdout-file /dev/stdout: progress
+# lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test bench verify data notebooks clean-runs
+.PHONY: tables figures test bench verify data notebooks lab clean-runs
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name ikd --display-name "Python (ikd)" > /dev/null
 	touch $@
 
 # MovieLens-100K into .cache/ (a folder you name, a cache, the GroupLens zip, or PyPI's recbole wheel).
@@ -54,8 +55,8 @@ tables: data
 	for nb in $(NOTEBOOKS_$(TRACK)); do \
 	  echo "== $$nb ($(PROFILE))"; \
 	  IKD_PROGRESS=lines $(PY) -m papermill --cwd notebooks notebooks/$$nb.ipynb \
-	    $(RUN_DIR)/notebooks/$$nb.ipynb -p profile $(PROFILE) --no-progress-bar --log-output \
-	    --log-level WARNING 2>&1 | grep --line-buffered -v "$(PAPERMILL_NOISE)"; \
+	    $(RUN_DIR)/notebooks/$$nb.ipynb -p profile $(PROFILE) --no-progress-bar --log-level WARNING \
+	    --stdout-file /dev/stdout --stderr-file /dev/stderr 2>&1 | grep --line-buffered -v "$(PAPERMILL_NOISE)"; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done; \
 	echo "make tables PROFILE=$(PROFILE) TRACK=$(TRACK): $$(( $$(date +%s) - start )) s wall"
@@ -80,9 +81,15 @@ bench: data
 verify: data
 	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES))
 
-# Regenerate the committed notebooks from tools/make_notebooks.py.
+# Regenerate the committed notebooks from tools/make_notebooks.py and tools/workshop_notebook.py.
 notebooks: $(INSTALLED)
 	$(PY) tools/make_notebooks.py
+	$(PY) tools/workshop_notebook.py
+
+# JupyterLab on notebooks/, with the project's environment as the kernel "Python (ikd)" that
+# every notebook names, so nobody picks a kernel (the workshop starts at notebooks/workshop.ipynb).
+lab: data
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks workshop.ipynb
 
 clean-runs:
 	rm -rf $(RUN_DIR)

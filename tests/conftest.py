@@ -1,4 +1,8 @@
 """Shared fixtures: a small learnable rating problem and a teacher trained on it."""
+import subprocess
+import sys
+
+import ikd_lib  # noqa: F401  (first: the floating-point pins are set before torch starts)
 import pandas as pd
 import numpy as np
 import pytest
@@ -66,3 +70,12 @@ def smoke_experiment(smoke_dirs):
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
     return MovieLensExperiment(get_profile("smoke"), store_root=smoke_dirs / "smoke", progress=False)
+
+
+def pytest_sessionstart(session):
+    """The notebooks name the kernel "ikd" (the Makefile registers it); register it when
+    pytest runs without make."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    if "ikd" not in KernelSpecManager().find_kernel_specs():
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "ikd",
+                        "--display-name", "Python (ikd)"], check=True, capture_output=True)

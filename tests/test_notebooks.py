@@ -1,26 +1,45 @@
-"""Every table notebook runs end to end through papermill on the smoke profile."""
-import os
+"""Every table notebook of both tracks runs end to end through papermill on the smoke profile,
+and the paper-vs-ours notebook compares whatever the stores hold."""
 from pathlib import Path
 
 import papermill as pm
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE_NOTEBOOKS = {"table3_movielens": "table3", "table5_iterations": "table5",
-                   "table7_consistency": "table7", "table8_noise_schedule": "table8"}
+TABLE_NOTEBOOKS = {"table3_movielens": ("table3", "Genre 1 (Drama)"), "table5_iterations": ("table5", "Genre 2 (Western)"),
+                   "table7_consistency": ("table7", "Genre 1 (Drama)"), "table8_noise_schedule": ("table8", "(Western)"),
+                   "table4_vit": ("table4", "CIFAR-10"), "table6_vit_iterations": ("table6", "CIFAR-10"),
+                   "table9_vit_noise": ("table9", "CIFAR-10")}
 
 
-@pytest.mark.parametrize("notebook,table", TABLE_NOTEBOOKS.items())
-def test_notebook_runs_on_smoke_profile_and_renders_its_table(notebook, table, smoke_dirs, monkeypatch):
+def execute(name, smoke_dirs, monkeypatch, **parameters):
     monkeypatch.setenv("IKD_RUNS_DIR", str(smoke_dirs))
-    out = smoke_dirs / "notebooks" / f"{notebook}.ipynb"
+    # a made-up sample in the published format, so the tests do not need ../shared
+    monkeypatch.setenv("IKD_PAPER_RESULTS", str(ROOT / "tests" / "data" / "paper_results_sample.json"))
+    out = smoke_dirs / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{notebook}.ipynb"), str(out),
-                        parameters={"profile": "smoke"}, cwd=str(ROOT / "notebooks"), progress_bar=False)
+    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters={"profile": "smoke", **parameters},
+                        cwd=str(ROOT / "notebooks"), progress_bar=False)
+    return out
+
+
+@pytest.mark.parametrize("notebook,expected", TABLE_NOTEBOOKS.items())
+def test_notebook_runs_on_smoke_profile_and_renders_its_table(notebook, expected, smoke_dirs, monkeypatch):
+    table, header = expected
+    execute(notebook, smoke_dirs, monkeypatch)
     md = (smoke_dirs / "smoke" / "tables" / f"{table}.md").read_text()
-    assert "profile `smoke`" in md and "Genre 1 (Drama)" in md and "Genre 2 (Western)" in md
+    assert "profile `smoke`" in md and header in md
     assert "–" not in md.split("## ")[0]      # every cell of our table is filled
     for ext in ("tex", "csv"):
         assert (smoke_dirs / "smoke" / "tables" / f"{table}.{ext}").stat().st_size > 0
     # the committed cpu tables are never touched by a smoke run
-    assert not (ROOT / "tables" / f"{table}.md").exists() or "profile `smoke`" not in (ROOT / "tables" / f"{table}.md").read_text()
+    committed = ROOT / "tables" / f"{table}.md"
+    assert not committed.exists() or "profile `smoke`" not in committed.read_text()
+
+
+def test_paper_vs_ours_notebook_compares_both_tracks(smoke_dirs, monkeypatch):
+    for notebook in ("table5_iterations", "table6_vit_iterations"):     # fill both stores first
+        execute(notebook, smoke_dirs, monkeypatch)
+    execute("paper_vs_ours", smoke_dirs, monkeypatch)
+    text = (smoke_dirs / "smoke" / "tables" / "paper_vs_ours.md").read_text()
+    assert "profile `smoke`" in text and "Genre 1 (Drama)" in text and "CIFAR10 (cifar10)" in text

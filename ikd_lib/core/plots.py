@@ -23,6 +23,7 @@ from matplotlib.figure import Figure   # not pyplot: no global figure state, no 
 
 from .config import TrainConfig
 from .results import Cell, cell_for, index_records
+from .store import readable
 
 STYLE = "whitegrid"
 PALETTE = sns.color_palette("colorblind")
@@ -55,6 +56,7 @@ def save_figure(fig, out_dir, name: str, dpi: int = 150) -> list[Path]:
             except BaseException:
                 os.unlink(tmp.name)
                 raise
+        readable(tmp.name)
         os.replace(tmp.name, path)
         paths.append(path)
     return paths

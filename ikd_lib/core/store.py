@@ -39,7 +39,15 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
         tmp.write(data)
+    readable(tmp.name)
     os.replace(tmp.name, path)
+
+
+def readable(path) -> None:
+    """The permissions a plain open() would give (mkstemp makes files private to their owner)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def atomic_write_json(path: Path, obj) -> None:

@@ -17,7 +17,7 @@ import torch
 from ..core.config import config_hash
 from ..core.methods import Method
 from ..core.parallel import single_thread
-from ..core.store import file_lock
+from ..core.store import file_lock, readable
 from ..core.train import train_stack
 from .models import RatingModel, best_baseline, count_parameters, freeze
 from .profiles import Profile
@@ -75,5 +75,6 @@ def _train_teacher(teacher, profile, all_genres, key, path, progress):
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, delete=False, suffix=".tmp") as tmp:
         torch.save({"state_dict": teacher.state_dict(), "summary": summary}, tmp)
+    readable(tmp.name)
     os.replace(tmp.name, path)   # atomic: a killed run never leaves half a checkpoint
     return freeze(teacher), summary
