@@ -1,5 +1,7 @@
 """The training loop: TD learns, messages stay informative, bad losses stop the run,
 replicas in a stack behave as if trained alone, same seed gives the same result."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -108,3 +110,20 @@ def test_separate_schedule_steps_each_side_in_turn_then_both(toy_task, toy_teach
     result = train_stack(method, toy_task, cfg, SEEDS, index, td=td, progress=False)
     assert stepped == ["student"] * 3 + ["aux"] * 3 + ["student", "aux"] * 3
     assert result.epochs_run == 3
+
+
+def test_start_guard_restores_the_start_unless_the_gain_is_clear(toy_task, toy_teacher):
+    """With an impossible guard no trained epoch may be restored: every replica ends as it
+    started, yet training runs on while validation improves (patience ignores the guard)."""
+    method, index = make("student", toy_task, toy_teacher)
+    start = toy_task.evaluate(method, "valid")
+    cfg = TrainConfig(max_epochs=6, patience=2, batch_size=128, lr=1e-2, start_guard=1e9)
+    result = train_stack(method, toy_task, cfg, SEEDS, None, progress=False)
+    assert result.best_epoch == [0, 0]
+    assert result.valid_metric == pytest.approx(start.tolist(), abs=1e-6)
+    assert result.epochs_run > cfg.patience + 1          # the validation kept improving, so it kept going
+    assert (result.epoch_log["valid_metric"].min(0) < start.numpy()).all()
+    # a guard of 0 restores the best epoch, as without a guard
+    method, index = make("student", toy_task, toy_teacher)
+    free = train_stack(method, toy_task, replace(cfg, start_guard=0.0), SEEDS, None, progress=False)
+    assert min(free.best_epoch) >= 1 and all(v < s for v, s in zip(free.valid_metric, start.tolist()))

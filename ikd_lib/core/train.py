@@ -8,8 +8,10 @@ its best state is saved whenever its validation metric improves, it stops improv
 model as initialised (epoch 0) is a candidate too: a model that starts from something
 sensible (a rating model from its baseline biases) never ends worse on validation. With
 `start_guard` > 0 a trained epoch must also beat that starting point by more than
-`start_guard` standard errors of the paired per-example difference on validation: on a
-split of a few hundred examples, smaller gains are indistinguishable from noise. The
+`start_guard` standard errors of the paired per-example difference on validation to be
+restored: on a split of a few hundred examples, smaller gains are indistinguishable from
+noise. The guard only decides which epoch is restored; patience follows the validation
+metric itself, so a method whose gains come later is not cut off early. The
 stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
 element-wise and the total loss is a sum of per-replica losses, replicas never interact.
 A track with one replica per stack (the ViT track) uses the same loop with R = 1.
@@ -111,7 +113,8 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     best_state = take_replicas(method.student, torch.arange(n_rep)) if n_rep > 1 else snapshot(method.student)
     method.eval()
     start_values = task.per_example(method, "valid")               # epoch 0: the model as initialised
-    best_error = metric.as_error(metric.finish(start_values.mean(1)))
+    best_error = metric.as_error(metric.finish(start_values.mean(1)))  # the best epoch that may be restored
+    best_seen = best_error.clone()                                  # the best validation so far (patience)
     best_epoch = torch.zeros(n_rep, dtype=torch.long)
     stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
     active = torch.ones(n_rep, dtype=torch.bool)
@@ -153,6 +156,8 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         values = task.per_example(method, "valid")
         valid = metric.finish(values.mean(1))
         error = metric.as_error(valid)
+        progressed = active & (error < best_seen)
+        best_seen = torch.where(progressed, error, best_seen)
         improved = active & (error < best_error) & clearly_beats_start(values, start_values, metric, cfg.start_guard)
         if n_rep > 1:
             copy_replicas_(best_state, method.student, improved)
@@ -161,7 +166,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         best_error = torch.where(improved, error, best_error)
         best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         # patience counts only epochs after the warm-up, so the joint phase always gets its chance
-        stale = torch.where(improved, torch.zeros_like(stale), stale + int(step > warmup_steps))
+        stale = torch.where(progressed, torch.zeros_like(stale), stale + int(step > warmup_steps))
         active &= stale < cfg.patience
         n_batches = -(-n_train // batch_size)
         epoch_rows.setdefault("valid_metric", []).append(valid.numpy())

@@ -130,14 +130,17 @@ def kind_of(variant: str) -> str:
     return next((k for k, members in KINDS.items() if variant in members), "td")   # every TD ablation: "td"
 
 
-def wall_times(profile, data_dir, plain_sample=SAMPLE) -> dict:
+def wall_times(profile, data_dir, plain_sample=SAMPLE, store=None, cache=None) -> dict:
     """The runs behind Tables 3, 5, 7, 8 from an empty store (teacher included), then from the
-    full one; then the plain-loop estimate (module docstring)."""
+    full one; then the plain-loop estimate (module docstring). With `store` (and `cache`) the
+    timed runs go there, so `make tables` can render exactly them afterwards."""
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
+        cache = cache or tmp
+        root = Path(store) if store else Path(tmp) / "store"
         start = time.perf_counter()
-        exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=tmp, store_root=Path(tmp) / "store",
-                                  progress=False)
+        exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=cache, store_root=root, progress=False)
+        out["runs_in_store_before"] = len(exp.stored())
         out["teacher_s"] = exp.teacher_summary["wall_s"]
         records = exp.run(all_table_variants(exp))
         for spec in MOVIELENS_TABLES.values():
@@ -147,23 +150,22 @@ def wall_times(profile, data_dir, plain_sample=SAMPLE) -> dict:
         out["runs"] = len(records)
         out["configurations"] = len({(r["variant"], r["task"]) for r in records})
         start = time.perf_counter()
-        exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=tmp, store_root=Path(tmp) / "store",
-                                  progress=False)
+        exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=cache, store_root=root, progress=False)
         again = exp.run(all_table_variants(exp))
         out["full_store_s"] = time.perf_counter() - start
         assert again == records, "a rerun on the full store must load, not recompute"
         if plain_sample:
-            out["plain"] = plain_loop_estimate(exp, records, plain_sample, Path(tmp))
+            out["plain"] = plain_loop_estimate(exp, records, plain_sample, Path(tmp), cache)
             out["speedup_vs_plain"] = out["plain"]["estimated_s"] / out["empty_store_s"]
     return out
 
 
-def plain_loop_estimate(exp, records, sample, tmp: Path) -> dict:
+def plain_loop_estimate(exp, records, sample, tmp: Path, cache) -> dict:
     """Every run trained alone, one after another in one process: the sample's stacks are
     re-trained that way (same code, replicas unstacked), their slow-down per kind of method is
     applied to every stack's measured training time, and the teacher is added once."""
     stacks = {(r["variant"], r["task"]): r["stack_wall_s"] for r in records}
-    alone = MovieLensExperiment(exp.profile, data_dir=None, cache_dir=tmp, store_root=tmp / "alone",
+    alone = MovieLensExperiment(exp.profile, data_dir=None, cache_dir=cache, store_root=tmp / "alone",
                                 progress=False, stack_replicas=False, workers=1)
     slowdown = {}
     for variant, genre in sample:
@@ -226,7 +228,8 @@ def render(report: dict) -> str:
     if w:
         lines += ["## Wall time of the MovieLens tables (runs of Tables 3, 5, 7, 8, teacher training included)", "",
                   f"- from an empty store: {w['empty_store_s']:.1f} s with {w['workers']} worker processes "
-                  f"({w['configurations']} variant × genre configurations, {w['runs']} runs)",
+                  f"({w['configurations']} variant × genre configurations, {w['runs']} runs, "
+                  f"{w['runs_in_store_before']} in the store before)",
                   f"- of which the teacher (trained once, cached): {w['teacher_s']:.1f} s",
                   f"- from the full store: {w['full_store_s']:.1f} s", ""]
         plain = w.get("plain")
@@ -260,32 +263,37 @@ def main(argv=None):
     parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
     parser.add_argument("--unstacked", action="store_true",
                         help="also train Table 3's own rows one seed at a time and compare")
+    parser.add_argument("--store", default=None, help="time the runs into this results store (default: a temporary one)")
+    parser.add_argument("--cache", default=None, help="the cache for data and teacher (default: a temporary one)")
     parser.add_argument("--steps-json", default=None, help=argparse.SUPPRESS)   # the unpinned twin's output
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     genres = tuple(args.genres or (profile.genres[0], profile.genres[-1]))
     data_dir = locate_ml100k()
-    exp = MovieLensExperiment(profile, data_dir=data_dir, store_root=Path(tempfile.mkdtemp()), progress=False)
+    out = runs_dir(profile.name) / "bench"
+    report = {"profile": profile.name, "genres": genres, "provenance": provenance(), "machine": machine()}
+
+    def write():   # after every part, so a long bench that is stopped keeps what it measured
+        report["peak_rss_mib"] = peak_rss_mib()
+        if "steps" in report:
+            atomic_write_bytes(out / "bench.md", render(report).encode())
+        atomic_write_bytes(out / "bench.json", json.dumps(report, indent=1, default=str).encode())
+    if not args.no_wall and not args.steps_json:   # first, while the cache holds no teacher
+        report["wall"] = wall_times(profile, data_dir, store=args.store, cache=args.cache)
+        write()
+    exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=args.cache, store_root=Path(tempfile.mkdtemp()),
+                              progress=False)
     steps = step_table(exp, genres, args.repeats, args.warmup)
     if args.steps_json:
         Path(args.steps_json).write_text(json.dumps(steps))
         return
     unpinned = unpinned_step_times("ikd_lib.movielens.bench", ["--profile", profile.name, "--genres", *genres,
                                                                  "--repeats", str(args.repeats),
-                                                                 "--warmup", str(args.warmup)])
-    report = {"profile": profile.name, "genres": genres, "provenance": provenance(), "machine": machine(),
-              "steps": steps, "pins": pins_cost(steps, unpinned),
-              "stacking": stacking_lever(exp, genres[0], args.repeats, args.warmup)}
-    out = runs_dir(profile.name) / "bench"
-
-    def write():   # after every part, so a long bench that is stopped keeps what it measured
-        report["peak_rss_mib"] = peak_rss_mib()
-        atomic_write_bytes(out / "bench.md", render(report).encode())
-        atomic_write_bytes(out / "bench.json", json.dumps(report, indent=1, default=str).encode())
+                                                                 "--warmup", str(args.warmup)]
+                                   + (["--cache", args.cache] if args.cache else []))
+    report |= {"steps": steps, "pins": pins_cost(steps, unpinned),
+               "stacking": stacking_lever(exp, genres[0], args.repeats, args.warmup)}
     write()
-    if not args.no_wall:
-        report["wall"] = wall_times(profile, data_dir)
-        write()
     if args.unstacked:
         report["unstacked"] = unstacked_comparison(profile, data_dir)
         write()
