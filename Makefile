@@ -35,7 +35,7 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test bench verify data notebooks lab clean-runs
+.PHONY: tables figures test bench verify data notebooks lab report clean-runs
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
@@ -85,6 +85,10 @@ verify: data
 notebooks: $(INSTALLED)
 	$(PY) tools/make_notebooks.py
 	$(PY) tools/workshop_notebook.py
+
+# One static HTML page with every table and figure of the last `make tables` (no Jupyter needed).
+report: $(INSTALLED)
+	$(PY) tools/make_report.py $(RUN_DIR)/notebooks $(RUN_DIR)/report.html
 
 # JupyterLab on notebooks/, with the project's environment as the kernel "Python (ikd)" that
 # every notebook names, so nobody picks a kernel (the workshop starts at notebooks/workshop.ipynb).

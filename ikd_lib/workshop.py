@@ -18,7 +18,8 @@ from .core.config import TDConfig, TrainConfig
 from .core.methods import Method, build_method
 from .core.store import REPO_ROOT
 from .core.train import train_stack
-from .movielens.models import FrozenTeacher, RatingModel, best_baseline, freeze
+from .core.methods import freeze
+from .movielens.models import FrozenTeacher, RatingModel, best_baseline
 from .movielens.profiles import RatingModelConfig
 from .movielens.tasks import attach_teacher, rating_task
 

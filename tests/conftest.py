@@ -3,31 +3,20 @@ import subprocess
 import sys
 
 import ikd_lib  # noqa: F401  (first: the floating-point pins are set before torch starts)
-import pandas as pd
-import numpy as np
 import pytest
 import torch
 
 from ikd_lib.core.config import TrainConfig
 from ikd_lib.core.methods import Method
 from ikd_lib.core.train import train_stack
-from ikd_lib.movielens.models import RatingModel, freeze
+from ikd_lib.core.methods import freeze
+from ikd_lib.movielens.models import RatingModel
 from ikd_lib.movielens.profiles import RatingModelConfig
 from ikd_lib.movielens.tasks import attach_teacher, rating_task
+from ikd_lib.workshop import toy_ratings   # the same toy problem the workshop teaches with
 
 TOY_STUDENT = RatingModelConfig(emb_dim=4, width=8)
 TOY_TEACHER = RatingModelConfig(emb_dim=8, width=12)
-
-
-def toy_ratings(n_users=60, n_items=40, n=3000, seed=0) -> pd.DataFrame:
-    """Ratings from a rank-2 taste model plus noise, clipped to 1..5, random 80/10/10 split."""
-    rng = np.random.default_rng(seed)
-    u_f, i_f = rng.normal(size=(n_users, 2)), rng.normal(size=(n_items, 2))
-    users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
-    rating = np.clip(3 + (u_f[users] * i_f[items]).sum(1) + 0.3 * rng.normal(size=n), 1, 5)
-    split = np.array(["train"] * int(0.8 * n) + ["valid"] * int(0.1 * n) + ["test"] * (n - int(0.9 * n)))
-    return pd.DataFrame({"user": users, "item": items, "rating": rating.astype("float32"),
-                         "split": rng.permutation(split)})
 
 
 @pytest.fixture(scope="session")

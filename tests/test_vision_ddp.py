@@ -51,7 +51,8 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
     from ikd_lib.core import losses
     from ikd_lib.core.methods import build_method
     from ikd_lib.vision.ddp import teacher_states_fn
-    from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, freeze, student_from_teacher
+    from ikd_lib.core.methods import freeze
+    from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
     from ikd_lib.vision.profiles import PROFILES
     vit = PROFILES["smoke"].vit
     teacher = freeze(TappedViT(build_vit(vit, vit.teacher_depth, 0, seed=0), vit.low_block, 0))

@@ -183,3 +183,12 @@ def build_method(name: str, student, teacher, distill_weight, task, td: TDConfig
     if cls is TalkingModels:
         return cls(student, teacher, distill_weight, task, td or TDConfig(), noise_seed)
     return cls(student, teacher, distill_weight, task)
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """A teacher: eval mode, no gradients to its weights (gradients still pass through it)."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+    return model

@@ -220,15 +220,6 @@ def count_parameters(model: nn.Module, per_replica: bool = True) -> int:
     return total // n_rep if per_replica else total
 
 
-def freeze(model: nn.Module) -> nn.Module:
-    """The teacher: eval mode, no gradients to its weights (gradients still pass through it)."""
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-        p.grad = None
-    return model
-
-
 class FrozenTeacher(nn.Module):
     """The teacher's upper layers h_up, one teacher replica per student replica.
 

@@ -19,7 +19,8 @@ from ..core.methods import Method
 from ..core.parallel import single_thread
 from ..core.store import file_lock, readable
 from ..core.train import train_stack
-from .models import RatingModel, best_baseline, count_parameters, freeze
+from ..core.methods import freeze
+from .models import RatingModel, best_baseline, count_parameters
 from .profiles import Profile
 from .tasks import RatingTask
 

@@ -42,7 +42,8 @@ from ..core.stacked import replica_generator
 from ..core.store import atomic_write_json, provenance
 from ..core.train import describe_nonfinite, make_optimizers, phase_at
 from ..movielens.data import cache_root
-from .models import TappedViT, TeacherUp, build_vit, freeze, student_from_teacher
+from ..core.methods import freeze
+from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
 from .profiles import get_profile
 from .teacher import _atomic_save, augment as crop_and_flip, load_pretrained_teacher
 

@@ -17,6 +17,7 @@ import timm
 import torch
 from torch import nn
 
+from ..core.methods import freeze
 from ..core.stacked import replica_generator
 from .profiles import ViTConfig
 
@@ -97,14 +98,6 @@ class TeacherUp(nn.Module):
 
     def up(self, state: torch.Tensor) -> torch.Tensor:
         return self.teacher.forward_up(state)
-
-
-def freeze(model: nn.Module) -> nn.Module:
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-        p.grad = None
-    return model
 
 
 def student_from_teacher(teacher: TappedViT, cfg: ViTConfig, num_classes: int, seed: int) -> TappedViT:

@@ -28,7 +28,8 @@ from tqdm.auto import tqdm
 from ..core.config import config_hash
 from ..core.stacked import replica_generator
 from ..core.store import file_lock
-from .models import TappedViT, build_vit, freeze
+from ..core.methods import freeze
+from .models import TappedViT, build_vit
 from .profiles import Profile
 
 PROBE_L2S = (1e-4, 1e-3, 1e-2, 1e-1)     # the probe's L2 grid, chosen on validation accuracy
