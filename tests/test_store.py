@@ -76,3 +76,15 @@ def test_td_ablations_reuse_per_seed_the_weight_td_default_chose(smoke_dirs):
     for r in ablation:
         assert r["distill_weight"] == chosen.choice_of(r["seed"])["distill_weight"]
         assert r["l2"] == cell_for([x for x in exp.stored(["student"], ["Western"])]).choice_of(r["seed"])["l2"]
+
+
+def test_asking_whether_a_job_is_done_computes_nothing(tmp_path):
+    """KD inherits the Student's choices; on an empty store "is KD done?" must say no without
+    training the Student in this process (that would run every dependency serially)."""
+    from ikd_lib.movielens.experiment import MovieLensExperiment
+    from ikd_lib.movielens.profiles import get_profile
+    exp = MovieLensExperiment(get_profile("smoke", genres=["Western"]), store_root=tmp_path / "store",
+                              progress=False, workers=2)
+    assert exp.in_store(("kd", "Western")) is False
+    assert exp.expected_cost(("kd", "Western")) > 0 and exp.n_replicas(exp.variants["kd"], "Western") == 2
+    assert not (tmp_path / "store" / "records").exists()

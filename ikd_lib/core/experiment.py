@@ -156,6 +156,14 @@ class Experiment:
             self._chosen[variant_key, task_name] = cell_for(records, self.higher_is_better)
         return self._chosen[variant_key, task_name]
 
+    def n_replicas(self, variant: Variant, task_name: str) -> int:
+        """How many replicas the stack has, known before any inherited choice is made."""
+        if variant.method in EVALUATED:
+            return len(self.profile.seeds)
+        weights = 1 if self.weight_source(variant) else len(self.weight_grid(variant, task_name))
+        l2s = 1 if self.l2_source(variant) else len(self.l2_grid(variant))
+        return len(self.profile.seeds) * weights * l2s
+
     def replicas(self, variant: Variant, task_name: str) -> list[Replica]:
         """The stack's replicas, weight-major, then l2, then seed. An inherited choice gives
         each seed its own value; a grid gives every seed every value."""
@@ -193,9 +201,9 @@ class Experiment:
         jobs = [(key, name) for name in tasks for key in keys]
         waves = self.waves(keys)
         needed = [(key, t) for wave in waves for key in wave for t in tasks]
-        done = {job for job in needed if self.store.has_all(self.record_paths(*job))}
+        done = {job for job in needed if self.in_store(job)}
         progress = Progress(desc, {job: self.expected_cost(job) for job in needed}, done, self.progress)
-        for wave in waves:
+        for wave in waves:   # a wave's choices are known once the waves before it are done
             pending = [(key, t) for t in tasks for key in wave if (key, t) not in progress.done]
             pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
             if self.workers > 1 and len(pending) > 1:
@@ -220,6 +228,17 @@ class Experiment:
         for key in keys:
             visit(key)
         return [[k for k in level if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
+
+    def in_store(self, job) -> bool:
+        """Are all the job's records in the store? Never computes anything: a job whose
+        inherited choice is not in the store yet is not done."""
+        self._load_only = True
+        try:
+            return self.store.has_all(self.record_paths(*job))
+        except NotInStore:
+            return False
+        finally:
+            self._load_only = False
 
     def stored(self, variant_keys=None, tasks=None) -> list[dict]:
         """The records already in the store for these variants x tasks; nothing is computed

@@ -125,7 +125,7 @@ class MovieLensExperiment(Experiment):
     def expected_cost(self, job) -> float:
         variant, genre = self.variants[job[0]], job[1]
         rounds = variant.td.k_rounds + 2 if variant.td else 1
-        return len(genre_task(self.ml, genre)) * len(self.replicas(variant, genre)) * rounds
+        return len(genre_task(self.ml, genre)) * self.n_replicas(variant, genre) * rounds
 
     def reference_outcome(self, variant: Variant, task: RatingTask) -> dict:
         """The Teacher row: the teachers (one per seed) evaluated directly on the genre."""

@@ -121,7 +121,7 @@ class VisionExperiment(Experiment):
     def expected_cost(self, job) -> float:
         variant, name = self.variants[job[0]], job[1]
         rounds = 3 * variant.td.k_rounds + 1.5 if variant.td else 1   # h_up is ~3x the student's blocks
-        return len(self.splits[name].train.y) * len(self.replicas(variant, name)) * rounds
+        return len(self.splits[name].train.y) * self.n_replicas(variant, name) * rounds
 
     def reference_outcome(self, variant: Variant, task) -> dict:
         """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
