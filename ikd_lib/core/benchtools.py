@@ -39,10 +39,13 @@ def median_times(steps: dict, repeats: int, warmup: int) -> dict:
 
 
 def unpinned_step_times(module: str, args: list[str]) -> dict:
-    """Run `python -m module --steps-json FILE args` with IKD_UNPINNED=1 and read its step times."""
+    """Run `python -m module --steps-json FILE args` with IKD_UNPINNED=1 and read its step times.
+    The twin keeps the pinned thread count: the tables run one worker process per core with
+    that many threads each, pinned or not, so only the floating-point paths are compared."""
+    from .determinism import THREADS
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "steps.json")
-        env = {**os.environ, "IKD_UNPINNED": "1"}
+        env = {**os.environ, "IKD_UNPINNED": "1", "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
         for name in ("MKL_CBWR", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"):
             env.pop(name, None)
         subprocess.run([sys.executable, "-m", module, "--steps-json", out, *args], env=env, check=True,

@@ -216,7 +216,7 @@ def render(report: dict) -> str:
         lines.append(f"| {r['genre']} | {r['variant']} | {r['replicas']} | {r['batch']} | {r['step_ms']:.2f} | "
                      f"{r['vs_student']:.2f} | {r['vs_kd']:.2f} | {r['activations_mib']:.1f} |")
     if report.get("pins"):
-        lines += ["", "## What the floating-point pins cost (the same steps, unpinned, in a fresh process)", "",
+        lines += ["", "## What the floating-point pins cost (the same steps unpinned in a fresh process, with the same one thread)", "",
                   "| genre | variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---|---:|---:|---:|"]
         lines += [f"| {r['genre']} | {r['variant']} | {r['pinned_ms']:.2f} | {r['unpinned_ms']:.2f} | "
                   f"{r['ratio']:.2f} |" for r in report["pins"]]

@@ -84,7 +84,7 @@ def render(report: dict) -> str:
     lines += [f"| {r['variant']} | {r['step_ms']:.0f} | {r['images_per_s']:.0f} | {r['vs_student']:.2f} | "
               f"{r['vs_kd']:.2f} |" for r in report["steps"]]
     if report.get("pins"):
-        lines += ["", "## What the floating-point pins cost (the same steps, unpinned, in a fresh process)", "",
+        lines += ["", "## What the floating-point pins cost (the same steps unpinned in a fresh process, with the same one thread)", "",
                   "| variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---:|---:|---:|"]
         lines += [f"| {r['variant']} | {r['pinned_ms']:.0f} | {r['unpinned_ms']:.0f} | {r['ratio']:.2f} |"
                   for r in report["pins"]]
