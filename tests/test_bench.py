@@ -11,3 +11,24 @@ def test_bench_reports_ratios_and_the_stacked_vs_alone_comparison(monkeypatch, t
     assert "Stacked against one-seed-at-a-time" in text and "| Student | Western |" in text
     rows = [line for line in text.splitlines() if line.startswith("| Drama | student |")]
     assert rows and rows[0].split("|")[6].strip() == "1.00"          # Student vs itself
+
+
+def test_vision_bench_says_whether_validation_accuracy_levelled_off(tmp_path):
+    """A run still climbing at the end is counted; one that has flattened is not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ikd_lib.vision.bench import levelling
+    curves = {"flat": [0.50, 0.60, 0.61, 0.60, 0.61], "climbing": [0.30, 0.40, 0.50, 0.60, 0.70]}
+    records = []
+    for name, valid in curves.items():
+        np.savez(tmp_path / f"{name}.npz", **{"epoch/valid_metric": np.array(valid)[:, None]})
+        records.append({"log_file": f"{name}.npz", "task": "cifar10", "distill_weight": 1.0, "l2": 0.0, "seed": 0,
+                        "config": {"replicas": [[1.0, 0.0, 0]]}})
+    records.append({"log_file": None, "task": "cifar10"})          # an evaluated row (the probe): skipped
+    exp = SimpleNamespace(store=SimpleNamespace(root=tmp_path),
+                          splits={"cifar10": SimpleNamespace(valid=SimpleNamespace(y=np.zeros(400)))})
+    out = levelling(exp, records)
+    assert out["runs"] == 2 and out["best_at_last_epoch"] == 1
+    assert out["gain_over_1se"] == out["gain_over_2se"] == 1        # climbing: +0.20 = 8.7 SE of 0.70 on 400 images

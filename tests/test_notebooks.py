@@ -43,3 +43,5 @@ def test_paper_vs_ours_notebook_compares_both_tracks(smoke_dirs, monkeypatch):
     execute("paper_vs_ours", smoke_dirs, monkeypatch)
     text = (smoke_dirs / "smoke" / "tables" / "paper_vs_ours.md").read_text()
     assert "profile `smoke`" in text and "Genre 1 (Drama)" in text and "CIFAR10 (cifar10)" in text
+    committed = ROOT / "tables" / "paper_vs_ours.md"       # a smoke run never overwrites the committed report
+    assert not committed.exists() or "profile `smoke`" not in committed.read_text()

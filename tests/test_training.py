@@ -127,3 +127,39 @@ def test_start_guard_restores_the_start_unless_the_gain_is_clear(toy_task, toy_t
     method, index = make("student", toy_task, toy_teacher)
     free = train_stack(method, toy_task, replace(cfg, start_guard=0.0), SEEDS, None, progress=False)
     assert min(free.best_epoch) >= 1 and all(v < s for v, s in zip(free.valid_metric, start.tolist()))
+
+
+@pytest.mark.parametrize("name", ["td", "kd", "student"])
+def test_dropping_stopped_replicas_changes_no_number(toy_task, toy_teacher, name):
+    """A stack that stops computing its stopped replicas (drop_stopped) ends with exactly the
+    same numbers as one that computes them to the end; only the logs differ, NaN where a
+    replica was no longer trained."""
+    seeds = (0, 1, 0, 1)
+    cfg = TrainConfig(max_epochs=12, patience=1, batch_size=64, lr=1e-2)
+    runs = []
+    for drop in (False, True):
+        method, index = make(name, toy_task, toy_teacher, seeds=seeds)
+        method.distill_weight.copy_(torch.tensor([0.1, 0.1, 30.0, 30.0]))
+        runs.append(train_stack(method, toy_task, cfg, seeds, index, progress=False, drop_stopped=drop))
+        if drop:
+            restored = toy_task.evaluate(method, "test").tolist()   # `method` ends with every best replica
+    kept, dropped = runs
+    assert dropped.valid_metric == kept.valid_metric
+    assert dropped.test_metric == kept.test_metric == restored
+    assert dropped.best_epoch == kept.best_epoch
+    valid_kept, valid_dropped = kept.epoch_log["valid_metric"], dropped.epoch_log["valid_metric"]
+    trained = ~np.isnan(valid_dropped)
+    assert (~trained).any(), "no replica stopped before the others: the test checks nothing"
+    assert trained[:, :].any(0).all() and trained[-1].any()
+    assert np.array_equal(valid_dropped[trained], valid_kept[trained])
+    for key, values in dropped.step_log.items():
+        present = ~np.isnan(values)
+        assert np.array_equal(values[present], kept.step_log[key][present]), key
+
+
+def test_a_stack_with_one_noise_stream_is_never_narrowed(toy_task, toy_teacher):
+    method, index = make("td", toy_task, toy_teacher, TDConfig(noise_std=0.1), seeds=(0, 1, 0, 1))
+    assert not method.replicas_independent
+    result = train_stack(method, toy_task, TrainConfig(max_epochs=6, patience=1, batch_size=64, lr=1e-2),
+                         (0, 1, 0, 1), index, td=method.td, progress=False, drop_stopped=True)
+    assert not np.isnan(result.epoch_log["valid_metric"]).any()

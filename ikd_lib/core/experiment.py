@@ -20,6 +20,7 @@ for rows that are evaluated rather than trained (a teacher), and `worker_factory
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 
@@ -232,30 +233,34 @@ class Experiment:
     def in_store(self, job) -> bool:
         """Are all the job's records in the store? Never computes anything: a job whose
         inherited choice is not in the store yet is not done."""
-        self._load_only = True
-        try:
-            return self.store.has_all(self.record_paths(*job))
-        except NotInStore:
-            return False
-        finally:
-            self._load_only = False
+        with self.loading_only():
+            try:
+                return self.store.has_all(self.record_paths(*job))
+            except NotInStore:
+                return False
 
     def stored(self, variant_keys=None, tasks=None) -> list[dict]:
         """The records already in the store for these variants x tasks; nothing is computed
         (a stack that is missing, or whose inherited choice is missing, is left out)."""
         keys = list(variant_keys or self.variants)
-        self._load_only = True
-        try:
-            records = []
+        records = []
+        with self.loading_only():
             for name in tuple(tasks or self.task_names):
                 for key in keys:
                     try:
                         records += self.run_variant(self.variants[key], name)
                     except NotInStore:
                         pass
-            return records
+        return records
+
+    @contextlib.contextmanager
+    def loading_only(self):
+        """Inside: read what is in the store, compute nothing (a missing stack raises NotInStore)."""
+        before, self._load_only = self._load_only, True
+        try:
+            yield
         finally:
-            self._load_only = False
+            self._load_only = before
 
     def run_job(self, job) -> None:
         """What a worker process does with one job."""
@@ -320,7 +325,8 @@ class Experiment:
         method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
         with single_thread():
             result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
-                                 td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress)
+                                 td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
+                                 drop_stopped=True)
         return vars(result)
 
 

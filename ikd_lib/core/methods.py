@@ -30,6 +30,7 @@ class Method(nn.Module):
     """Scratch student: L = L_task. Subclasses add their losses and auxiliary modules."""
     name = "student"
     uses_teacher = False
+    replica_buffers = ("distill_weight",)   # buffers with a replica axis (stacked.keep_replicas)
 
     def __init__(self, student, teacher, distill_weight: torch.Tensor, task):
         super().__init__()
@@ -46,6 +47,11 @@ class Method(nn.Module):
 
     def weights(self) -> dict[str, torch.Tensor | float]:
         return {"task": 1.0, "penalty": 1.0}
+
+    @property
+    def replicas_independent(self) -> bool:
+        """Whether a replica's numbers depend on nothing but itself (stacked.keep_replicas)."""
+        return True
 
     def objective(self, named_losses) -> torch.Tensor:
         """Per-replica total; loss names without a weight (diagnostics) do not count."""
@@ -146,6 +152,12 @@ class TalkingModels(Method):
         self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module)
         # One noise stream per stack; noise draws depend on the stack, not on one replica.
         self.noise = torch.Generator().manual_seed(noise_seed) if td.noise_std > 0 else None
+
+    @property
+    def replicas_independent(self) -> bool:
+        """With noise, one stream feeds the whole stack: dropping a stopped replica would
+        change the draws of the others, so such a stack is never narrowed."""
+        return self.noise is None
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)

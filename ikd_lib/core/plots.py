@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,10 @@ class FigureMetric:
     unit: str                  # "rating stars", "fraction correct"
     higher_is_better: bool
     task_loss: str             # the task loss's name in the legend: "MSE", "cross-entropy"
+    task_labels: dict = field(default_factory=dict)   # task -> its name on a figure (else the task itself)
+
+    def task_label(self, task: str) -> str:
+        return self.task_labels.get(task, task)
 
 
 # ---------------------------------------------------------------- saving
@@ -144,7 +148,7 @@ def _draw_loss_panel(ax, curves: LossCurves, variant: str, metric: FigureMetric,
     twin.set_ylabel(f"validation {metric.name} ({metric.unit})")
     twin.grid(False)
     weight = curves.weight if isinstance(curves.weight, str) else f"{curves.weight:g}"
-    ax.set_title(f"{curves.task}: {curves.n_train:,} training {examples}\n"
+    ax.set_title(f"{metric.task_label(curves.task)}: {curves.n_train:,} training {examples}\n"
                  f"{variant}, λ = {weight}, mean over seeds {curves.seeds}")
     return twin
 
@@ -196,7 +200,7 @@ def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "exam
                 ax.axhline(cell_for(indexed["student", task], metric.higher_is_better).mean, color="grey",
                            ls="--", lw=1, label="Student (no teacher)")
             n_train = next(iter(cells.values())).records[0]["n_train"] if cells else None
-            ax.set_title(task + (f" ({n_train:,} {examples})" if n_train else ""))
+            ax.set_title(metric.task_label(task) + (f" ({n_train:,} {examples})" if n_train else ""))
             ax.set_xticks(list(ks))
             ax.set_xlabel("interaction rounds K")
             ax.set_ylabel(f"test {metric.name} ({metric.unit})")

@@ -27,8 +27,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TDConfig, TrainConfig
+from .methods import Method
 from .console import bars_wanted
-from .stacked import copy_replicas_, replica_generator, take_replicas
+from .stacked import ReplicaSubset, copy_replicas_, replica_generator, take_replicas
 from .task import Task
 
 
@@ -99,10 +100,15 @@ def make_optimizers(method, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer
 
 def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                 teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
-                desc: str = "", progress: bool = True, on_epoch=None) -> StackResult:
+                desc: str = "", progress: bool = True, on_epoch=None,
+                drop_stopped: bool = False) -> StackResult:
     """Train a stack (replica r has seed seeds[r]) on `task`. `desc` names the run (variant
     and task) in the progress bar and in the error a non-finite loss raises. `on_epoch(epoch,
-    epoch_log)`, if given, is called after every epoch (a live plot in the workshop, say)."""
+    epoch_log)`, if given, is called after every epoch (a live plot in the workshop, say).
+
+    With `drop_stopped`, a replica that has stopped is no longer computed: the others go on
+    alone (stacked.ReplicaSubset), with the same numbers at less cost. Its columns of
+    the logs are NaN from then on, as for replicas trained alone."""
     start_time = time.perf_counter()
     metric = task.metric
     optimizers = make_optimizers(method, cfg)
@@ -118,47 +124,75 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     best_epoch = torch.zeros(n_rep, dtype=torch.long)
     stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
     active = torch.ones(n_rep, dtype=torch.bool)
-    step_rows, step_names = [], None
+    # the replicas still computed: all of them, until some stop (with drop_stopped)
+    slots, live_seeds, live_teacher = torch.arange(n_rep), tuple(seeds), teacher_index
+    drop_stopped = drop_stopped and n_rep > 1 and method.replicas_independent
+
+    subset = None   # a stacked.ReplicaSubset once some replicas are no longer computed
+
+    def run(fn, *args):
+        """fn(method, *args) for the replicas in `slots`."""
+        return fn(method, *args) if subset is None else subset(fn, *args)
+
+    def losses_of(m, batch, phase):
+        # the student-alone warm-up needs only the scratch student's losses: the TD losses
+        # would be computed and then ignored (their columns of the log stay NaN there)
+        _, named, _ = Method.forward_train(m, batch) if phase == "student" else m.forward_train(batch)
+        total = m.student_objective(named) if phase == "student" else m.objective(named)
+        if phase == "comm":
+            total = total - m.student_objective(named)   # the student is frozen; only E*, D* learn
+        return named, total
+    step_rows: list[dict[str, torch.Tensor]] = []   # per step: loss name -> [R]
+    loss_names: list[str] = []                      # in the order they first appear
     epoch_rows: dict[str, list] = {}
     n_train, step, epoch = len(task.train), 0, 0
     batch_size = cfg.batch_size_for(n_train)
+
+    def full(values: torch.Tensor) -> torch.Tensor:
+        """[..., R_live] -> [..., R], NaN for the replicas no longer trained."""
+        if len(slots) == n_rep:
+            return values
+        out = torch.full((*values.shape[:-1], n_rep), float("nan"), dtype=values.dtype)
+        out[..., slots] = values
+        return out
 
     # max_epochs counts the epochs after a warm-up schedule, so the joint phase always runs
     bar = tqdm(itertools.count(1), desc=desc or method.name, leave=False, disable=not bars_wanted(progress))
     joint_epochs = 0
     for epoch in bar:
         method.train()
-        order = epoch_order(seeds, n_train, epoch)
-        epoch_sums = None
+        order = epoch_order(live_seeds, n_train, epoch)
+        epoch_sums, epoch_counts = {}, {}
         for begin in range(0, n_train, batch_size):
             phase = phase_at(step, td)
-            batch = task.batch("train", order[:, begin:begin + batch_size], teacher_index)
-            _, named, _ = method.forward_train(batch)
-            total = method.student_objective(named) if phase == "student" else method.objective(named)
-            if phase == "comm":
-                total = total - method.student_objective(named)   # the student is frozen; only E*, D* learn
+            batch = task.batch("train", order[:, begin:begin + batch_size], live_teacher)
+            named, total = run(losses_of, batch, phase)
             if not bool(torch.isfinite(total).all()):
-                raise FloatingPointError(describe_nonfinite(step, epoch, named, seeds, method.distill_weight,
-                                                            desc or method.name))
+                raise FloatingPointError(describe_nonfinite(step, epoch, named, live_seeds,
+                                                            method.distill_weight[slots], desc or method.name))
             for opt in optimizers.values():
                 opt.zero_grad(set_to_none=True)
             total.sum().backward()
             for group in steps_by_phase[phase]:
                 if group in optimizers:
                     optimizers[group].step()
-            row = torch.stack([v.detach() for v in named.values()])   # [n_losses, R]
-            step_names = step_names or list(named)
+            row = {name: full(value.detach()) for name, value in named.items()}
+            loss_names += [name for name in row if name not in loss_names]
             step_rows.append(row)
-            epoch_sums = row if epoch_sums is None else epoch_sums + row
+            for name, value in row.items():
+                epoch_sums[name] = epoch_sums[name] + value if name in epoch_sums else value
+                epoch_counts[name] = epoch_counts.get(name, 0) + 1
             step += 1
 
         method.eval()
-        values = task.per_example(method, "valid")
-        valid = metric.finish(values.mean(1))
-        error = metric.as_error(valid)
+        values = run(task.per_example, "valid")                          # [R_live, N]
+        error = torch.full((n_rep,), float("inf"))
+        error[slots] = metric.as_error(metric.finish(values.mean(1)))
         progressed = active & (error < best_seen)
         best_seen = torch.where(progressed, error, best_seen)
-        improved = active & (error < best_error) & clearly_beats_start(values, start_values, metric, cfg.start_guard)
+        beats_start = torch.zeros(n_rep, dtype=torch.bool)
+        beats_start[slots] = clearly_beats_start(values, start_values[slots], metric, cfg.start_guard)
+        improved = active & (error < best_error) & beats_start
         if n_rep > 1:
             copy_replicas_(best_state, method.student, improved)
         elif bool(improved[0]):   # one model (a ViT is not stacked): keep all of it
@@ -168,16 +202,26 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         # patience counts only epochs after the warm-up, so the joint phase always gets its chance
         stale = torch.where(progressed, torch.zeros_like(stale), stale + int(step > warmup_steps))
         active &= stale < cfg.patience
-        n_batches = -(-n_train // batch_size)
-        epoch_rows.setdefault("valid_metric", []).append(valid.numpy())
-        for name, value in zip(step_names, epoch_sums / n_batches):
-            epoch_rows.setdefault(f"train_{name}", []).append(value.numpy())
+        epoch_rows.setdefault("valid_metric", []).append(full(metric.finish(values.mean(1))).numpy())
+        for name in loss_names:   # the epoch's mean; NaN for an epoch before a loss was computed
+            column = epoch_rows.setdefault(f"train_{name}", [np.full(n_rep, np.nan, np.float32)] * (epoch - 1))
+            column.append((epoch_sums[name] / epoch_counts[name]).numpy() if name in epoch_sums
+                          else np.full(n_rep, np.nan, np.float32))
         bar.set_postfix(best_valid=f"{float(metric.as_error(best_error.min())):.4f}", active=int(active.sum()))
         joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
         if on_epoch is not None:
             on_epoch(epoch, {k: np.stack(v) for k, v in epoch_rows.items()})
         if not active.any() or joint_epochs >= cfg.max_epochs:
             break
+        if drop_stopped and not bool(active[slots].all()) and len(slots) > 2:
+            # never fewer than two: with one matrix per batched matmul, MKL takes another
+            # code path that rounds differently, so a last replica keeps one stopped companion
+            keep = torch.nonzero(active).flatten()
+            if len(keep) < 2:
+                keep = torch.cat([keep, slots[~active[slots]][:2 - len(keep)]]).sort().values
+            slots, subset = keep, ReplicaSubset(method, keep)
+            live_seeds = tuple(seeds[i] for i in slots.tolist())
+            live_teacher = None if teacher_index is None else teacher_index[slots]
     bar.close()
 
     with torch.no_grad():   # restore every replica's best epoch
@@ -185,9 +229,11 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             p.copy_(best_state[name])
     method.eval()
     valid, test = task.evaluate(method, "valid"), task.evaluate(method, "test")
-    steps = torch.stack(step_rows).numpy() if step_rows else np.zeros((0, 0, n_rep))
+    missing = np.full(n_rep, np.nan, np.float32)
+    step_log = {name: np.stack([row[name].numpy() if name in row else missing for row in step_rows])
+                for name in loss_names}
     return StackResult(
         valid_metric=valid.tolist(), test_metric=test.tolist(), best_epoch=best_epoch.tolist(),
         epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
-        step_log={name: steps[:, i, :] for i, name in enumerate(step_names or [])},
+        step_log=step_log,
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})

@@ -114,6 +114,8 @@ def best_baseline(task) -> tuple[torch.Tensor, torch.Tensor, float]:
 
 
 class RatingModel(nn.Module):
+    replica_buffers = ("l2", "bias_l2")    # settings per replica (stacked.keep_replicas)
+
     def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int, seeds: tuple[int, ...],
                  rating_offset: float, name: str, interactions: torch.Tensor,
                  l2: torch.Tensor | float = 0.0, bias_start=None, bias_l2: torch.Tensor | float | None = None):
@@ -161,9 +163,10 @@ class RatingModel(nn.Module):
 
     def _indices(self, inputs: torch.Tensor):
         index_u, index_i = inputs[..., 0], inputs[..., 1]
-        if index_u.shape[0] != len(self.seeds):      # one batch shared by every replica
-            index_u = index_u.expand(len(self.seeds), -1)
-            index_i = index_i.expand(len(self.seeds), -1)
+        n_rep = self.user_emb.weight.shape[0]   # not len(seeds): a narrowed stack (ReplicaSubset) has fewer
+        if index_u.shape[0] != n_rep:           # one batch shared by every replica
+            index_u = index_u.expand(n_rep, -1)
+            index_i = index_i.expand(n_rep, -1)
         return index_u, index_i
 
     def _pair(self, inputs: torch.Tensor):
@@ -213,6 +216,7 @@ class RatingModel(nn.Module):
 class BiasOnly(nn.Module):
     """The floor every student must clear: ŷ = b_u + b_i + μ, with l2 · (b_u² + b_i²) per
     replica. It has no hidden state, so it is only ever trained alone (the "Bias only" row)."""
+    replica_buffers = ("l2",)
 
     def __init__(self, n_users: int, n_items: int, seeds: tuple[int, ...], rating_offset: float,
                  l2: torch.Tensor | float = 0.0, name: str = "bias_only", bias_start=None):
@@ -261,6 +265,7 @@ class FrozenTeacher(nn.Module):
         super().__init__()
         self.width = teacher.width
         self.n_layers = len(teacher.up_layers)
+        self.replica_buffers = tuple(f"{kind}{i}" for i in range(self.n_layers) for kind in "wb")
         for i, layer in enumerate(teacher.up_layers):
             self.register_buffer(f"w{i}", layer.weight.detach()[replica_index].clone())
             self.register_buffer(f"b{i}", layer.bias.detach()[replica_index].clone())

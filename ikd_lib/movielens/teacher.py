@@ -68,7 +68,8 @@ def _train_teacher(teacher, profile, all_genres, key, path, progress):
     """Train the teacher stack on all genres and cache it (atomically)."""
     with single_thread():
         result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds)), all_genres), all_genres,
-                             profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress)
+                             profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress,
+                             drop_stopped=True)
     summary = {"config_hash": key, "seeds": list(profile.seeds),
                "valid_rmse": result.valid_metric, "test_rmse_all_genres": result.test_metric,
                "best_epoch": result.best_epoch, "wall_s": result.wall_s,

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.benchtools import machine, median_times, pins_cost, unpinned_step_times
@@ -66,10 +67,36 @@ def wall_time(profile, cache_dir, store=None) -> dict:
         keys += [v for v in exp.variants if v.startswith("td") and v not in keys]
         start = time.perf_counter()
         records = exp.run(keys)
-        return {"runs_s": time.perf_counter() - start, "runs": len(records), "workers": exp.workers,
+        seconds = time.perf_counter() - start
+        return {"runs_s": seconds, "runs": len(records), "workers": exp.workers, "levelling": levelling(exp, records),
                 "runs_in_store_before": already, "store": str(root),
                 "stacks": len({(r["variant"], r["task"]) for r in records}),
                 "train_cpu_s": sum({(r["variant"], r["task"]): r["stack_wall_s"] for r in records}.values())}
+
+
+def levelling(exp: VisionExperiment, records: list[dict]) -> dict:
+    """Had validation accuracy levelled off when training ended? Per trained run: the gain of
+    its last two epochs over its best before them, in standard errors of its validation
+    accuracy (binomial: sqrt(p(1-p)/n), n = the dataset's validation images)."""
+    rows = []
+    for r in records:
+        if not r.get("log_file"):
+            continue
+        replicas = [tuple(x) for x in r["config"]["replicas"]]
+        column = replicas.index((r["distill_weight"], r["l2"], r["seed"]))
+        with np.load(exp.store.root / r["log_file"]) as log:
+            valid = log["epoch/valid_metric"][:, column]
+        valid = valid[~np.isnan(valid)]
+        if len(valid) < 3:
+            continue
+        best = float(valid.max())
+        se = max(np.sqrt(best * (1 - best) / len(exp.splits[r["task"]].valid.y)), 1e-12)
+        rows.append({"gain_se": float(valid[-2:].max() - valid[:-2].max()) / se,
+                     "best_at_last": int(np.argmax(valid)) == len(valid) - 1})
+    gains = np.array([x["gain_se"] for x in rows])
+    return {"runs": len(rows), "best_at_last_epoch": sum(x["best_at_last"] for x in rows),
+            "gain_over_1se": int((gains > 1).sum()), "gain_over_2se": int((gains > 2).sum()),
+            "median_gain_se": float(np.median(gains)) if len(gains) else float("nan")}
 
 
 def render(report: dict) -> str:
@@ -94,6 +121,13 @@ def render(report: dict) -> str:
                   f"{w['runs_s'] / 60:.1f} min with {w['workers']} worker processes ({w['stacks']} variant × dataset "
                   f"stacks, {w['runs']} runs, {w['runs_in_store_before']} of them in the store before; "
                   f"{w['train_cpu_s'] / 60:.1f} min of training in all)."]
+    lv = report.get("levelling")
+    if lv:
+        lines += ["", "## Had validation accuracy levelled off? (the runs above, or those in --store)", "",
+                  f"Of {lv['runs']} trained runs, {lv['best_at_last_epoch']} had their best validation accuracy at "
+                  f"the last epoch; {lv['gain_over_1se']} gained more than one standard error of their validation "
+                  f"accuracy in the last two epochs, {lv['gain_over_2se']} more than two (median gain "
+                  f"{lv['median_gain_se']:+.2f} SE)."]
     return "\n".join(lines) + "\n"
 
 
@@ -128,7 +162,11 @@ def main(argv=None):
     write()
     if not args.no_wall:
         report["wall"] = wall_time(profile, None, args.store)
-        write()
+        report["levelling"] = report["wall"].pop("levelling")
+    elif args.store:   # the runs already in a store
+        stored = VisionExperiment(profile, store_root=Path(args.store), progress=False, workers=1)
+        report["levelling"] = levelling(stored, stored.stored())
+    write()
     print(render(report))
     print(f"written to {out}/bench_vision.md and bench_vision.json")
 

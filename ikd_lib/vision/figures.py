@@ -3,9 +3,11 @@ components over training on one dataset (both drawn by core/plots.py from the ru
 from __future__ import annotations
 
 from ..core.plots import FigureMetric, plot_loss_components, plot_metric_vs_k
+from .tables import LABELS
 
+# "ImageNet (stand-in: Tiny-ImageNet-20)", as in the tables' captions
 ACCURACY_FIGURE = FigureMetric("top-1 accuracy", "fraction correct", higher_is_better=True,
-                               task_loss="cross-entropy")
+                               task_loss="cross-entropy", task_labels=LABELS)
 
 
 def plot_accuracy_vs_k(records, datasets):
