@@ -53,9 +53,10 @@ def test_smooth_is_a_trailing_moving_average():
     assert np.allclose(plots.smooth(np.full(10, 3.0), 4), 3.0)
 
 
-def test_mean_over_ignores_nan_padding_of_unstacked_logs():
-    log = np.array([[1.0, 3.0, 100.0], [2.0, np.nan, 100.0], [np.nan, np.nan, 100.0]])
-    assert np.allclose(plots.mean_over(log, [0, 1]), [2.0, 2.0])   # the all-NaN last row is dropped
+def test_mean_over_averages_only_where_every_chosen_replica_was_trained():
+    log = np.array([[1.0, 3.0, 100.0], [2.0, 5.0, 100.0], [2.0, np.nan, 100.0], [np.nan, np.nan, 100.0]])
+    assert np.allclose(plots.mean_over(log, [0, 1]), [2.0, 3.5])   # ends when replica 1 stopped
+    assert np.allclose(plots.mean_over(log, [0, 2]), [50.5, 51.0, 51.0])
 
 
 def fake_log(steps, epochs, k_rounds, n_replicas):

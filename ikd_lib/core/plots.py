@@ -92,13 +92,14 @@ def replica_columns(cell: Cell) -> list[int]:
 
 
 def mean_over(array, cols) -> np.ndarray:
-    """Mean over the chosen replicas per row. Replicas trained one by one (unstacked) have
-    NaN-padded logs: rows past the longest chosen replica are dropped, NaNs ignored."""
+    """Mean over the chosen replicas per row, only where every one of them was trained: a
+    replica that stopped early (a stacked run drops it, an unstacked one ends) has NaN there,
+    and a mean over the ones left would jump as they drop out. Trailing rows without a mean
+    are dropped, so a curve ends when the first chosen replica stopped."""
     values = np.asarray(array, dtype=float)[:, cols]
-    present = ~np.isnan(values)
-    rows = np.flatnonzero(present.any(1))
-    values = values[: rows[-1] + 1 if len(rows) else 0]
-    return np.nansum(values, 1) / np.maximum(present[: len(values)].sum(1), 1)
+    means = values.mean(1)                      # NaN wherever a chosen replica is missing
+    rows = np.flatnonzero(~np.isnan(means))
+    return means[: rows[-1] + 1 if len(rows) else 0]
 
 
 def loss_curves(records: list[dict], log: dict, higher_is_better: bool = False) -> LossCurves:
