@@ -5,14 +5,15 @@ from __future__ import annotations
 from ..core.plots import FigureMetric, plot_loss_components, plot_metric_vs_k
 from .tables import LABELS
 
-# "ImageNet (stand-in: Tiny-ImageNet-20)", as in the tables' captions
+# the tables' column names, the stand-in's on two lines so that it fits above a panel
+FIGURE_LABELS = LABELS | {"tinyimagenet": "ImageNet stand-in\n(Tiny-ImageNet-20)"}
 ACCURACY_FIGURE = FigureMetric("top-1 accuracy", "fraction correct", higher_is_better=True,
-                               task_loss="cross-entropy", task_labels=LABELS)
+                               task_loss="cross-entropy", task_labels=FIGURE_LABELS)
 
 
 def plot_accuracy_vs_k(records, datasets):
-    return plot_metric_vs_k(records, datasets, ACCURACY_FIGURE, examples="training images", ks=(0, 1, 2))
+    return plot_metric_vs_k(records, datasets, ACCURACY_FIGURE, examples="images", ks=(0, 1, 2))
 
 
 def plot_vision_loss_components(exp, datasets=("cifar10",), variant: str = "td"):
-    return plot_loss_components(exp, datasets, ACCURACY_FIGURE, variant, examples="training images")
+    return plot_loss_components(exp, datasets, ACCURACY_FIGURE, variant, examples="images")
