@@ -27,8 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TDConfig, TrainConfig
-from .methods import Method
 from .console import bars_wanted
+from .methods import Method
 from .stacked import ReplicaSubset, copy_replicas_, replica_generator, take_replicas
 from .task import Task
 
@@ -127,7 +127,6 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     # the replicas still computed: all of them, until some stop (with drop_stopped)
     slots, live_seeds, live_teacher = torch.arange(n_rep), tuple(seeds), teacher_index
     drop_stopped = drop_stopped and n_rep > 1 and method.replicas_independent
-
     subset = None   # a stacked.ReplicaSubset once some replicas are no longer computed
 
     def run(fn, *args):
@@ -142,6 +141,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         if phase == "comm":
             total = total - m.student_objective(named)   # the student is frozen; only E*, D* learn
         return named, total
+
     step_rows: list[dict[str, torch.Tensor]] = []   # per step: loss name -> [R]
     loss_names: list[str] = []                      # in the order they first appear
     epoch_rows: dict[str, list] = {}
@@ -186,8 +186,8 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
 
         method.eval()
         values = run(task.per_example, "valid")                          # [R_live, N]
-        error = torch.full((n_rep,), float("inf"))
-        error[slots] = metric.as_error(metric.finish(values.mean(1)))
+        valid = full(metric.finish(values.mean(1)))                       # [R], NaN if not computed
+        error = torch.where(torch.isnan(valid), float("inf"), metric.as_error(valid))
         progressed = active & (error < best_seen)
         best_seen = torch.where(progressed, error, best_seen)
         beats_start = torch.zeros(n_rep, dtype=torch.bool)
@@ -202,7 +202,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         # patience counts only epochs after the warm-up, so the joint phase always gets its chance
         stale = torch.where(progressed, torch.zeros_like(stale), stale + int(step > warmup_steps))
         active &= stale < cfg.patience
-        epoch_rows.setdefault("valid_metric", []).append(full(metric.finish(values.mean(1))).numpy())
+        epoch_rows.setdefault("valid_metric", []).append(valid.numpy())
         for name in loss_names:   # the epoch's mean; NaN for an epoch before a loss was computed
             column = epoch_rows.setdefault(f"train_{name}", [np.full(n_rep, np.nan, np.float32)] * (epoch - 1))
             column.append((epoch_sums[name] / epoch_counts[name]).numpy() if name in epoch_sums
