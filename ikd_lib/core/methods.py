@@ -30,7 +30,7 @@ class Method(nn.Module):
     """Scratch student: L = L_task. Subclasses add their losses and auxiliary modules."""
     name = "student"
     uses_teacher = False
-    replica_buffers = ("distill_weight",)   # buffers with a replica axis (stacked.keep_replicas)
+    replica_buffers = ("distill_weight",)   # buffers with a replica axis (stacked.ReplicaSubset)
 
     def __init__(self, student, teacher, distill_weight: torch.Tensor, task):
         super().__init__()
@@ -50,7 +50,7 @@ class Method(nn.Module):
 
     @property
     def replicas_independent(self) -> bool:
-        """Whether a replica's numbers depend on nothing but itself (stacked.keep_replicas)."""
+        """Whether a replica's numbers depend on nothing but itself (stacked.ReplicaSubset)."""
         return True
 
     def objective(self, named_losses) -> torch.Tensor:

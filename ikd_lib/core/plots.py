@@ -84,11 +84,16 @@ def steps_per_epoch(record: dict) -> int:
     return -(-record["n_train"] // train.batch_size_for(record["n_train"]))
 
 
-def replica_columns(cell: Cell) -> list[int]:
-    """Columns of the stack's log that hold each seed's chosen replica: the log has one
+def replica_column(record: dict) -> int:
+    """The column of its stack's log that holds this record's replica: the log has one
     column per (λ, l2, seed) replica, in the order of the config's "replicas"."""
-    replicas = [tuple(r) for r in cell.records[0]["config"]["replicas"]]
-    return [replicas.index((r["distill_weight"], r["l2"], r["seed"])) for r in cell.records]
+    replicas = [tuple(r) for r in record["config"]["replicas"]]
+    return replicas.index((record["distill_weight"], record["l2"], record["seed"]))
+
+
+def replica_columns(cell: Cell) -> list[int]:
+    """Columns of the stack's log that hold each seed's chosen replica."""
+    return [replica_column(r) for r in cell.records]
 
 
 def mean_over(array, cols) -> np.ndarray:

@@ -53,7 +53,6 @@ class NormalisedInteractions(nn.Module):
         counts = torch.bincount(owners, minlength=n_owners).clamp(min=1).float()
         matrix = torch.sparse_coo_tensor(torch.stack([owners, members]), counts.rsqrt()[owners],
                                          (n_owners, n_members), check_invariants=True).coalesce()
-        self.shape = (n_owners, n_members)
         for prefix, m in (("", matrix), ("t_", matrix.t().coalesce())):
             rows, cols = m.indices()
             # persistent=False: rebuilt from the task's ratings, never part of a checkpoint
@@ -114,7 +113,7 @@ def best_baseline(task) -> tuple[torch.Tensor, torch.Tensor, float]:
 
 
 class RatingModel(nn.Module):
-    replica_buffers = ("l2", "bias_l2")    # settings per replica (stacked.keep_replicas)
+    replica_buffers = ("l2", "bias_l2")    # settings per replica (stacked.ReplicaSubset)
 
     def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int, seeds: tuple[int, ...],
                  rating_offset: float, name: str, interactions: torch.Tensor,

@@ -22,6 +22,7 @@ import torch
 
 from ..core.benchtools import machine, median_times, pins_cost, unpinned_step_times
 from ..core.experiment import Replica
+from ..core.plots import replica_column
 from ..core.store import atomic_write_bytes, provenance, runs_dir
 from ..core.train import make_optimizers
 from .experiment import VisionExperiment
@@ -82,10 +83,8 @@ def levelling(exp: VisionExperiment, records: list[dict]) -> dict:
     for r in records:
         if not r.get("log_file"):
             continue
-        replicas = [tuple(x) for x in r["config"]["replicas"]]
-        column = replicas.index((r["distill_weight"], r["l2"], r["seed"]))
         with np.load(exp.store.root / r["log_file"]) as log:
-            valid = log["epoch/valid_metric"][:, column]
+            valid = log["epoch/valid_metric"][:, replica_column(r)]
         valid = valid[~np.isnan(valid)]
         if len(valid) < 3:
             continue
