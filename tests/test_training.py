@@ -163,3 +163,53 @@ def test_a_stack_with_one_noise_stream_is_never_narrowed(toy_task, toy_teacher):
     result = train_stack(method, toy_task, TrainConfig(max_epochs=6, patience=1, batch_size=64, lr=1e-2),
                          (0, 1, 0, 1), index, td=method.td, progress=False, drop_stopped=True)
     assert not np.isnan(result.epoch_log["valid_metric"]).any()
+
+
+def test_a_shared_warmup_changes_no_number(toy_task, toy_teacher, tmp_path, monkeypatch):
+    """"Train E*, D* separately" with N2 = 16 starts from the state that the N2 = 8 run kept
+    at its last epoch within their common first N1 + 8 steps, and ends with exactly the
+    numbers (and logs) of the same run trained from the first step."""
+    import ikd_lib.core.train as train
+    seeds = (0, 1, 0, 1)
+    cfg = TrainConfig(max_epochs=8, patience=1, batch_size=480, lr=1e-2, min_batches_per_epoch=5)
+    assert cfg.batch_size_for(len(toy_task.train)) == 480   # 5 steps an epoch: 4 epochs are shared
+
+    def run(n2, shared=None):
+        td = TDConfig(schedule="separate", warmup_student_steps=12, warmup_comm_steps=n2)
+        method, index = make("td", toy_task, toy_teacher, td, seeds=seeds)
+        return train_stack(method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=True,
+                           shared_warmup=shared)
+    restored = []
+    monkeypatch.setattr(train, "restore_training_state",
+                        lambda *a, real=train.restore_training_state: (restored.append(1), real(*a)))
+    shared = train.SharedWarmup(20, tmp_path / "warmup.pt")
+    alone = run(16)
+    run(8, shared)                      # writes the shared start
+    assert shared.path.exists() and not restored
+    resumed = run(16, shared)           # starts from it
+    assert restored == [1]
+    for field in ("valid_metric", "test_metric", "best_epoch", "epochs_run", "steps_run"):
+        assert getattr(resumed, field) == getattr(alone, field), field
+    for log in ("step_log", "epoch_log"):
+        for key, values in getattr(alone, log).items():
+            assert np.array_equal(getattr(resumed, log)[key], values, equal_nan=True), (log, key)
+    assert np.isnan(alone.epoch_log["valid_metric"]).any(), "no replica was dropped: part of the path is untested"
+
+
+def test_teachers_trained_in_seed_groups_equal_one_stack(toy_task):
+    """The MovieLens teacher's seeds are split over worker processes: each group of two or
+    more gives exactly the weights the whole stack gives."""
+    from ikd_lib.movielens.profiles import get_profile
+    from ikd_lib.movielens.teacher import _train_group, build_teacher, replica_keys, seed_groups
+    assert seed_groups((0, 1, 2, 3, 4), 2) == [(0, 1, 2), (3, 4)]
+    assert seed_groups((0, 1, 2, 3, 4, 5, 6), 3) == [(0, 1, 2), (3, 4), (5, 6)]
+    assert seed_groups((0, 1, 2), 2) == [(0, 1, 2)] and seed_groups((0, 1), 8) == [(0, 1)]
+    profile = get_profile("smoke", seeds=(0, 1, 2, 3))
+    whole, result = _train_group((profile, toy_task, (0, 1, 2, 3), False))
+    parts = [_train_group((profile, toy_task, group, False)) for group in ((0, 1), (2, 3))]
+    stacked = replica_keys(build_teacher(profile, toy_task))
+    assert {"l2", "bias_l2"} <= stacked
+    for key, value in whole.items():
+        expected = torch.cat([state[key] for state, _ in parts]) if key in stacked else parts[0][0][key]
+        assert torch.equal(value, expected), key
+    assert result["valid_metric"] == parts[0][1]["valid_metric"] + parts[1][1]["valid_metric"]

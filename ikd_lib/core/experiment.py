@@ -11,7 +11,8 @@ loss weights, schedule). Every variant is run for every task as one stack of rep
 Some choices are inherited, per seed, from another variant's choice (`l2_source`,
 `weight_source`): the distilling methods train the student with the l2 that the scratch
 Student chose for the same seed, and each TD ablation keeps the λ that TD (default) chose
-for the same seed. `run` schedules variants in waves that follow these dependencies.
+for the same seed. `run` starts a (variant, task) stack as soon as the stacks it inherits
+from, for that task, are done.
 
 A track subclasses `Experiment` and supplies: its profile (with `seeds`, `tasks`,
 `distill_weights`, `td_weights`), its variants, `task(name)`, `build_stack(...)`,
@@ -31,7 +32,7 @@ from .parallel import default_workers, run_in_workers, single_thread
 from .progress import Progress
 from .results import Cell, cell_for
 from .store import ResultStore, provenance
-from .train import train_stack
+from .train import SharedWarmup, train_stack
 
 EVALUATED = ("teacher",)   # methods that are evaluated, not trained
 
@@ -150,6 +151,23 @@ class Experiment:
     def dependencies(self, variant: Variant) -> tuple[str, ...]:
         return tuple(k for k in (self.l2_source(variant), self.weight_source(variant)) if k)
 
+    def warmup_source(self, variant: Variant) -> str | None:
+        """Of the "separate" schedules with this one's N1, the one with the fewest E*, D*-only
+        steps (N2): all of them take its first N1 + N2 steps identically, so this variant can
+        start from its state there (train.SharedWarmup). None: nothing to share."""
+        td = variant.td
+        if td is None or td.schedule != "separate":
+            return None
+        def shares(v):
+            return v.td is not None and replace(v.td, warmup_comm_steps=0) == replace(td, warmup_comm_steps=0)
+        source = min((v for v in self.variants.values() if shares(v)), key=lambda v: v.td.warmup_comm_steps)
+        return None if source.key == variant.key else source.key
+
+    def runs_after(self, variant: Variant) -> tuple[str, ...]:
+        """What must be done first: what it inherits from, and the run whose warm-up it shares."""
+        source = self.warmup_source(variant)
+        return self.dependencies(variant) + ((source,) if source else ())
+
     def chosen(self, variant_key: str, task_name: str) -> Cell:
         """A variant's per-seed choices on validation (read from its records once)."""
         if (variant_key, task_name) not in self._chosen:
@@ -201,29 +219,41 @@ class Experiment:
         tasks = tuple(tasks or self.task_names)
         jobs = [(key, name) for name in tasks for key in keys]
         waves = self.waves(keys)
-        needed = [(key, t) for wave in waves for key in wave for t in tasks]
+        needed = [(key, t) for wave in waves for key in wave for t in tasks]   # in dependency order
         done = {job for job in needed if self.in_store(job)}
         progress = Progress(desc, {job: self.expected_cost(job) for job in needed}, done, self.progress)
-        for wave in waves:   # a wave's choices are known once the waves before it are done
-            pending = [(key, t) for t in tasks for key in wave if (key, t) not in progress.done]
-            pending.sort(key=self.expected_cost, reverse=True)   # largest first balances the workers
-            if self.workers > 1 and len(pending) > 1:
-                run_in_workers(self.worker_factory(), pending, self.workers, on_done=progress.advance)
-            for job in pending:
-                self.run_variant(self.variants[job[0]], job[1])
-                progress.advance(job)
+        pending = [job for job in needed if job not in progress.done]
+        if self.workers > 1 and len(pending) > 1:
+            after = {job: {(d, job[1]) for d in self.runs_after(self.variants[job[0]])} for job in pending}
+            run_in_workers(self.worker_factory(), pending, self.workers, on_done=progress.advance,
+                           after=after, priority=self.critical_path(pending, after))
+        for job in pending:   # computes here with one worker; else loads what the workers wrote
+            self.run_variant(self.variants[job[0]], job[1])
+            progress.advance(job)
         wall = progress.close()
         self.last_run = {"stacks": len(needed), "computed": len(needed) - len(done), "wall_s": wall}
         return [record for key, name in jobs for record in self.run_variant(self.variants[key], name)]
 
+    def critical_path(self, jobs, after) -> dict:
+        """Per job: its expected cost plus the longest chain of jobs that wait for it. Starting
+        the job with the longest chain first keeps both workers busy to the end."""
+        waiting_on = {job: [j for j in jobs if job in after[j]] for job in jobs}
+        chain: dict = {}
+
+        def length(job):
+            if job not in chain:
+                chain[job] = self.expected_cost(job) + max((length(j) for j in waiting_on[job]), default=0.0)
+            return chain[job]
+        return {job: length(job) for job in jobs}
+
     def waves(self, keys) -> list[list[str]]:
         """The variants to run (those asked for and what they inherit from), in waves: a
-        variant runs after every variant it inherits a choice from."""
+        variant runs after every variant it inherits a choice from (or shares a warm-up with)."""
         level: dict[str, int] = {}
 
         def visit(key):
             if key not in level:
-                deps = self.dependencies(self.variants[key])
+                deps = self.runs_after(self.variants[key])
                 level[key] = 1 + max((visit(d) for d in deps), default=-1)
             return level[key]
         for key in keys:
@@ -326,8 +356,23 @@ class Experiment:
         with single_thread():
             result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
                                  td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
-                                 drop_stopped=True)
+                                 drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name))
         return vars(result)
+
+    def shared_warmup(self, variant: Variant, task_name: str) -> SharedWarmup | None:
+        """Where the "separate" schedules of a task keep the start they share (warmup_source):
+        named by the stack's whole configuration but N2, so only identical starts meet."""
+        source = self.warmup_source(variant)
+        if source is None and any(self.warmup_source(v) == variant.key for v in self.variants.values()):
+            source = variant.key   # the one whose start the others take
+        if source is None or not self.stack_replicas:
+            return None
+        td = self.variants[source].td
+        config = self.run_config(variant, task_name)
+        config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
+        key = config_hash(config, "shared warm-up", td.warmup_student_steps + td.warmup_comm_steps)
+        return SharedWarmup(td.warmup_student_steps + td.warmup_comm_steps,
+                            self.store.root / "warmups" / task_name / f"{key}.pt")
 
 
 def journal(line: str) -> None:

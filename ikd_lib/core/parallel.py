@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
 
@@ -97,21 +97,58 @@ def _main_module_hidden():
             setattr(main, name, value)
 
 
+def _init_plain_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
+    torch.set_num_threads(1)
+
+
+def map_in_workers(fn, items: list, workers: int) -> list:
+    """[fn(item) for item in items], each in a fresh worker process (one thread each);
+    `fn` must be a module-level function of ikd_lib."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_init_plain_worker,
+                             initargs=(os.getpid(),)) as pool:
+        with _main_module_hidden():
+            futures = [pool.submit(fn, item) for item in items]
+        return [future.result() for future in futures]
+
+
 def _run_job(job):
     _worker_experiment.run_job(job)
     return job
 
 
-def run_in_workers(factory, jobs: list, workers: int, on_done=None) -> None:
-    """Run the jobs (in the order given: largest first balances the workers) in `workers`
-    fresh processes ("spawn": a forked child of a process that already used OpenMP can hang);
-    `on_done(job)` is called in this process as each one finishes."""
+def run_in_workers(factory, jobs: list, workers: int, on_done=None, after=None, priority=None) -> None:
+    """Run the jobs in `workers` fresh processes ("spawn": a forked child of a process that
+    already used OpenMP can hang); `on_done(job)` is called in this process as each one
+    finishes. `after[job]`: jobs (of `jobs`) that must finish before it starts (it reads
+    their results); `priority[job]`: higher starts first (default: the order given).
+
+    One pool for all jobs, a job started as soon as what it needs is done: no worker waits
+    for a whole group of jobs to finish, and workers start once."""
+    after = {job: set(after.get(job, ())) & set(jobs) for job in jobs} if after else {job: set() for job in jobs}
+    rank = priority or {job: -i for i, job in enumerate(jobs)}
+    waiting, finished, running = list(jobs), set(), {}
+
+    def ready():
+        return sorted((j for j in waiting if after[j] <= finished), key=lambda j: rank[j], reverse=True)
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                              initargs=(factory, os.getpid())) as pool:
-        with _main_module_hidden():   # workers start on the first submits
-            futures = [pool.submit(_run_job, job) for job in jobs]
-        for future in as_completed(futures):
-            job = future.result()   # re-raises a worker's error (a NaN loss, say) here
-            if on_done is not None:
-                on_done(job)
+        while waiting or running:
+            # keep at most one job per worker in flight, so the next free worker takes
+            # the most urgent job that is ready *then*, not one queued earlier
+            for job in ready()[:workers - len(running)]:
+                waiting.remove(job)
+                with _main_module_hidden():   # workers start on the first submits
+                    running[pool.submit(_run_job, job)] = job
+            if not running:
+                raise ValueError(f"jobs wait for jobs that never run: {waiting}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = future.result()   # re-raises a worker's error (a NaN loss, say) here
+                del running[future]
+                finished.add(job)
+                if on_done is not None:
+                    on_done(job)

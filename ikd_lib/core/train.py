@@ -18,9 +18,11 @@ A track with one replica per stack (the ViT track) uses the same loop with R = 1
 """
 from __future__ import annotations
 
+import io
 import itertools
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from .config import TDConfig, TrainConfig
 from .console import bars_wanted
 from .methods import Method
 from .stacked import ReplicaSubset, copy_replicas_, replica_generator, take_replicas
+from .store import atomic_write_bytes
 from .task import Task
 
 
@@ -43,6 +46,16 @@ class StackResult:
     wall_s: float
     step_log: dict[str, np.ndarray] = field(repr=False)    # loss name -> [steps, R]
     epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_metric" and mean train losses -> [epochs, R]
+
+
+@dataclass(frozen=True)
+class SharedWarmup:
+    """The first steps of a warm-up schedule that several runs take identically (the
+    "separate" schedules with N2 = 500 and 1000 agree on their first N1 + 500 steps).
+    The first of them to train keeps its state at the last epoch that ends within those
+    steps; the others start from it instead of computing it again (same numbers)."""
+    steps: int     # steps every sharing run takes identically
+    path: Path     # where the state is kept (written atomically)
 
 
 def phase_at(step: int, td: TDConfig | None) -> str:
@@ -101,14 +114,17 @@ def make_optimizers(method, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer
 def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                 teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
                 desc: str = "", progress: bool = True, on_epoch=None,
-                drop_stopped: bool = False) -> StackResult:
+                drop_stopped: bool = False, shared_warmup: SharedWarmup | None = None) -> StackResult:
     """Train a stack (replica r has seed seeds[r]) on `task`. `desc` names the run (variant
     and task) in the progress bar and in the error a non-finite loss raises. `on_epoch(epoch,
     epoch_log)`, if given, is called after every epoch (a live plot in the workshop, say).
 
     With `drop_stopped`, a replica that has stopped is no longer computed: the others go on
     alone (stacked.ReplicaSubset), with the same numbers at less cost. Its columns of
-    the logs are NaN from then on, as for replicas trained alone."""
+    the logs are NaN from then on, as for replicas trained alone.
+
+    With `shared_warmup`, the state at the end of the last epoch within its steps is read
+    from its path if there (training goes on from there), else written there."""
     start_time = time.perf_counter()
     metric = task.metric
     optimizers = make_optimizers(method, cfg)
@@ -157,8 +173,18 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         return out
 
     # max_epochs counts the epochs after a warm-up schedule, so the joint phase always runs
-    bar = tqdm(itertools.count(1), desc=desc or method.name, leave=False, disable=not bars_wanted(progress))
-    joint_epochs = 0
+    joint_epochs, first_epoch = 0, 1
+    share_epoch = shared_warmup.steps // -(-n_train // batch_size) if shared_warmup else 0
+    saved = load_training_state(shared_warmup.path) if share_epoch >= 1 else None
+    if saved is not None:   # another run already trained the shared steps
+        restore_training_state(saved, method, optimizers)
+        best_state, step_rows, loss_names, epoch_rows = (saved[k] for k in ("best_state", "step_rows",
+                                                                               "loss_names", "epoch_rows"))
+        best_error, best_seen, best_epoch, stale, active = (saved[k] for k in ("best_error", "best_seen",
+                                                                                "best_epoch", "stale", "active"))
+        first_epoch, step = saved["epoch"] + 1, saved["step"]
+    bar = tqdm(itertools.count(first_epoch), desc=desc or method.name, leave=False,
+               disable=not bars_wanted(progress))
     for epoch in bar:
         method.train()
         order = epoch_order(live_seeds, n_train, epoch)
@@ -211,6 +237,12 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
         if on_epoch is not None:
             on_epoch(epoch, {k: np.stack(v) for k, v in epoch_rows.items()})
+        if epoch == share_epoch and saved is None:
+            assert len(slots) == n_rep and joint_epochs == 0, "no replica stops within a warm-up"
+            save_training_state(shared_warmup.path, method, optimizers, epoch=epoch, step=step,
+                                best_state=best_state, best_error=best_error, best_seen=best_seen,
+                                best_epoch=best_epoch, stale=stale, active=active, step_rows=step_rows,
+                                loss_names=loss_names, epoch_rows=epoch_rows)
         if not active.any() or joint_epochs >= cfg.max_epochs:
             break
         if drop_stopped and not bool(active[slots].all()) and len(slots) > 2:
@@ -237,3 +269,33 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
         step_log=step_log,
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})
+
+
+def save_training_state(path: Path, method, optimizers, **loop) -> None:
+    """Everything training needs to go on from the end of an epoch: the trained weights and
+    buffers (not the frozen teacher's), the optimisers' state and the loop's own variables."""
+    state = {"params": {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad},
+             "buffers": {n: b.clone() for n, b in method.named_buffers() if not n.startswith("teacher.")},
+             "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()}, **loop}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_training_state(path: Path) -> dict | None:
+    """The state save_training_state wrote, or None (not there, or unreadable: train again)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        return None
+
+
+@torch.no_grad()
+def restore_training_state(state: dict, method, optimizers) -> None:
+    params, buffers = dict(method.named_parameters()), dict(method.named_buffers())
+    for name, value in state["params"].items():
+        params[name].copy_(value)
+    for name, value in state["buffers"].items():
+        buffers[name].copy_(value)
+    for key, opt in optimizers.items():
+        opt.load_state_dict(state["optimizers"][key])
