@@ -195,21 +195,3 @@ def test_a_shared_warmup_changes_no_number(toy_task, toy_teacher, tmp_path, monk
             assert np.array_equal(getattr(resumed, log)[key], values, equal_nan=True), (log, key)
     assert np.isnan(alone.epoch_log["valid_metric"]).any(), "no replica was dropped: part of the path is untested"
 
-
-def test_teachers_trained_in_seed_groups_equal_one_stack(toy_task):
-    """The MovieLens teacher's seeds are split over worker processes: each group of two or
-    more gives exactly the weights the whole stack gives."""
-    from ikd_lib.movielens.profiles import get_profile
-    from ikd_lib.movielens.teacher import _train_group, build_teacher, replica_keys, seed_groups
-    assert seed_groups((0, 1, 2, 3, 4), 2) == [(0, 1, 2), (3, 4)]
-    assert seed_groups((0, 1, 2, 3, 4, 5, 6), 3) == [(0, 1, 2), (3, 4), (5, 6)]
-    assert seed_groups((0, 1, 2), 2) == [(0, 1, 2)] and seed_groups((0, 1), 8) == [(0, 1)]
-    profile = get_profile("smoke", seeds=(0, 1, 2, 3))
-    whole, result = _train_group((profile, toy_task, (0, 1, 2, 3), False))
-    parts = [_train_group((profile, toy_task, group, False)) for group in ((0, 1), (2, 3))]
-    stacked = replica_keys(build_teacher(profile, toy_task))
-    assert {"l2", "bias_l2"} <= stacked
-    for key, value in whole.items():
-        expected = torch.cat([state[key] for state, _ in parts]) if key in stacked else parts[0][0][key]
-        assert torch.equal(value, expected), key
-    assert result["valid_metric"] == parts[0][1]["valid_metric"] + parts[1][1]["valid_metric"]

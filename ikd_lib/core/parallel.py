@@ -97,22 +97,6 @@ def _main_module_hidden():
             setattr(main, name, value)
 
 
-def _init_plain_worker(parent_pid: int) -> None:
-    die_with_parent(parent_pid)
-    torch.set_num_threads(1)
-
-
-def map_in_workers(fn, items: list, workers: int) -> list:
-    """[fn(item) for item in items], each in a fresh worker process (one thread each);
-    `fn` must be a module-level function of ikd_lib."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(items)), mp_context=context, initializer=_init_plain_worker,
-                             initargs=(os.getpid(),)) as pool:
-        with _main_module_hidden():
-            futures = [pool.submit(fn, item) for item in items]
-        return [future.result() for future in futures]
-
-
 def _run_job(job):
     _worker_experiment.run_job(job)
     return job
