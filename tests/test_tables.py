@@ -61,3 +61,20 @@ def test_missing_runs_render_as_dashes():
     table = build_table(MOVIELENS_TABLES["table3"], [rec("student", "Drama", 0, 0.9, 0.9, 0.0)], ("Drama", "Western"))
     md = render_markdown(table)
     assert "| KD | – |" in md and "| Student | **0.9000 ± 0.0000** |" in md
+
+
+def test_table8_counts_separate_runs_that_restored_a_student_alone_epoch():
+    """Drama-sized task: 1,000 training ratings at batch 50 -> 20 steps an epoch, so the
+    student-alone warm-up of N1 = 100 steps is epochs 1-5; epoch 6 already holds E*, D* steps."""
+    from ikd_lib.movielens.tables import restored_alone
+    def separate(seed, best_epoch, n2):
+        r = rec(f"td_separate{n2}", "Drama", seed, 0.9, 0.9)
+        r.update(best_epoch=best_epoch, n_train=1000,
+                 config={**BASE["config"], "train": {"batch_size": 50, "min_batches_per_epoch": 20},
+                         "td": {"warmup_student_steps": 100}})
+        return r
+    assert restored_alone(separate(0, 5, 50)) and restored_alone(separate(0, 0, 50))
+    assert not restored_alone(separate(0, 6, 50))
+    records = [separate(0, 3, 50), separate(1, 9, 50)]
+    table = build_table(MOVIELENS_TABLES["table8"], records, ["Drama"])
+    assert "In 1 of the 2 runs chosen" in render_markdown(table)

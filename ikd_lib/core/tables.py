@@ -44,6 +44,7 @@ class TableSpec:
     protocol: str = ""            # the track's caption sentence on how runs train and choose
     paper_key: str | None = None  # matching entry of paper_results.json
     note: str = ""
+    facts: Callable[["BuiltTable"], str] | None = None   # a caption sentence computed from the runs
 
     @property
     def variants(self) -> tuple[str, ...]:
@@ -134,7 +135,7 @@ def caption(table: BuiltTable) -> str:
              + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not)"
                 if any(r.reference for r in spec.rows) else "")
              + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
-             spec.note,
+             spec.note, spec.facts(table) if spec.facts else "",
              f"Provenance: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
              f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, "
              f"data `{p.get('data')}`, runs at git {', '.join(p.get('git_revisions', []))}, "
