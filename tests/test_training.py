@@ -8,6 +8,7 @@ import torch
 
 from ikd_lib.core.config import TDConfig, TrainConfig
 from ikd_lib.core.train import phase_at, train_stack
+from ikd_lib.core.warmup import SharedWarmup
 
 from test_methods import SEEDS, make
 
@@ -182,7 +183,7 @@ def test_a_shared_warmup_changes_no_number(toy_task, toy_teacher, tmp_path, monk
     restored = []
     monkeypatch.setattr(train, "restore_training_state",
                         lambda *a, real=train.restore_training_state: (restored.append(1), real(*a)))
-    shared = train.SharedWarmup(20, tmp_path / "warmup.pt")
+    shared = SharedWarmup(20, tmp_path / "warmup.pt")
     alone = run(16)
     run(8, shared)                      # writes the shared start
     assert shared.path.exists() and not restored

@@ -32,7 +32,8 @@ from .parallel import default_workers, run_in_workers, single_thread
 from .progress import Progress
 from .results import Cell, cell_for
 from .store import ResultStore, provenance
-from .train import SharedWarmup, train_stack
+from .train import train_stack
+from .warmup import SharedWarmup
 
 EVALUATED = ("teacher",)   # methods that are evaluated, not trained
 
@@ -154,7 +155,7 @@ class Experiment:
     def warmup_source(self, variant: Variant) -> str | None:
         """Of the "separate" schedules with this one's N1, the one with the fewest E*, D*-only
         steps (N2): all of them take its first N1 + N2 steps identically, so this variant can
-        start from its state there (train.SharedWarmup). None: nothing to share."""
+        start from its state there (core/warmup.py). None: nothing to share."""
         td = variant.td
         if td is None or td.schedule != "separate":
             return None

@@ -18,11 +18,9 @@ A track with one replica per stack (the ViT track) uses the same loop with R = 1
 """
 from __future__ import annotations
 
-import io
 import itertools
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,7 +30,7 @@ from .config import TDConfig, TrainConfig
 from .console import bars_wanted
 from .methods import Method
 from .stacked import ReplicaSubset, copy_replicas_, replica_generator, take_replicas
-from .store import atomic_write_bytes
+from .warmup import SharedWarmup, load_training_state, restore_training_state, save_training_state
 from .task import Task
 
 
@@ -46,16 +44,6 @@ class StackResult:
     wall_s: float
     step_log: dict[str, np.ndarray] = field(repr=False)    # loss name -> [steps, R]
     epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_metric" and mean train losses -> [epochs, R]
-
-
-@dataclass(frozen=True)
-class SharedWarmup:
-    """The first steps of a warm-up schedule that several runs take identically (the
-    "separate" schedules with N2 = 500 and 1000 agree on their first N1 + 500 steps).
-    The first of them to train keeps its state at the last epoch that ends within those
-    steps; the others start from it instead of computing it again (same numbers)."""
-    steps: int     # steps every sharing run takes identically
-    path: Path     # where the state is kept (written atomically)
 
 
 def phase_at(step: int, td: TDConfig | None) -> str:
@@ -270,32 +258,3 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         step_log=step_log,
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})
 
-
-def save_training_state(path: Path, method, optimizers, **loop) -> None:
-    """Everything training needs to go on from the end of an epoch: the trained weights and
-    buffers (not the frozen teacher's), the optimisers' state and the loop's own variables."""
-    state = {"params": {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad},
-             "buffers": {n: b.clone() for n, b in method.named_buffers() if not n.startswith("teacher.")},
-             "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()}, **loop}
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_training_state(path: Path) -> dict | None:
-    """The state save_training_state wrote, or None (not there, or unreadable: train again)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:
-        return None
-
-
-@torch.no_grad()
-def restore_training_state(state: dict, method, optimizers) -> None:
-    params, buffers = dict(method.named_parameters()), dict(method.named_buffers())
-    for name, value in state["params"].items():
-        params[name].copy_(value)
-    for name, value in state["buffers"].items():
-        buffers[name].copy_(value)
-    for key, opt in optimizers.items():
-        opt.load_state_dict(state["optimizers"][key])
