@@ -123,16 +123,19 @@ class MovieLensExperiment(Experiment):
                 "teacher_hash": self.teacher_summary["config_hash"], "data": self.fingerprint}
 
     def expected_cost(self, job) -> float:
-        """Seconds-like cost of a stack, fitted to the stacks' wall times on a 2-core machine:
-        steps (about 15 epochs, plus any warm-up schedule) x (a fixed cost per step + the
-        examples the step pushes through the student and, per round, through E*, D*)."""
+        """Relative cost of a stack, roughly as measured on a 2-core machine: steps (about 15
+        epochs, plus any warm-up not shared) x (a fixed cost per step + the examples the step
+        pushes through the student and, per TD round, through E*, D*)."""
         variant, genre = self.variants[job[0]], job[1]
         n_train = len(genre_task(self.ml, genre)[lambda t: t["split"] == "train"])
         batch = self.profile.student_train.batch_size_for(n_train)
         td = variant.td
         warmup = td.warmup_student_steps + td.warmup_comm_steps if td and td.schedule == "separate" else 0
+        if self.warmup_source(variant):   # it starts from the state another run kept (core/warmup.py)
+            shared = self.variants[self.warmup_source(variant)].td
+            warmup -= shared.warmup_student_steps + shared.warmup_comm_steps
         steps = 15 * -(-n_train // batch) + warmup
-        rounds = td.k_rounds + 1 if td else (0 if variant.method in ("student", "teacher") else 1)
+        rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)   # bias only: no layers
         return steps * (630 + batch * self.n_replicas(variant, genre) * rounds)
 
     def reference_outcome(self, variant: Variant, task: RatingTask) -> dict:
