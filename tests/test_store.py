@@ -88,3 +88,35 @@ def test_asking_whether_a_job_is_done_computes_nothing(tmp_path):
     assert exp.in_store(("kd", "Western")) is False
     assert exp.expected_cost(("kd", "Western")) > 0 and exp.n_replicas(exp.variants["kd"], "Western") == 2
     assert not (tmp_path / "store" / "records").exists()
+
+
+def test_separate_schedules_share_their_warmup_in_the_store(smoke_dirs, monkeypatch):
+    """Two "separate" schedules (N2 = 10 and 30): the longer runs after the shorter when both
+    are asked for (and is not added when it alone is), starts from the state the shorter one
+    kept, and ends with the numbers it has when trained alone from its first step."""
+    from ikd_lib.movielens.experiment import MovieLensExperiment
+    from ikd_lib.movielens.profiles import get_profile
+    profile = get_profile("smoke", separate_comm_steps=(10, 30), genres=["Western"])
+    exp = MovieLensExperiment(profile, store_root=smoke_dirs / "warmup", progress=False, workers=1)
+    assert exp.warmup_source(exp.variants["td_separate30"]) == "td_separate10"
+    assert exp.waves(["td_separate30"])[-1] == ["td_separate30"]
+    assert "td_separate10" not in sum(exp.waves(["td_separate30"]), [])
+    assert exp.waves(["td_separate30", "td_separate10"])[-2:] == [["td_separate10"], ["td_separate30"]]
+    shared = {exp.shared_warmup(exp.variants[k], "Western") for k in ("td_separate10", "td_separate30")}
+    assert len(shared) == 1 and shared.pop().steps == 20 + 10
+    assert exp.expected_cost(("td_separate30", "Western")) < exp.expected_cost(("td_separate10", "Western"))
+    import ikd_lib.core.train as train
+    resumed = []
+    monkeypatch.setattr(train, "restore_training_state",
+                        lambda *a, real=train.restore_training_state: (resumed.append(1), real(*a)))
+    together = exp.run(["td_separate30", "td_separate10"])
+    assert resumed == [1]               # the N2 = 30 stack started from the kept state
+    monkeypatch.undo()
+    assert next((smoke_dirs / "warmup" / "warmups").rglob("*.pt"))
+    alone = MovieLensExperiment(profile, store_root=smoke_dirs / "warmup-alone", progress=False, workers=1)
+    fresh = {(r["seed"], r["variant"]): r for r in alone.run(["td_separate30"])}   # from its first step
+    for r in together:
+        if r["variant"] == "td_separate30":
+            other = fresh[r["seed"], r["variant"]]
+            assert (r["valid_metric"], r["test_metric"], r["best_epoch"]) == \
+                   (other["valid_metric"], other["test_metric"], other["best_epoch"])

@@ -249,17 +249,27 @@ class Experiment:
 
     def waves(self, keys) -> list[list[str]]:
         """The variants to run (those asked for and what they inherit from), in waves: a
-        variant runs after every variant it inherits a choice from (or shares a warm-up with)."""
+        variant runs after every variant it inherits a choice from, and after a variant whose
+        warm-up it shares when that one runs too (it is not added for that)."""
+        needed: list[str] = []
+
+        def add(key):
+            if key not in needed:
+                for d in self.dependencies(self.variants[key]):
+                    add(d)
+                needed.append(key)
+        for key in keys:
+            add(key)
         level: dict[str, int] = {}
 
         def visit(key):
             if key not in level:
-                deps = self.runs_after(self.variants[key])
-                level[key] = 1 + max((visit(d) for d in deps), default=-1)
+                before = [d for d in self.runs_after(self.variants[key]) if d in needed]
+                level[key] = 1 + max((visit(d) for d in before), default=-1)
             return level[key]
-        for key in keys:
+        for key in needed:
             visit(key)
-        return [[k for k in level if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
+        return [[k for k in needed if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
 
     def in_store(self, job) -> bool:
         """Are all the job's records in the store? Never computes anything: a job whose
