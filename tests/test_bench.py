@@ -32,3 +32,12 @@ def test_vision_bench_says_whether_validation_accuracy_levelled_off(tmp_path):
     out = levelling(exp, records)
     assert out["runs"] == 2 and out["best_at_last_epoch"] == 1
     assert out["gain_over_1se"] == out["gain_over_2se"] == 1        # climbing: +0.20 = 8.7 SE of 0.70 on 400 images
+
+
+def test_training_time_counts_each_stack_once_and_how_busy_the_workers_were():
+    records = [{"variant": v, "task": t, "stack_wall_s": s}
+               for v, t, s in (("td", "Drama", 30.0), ("td", "Western", 10.0), ("kd", "Drama", 20.0))
+               for _seed in range(5)]          # five replicas of each stack carry the same stack time
+    out = bench.training_time(records, workers=2, pool_s=40.0)
+    assert out["training_s"] == 60.0 and out["training_by_variant"] == {"td": 40.0, "kd": 20.0}
+    assert out["busy"] == 0.75
