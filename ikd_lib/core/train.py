@@ -257,4 +257,3 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
         step_log=step_log,
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})
-
