@@ -64,6 +64,7 @@ class MovieLensExperiment(Experiment):
             profile, all_genres, self.fingerprint, cache_root(cache_dir), progress=progress)
         self.student_parameters = count_parameters(self._student(all_genres, (0,)))
         self._tasks: dict[str, RatingTask] = {}
+        self._n_train: dict[str, int] = {}     # training ratings per genre (expected_cost)
 
     def worker_factory(self):
         return functools.partial(MovieLensExperiment, **self.worker_args, progress=False, workers=1)
@@ -127,13 +128,14 @@ class MovieLensExperiment(Experiment):
         epochs, plus any warm-up not shared) x (a fixed cost per step + the examples the step
         pushes through the student and, per TD round, through E*, D*)."""
         variant, genre = self.variants[job[0]], job[1]
-        n_train = len(genre_task(self.ml, genre)[lambda t: t["split"] == "train"])
+        if genre not in self._n_train:
+            self._n_train[genre] = int((genre_task(self.ml, genre)["split"] == "train").sum())
+        n_train = self._n_train[genre]
         batch = self.profile.student_train.batch_size_for(n_train)
-        td = variant.td
+        td, source = variant.td, self.warmup_source(variant)
         warmup = td.warmup_student_steps + td.warmup_comm_steps if td and td.schedule == "separate" else 0
-        if self.warmup_source(variant):   # it starts from the state another run kept (core/warmup.py)
-            shared = self.variants[self.warmup_source(variant)].td
-            warmup -= shared.warmup_student_steps + shared.warmup_comm_steps
+        if source:   # it starts from the state another run kept (core/warmup.py)
+            warmup -= self.variants[source].td.warmup_student_steps + self.variants[source].td.warmup_comm_steps
         steps = 15 * -(-n_train // batch) + warmup
         rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)   # bias only: no layers
         return steps * (630 + batch * self.n_replicas(variant, genre) * rounds)
