@@ -5,6 +5,7 @@ lower is better.
 """
 from __future__ import annotations
 
+from ..core.config import TrainConfig
 from ..core.tables import TD_POOL, Row, TableSpec
 
 
@@ -27,10 +28,9 @@ SEPARATE = "Train E*, D* separately"
 def restored_alone(record) -> bool:
     """Did this "separate" run restore an epoch of its student-alone warm-up (the first N1
     steps: no teacher, no E*, D* yet)? Then it is a scratch student, whatever came after."""
-    config = record["config"]
-    n_train, train = record["n_train"], config["train"]
-    batch = max(1, min(train["batch_size"], -(-n_train // train["min_batches_per_epoch"])))
-    return record["best_epoch"] * -(-n_train // batch) <= config["td"]["warmup_student_steps"]
+    config, n_train = record["config"], record["n_train"]
+    steps_per_epoch = -(-n_train // TrainConfig(**config["train"]).batch_size_for(n_train))
+    return record["best_epoch"] * steps_per_epoch <= config["td"]["warmup_student_steps"]
 
 
 def separate_facts(table) -> str:
@@ -42,6 +42,8 @@ def separate_facts(table) -> str:
     return (f"In {alone} of the {len(chosen)} runs chosen for \"{SEPARATE}\", the epoch restored (best on "
             "validation) lies within the first N1 steps, where the student trains alone: such a run "
             "reports a scratch student, not what E*, D* and the teacher added after the warm-up.")
+
+
 TABLES = MOVIELENS_TABLES = {
     "table3": rmse_table("table3", "MovieLens-100K: test RMSE per genre, all methods", (
         Row("Teacher", ("teacher",), reference=True), Row("Bias only", ("bias_only",)),
