@@ -26,7 +26,7 @@ class Journal:
 
 
 def test_a_job_starts_after_what_it_reads_and_no_later(tmp_path):
-    slow, quick, reader, free = ("slow", 1.5), ("quick", 0.1), ("reader", 0.1), ("free", 0.1)
+    slow, quick, reader, free = ("slow", 3.0), ("quick", 0.1), ("reader", 0.1), ("free", 0.1)
     # reader needs only quick: it must start after quick, but not wait for slow
     run_in_workers(Journal(tmp_path), [slow, quick, reader, free], workers=2,
                    after={reader: {quick}}, priority={slow: 3, quick: 2, reader: 1, free: 0})
