@@ -56,6 +56,11 @@ class TDConfig:
         check_nonnegative_int("warmup_student_steps", self.warmup_student_steps)
         check_nonnegative_int("warmup_comm_steps", self.warmup_comm_steps)
 
+    @property
+    def warmup_steps(self) -> int:
+        """Steps before everything trains together: N1 + N2 in the "separate" schedule, else 0."""
+        return self.warmup_student_steps + self.warmup_comm_steps if self.schedule == "separate" else 0
+
 
 # ---------------------------------------------------------------- training
 @dataclass(frozen=True)

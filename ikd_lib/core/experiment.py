@@ -378,12 +378,11 @@ class Experiment:
             source = variant.key   # the one whose start the others take
         if source is None or not self.stack_replicas:
             return None
-        td = self.variants[source].td
+        steps = self.variants[source].td.warmup_steps
         config = self.run_config(variant, task_name)
         config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
-        key = config_hash(config, "shared warm-up", td.warmup_student_steps + td.warmup_comm_steps)
-        return SharedWarmup(td.warmup_student_steps + td.warmup_comm_steps,
-                            self.store.root / "warmups" / task_name / f"{key}.pt")
+        key = config_hash(config, "shared warm-up", steps)
+        return SharedWarmup(steps, self.store.root / "warmups" / task_name / f"{key}.pt")
 
 
 def journal(line: str) -> None:

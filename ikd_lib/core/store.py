@@ -10,6 +10,9 @@ Robustness:
 - a stack is computed under a lock file (`locks/`): a second `make tables` on the same store
   waits for it and then loads its records instead of computing them again. The lock is an
   OS file lock (flock), so it is released when its owner dies, however it dies.
+
+Besides records (`records/`) and training logs (`logs/`), `warmups/` keeps the training
+state that the "separate" schedules share (core/warmup.py).
 """
 from __future__ import annotations
 

@@ -53,7 +53,7 @@ def phase_at(step: int, td: TDConfig | None) -> str:
         return "joint"
     if step < td.warmup_student_steps:
         return "student"
-    if step < td.warmup_student_steps + td.warmup_comm_steps:
+    if step < td.warmup_steps:
         return "comm"
     return "joint"
 
@@ -117,7 +117,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     metric = task.metric
     optimizers = make_optimizers(method, cfg)
     steps_by_phase = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
-    warmup_steps = 0 if td is None or td.schedule == "together" else td.warmup_student_steps + td.warmup_comm_steps
+    warmup_steps = td.warmup_steps if td else 0
 
     n_rep = len(seeds)
     best_state = take_replicas(method.student, torch.arange(n_rep)) if n_rep > 1 else snapshot(method.student)

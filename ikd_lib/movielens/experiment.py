@@ -133,9 +133,9 @@ class MovieLensExperiment(Experiment):
         n_train = self._n_train[genre]
         batch = self.profile.student_train.batch_size_for(n_train)
         td, source = variant.td, self.warmup_source(variant)
-        warmup = td.warmup_student_steps + td.warmup_comm_steps if td and td.schedule == "separate" else 0
+        warmup = td.warmup_steps if td else 0
         if source:   # it starts from the state another run kept (core/warmup.py)
-            warmup -= self.variants[source].td.warmup_student_steps + self.variants[source].td.warmup_comm_steps
+            warmup -= self.variants[source].td.warmup_steps
         steps = 15 * -(-n_train // batch) + warmup
         rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)   # bias only: no layers
         return steps * (630 + batch * self.n_replicas(variant, genre) * rounds)

@@ -245,7 +245,7 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
     method.to(device)
     optimizers = make_optimizers(method, cfg)
     td = getattr(method, "td", None)
-    warmup_steps = 0 if td is None or td.schedule == "together" else td.warmup_student_steps + td.warmup_comm_steps
+    warmup_steps = td.warmup_steps if td else 0
     local_batch = max(1, cfg.batch_size_for(len(train_set)) // world)
     path = Path(checkpoint_dir) / CHECKPOINT
     # resume before DDP starts: all ranks read the same file (DDP then broadcasts rank 0's weights)
