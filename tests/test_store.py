@@ -1,7 +1,9 @@
 """The results store: one record per run, provenance, resume without recomputing."""
 import json
+import os
 
 import pytest
+import torch
 
 from ikd_lib.core import experiment as experiments_module
 
@@ -120,3 +122,35 @@ def test_separate_schedules_share_their_warmup_in_the_store(smoke_dirs, monkeypa
             other = fresh[r["seed"], r["variant"]]
             assert (r["valid_metric"], r["test_metric"], r["best_epoch"]) == \
                    (other["valid_metric"], other["test_metric"], other["best_epoch"])
+
+
+def test_the_teacher_trains_in_the_pool_beside_the_stacks_that_need_none(tmp_path, monkeypatch):
+    """With workers, the MovieLens teacher is a job of the pool (not trained before it): the
+    Bias only and Student stacks train meanwhile on the other worker, every stack that reads
+    the teacher waits for it, and teacher and numbers equal those of a run in one process."""
+    from ikd_lib.movielens.data import locate_ml100k
+    from ikd_lib.movielens.experiment import MovieLensExperiment
+    from ikd_lib.movielens.profiles import get_profile
+    profile, data = get_profile("smoke", genres=["Western"]), locate_ml100k()
+    journal = tmp_path / "journal"
+    monkeypatch.setenv("IKD_RUN_JOURNAL", str(journal))
+    pool = MovieLensExperiment(profile, data_dir=data, cache_dir=tmp_path / "pool", store_root=tmp_path / "a",
+                               progress=False, workers=2)
+    assert not pool.is_prepared("teacher")          # building the experiment trained nothing
+    records = pool.run(["student", "kd"])
+    lines = [line.split(" ", 1) for line in journal.read_text().splitlines()]
+    order = [what for _, what in lines]
+    pid = {what.split(" · ")[0]: p for p, what in lines}
+    assert "preparing teacher" in order and pid["preparing teacher"] != str(os.getpid())
+    assert pid["computing bias_only"] != pid["preparing teacher"], "Bias only waited for the teacher"
+    assert order.index("preparing teacher") < next(i for i, w in enumerate(order) if w.startswith("computing kd"))
+    assert pool.is_prepared("teacher")
+
+    monkeypatch.delenv("IKD_RUN_JOURNAL")
+    alone = MovieLensExperiment(profile, data_dir=data, cache_dir=tmp_path / "alone", store_root=tmp_path / "b",
+                                progress=False, workers=1)
+    again = alone.run(["student", "kd"])
+    pooled, inline = pool.teacher.state_dict(), alone.teacher.state_dict()
+    assert all(torch.equal(pooled[k], inline[k]) for k in inline)
+    fields = ("variant", "seed", "distill_weight", "valid_metric", "test_metric", "best_epoch", "config_hash")
+    assert [[r[f] for f in fields] for r in records] == [[r[f] for f in fields] for r in again]

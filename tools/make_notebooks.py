@@ -36,15 +36,20 @@ methods = None
 ''',
 }
 
+# Printed after the tables: the MovieLens teacher trains inside the tables' worker pool, beside
+# the stacks that need no teacher, so asking for it before the tables would train it alone.
+TEACHER = {
+    "movielens": '''print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
+      f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")
+print("teacher RMSE on all genres per seed, validation:", [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
+      "test:", [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]])''',
+}
+
 SETUP = {
     "movielens": '''from ikd_lib import report
 
 exp = report.experiment(profile, genres=genres, seeds=seeds)
-print(f"profile {exp.profile.name}: genres {exp.profile.genres}, seeds {exp.profile.seeds}")
-print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
-      f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")
-print("teacher RMSE on all genres per seed, validation:", [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
-      "test:", [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]])''',
+print(f"profile {exp.profile.name}: genres {exp.profile.genres}, seeds {exp.profile.seeds}")''',
     "vision": '''from ikd_lib import report
 
 exp = report.experiment(profile, track="vision", tasks=datasets, seeds=seeds)
@@ -95,6 +100,8 @@ def table_notebook(track, title, intro, table_keys):
              params, code(SETUP[track])]
     for key in table_keys:
         cells.append(code(f'{key} = report.table(exp, "{key}", variants=methods)\nreport.show({key})'))
+    if track in TEACHER and table_keys:
+        cells.append(code(TEACHER[track]))
     nb.cells = cells
     nb.metadata["kernelspec"] = KERNELSPEC
     return nb
@@ -137,6 +144,8 @@ def figures_notebook(track, title, intro, setup, figures):
         # shown from the saved PNG: exactly the file that was written
         nb.cells.append(code(f'fig = {call}\npng, pdf = save_figure(fig, figures_dir, "{name}")\n'
                              'print(png, pdf, sep="\\n")\nImage(filename=str(png))'))
+    if track in TEACHER:
+        nb.cells.append(code(TEACHER[track]))
     return nb
 
 

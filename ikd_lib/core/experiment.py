@@ -126,8 +126,28 @@ class Experiment:
         raise NotImplementedError
 
     def expected_cost(self, job) -> float:
-        """Rough relative cost of a stack, to start the longest ones first."""
+        """Rough relative cost of a stack (or a preparation job), to start the longest ones first."""
         return 1.0
+
+    # ------------------------------------------------------------ preparations
+    # Work that some stacks need done first but that is no stack of its own (a track's
+    # teacher, trained once and cached): in the worker pool it is a job like a stack,
+    # ("@<name>", ""), so the stacks that do not need it train meanwhile on the other workers.
+    def preparations(self, variant: Variant) -> tuple[str, ...]:
+        """Names of the preparations this variant's stacks need done first."""
+        return ()
+
+    def is_prepared(self, name: str) -> bool:
+        """Is the preparation already done (its result cached)?"""
+        return True
+
+    def prepare(self, name: str) -> None:
+        """Do the preparation (once, under a lock, cached for every process)."""
+        raise NotImplementedError(f"{type(self).__name__} has no preparation {name!r}")
+
+    def task_for(self, variant: Variant, task_name: str):
+        """The task as this variant's stacks need it (a track may leave out what it does not read)."""
+        return self.task(task_name)
 
     # ------------------------------------------------------------ choices
     def weight_source(self, variant: Variant) -> str | None:
@@ -226,8 +246,17 @@ class Experiment:
         pending = [job for job in needed if job not in progress.done]
         if self.workers > 1 and len(pending) > 1:
             after = {job: {(d, job[1]) for d in self.runs_after(self.variants[job[0]])} for job in pending}
-            run_in_workers(self.worker_factory(), pending, self.workers, on_done=progress.advance,
-                           after=after, priority=self.critical_path(pending, after))
+            preparing = {}   # preparation job -> the stacks that wait for it
+            for job in pending:
+                for name in self.preparations(self.variants[job[0]]):
+                    if not self.is_prepared(name):
+                        preparing.setdefault((f"@{name}", ""), []).append(job)
+                        after[job].add((f"@{name}", ""))
+            after |= {prep: set() for prep in preparing}
+            pool_jobs = list(preparing) + pending
+            run_in_workers(self.worker_factory(), pool_jobs, self.workers,
+                           on_done=lambda job: job in preparing or progress.advance(job),
+                           after=after, priority=self.critical_path(pool_jobs, after))
         for job in pending:   # computes here with one worker; else loads what the workers wrote
             self.run_variant(self.variants[job[0]], job[1])
             progress.advance(job)
@@ -304,8 +333,12 @@ class Experiment:
             self._load_only = before
 
     def run_job(self, job) -> None:
-        """What a worker process does with one job."""
+        """What a worker process does with one job: a stack, or a preparation ("@name", "")."""
         variant_key, task_name = job
+        if variant_key.startswith("@"):
+            journal(f"preparing {variant_key[1:]}")
+            self.prepare(variant_key[1:])
+            return
         self.run_variant(self.variants[variant_key], task_name)
 
     def record_paths(self, variant_key: str, task_name: str, key: str | None = None) -> list:
@@ -337,7 +370,7 @@ class Experiment:
         """Train (or evaluate) the stack and write one record per replica, and its log."""
         journal(f"computing {variant.key} · {task_name} · {key}")
         replicas = self.replicas(variant, task_name)
-        task = self.task(task_name)
+        task = self.task_for(variant, task_name)
         log_path = self.store.log_path(variant.key, task_name, key)
         if variant.method in EVALUATED:
             outcome = self.reference_outcome(variant, task)

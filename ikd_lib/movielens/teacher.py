@@ -33,6 +33,11 @@ def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
                        list(profile.seeds), data_fingerprint)
 
 
+def teacher_checkpoint(cache_dir: Path, key: str) -> Path:
+    """Where the teacher stack of config hash `key` is cached."""
+    return Path(cache_dir) / "teachers" / f"teacher-{key}.pt"
+
+
 def build_teacher(profile: Profile, task: RatingTask) -> RatingModel:
     """One teacher per seed, its implicit sums over the all-genre training ratings."""
     return RatingModel(profile.teacher, task.n_users, task.n_items, profile.seeds, task.rating_offset,
@@ -44,7 +49,7 @@ def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerp
                           cache_dir: Path, progress: bool = True) -> tuple[RatingModel, dict]:
     """The frozen teacher stack and a summary (hash, validation/test RMSE per seed, timing)."""
     key = teacher_config_hash(profile, data_fingerprint)
-    path = Path(cache_dir) / "teachers" / f"teacher-{key}.pt"
+    path = teacher_checkpoint(cache_dir, key)
     teacher = build_teacher(profile, all_genres)
     with file_lock(path.with_suffix(".lock"), "the MovieLens teacher"):   # two runs never train it twice
         saved = load_checkpoint(path)
