@@ -196,3 +196,31 @@ def test_a_shared_warmup_changes_no_number(toy_task, toy_teacher, tmp_path, monk
             assert np.array_equal(getattr(resumed, log)[key], values, equal_nan=True), (log, key)
     assert np.isnan(alone.epoch_log["valid_metric"]).any(), "no replica was dropped: part of the path is untested"
 
+
+
+@pytest.mark.parametrize("variant", ["student", "td"])
+def test_a_genre_student_keeps_only_its_genres_rows_with_the_same_numbers(smoke_experiment, variant, monkeypatch):
+    """A genre's student holds embedding rows only for the genre's users and items (Western:
+    27 of 1,682 items); every result and every logged loss equals that of full tables."""
+    import ikd_lib.movielens.experiment as ml_experiment
+    from ikd_lib.core.experiment import Replica
+    exp = smoke_experiment
+    task, spec = exp.task("Western"), exp.variants[variant]
+    replicas = [Replica(1.0, 3.0, s) for s in exp.profile.seeds] * 2
+    cfg = TrainConfig(max_epochs=3, patience=3, lr=3e-3)
+    runs = {}
+    for compact in (True, False):
+        if not compact:
+            monkeypatch.setattr(ml_experiment, "task_rows", lambda task: None)
+        method, seeds, index = exp.build_stack(spec, task, replicas)
+        tables = {name: method.student.get_parameter(f"{name}.weight").shape[1]
+                  for name in ("user_emb", "item_emb", "user_implicit", "item_implicit")}
+        runs[compact] = tables, train_stack(method, task, cfg, seeds, index, td=spec.td, progress=False)
+    (small, compact), (full, reference) = runs[True], runs[False]
+    items = task.train.inputs[:, 1].unique()
+    assert small["item_emb"] == small["user_implicit"] < full["item_emb"] == exp.n_items
+    assert small["item_emb"] >= len(items) and small["user_emb"] < exp.n_users
+    assert compact.valid_metric == reference.valid_metric and compact.test_metric == reference.test_metric
+    assert compact.best_epoch == reference.best_epoch
+    for key, values in reference.step_log.items():
+        assert np.array_equal(compact.step_log[key], values, equal_nan=True), key

@@ -33,7 +33,7 @@ from .progress import Progress
 from .results import Cell, cell_for
 from .store import ResultStore, provenance
 from .train import train_stack
-from .warmup import SharedWarmup
+from .warmup import FORMAT as WARMUP_FORMAT, SharedWarmup
 
 EVALUATED = ("teacher",)   # methods that are evaluated, not trained
 
@@ -414,7 +414,7 @@ class Experiment:
         steps = self.variants[source].td.warmup_steps
         config = self.run_config(variant, task_name)
         config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
-        key = config_hash(config, "shared warm-up", steps)
+        key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT)
         return SharedWarmup(steps, self.store.root / "warmups" / task_name / f"{key}.pt")
 
 

@@ -61,12 +61,16 @@ class StackedLinear(nn.Module):
 
 
 class StackedEmbedding(nn.Module):
-    """R independent embedding tables, N(0, std²) initialisation."""
+    """R independent embedding tables, N(0, std²) initialisation. With `rows`, only those rows
+    of the tables are kept (in that order), with the values the full tables would hold."""
 
-    def __init__(self, seeds: tuple[int, ...], n_rows: int, dim: int, stream: str, std: float = 0.1):
+    def __init__(self, seeds: tuple[int, ...], n_rows: int, dim: int, stream: str, std: float = 0.1,
+                 rows: torch.Tensor | None = None):
         super().__init__()
         tables = [torch.randn((n_rows, dim), generator=replica_generator(s, stream)) * std for s in seeds]
-        self.weight = nn.Parameter(torch.stack(tables))     # [R, n_rows, dim]
+        if rows is not None:
+            tables = [t[rows] for t in tables]
+        self.weight = nn.Parameter(torch.stack(tables))     # [R, n_rows (or len(rows)), dim]
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         """index [R, B] (or [1, B], shared by all replicas) -> [R, B, dim]."""

@@ -18,7 +18,7 @@ from ..core.experiment import Experiment, Variant, baseline_variants, td_variant
 from ..core.methods import build_method
 from ..core.store import runs_dir
 from .data import cache_root, genre_task, load_movielens, locate_ml100k
-from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters
+from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters, task_rows
 from .profiles import Profile, get_profile
 from .tables import MOVIELENS_TABLES
 from .tasks import RatingTask, attach_teacher, rating_task
@@ -117,10 +117,11 @@ class MovieLensExperiment(Experiment):
         return self._tasks[genre]
 
     def _student(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:
-        """The genre's student: its implicit sums over the genre's own training ratings only."""
+        """The genre's student: its implicit sums over the genre's own training ratings only, its
+        embedding tables only for the genre's users and items."""
         return RatingModel(self.profile.student, self.n_users, self.n_items, seeds, task.rating_offset,
                            name="student", interactions=task.train.inputs, l2=l2, bias_start=self.baseline(task),
-                           bias_l2=bias_l2)
+                           bias_l2=bias_l2, rows=task_rows(task))
 
     def bias_l2(self, genre: str, seeds) -> list[float]:
         """Per seed, the L2 on the biases that the genre's Bias only model chose for that seed."""
