@@ -246,14 +246,14 @@ class Experiment:
         pending = [job for job in needed if job not in progress.done]
         if self.workers > 1 and len(pending) > 1:
             after = {job: {(d, job[1]) for d in self.runs_after(self.variants[job[0]])} for job in pending}
-            preparing = {}   # preparation job -> the stacks that wait for it
+            preparing = set()   # preparation jobs the pool runs first (the stacks wait for theirs)
             for job in pending:
                 for name in self.preparations(self.variants[job[0]]):
                     if not self.is_prepared(name):
-                        preparing.setdefault((f"@{name}", ""), []).append(job)
+                        preparing.add((f"@{name}", ""))
                         after[job].add((f"@{name}", ""))
             after |= {prep: set() for prep in preparing}
-            pool_jobs = list(preparing) + pending
+            pool_jobs = sorted(preparing) + pending
             run_in_workers(self.worker_factory(), pool_jobs, self.workers,
                            on_done=lambda job: job in preparing or progress.advance(job),
                            after=after, priority=self.critical_path(pool_jobs, after))

@@ -85,7 +85,7 @@ class MovieLensExperiment(Experiment):
     @property
     def teacher_summary(self) -> dict:
         """Its config hash, validation and test RMSE per seed, training time, parameters."""
-        self.teacher
+        self.prepare("teacher")
         return self._teacher[1]
 
     def preparations(self, variant: Variant) -> tuple[str, ...]:
@@ -96,6 +96,9 @@ class MovieLensExperiment(Experiment):
         return self._teacher is not None or teacher_checkpoint(self.cache_root, self.teacher_hash).exists()
 
     def prepare(self, name: str) -> None:
+        """Load the teacher, or train it (under a file lock: two processes never train it twice)."""
+        if name != "teacher":
+            raise ValueError(f"unknown preparation {name!r}; the MovieLens track has one: 'teacher'")
         self.teacher
 
     # ------------------------------------------------------------ building blocks
