@@ -74,19 +74,23 @@ class MovieLensExperiment(Experiment):
         return functools.partial(MovieLensExperiment, **self.worker_args, progress=False, workers=1)
 
     # ------------------------------------------------------------ the teacher
-    @property
-    def teacher(self):
-        """The frozen teacher stack (one per seed): from the cache, else trained now."""
+    def _loaded_teacher(self) -> tuple:
+        """(teacher, summary): from the cache, else trained now (under a file lock: two
+        processes never train it twice)."""
         if self._teacher is None:
             self._teacher = load_or_train_teacher(self.profile, self.all_genres, self.fingerprint,
                                                   self.cache_root, progress=self.progress)
-        return self._teacher[0]
+        return self._teacher
+
+    @property
+    def teacher(self):
+        """The frozen teacher stack (one per seed)."""
+        return self._loaded_teacher()[0]
 
     @property
     def teacher_summary(self) -> dict:
         """Its config hash, validation and test RMSE per seed, training time, parameters."""
-        self.prepare("teacher")
-        return self._teacher[1]
+        return self._loaded_teacher()[1]
 
     def preparations(self, variant: Variant) -> tuple[str, ...]:
         """Every row but Bias only and Student reads the teacher."""
@@ -96,27 +100,28 @@ class MovieLensExperiment(Experiment):
         return self._teacher is not None or teacher_checkpoint(self.cache_root, self.teacher_hash).exists()
 
     def prepare(self, name: str) -> None:
-        """Load the teacher, or train it (under a file lock: two processes never train it twice)."""
         if name != "teacher":
             raise ValueError(f"unknown preparation {name!r}; the MovieLens track has one: 'teacher'")
-        self.teacher
+        self._loaded_teacher()
 
     # ------------------------------------------------------------ building blocks
     def task(self, genre: str) -> RatingTask:
         """The genre's ratings as tensors, with the teacher's states attached (cached)."""
-        task = self.task_for(None, genre)
+        task = self._ratings(genre)
         if genre not in self._with_teacher:
             attach_teacher(task, self.teacher)
             self._with_teacher.add(genre)
         return task
 
-    def task_for(self, variant: Variant | None, genre: str) -> RatingTask:
+    def task_for(self, variant: Variant, genre: str) -> RatingTask:
         """The genre's task; without the teacher's states for a variant that does not read them
         (so a Student stack never waits for the teacher)."""
+        return self.task(genre) if self.preparations(variant) else self._ratings(genre)
+
+    def _ratings(self, genre: str) -> RatingTask:
+        """The genre's ratings as tensors (cached), the teacher's states not (yet) attached."""
         if genre not in self._tasks:
             self._tasks[genre] = rating_task(genre, genre_task(self.ml, genre), self.n_users, self.n_items)
-        if variant is not None and self.preparations(variant):
-            return self.task(genre)
         return self._tasks[genre]
 
     def _student(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:

@@ -175,7 +175,8 @@ class RatingModel(nn.Module):
         genre's ratings use (Western: 491 of 943 users, 27 of 1,682 items): any other row is
         never read and never gets a gradient, so it would only cost time in every step's
         full-table work (the implicit sums, the gradient buffers, Adam). The numbers are
-        those of the full tables, bit for bit (tests/test_movielens.py)."""
+        those of the full tables, bit for bit
+        (tests/test_training.py::test_a_genre_student_keeps_only_its_genres_rows_with_the_same_numbers)."""
         users, items = self.user_emb.weight, self.item_emb.weight
         if self.cfg.implicit:
             users = users + self.rated_by_user(self.user_implicit.weight)
