@@ -7,6 +7,9 @@
 # notebooks (regenerate the .ipynb files), clean-runs.
 
 PROFILE ?= cpu
+# numpy's OpenBLAS computes the MovieLens layers' products on these kernels on every CPU
+# (ikd_lib/core/blas.py); `import ikd_lib` sets it too, but only before numpy is loaded.
+export OPENBLAS_CORETYPE := Haswell
 PROFILES := smoke cpu paper
 TRACK ?= all
 TRACKS := all movielens vision

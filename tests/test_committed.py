@@ -69,7 +69,7 @@ def test_makefile_rejects_an_unknown_profile_before_starting_anything():
 
 def probe_in_a_fresh_process(**env):
     code = "import ikd_lib; from ikd_lib.core.determinism import pin_report; r = pin_report(); " \
-           "print(r['probe'], r['threads'], r['pinned'])"
+           "print(r['probe'], r['threads'], r['pinned'], r['openblas_core'])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={**os.environ, **env})
     return done.stdout.split()
@@ -77,7 +77,8 @@ def probe_in_a_fresh_process(**env):
 
 def test_the_pins_hold_in_every_process_whatever_its_environment():
     plain = probe_in_a_fresh_process()
-    crowded = probe_in_a_fresh_process(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", MKL_CBWR="AUTO")
-    assert plain == crowded and plain[1:] == ["1", "True"]
+    crowded = probe_in_a_fresh_process(OMP_NUM_THREADS="2", MKL_NUM_THREADS="2", MKL_CBWR="AUTO",
+                                       OPENBLAS_CORETYPE="Sandybridge")   # OpenBLAS's AVX kernels
+    assert plain == crowded and plain[1:] == ["1", "True", "Haswell"]
     unpinned = probe_in_a_fresh_process(IKD_UNPINNED="1")
     assert unpinned[2] == "False"

@@ -114,3 +114,17 @@ def test_same_seed_same_student_under_every_method(toy_task, toy_teacher):
     different_seed = make("student", toy_task, toy_teacher, seeds=(1, 0))[0].student.state_dict()
     assert not torch.equal(different_seed["user_emb.weight"][0], inits[0]["user_emb.weight"][0])
     assert torch.equal(different_seed["user_emb.weight"][0], inits[0]["user_emb.weight"][1])
+
+
+@pytest.mark.parametrize("name", ["student", "kd", "fitnet", "fd", "hybrid", "td"])
+def test_a_method_reads_only_the_teacher_states_it_names(name, toy_task, toy_teacher):
+    # the training loop gathers only Method.teacher_states: reading another one fails here
+    method, index = make(name, toy_task, toy_teacher)
+    rows = torch.stack([torch.arange(32)] * len(SEEDS))
+    batch = toy_task.batch("train", rows, index if name != "student" else None, method.teacher_states)
+    assert {k for k in batch if k.startswith("teacher_")} == {f"teacher_{s}" for s in method.teacher_states}
+    _, named, _ = method.forward_train(batch)
+    full = toy_task.batch("train", rows, index if name != "student" else None)
+    _, named_full, _ = method.forward_train(full)
+    assert named.keys() == named_full.keys()
+    assert all(torch.equal(named[k], named_full[k]) for k in named)

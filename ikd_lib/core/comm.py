@@ -14,18 +14,19 @@ from torch import nn
 from .stacked import StackedLinear, StackedMLP
 
 
-def make_module(kind: str, seeds, d_in: int, d_out: int, stream: str) -> nn.Module:
+def make_module(kind: str, seeds, d_in: int, d_out: int, stream: str, matmul: str = "torch") -> nn.Module:
     if kind == "linear":
-        return StackedLinear(seeds, d_in, d_out, stream)
+        return StackedLinear(seeds, d_in, d_out, stream, matmul)
     if kind == "mlp":
-        return StackedMLP(seeds, d_in, max(d_in, d_out), d_out, stream)
+        return StackedMLP(seeds, d_in, max(d_in, d_out), d_out, stream, matmul)
     raise ValueError(f"unknown communication module {kind!r}; valid: linear, mlp")
 
 
 class Communication(nn.Module):
-    def __init__(self, seeds, student_width: int, teacher_width: int, message_dim: int, kind: str):
+    def __init__(self, seeds, student_width: int, teacher_width: int, message_dim: int, kind: str,
+                 matmul: str = "torch"):
         super().__init__()
-        self.encode_student = make_module(kind, seeds, student_width, message_dim, "comm.E_g")
-        self.decode_student = make_module(kind, seeds, message_dim, student_width, "comm.D_g")
-        self.encode_teacher = make_module(kind, seeds, teacher_width, message_dim, "comm.E_h")
-        self.decode_teacher = make_module(kind, seeds, message_dim, teacher_width, "comm.D_h")
+        self.encode_student = make_module(kind, seeds, student_width, message_dim, "comm.E_g", matmul)
+        self.decode_student = make_module(kind, seeds, message_dim, student_width, "comm.D_g", matmul)
+        self.encode_teacher = make_module(kind, seeds, teacher_width, message_dim, "comm.E_h", matmul)
+        self.decode_teacher = make_module(kind, seeds, message_dim, teacher_width, "comm.D_h", matmul)

@@ -12,9 +12,13 @@ CPU. Each pin below removes one such choice:
   matmuls) on the AVX2 path whatever the CPU offers (AVX-512 machines otherwise differ).
 - ONEDNN_MAX_CPU_ISA=AVX2: the same cap for oneDNN (convolutions such as a ViT's patch
   embedding).
+- OPENBLAS_CORETYPE=Haswell: numpy's OpenBLAS, which computes the MovieLens layers'
+  products (core/blas.py), runs its AVX2 kernels with fixed blocking on every CPU (it would
+  pick other kernels on an AVX-512 machine). Read when numpy loads: `import ikd_lib` first.
 - one intra-op thread per process: parallel reductions split work by thread count.
   Parallelism comes from worker processes instead (core/parallel.py).
-- torch.use_deterministic_algorithms(True), and CUBLAS_WORKSPACE_CONFIG for GPUs.
+- torch.use_deterministic_algorithms(True) (without its NaN fill of fresh memory, see
+  apply_pins), and CUBLAS_WORKSPACE_CONFIG for GPUs.
 
 The environment variables are read when the libraries initialise, so they must be set
 before torch runs its first operation: `import ikd_lib` does it (its first line), the
@@ -35,6 +39,8 @@ PINNED_ENV = {
     "MKL_CBWR": "COMPATIBLE",
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "OPENBLAS_CORETYPE": "Haswell",          # numpy's OpenBLAS, the MovieLens layers' products (core/blas.py)
+    "OPENBLAS_NUM_THREADS": "1",
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",   # deterministic cuBLAS (the paper profile on GPUs)
 }
 THREADS = 1   # intra-op threads per process while computing numbers
@@ -62,6 +68,11 @@ def apply_pins() -> None:
         return
     torch.set_num_threads(THREADS)
     torch.use_deterministic_algorithms(True)
+    # Deterministic mode also fills every uninitialised allocation (torch.empty, the output of
+    # each gather) with NaN, so that an op reading memory nobody wrote could not differ between
+    # runs. Nothing here reads such memory (a NaN would reach the losses and stop training),
+    # so the fill only costs time: ~9% of a small MovieLens step, with the same numbers.
+    torch.utils.deterministic.fill_uninitialized_memory = False
 
 
 def cpu_name() -> str:
@@ -94,10 +105,13 @@ def probe() -> str:
 @functools.lru_cache(maxsize=1)
 def pin_report() -> dict:
     import torch
+
+    from .blas import openblas_core
     return {"pinned": not unpinned(),
             "env": {k: os.environ.get(k) for k in PINNED_ENV},
             "threads": torch.get_num_threads(),
             "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+            "openblas_core": openblas_core(),
             "cpu": cpu_name(), "machine": platform.machine(),
             "probe": probe(), "probe_matches_reference": probe() == REFERENCE_PROBE}

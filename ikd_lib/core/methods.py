@@ -4,7 +4,9 @@ losses add up. The pure losses live in `losses.py`.
 
 Any student and teacher work, whatever the track, if they offer the taps:
   student: `forward(inputs) -> (ŷ, {"low": s_l, "high": s_h})`, `seeds`, `width` (and, for
-           readers, the pieces `forward_low`, `forward_up`, `forward_head`). The states may
+           readers, the pieces `forward_low`, `forward_up`, `forward_head`); optionally
+           `matmul`, who computes its stacked layers' products (stacked.MATMULS), which the
+           method's own layers (E*, D*, a regressor or projector) then use too. The states may
            also hold "penalty": the model's own regularisation per replica [R] (L2 on the
            embeddings a batch used, say), which the model adds to its objective;
   teacher: `up(t_l) -> t_h` (its upper layers h_up, frozen) and `width`.
@@ -26,10 +28,16 @@ from .config import TDConfig, check_choice
 from .stacked import StackedLinear
 
 
+def matmul_of(student) -> str:
+    """Who computes the student's stacked products: the method's layers follow it."""
+    return getattr(student, "matmul", "torch")
+
+
 class Method(nn.Module):
     """Scratch student: L = L_task. Subclasses add their losses and auxiliary modules."""
     name = "student"
     uses_teacher = False
+    teacher_states: tuple[str, ...] = ()    # the teacher's states forward_train reads (Task.batch gathers them)
     replica_buffers = ("distill_weight",)   # buffers with a replica axis (stacked.ReplicaSubset)
 
     def __init__(self, student, teacher, distill_weight: torch.Tensor, task):
@@ -84,7 +92,7 @@ class Method(nn.Module):
 
 class LogitKD(Method):
     """KD on the prediction: L_task + λ·kd(ŷ, teacher's ŷ); kd from the task."""
-    name, uses_teacher = "kd", True
+    name, uses_teacher, teacher_states = "kd", True, ("pred",)
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -97,11 +105,12 @@ class LogitKD(Method):
 
 class FitNet(Method):
     """Hint at the lower layer through a learned regressor r: L_task + λ·d(r(s_l), t_l)."""
-    name, uses_teacher = "fitnet", True
+    name, uses_teacher, teacher_states = "fitnet", True, ("low",)
 
     def __init__(self, student, teacher, distill_weight, task):
         super().__init__(student, teacher, distill_weight, task)
-        self.regressor = StackedLinear(student.seeds, student.width, teacher.width, "fitnet.regressor")
+        self.regressor = StackedLinear(student.seeds, student.width, teacher.width, "fitnet.regressor",
+                                       matmul_of(student))
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -114,11 +123,12 @@ class FitNet(Method):
 
 class FeatureDistillation(Method):
     """Penultimate features through a learned projector p: L_task + λ·d(p(s_h), t_h)."""
-    name, uses_teacher = "fd", True
+    name, uses_teacher, teacher_states = "fd", True, ("high",)
 
     def __init__(self, student, teacher, distill_weight, task):
         super().__init__(student, teacher, distill_weight, task)
-        self.projector = StackedLinear(student.seeds, student.width, teacher.width, "fd.projector")
+        self.projector = StackedLinear(student.seeds, student.width, teacher.width, "fd.projector",
+                                       matmul_of(student))
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -131,7 +141,7 @@ class FeatureDistillation(Method):
 
 class Hybrid(FeatureDistillation):
     """KD + FD, one weight λ for both."""
-    name = "hybrid"
+    name, teacher_states = "hybrid", ("high", "pred")
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -144,12 +154,13 @@ class Hybrid(FeatureDistillation):
 
 class TalkingModels(Method):
     """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), METHOD.md."""
-    name, uses_teacher = "td", True
+    name, uses_teacher, teacher_states = "td", True, ("low", "high")
 
     def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0):
         super().__init__(student, teacher, distill_weight, task)
         self.td = td
-        self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module)
+        self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module,
+                                  matmul_of(student))
         # One noise stream per stack; noise draws depend on the stack, not on one replica.
         self.noise = torch.Generator().manual_seed(noise_seed) if td.noise_std > 0 else None
 

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from . import blas
+
 
 def replica_generator(seed: int, stream: str) -> torch.Generator:
     """A generator for one replica and one named purpose (e.g. "student.tower.0").
@@ -34,11 +36,19 @@ def _uniform(shape, bound: float, generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
 
 
-class StackedLinear(nn.Module):
-    """R independent `nn.Linear(d_in, d_out)` layers; PyTorch's default initialisation."""
+MATMULS = ("torch", "openblas")   # who computes a stacked layer's products (core/blas.py)
 
-    def __init__(self, seeds: tuple[int, ...], d_in: int, d_out: int, stream: str):
+
+class StackedLinear(nn.Module):
+    """R independent `nn.Linear(d_in, d_out)` layers; PyTorch's default initialisation.
+    `matmul`: "torch" (baddbmm), or "openblas" (core/blas.py: faster for small layers under
+    the pins, other numbers): a track chooses once for all its layers."""
+
+    def __init__(self, seeds: tuple[int, ...], d_in: int, d_out: int, stream: str, matmul: str = "torch"):
         super().__init__()
+        if matmul not in MATMULS:
+            raise ValueError(f"unknown matmul {matmul!r}; valid: {', '.join(MATMULS)}")
+        self.matmul = matmul
         bound = 1 / math.sqrt(d_in)
         weights, biases = [], []
         for seed in seeds:
@@ -49,6 +59,8 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack(biases))      # [R, 1, d_out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.matmul == "openblas":
+            return blas.affine(self.bias, x, self.weight)
         n_rep = self.weight.shape[0]
         if n_rep == 1 and x.shape[0] != 1:  # one shared layer applied to every replica
             out = torch.addmm(self.bias[0], x.reshape(-1, x.shape[-1]), self.weight[0])
@@ -97,10 +109,10 @@ def gather_rows(table: torch.Tensor, index: torch.Tensor, replica: torch.Tensor 
 class StackedMLP(nn.Module):
     """Dense-ReLU-Dense, one per replica."""
 
-    def __init__(self, seeds, d_in: int, d_hidden: int, d_out: int, stream: str):
+    def __init__(self, seeds, d_in: int, d_hidden: int, d_out: int, stream: str, matmul: str = "torch"):
         super().__init__()
-        self.inner = StackedLinear(seeds, d_in, d_hidden, f"{stream}.inner")
-        self.outer = StackedLinear(seeds, d_hidden, d_out, f"{stream}.outer")
+        self.inner = StackedLinear(seeds, d_in, d_hidden, f"{stream}.inner", matmul)
+        self.outer = StackedLinear(seeds, d_hidden, d_out, f"{stream}.outer", matmul)
 
     def forward(self, x):
         return self.outer(torch.relu(self.inner(x)))

@@ -53,6 +53,12 @@ RMSE = Metric("RMSE", higher_is_better=False, per_example=_squared_error, finish
 ACCURACY = Metric("top-1 accuracy", higher_is_better=True, per_example=_correct)
 
 
+def take_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values [N, ...], index [R, B] -> [R, B, ...]: `values[index]`, as one flat
+    `index_select` (a copy, so the same numbers; advanced indexing takes a slower path)."""
+    return values.index_select(0, index.reshape(-1)).view(*index.shape, *values.shape[1:])
+
+
 @dataclass
 class Split:
     inputs: torch.Tensor                 # [N, ...]
@@ -77,13 +83,16 @@ class Task:
     def split(self, name: str) -> Split:
         return getattr(self, name)
 
-    def batch(self, split: str, index: torch.Tensor, teacher_index: torch.Tensor | None) -> dict:
+    def batch(self, split: str, index: torch.Tensor, teacher_index: torch.Tensor | None,
+              teacher_states: tuple[str, ...] = TEACHER_STATES) -> dict:
         """One minibatch per replica: rows index [R, B] of a split, with the frozen teacher's
-        states of replica teacher_index[r] when a teacher is attached and asked for."""
+        states `teacher_states` of replica teacher_index[r] when a teacher is attached and asked
+        for. A method names the states it reads (`Method.teacher_states`): gathering the others
+        would copy [R, B, width] tensors every step for nothing (logit KD reads only "pred")."""
         part = self.split(split)
-        batch = {"inputs": part.inputs[index], "target": part.target[index]}
+        batch = {"inputs": take_rows(part.inputs, index), "target": take_rows(part.target, index)}
         if teacher_index is not None and part.teacher:
-            for name in TEACHER_STATES:
+            for name in teacher_states:
                 batch[f"teacher_{name}"] = gather_rows(part.teacher[name], index, teacher_index)
         return batch
 

@@ -179,7 +179,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         epoch_sums, epoch_counts = {}, {}
         for begin in range(0, n_train, batch_size):
             phase = phase_at(step, td)
-            batch = task.batch("train", order[:, begin:begin + batch_size], live_teacher)
+            batch = task.batch("train", order[:, begin:begin + batch_size], live_teacher, method.teacher_states)
             named, total = run(losses_of, batch, phase)
             if not bool(torch.isfinite(total).all()):
                 raise FloatingPointError(describe_nonfinite(step, epoch, named, live_seeds,

@@ -77,7 +77,7 @@ def make_step(exp: MovieLensExperiment, variant_key: str, genre: str, replicas):
     order = epoch_order(seeds, len(task.train), epoch=1)[:, :cfg.batch_size_for(len(task.train))]
 
     def forward():
-        batch = task.batch("train", order, teacher_index)   # the gather is part of a step
+        batch = task.batch("train", order, teacher_index, method.teacher_states)   # the gather is part of a step
         return method.objective(method.forward_train(batch)[1]).sum()
 
     def step():

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core import blas
 from ..core.stacked import StackedEmbedding, StackedLinear, gather_rows
 from .profiles import RatingModelConfig
 
@@ -144,10 +145,11 @@ class RatingModel(nn.Module):
             self.raters_of_item = NormalisedInteractions(items, users, n_i, n_u)
         self.user_bias, self.item_bias = start_biases(seeds, n_users, n_items, name, bias_start)
         features = (3 if cfg.product else 2) * cfg.emb_dim
-        self.low_layer = StackedLinear(seeds, features, cfg.width, f"{name}.low")
+        self.matmul = cfg.matmul   # the method's own layers (E*, D*, ...) follow it (core/methods.py)
+        self.low_layer = StackedLinear(seeds, features, cfg.width, f"{name}.low", cfg.matmul)
         self.up_layers = nn.ModuleList(
-            StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}") for i in range(cfg.n_upper))
-        self.head_layer = StackedLinear(seeds, cfg.width, 1, f"{name}.head")
+            StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}", cfg.matmul) for i in range(cfg.n_upper))
+        self.head_layer = StackedLinear(seeds, cfg.width, 1, f"{name}.head", cfg.matmul)
         with torch.no_grad():   # epoch 0 predicts exactly the biases
             self.head_layer.weight.zero_()
             self.head_layer.bias.zero_()
@@ -301,7 +303,7 @@ class FrozenTeacher(nn.Module):
 
     def __init__(self, teacher: RatingModel, replica_index: torch.Tensor):
         super().__init__()
-        self.width = teacher.width
+        self.width, self.matmul = teacher.width, teacher.matmul
         self.n_layers = len(teacher.up_layers)
         self.replica_buffers = tuple(f"{kind}{i}" for i in range(self.n_layers) for kind in "wb")
         for i, layer in enumerate(teacher.up_layers):
@@ -310,6 +312,7 @@ class FrozenTeacher(nn.Module):
         self.eval()
 
     def up(self, state: torch.Tensor) -> torch.Tensor:
+        product = blas.affine if self.matmul == "openblas" else torch.baddbmm
         for i in range(self.n_layers):
-            state = torch.relu(torch.baddbmm(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
+            state = torch.relu(product(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
         return state

@@ -39,7 +39,7 @@ def make_step(exp: VisionExperiment, variant_key: str, dataset: str, batch_size:
     rows = torch.arange(batch_size)[None]
 
     def step():
-        batch = task.batch("train", rows, teacher_index)
+        batch = task.batch("train", rows, teacher_index, method.teacher_states)
         total = method.objective(method.forward_train(batch)[1]).sum()
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,109 @@
+"""Small stacked matrix products on OpenBLAS's Haswell kernels: fast, and the same numbers
+on every x86-64 CPU with AVX2 (the MovieLens track's layers use them).
+
+Why: a MovieLens step is a chain of small products, [R, 1024, 16] @ [R, 16, 32] and the
+like. Under the floating-point pins (determinism.py) PyTorch computes them with MKL on its
+COMPATIBLE branch, the only MKL branch on which AMD and Intel CPUs agree; it is an SSE2
+code path that spent about half of a TD step. numpy's OpenBLAS, with its kernels pinned to
+one CPU type (OPENBLAS_CORETYPE=Haswell: AVX2 and FMA, blocking sizes fixed when it was
+built, not read off the machine) and one thread, runs the same instructions in the same
+order on any CPU that has AVX2, Intel or AMD: the same numbers, at about a third of MKL's
+time for these shapes (`make bench`).
+
+    affine(bias, x, weight) = x @ weight + bias     x [R, M, K], weight [R, K, N], bias [R, 1, N]
+
+and its gradients (g @ weightᵀ, xᵀ @ g, and g summed over M), as one autograd Function. A
+layer stored with one replica (weight [1, K, N]) is applied to every replica of x.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import glob
+import os
+
+import numpy as np
+import torch
+
+CORETYPE = "Haswell"   # the kernels every machine runs (exported as OPENBLAS_CORETYPE by the pins)
+
+
+@functools.lru_cache(maxsize=1)
+def _openblas():
+    """numpy's bundled OpenBLAS (scipy-openblas), or None when numpy links another BLAS."""
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas*.so*"))):
+        lib = ctypes.CDLL(path)
+        if hasattr(lib, "scipy_openblas_get_corename64_"):
+            return lib, "64_"
+        if hasattr(lib, "scipy_openblas_get_corename"):
+            return lib, ""
+    return None
+
+
+def openblas_core() -> str | None:
+    """The kernels numpy's OpenBLAS runs ("Haswell", "SkylakeX", ...); None without it."""
+    found = _openblas()
+    if found is None:
+        return None
+    lib, suffix = found
+    corename = getattr(lib, f"scipy_openblas_get_corename{suffix}")
+    corename.restype = ctypes.c_char_p
+    return corename().decode()
+
+
+@functools.lru_cache(maxsize=1)
+def check_openblas() -> None:
+    """Before the first product: one thread, and (under the pins) the pinned kernels, else a
+    clear error instead of numbers that differ from the committed tables."""
+    from .determinism import unpinned
+    found = _openblas()
+    if found is not None:
+        lib, suffix = found
+        getattr(lib, f"scipy_openblas_set_num_threads{suffix}")(1)   # one thread per worker process
+    if unpinned():
+        return
+    core = openblas_core()
+    if core is None:
+        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the MovieLens "
+                           "layers need for machine-independent numbers. Fix: install numpy from PyPI as "
+                           "pinned in constraints.txt (`make test` or `pip install -c constraints.txt -e .`).")
+    if core != CORETYPE:
+        raise RuntimeError(f"numpy's OpenBLAS runs its {core!r} kernels, not the pinned {CORETYPE!r} ones, so "
+                           "the MovieLens numbers would differ from the committed tables. numpy was loaded before "
+                           "ikd_lib could pin them. Fix: `import ikd_lib` before numpy (or pandas, ...) in a fresh "
+                           f"process, or export OPENBLAS_CORETYPE={CORETYPE} (the Makefile does).")
+
+
+def _matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
+
+
+class _Affine(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, bias, x, weight):
+        x, weight = x.detach().contiguous(), weight.detach().contiguous()
+        ctx.save_for_backward(x, weight)
+        out = _matmul(x, weight)
+        out += bias.detach()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        need_bias, need_x, need_weight = ctx.needs_input_grad
+        return (grad.sum(1, keepdim=True) if need_bias else None,
+                _matmul(grad, weight.transpose(1, 2)) if need_x else None,
+                _matmul(x.transpose(1, 2), grad) if need_weight else None)
+
+
+def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x @ weight + bias per replica (see the module docstring); x may carry more axes
+    between the replica and the feature axis ([R, B, N, K]): they are flattened."""
+    check_openblas()
+    shape = x.shape
+    if weight.shape[0] == 1 and shape[0] != 1:   # one shared layer, applied to every replica
+        x = x.reshape(1, -1, shape[-1])
+    elif x.dim() != 3:
+        x = x.reshape(shape[0], -1, shape[-1])
+    return _Affine.apply(bias, x, weight).reshape(*shape[:-1], weight.shape[-1])
