@@ -198,6 +198,43 @@ def test_a_shared_warmup_changes_no_number(toy_task, toy_teacher, tmp_path, monk
 
 
 
+def test_the_frozen_student_computes_no_gradient_and_changes_no_number(toy_task, toy_teacher, monkeypatch):
+    """In the "comm" phase of the separate schedule the student gets no gradient at all (its
+    parameters stop requiring one), and every number equals a run that computes the student's
+    gradients and throws them away, as the loop did before."""
+    import ikd_lib.core.train as train
+    seeds = (0, 1, 0, 1)
+    td = TDConfig(schedule="separate", warmup_student_steps=6, warmup_comm_steps=8)
+    cfg = TrainConfig(max_epochs=4, patience=2, batch_size=480, lr=1e-2, min_batches_per_epoch=5)
+    grads_in_comm = []
+
+    def run():
+        method, index = make("td", toy_task, toy_teacher, td, seeds=seeds)
+        student = list(method.student.parameters())
+        real_step = torch.optim.Adam.step
+
+        def spy(opt, *a, **k):   # on every optimiser step: does any student parameter hold a gradient?
+            grads_in_comm.append(any(p.grad is not None for p in student))
+            return real_step(opt, *a, **k)
+        monkeypatch.setattr(torch.optim.Adam, "step", spy)
+        result = train_stack(method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=True)
+        monkeypatch.setattr(torch.optim.Adam, "step", real_step)
+        assert all(p.requires_grad for p in student)     # learning again after the loop
+        return result
+    frozen = run()
+    comm_steps = grads_in_comm[6:6 + 8]                   # the student phase steps one optimiser, then E*, D* alone
+    assert len(comm_steps) == 8 and not any(comm_steps)
+    monkeypatch.setattr(train, "student_learns", lambda params, on: None)   # the old loop
+    grads_in_comm.clear()
+    reference = run()
+    assert all(grads_in_comm[6:6 + 8])
+    for field in ("valid_metric", "test_metric", "best_epoch", "epochs_run", "steps_run"):
+        assert getattr(frozen, field) == getattr(reference, field), field
+    for log in ("step_log", "epoch_log"):
+        for key, values in getattr(reference, log).items():
+            assert np.array_equal(getattr(frozen, log)[key], values, equal_nan=True), (log, key)
+
+
 @pytest.mark.parametrize("variant", ["student", "td"])
 def test_a_genre_student_keeps_only_its_genres_rows_with_the_same_numbers(smoke_experiment, variant, monkeypatch):
     """A genre's student holds embedding rows only for the genre's users and items (Western:

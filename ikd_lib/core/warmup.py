@@ -36,7 +36,10 @@ class SharedWarmup:
 def save_training_state(path: Path, method, optimizers, **loop) -> None:
     """Everything training needs to go on from the end of an epoch: the trained weights and
     buffers (not the frozen teacher's), the optimisers' state and the loop's own variables."""
-    state = {"params": {n: p.detach().clone() for n, p in method.named_parameters() if p.requires_grad},
+    trained = {id(p) for opt in optimizers.values() for group in opt.param_groups for p in group["params"]}
+    # what the optimisers train, whether or not it requires a gradient right now (a student
+    # frozen in the "comm" phase does not, train.student_learns)
+    state = {"params": {n: p.detach().clone() for n, p in method.named_parameters() if id(p) in trained},
              "buffers": {n: b.clone() for n, b in method.named_buffers() if not n.startswith("teacher.")},
              "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()}, **loop}
     buffer = io.BytesIO()
