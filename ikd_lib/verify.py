@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     pins = pin_report()
     print(f"machine: {pins['cpu']}; floating-point probe {pins['probe']} "
           f"({'matches' if pins['probe_matches_reference'] else 'DIFFERS from'} the reference machine's "
-          f"{REFERENCE_PROBE}); pins {'on' if pins['pinned'] else 'OFF'}")
+          f"{REFERENCE_PROBE}); OpenBLAS kernels {pins['openblas_core']}; pins {'on' if pins['pinned'] else 'OFF'}")
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ikd-verify-"))
     experiments, total = {}, []
     for key in keys:
