@@ -25,7 +25,9 @@ import os
 import numpy as np
 import torch
 
-CORETYPE = "Haswell"   # the kernels every machine runs (exported as OPENBLAS_CORETYPE by the pins)
+from .determinism import PINNED_ENV, unpinned
+
+CORETYPE = PINNED_ENV["OPENBLAS_CORETYPE"]   # the kernels every machine runs ("Haswell")
 
 
 @functools.lru_cache(maxsize=1)
@@ -55,7 +57,6 @@ def openblas_core() -> str | None:
 def check_openblas() -> None:
     """Before the first product: one thread, and (under the pins) the pinned kernels, else a
     clear error instead of numbers that differ from the committed tables."""
-    from .determinism import unpinned
     found = _openblas()
     if found is not None:
         lib, suffix = found
