@@ -71,7 +71,7 @@ def apply_pins() -> None:
     # Deterministic mode also fills every uninitialised allocation (torch.empty, the output of
     # each gather) with NaN, so that an op reading memory nobody wrote could not differ between
     # runs. Nothing here reads such memory (a NaN would reach the losses and stop training),
-    # so the fill only costs time: ~9% of a small MovieLens step, with the same numbers.
+    # so the fill only costs time: ~1.5% of a MovieLens step (an in-process A/B), same numbers.
     torch.utils.deterministic.fill_uninitialized_memory = False
 
 

@@ -26,7 +26,7 @@ class RatingModelConfig:
     #                                  ratings must be able to shrink to its biases; the teacher's search
     #                                  found the penalty cost it 0.02 RMSE on all genres)
     matmul: str = "openblas"  # who computes the layers' products: "openblas" (core/blas.py: the same
-    #                           numbers on any x86-64 CPU, ~3x faster than "torch" under the pins here)
+    #                           numbers on any x86-64 CPU with AVX2, its products ~3x faster than "torch"'s under the pins)
 
     def __post_init__(self):
         check_positive_int("emb_dim", self.emb_dim)
