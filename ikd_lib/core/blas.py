@@ -109,3 +109,73 @@ def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.T
     elif x.dim() != 3:
         x = x.reshape(shape[0], -1, shape[-1])
     return _Affine.apply(bias, x, weight).reshape(*shape[:-1], weight.shape[-1])
+
+
+# ---------------------------------------------------------------- the ViT track's products
+# Its layers keep torch's layouts (nn.Linear's weight [N, K], attention's [..., M, K] stacks),
+# so that timm's modules, their state dicts and checkpoints stay as they are.
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    # numpy hands a matrix to OpenBLAS's gemm when it is row- or column-major (a transpose is
+    # a flag, not a copy); any other view would fall back to numpy's own loop, which is not
+    # the pinned kernel, so it is copied first
+    t = t.detach()
+    if t.stride(-1) != 1 and t.stride(-2) != 1:
+        t = t.contiguous()
+    return t.numpy()
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.matmul(_np(a), _np(b)))
+
+
+class _Linear(torch.autograd.Function):
+    """x [M, K] @ weightᵀ + bias, weight [N, K] as nn.Linear stores it."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        out = _mm(x, weight.t())
+        if bias is not None:
+            out += bias.detach()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad
+        return (_mm(grad, weight) if need_x else None,
+                _mm(grad.t(), x) if need_weight else None,
+                grad.sum(0) if need_bias and ctx.has_bias else None)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear on the pinned OpenBLAS kernels (CPU tensors): x [..., K], weight [N, K]."""
+    check_openblas()
+    out = _Linear.apply(x.reshape(-1, x.shape[-1]), weight, bias)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+class _BatchedProduct(torch.autograd.Function):
+    """a [..., M, K] @ b [..., K, N], one OpenBLAS gemm per matrix of the stack."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _mm(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (_mm(grad, b.transpose(-1, -2)) if need_a else None,
+                _mm(a.transpose(-1, -2), grad) if need_b else None)
+
+
+def batched_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.matmul of two equally stacked CPU tensors on the pinned OpenBLAS kernels."""
+    check_openblas()
+    if a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"batched_product needs equal stacks, got {tuple(a.shape)} @ {tuple(b.shape)}")
+    return _BatchedProduct.apply(a, b)
