@@ -1,5 +1,5 @@
 """Small stacked matrix products on OpenBLAS's Haswell kernels: fast, and the same numbers
-on every x86-64 CPU with AVX2 (the MovieLens track's layers use them).
+on every x86-64 CPU with AVX2 (both tracks' layers on the CPU use them).
 
 Why: a MovieLens step is a chain of small products, [R, 1024, 16] @ [R, 16, 32] and the
 like. Under the floating-point pins (determinism.py) PyTorch computes them with MKL on its
@@ -18,60 +18,32 @@ layer stored with one replica (weight [1, K, N]) is applied to every replica of 
 """
 from __future__ import annotations
 
-import ctypes
 import functools
-import glob
-import os
 
 import numpy as np
 import torch
 
 from .determinism import PINNED_ENV, unpinned
+from .openblas import openblas_core, set_openblas_threads
 
 CORETYPE = PINNED_ENV["OPENBLAS_CORETYPE"]   # the kernels every machine runs ("Haswell")
-
-
-@functools.lru_cache(maxsize=1)
-def _openblas():
-    """numpy's bundled OpenBLAS (scipy-openblas), or None when numpy links another BLAS."""
-    for path in sorted(glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas*.so*"))):
-        lib = ctypes.CDLL(path)
-        if hasattr(lib, "scipy_openblas_get_corename64_"):
-            return lib, "64_"
-        if hasattr(lib, "scipy_openblas_get_corename"):
-            return lib, ""
-    return None
-
-
-def openblas_core() -> str | None:
-    """The kernels numpy's OpenBLAS runs ("Haswell", "SkylakeX", ...); None without it."""
-    found = _openblas()
-    if found is None:
-        return None
-    lib, suffix = found
-    corename = getattr(lib, f"scipy_openblas_get_corename{suffix}")
-    corename.restype = ctypes.c_char_p
-    return corename().decode()
 
 
 @functools.lru_cache(maxsize=1)
 def check_openblas() -> None:
     """Before the first product: one thread, and (under the pins) the pinned kernels, else a
     clear error instead of numbers that differ from the committed tables."""
-    found = _openblas()
-    if found is not None:
-        lib, suffix = found
-        getattr(lib, f"scipy_openblas_set_num_threads{suffix}")(1)   # one thread per worker process
+    set_openblas_threads(1)   # one thread per process: its threads split products differently
     if unpinned():
         return
     core = openblas_core()
     if core is None:
-        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the MovieLens "
-                           "layers need for machine-independent numbers. Fix: install numpy from PyPI as "
+        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the layers' "
+                           "products need for machine-independent numbers. Fix: install numpy from PyPI as "
                            "pinned in constraints.txt (`make test` or `pip install -c constraints.txt -e .`).")
     if core != CORETYPE:
         raise RuntimeError(f"numpy's OpenBLAS runs its {core!r} kernels, not the pinned {CORETYPE!r} ones, so "
-                           "the MovieLens numbers would differ from the committed tables. numpy was loaded before "
+                           "the numbers would differ from the committed tables. numpy was loaded before "
                            "ikd_lib could pin them. Fix: `import ikd_lib` before numpy (or pandas, ...) in a fresh "
                            f"process, or export OPENBLAS_CORETYPE={CORETYPE} (the Makefile does).")
 
