@@ -125,3 +125,12 @@ def test_an_unknown_matmul_and_a_strided_patch_embedding_are_refused():
     m.patch_embed.proj = nn.Conv2d(3, 8, kernel_size=8, stride=4)
     with pytest.raises(ValueError, match="not a plain patch projection"):
         route_products(m)
+
+
+def test_routing_back_to_torch_restores_timms_modules_and_numbers():
+    x = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    plain = build_vit(replace(SMOKE_VIT, matmul="torch"), 2, 10, seed=3)
+    routed = route_products(build_vit(SMOKE_VIT, 2, 10, seed=3), "torch")
+    assert routed.matmul == "torch" and type(routed.patch_embed.proj) is nn.Conv2d
+    assert {type(m) for m in routed.modules()} == {type(m) for m in plain.modules()}
+    assert torch.equal(TappedViT(routed, 1, 0)(x)[0], TappedViT(plain, 1, 0)(x)[0])

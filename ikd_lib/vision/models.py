@@ -40,8 +40,7 @@ def build_vit(cfg: ViTConfig, depth: int, num_classes: int, seed: int, pretraine
             vit = timm.models.vision_transformer.VisionTransformer(
                 img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.width, depth=depth,
                 num_heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, num_classes=num_classes, global_pool="token")
-    vit.matmul = cfg.matmul
-    return route_products(vit) if cfg.matmul == "openblas" else vit
+    return route_products(vit, cfg.matmul)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

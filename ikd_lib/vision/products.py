@@ -77,17 +77,23 @@ def _is_patch_projection(conv: nn.Conv2d) -> bool:
             and conv.groups == 1 and conv.padding_mode == "zeros")
 
 
-def route_products(vit: nn.Module) -> nn.Module:
+PINNED = {nn.Linear: PinnedLinear, Attention: PinnedAttention}   # timm's class -> its pinned twin
+
+
+def route_products(vit: nn.Module, matmul: str = "openblas") -> nn.Module:
     """Swap the classes of `vit`'s linear, attention and patch-projection modules for the
-    pinned ones (in place; parameters untouched) and return it."""
+    pinned ones (matmul="openblas") or back to timm's own ("torch"), in place (parameters
+    untouched), and return it."""
+    swap = PINNED if matmul == "openblas" else {v: k for k, v in PINNED.items()}
     for module in vit.modules():
-        if type(module) is nn.Linear:
-            module.__class__ = PinnedLinear
-        elif type(module) is Attention:
-            module.__class__ = PinnedAttention
+        if type(module) in swap:
+            module.__class__ = swap[type(module)]
     proj = getattr(getattr(vit, "patch_embed", None), "proj", None)
-    if type(proj) is nn.Conv2d:
+    if matmul == "openblas" and type(proj) is nn.Conv2d:
         if not _is_patch_projection(proj):
             raise ValueError(f"the patch embedding {proj} is not a plain patch projection (stride = kernel)")
         proj.__class__ = PinnedPatchProjection
+    elif matmul != "openblas" and type(proj) is PinnedPatchProjection:
+        proj.__class__ = nn.Conv2d
+    vit.matmul = matmul
     return vit
