@@ -26,7 +26,7 @@ from ..core.experiment import EVALUATED, Experiment, Variant
 from ..core.store import runs_dir
 from ..core.task import ACCURACY
 from . import preflight, spec as specs, stream
-from .plan import PlanRow, format_plan, load_calibration, probe_seconds, run_seconds
+from .plan import PlanRow, format_plan, load_calibration, plan_rows
 from .profiles import Profile
 from .tables import TABLES
 from .teacher import PROBE_L2S, _load
@@ -156,25 +156,9 @@ class LaunchedVisionExperiment(Experiment):
     # ------------------------------------------------------------ the plan and the stages
     def plan(self, waves, tasks) -> list[PlanRow]:
         calibration = load_calibration(self.profile.vit)
-        rates = calibration["images_per_s"] if calibration else None
-        epochs = self.profile.student_train.max_epochs
-        rows = []
-        for name in tasks:
-            if any(self.variants[k].method in PROBE_METHODS for wave in waves for k in wave):
-                sizes = self.sizes(name)
-                rows.append(PlanRow(0, "probe", name, 1, 0, sum(sizes.values()),
-                                    rates and probe_seconds(sizes, rates) / 3600))
-        for stage, wave in enumerate(waves, start=1):
-            for key in wave:
-                variant = self.variants[key]
-                if variant.method in EVALUATED:
-                    continue
-                for name in tasks:
-                    sizes, n = self.sizes(name), self.n_replicas(variant, name)
-                    k = variant.td.k_rounds if variant.td else 0
-                    hours = rates and n * run_seconds(variant.method, k, sizes, epochs, rates) / 3600
-                    rows.append(PlanRow(stage, key, name, n, epochs, sizes["train"] + sizes["valid"], hours))
-        return rows
+        done = lambda key, name: (int(specs.finished(self.probe_spec(name))) if key == "probe" else
+                                  self.n_replicas(self.variants[key], name) if self.in_store((key, name)) else 0)
+        return plan_rows(self, waves, tasks, self.sizes, calibration and calibration["images_per_s"], done)
 
     def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
         keys = list(variant_keys or self.variants)

@@ -49,6 +49,11 @@ class PlanRow:
     epochs: int          # at most (0: a preparation)
     images: int          # per run and epoch: training + validation (a probe: every split once)
     gpu_hours: float | None   # all runs of the row together, at most; None without a calibration
+    done: int = 0        # runs already in the results store (skipped)
+
+    @property
+    def hours_left(self) -> float | None:
+        return None if self.gpu_hours is None else self.gpu_hours * (self.runs - self.done) / self.runs
 
 
 def seconds_per_train_image(method: str, k_rounds: int, rates: dict) -> float:
@@ -68,22 +73,58 @@ def probe_seconds(sizes: dict, rates: dict) -> float:
     return (sizes["train"] + sizes["valid"] + sizes["test"]) / rates["teacher"]
 
 
+# the official splits (train, test, classes), for a projection on a machine without the data
+OFFICIAL_SIZES = {"cifar10": (50_000, 10_000, 10), "cifar100": (50_000, 10_000, 100), "imagenet": (1_281_167, 50_000, 1000)}
+
+
+def official_sizes(name: str, valid_per_class: int) -> dict:
+    train, test, classes = OFFICIAL_SIZES[name]
+    return {"train": train - valid_per_class * classes, "valid": valid_per_class * classes, "test": test}
+
+
+def plan_rows(exp, waves, tasks, sizes, rates: dict | None, done=lambda key, name: 0) -> list[PlanRow]:
+    """The plan of an experiment (core/experiment.py: its variants, waves, replicas per stack):
+    stage 0 the probes (when some variant reads the teacher's logits), then one stage per wave.
+    sizes(name) -> {"train", "valid", "test"}; done(key, name) -> runs already done ("probe" too)."""
+    epochs = exp.profile.student_train.max_epochs
+    hours = lambda seconds: None if rates is None else seconds / 3600
+    rows = []
+    if any(exp.variants[k].method in ("kd", "hybrid", "teacher") for wave in waves for k in wave):
+        for name in tasks:
+            s = sizes(name)
+            rows.append(PlanRow(0, "probe", name, 1, 0, sum(s.values()),
+                                hours(rates and probe_seconds(s, rates)), done("probe", name)))
+    for stage, wave in enumerate(waves, start=1):
+        for key in wave:
+            variant = exp.variants[key]
+            if variant.method == "teacher":   # evaluated from the probe, not trained
+                continue
+            for name in tasks:
+                s, n = sizes(name), exp.n_replicas(variant, name)
+                k = variant.td.k_rounds if variant.td else 0
+                seconds = rates and n * run_seconds(variant.method, k, s, epochs, rates)
+                rows.append(PlanRow(stage, key, name, n, epochs, s["train"] + s["valid"], hours(seconds),
+                                    done(key, name)))
+    return rows
+
+
 def format_plan(rows: list[PlanRow], gpus_per_run: int, launcher: str, calibration: dict | None,
                 profile: str) -> str:
     lines = [f"Plan of profile {profile}: launcher {launcher}, {gpus_per_run} GPU(s) per run",
              f"{'stage':>5}  {'what':<10} {'dataset':<9} {'runs':>5} {'epochs<=':>8} {'images/epoch':>12} "
-             f"{'GPU-h<=':>9}"]
+             f"{'GPU-h<=':>9} {'done':>5}"]
     for r in rows:
         hours = "?" if r.gpu_hours is None else f"{r.gpu_hours:.2f}"
         lines.append(f"{r.stage:>5}  {r.what:<10} {r.dataset:<9} {r.runs:>5} {r.epochs or '-':>8} {r.images:>12,} "
-                     f"{hours:>9}")
-    runs = sum(r.runs for r in rows)
+                     f"{hours:>9} {r.done:>5}")
+    runs, left = sum(r.runs for r in rows), sum(r.runs - r.done for r in rows)
     if calibration is None:
-        lines.append(f"total: {runs} runs; GPU-hours unknown: no calibration for this ViT "
+        lines.append(f"total: {runs} runs, {left} to launch; GPU-hours unknown: no calibration for this ViT "
                      "(run `make gpu-check` on one of the GPUs, or set IKD_CALIBRATION to its file)")
     else:
-        total = sum(r.gpu_hours for r in rows)
-        lines.append(f"total: {runs} runs, at most {total:.1f} GPU-hours (about {total / gpus_per_run:.1f} h of wall "
-                     f"time with {gpus_per_run} GPU(s) per run, one run at a time), from the calibration "
+        total = sum(r.hours_left for r in rows)
+        lines.append(f"total: {runs} runs, {left} to launch: at most {total:.1f} GPU-hours (about "
+                     f"{total / gpus_per_run:.1f} h of wall time with {gpus_per_run} GPU(s) per run, one run at a "
+                     f"time), from the calibration "
                      f"{calibration['path']} ({calibration.get('device', '?')}, {calibration.get('measured', '?')})")
     return "\n".join(lines)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import asdict, replace
@@ -79,6 +81,7 @@ def run_train(spec: dict) -> dict:
     states = ddp.teacher_states_fn(teacher, probe["weight"], probe["bias"])
     if spec["method"] == "student":   # the scratch student reads nothing of the teacher's
         states = lambda images: {}
+    states = _fault_injection(states)
     cfg = TrainConfig(**spec["train"])
     out = Path(spec["out"])
     result = ddp.train_ddp(method, states, train_set, valid_set, cfg, out / "checkpoint", spec["seed"],
@@ -92,6 +95,25 @@ def run_train(spec: dict) -> dict:
     if rank == 0:
         atomic_write_json(out / specs.RESULT, record)
     return record
+
+
+KILL_ENV = "IKD_FAULT_KILL_AT_STEP"
+
+
+def _fault_injection(states):
+    """For tests of resuming: with IKD_FAULT_KILL_AT_STEP=n every rank kills itself (SIGKILL: no
+    clean-up, as the OOM killer or a lost node would) when it is about to take training step n of
+    this process (0-based; evaluation takes no steps). Without the variable, `states` unchanged."""
+    at = os.environ.get(KILL_ENV)
+    if at is None:
+        return states
+    count = iter(range(1 << 62))
+
+    def states_or_die(images):
+        if next(count) == int(at):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return states(images)
+    return states_or_die
 
 
 class _TaskLike:
