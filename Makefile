@@ -4,7 +4,8 @@
 #   make test     # the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), bench, figures,
-# notebooks (regenerate the .ipynb files), clean-runs.
+# notebooks (regenerate the .ipynb files), clean-runs; for the paper profile on GPUs
+# (docs/paper_scale.md): paper-data, gpu-check, and LAUNCHER=local|slurm GPUS=<per run>.
 
 PROFILE ?= cpu
 # numpy's OpenBLAS computes the MovieLens layers' products on these kernels on every CPU
@@ -18,6 +19,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_DIR := runs/$(PROFILE)
+# The paper profile's ViT runs go to a launcher (ikd_lib/vision/launch.py): local (torchrun on
+# this node) or slurm (submitit); GPUS: GPUs per run (default: every GPU of the node).
+LAUNCHER ?= local
+export IKD_LAUNCHER := $(LAUNCHER)
+ifdef GPUS
+export IKD_GPUS := $(GPUS)
+endif
+# the paper profile's ViT needs the full datasets and the checkpoint: checked before any notebook
+PAPER_PREFLIGHT := $(if $(and $(filter $(PROFILE),paper),$(filter $(TRACK),all vision)),yes)
 MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures
 VISION_NOTEBOOKS := table4_vit table6_vit_iterations table9_vit_noise vision_figures
 NOTEBOOKS_all := $(MOVIELENS_NOTEBOOKS) $(VISION_NOTEBOOKS) paper_vs_ours
@@ -38,7 +48,7 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test bench verify data notebooks lab report clean-runs
+.PHONY: tables figures test bench verify data notebooks lab report clean-runs gpu-check paper-data
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
@@ -54,6 +64,7 @@ data: $(INSTALLED)
 
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
+	$(if $(PAPER_PREFLIGHT),@$(PY) -m ikd_lib.vision.preflight --profile paper)
 	@mkdir -p $(RUN_DIR)/notebooks; start=$$(date +%s); \
 	for nb in $(NOTEBOOKS_$(TRACK)); do \
 	  echo "== $$nb ($(PROFILE))"; \
@@ -102,3 +113,13 @@ lab: data
 
 clean-runs:
 	rm -rf $(RUN_DIR)
+
+# The paper profile's GPU check and calibration (a few minutes on one GPU): images/s of Student,
+# KD and TD steps of ViT-B/16 at 224 px in bf16, peak memory, projected GPU-hours.
+gpu-check: $(INSTALLED)
+	$(PY) -m ikd_lib.vision.gpu_check
+
+# What the paper profile can download itself: CIFAR-10/100 (torchvision) and the teacher's
+# checkpoint (Hugging Face hub). ImageNet needs a login: see docs/paper_scale.md.
+paper-data: $(INSTALLED)
+	$(PY) -m ikd_lib.vision.preflight --profile paper --download

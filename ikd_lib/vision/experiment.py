@@ -143,7 +143,14 @@ class VisionExperiment(Experiment):
         return method, (replica.seed,), index
 
 
-def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs) -> VisionExperiment:
-    """The experiment of a named profile, optionally on fewer datasets or seeds (report.Track)."""
+def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs):
+    """The experiment of a named profile, optionally on fewer datasets or seeds (report.Track).
+    A profile with a pre-trained timm teacher (paper) launches its runs (launched.py): its data
+    are streamed from disk, its runs go to torchrun or SLURM."""
     overrides = {k: v for k, v in (("datasets", tasks), ("seeds", seeds)) if v}
-    return VisionExperiment(get_profile(profile, **overrides), **kwargs)
+    chosen = get_profile(profile, **overrides)
+    if chosen.vit.timm_name is not None:
+        from .launched import LaunchedVisionExperiment
+        known = ("store_root", "progress", "launcher", "loader_workers")
+        return LaunchedVisionExperiment(chosen, **{k: v for k, v in kwargs.items() if k in known})
+    return VisionExperiment(chosen, **kwargs)

@@ -176,8 +176,8 @@ def fit_probe(train_x, train_y, valid_x, valid_y, n_classes: int) -> tuple[torch
     xs, xv = (train_x - mean) / std, (valid_x - mean) / std
     best = None
     for l2 in PROBE_L2S:
-        weight = torch.zeros(train_x.shape[1], n_classes, requires_grad=True)
-        bias = torch.zeros(n_classes, requires_grad=True)
+        weight = torch.zeros(train_x.shape[1], n_classes, requires_grad=True, device=train_x.device)
+        bias = torch.zeros(n_classes, requires_grad=True, device=train_x.device)
         opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=300, history_size=20,
                                 line_search_fn="strong_wolfe")
 

@@ -1,0 +1,51 @@
+"""A run spec: everything one launched run needs, as a JSON file beside its results, so that a
+launcher (a subprocess, a SLURM job, a requeued job) needs only the file's path.
+
+kind "train": one (variant, dataset, seed, λ) run; result in <out>/result.json.
+kind "probe": the teacher's linear probe on a dataset; result in <probe_file>.
+
+A spec's hash leaves out where it runs (out, workers, progress): a result written under the same
+hash is the spec's result, whichever launcher wrote it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.config import config_hash
+from ..core.store import atomic_write_json
+
+SPEC, RESULT = "spec.json", "result.json"
+WHERE = ("out", "workers", "progress")   # not part of what a run computes
+
+
+def spec_hash(spec: dict) -> str:
+    return config_hash({k: v for k, v in spec.items() if k not in WHERE})
+
+
+def write(spec: dict) -> Path:
+    path = Path(spec["out"]) / SPEC
+    atomic_write_json(path, spec)
+    return path
+
+
+def load(path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def finished(spec: dict) -> bool:
+    """Has this spec's result been written (by this spec, not by an older one in the same folder)?"""
+    if spec["kind"] == "probe":
+        return Path(spec["probe_file"]).is_file()   # named by its hash (launched.probe_key)
+    path = Path(spec["out"]) / RESULT
+    return path.is_file() and json.loads(path.read_text()).get("spec_hash") == spec_hash(spec)
+
+
+def result(spec: dict) -> dict:
+    return json.loads((Path(spec["out"]) / RESULT).read_text())
+
+
+def describe(spec: dict) -> str:
+    if spec["kind"] == "probe":
+        return f"probe · {spec['dataset']}"
+    return f"{spec['variant']} · {spec['dataset']} · seed {spec['seed']} · λ {spec['weight']:g}"
