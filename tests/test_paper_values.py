@@ -92,7 +92,7 @@ def tracked_files() -> list[str]:
 
 
 def test_a_clone_on_its_own_renders_the_comparison_with_the_papers_values(tmp_path):
-    clone = tmp_path / "alone" / "ikd"       # nothing beside it: no ../shared
+    clone = tmp_path / "alone" / "ikd"       # nothing beside it: no sibling folder of the dev machines
     for name in tracked_files():
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, clone / name)

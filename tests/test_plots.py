@@ -172,7 +172,7 @@ def test_gain_figure_is_log_scaled_and_names_the_genres(tmp_path):
 # ---------------------------------------------------------------- the notebook
 def test_figures_notebook_runs_on_smoke_profile(smoke_dirs, monkeypatch):
     monkeypatch.setenv("IKD_RUNS_DIR", str(smoke_dirs))
-    # a made-up sample in the published format, so the test does not need ../shared
+    # a made-up sample in the published format, so the test does not depend on the published numbers
     monkeypatch.setenv("IKD_PAPER_RESULTS", str(Path(__file__).parent / "data" / "paper_results_sample.json"))
     started = time.time()
     out = smoke_dirs / "notebooks" / "movielens_figures.ipynb"
