@@ -18,7 +18,7 @@
 #
 # *Companion to "Talking Models: Distill Pre-trained Knowledge to Downstream Models via Interactive
 # Communication" (Zhao et al., 2023). The method in this project's words, with its equations, is
-# `docs/method.md` in the repository (`../docs/method.md` from this folder).*
+# [docs/method.md](../docs/method.md) in the repository.*
 #
 # Classic knowledge distillation (KD) is one-way: the teacher talks, the student copies. TD makes it a
 # **conversation**. Each model gets an *encoder* (its hidden state → a short message) and a *decoder*
@@ -789,7 +789,7 @@ if solutions:
 #   `table*.ipynb` files next to this one.
 # - **The figures** (`figures/`): the loss components over training, RMSE against K, TD's gain against
 #   the density of the genre.
-# - **The method**: `docs/method.md` (the method and its equations) and `docs/protocol.md` (every choice
+# - **The method**: [docs/method.md](../docs/method.md) (the method and its equations) and [docs/protocol.md](../docs/protocol.md) (every choice
 #   this project makes beyond the paper), and in the
 #   library `ikd_lib/core/losses.py` (the losses as plain functions), `ikd_lib/core/comm.py` (E*, D*) and
 #   `ikd_lib/core/methods.py` (the method classes).
