@@ -81,8 +81,10 @@ bench: data
 
 # Regenerate (fresh store and teacher) all or part of the committed tables and compare:
 #   make verify TABLES=table3 GENRES=Western
+#   make verify TABLES=table4 DATASETS=cifar10 SEEDS=0    (the ViT teacher from the cache, checked by hash)
 verify: data
-	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES))
+	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES)) \
+	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(VERIFY_ARGS)
 
 # Each notebook is a pair: notebooks/<name>.py (jupytext percent format: the text to read, edit and
 # diff) and notebooks/<name>.ipynb (what JupyterLab opens and papermill runs). Edit either file; this

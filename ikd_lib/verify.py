@@ -2,25 +2,35 @@
 
     python -m ikd_lib.verify                                  # every committed table
     python -m ikd_lib.verify --tables table3 --genres Western # a part (TABLES=, GENRES= in make)
+    python -m ikd_lib.verify --tables table4 --datasets cifar10 --seeds 0   # TABLES=, DATASETS=, SEEDS=
 
 The regeneration runs in a temporary results store and a temporary cache, so the teacher
-is trained again too: nothing computed earlier is reused. Then, per cell of the committed
+is trained again too: nothing computed earlier is reused, except a cached ViT teacher whose
+weights hash is the one the committed table names (--fresh-teacher trains it again).
+With fewer seeds, each regenerated seed's value and choices are compared with its own. Then, per cell of the committed
 table: the difference of the means in standard errors, and every change of a per-seed
-value, of bold, of †, of a chosen λ, l2 or variant. The promised tolerance is none: any
-difference makes the exit status 1. The machine's floating-point probe is printed beside
+value, of bold, of †, of a chosen λ, l2 or variant. Any difference makes the exit status 1,
+except one kind, measured between an Intel and an AMD machine and reported as known: a cell
+whose choices, bold and † are identical and whose per-seed values are each within one float32
+ULP of the committed ones (see one_ulp_apart). The machine's floating-point probe is printed beside
 the reference machine's (core/determinism.py), so a difference can be traced to the CPU.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import math
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import numpy as np
+
 from .core.determinism import REFERENCE_PROBE, pin_report
+from .core.results import Cell
 from .core.tables import cell_text, render_markdown
 from .report import COMMITTED_PROFILE, TRACKS, output_dirs, table, track_of
 
@@ -47,8 +57,42 @@ def committed_cells(table_key: str, tables_dir: Path) -> tuple[dict, dict]:
     return rows, texts
 
 
-def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
-    """Every difference between a regenerated table and the committed one, as lines."""
+PER_SEED = ("test_per_seed", "variant_per_seed", "distill_weight_per_seed", "l2_per_seed")
+KNOWN = ("one float32 ULP in the evaluation (a CPU-vendor difference, docs/reproducibility.md): the same "
+         "training, every choice, bold and † identical")
+
+
+def _neighbours32(value: float) -> list[float]:
+    """value and the float32 numbers one unit in the last place below and above it."""
+    v = np.float32(value)
+    return [float(v), float(np.nextafter(v, np.float32(-np.inf))), float(np.nextafter(v, np.float32(np.inf)))]
+
+
+def one_ulp_apart(cell, old: dict) -> bool:
+    """Would the committed row follow from this cell's runs if each per-seed value moved by at
+    most one float32 ULP? (The one kind of difference measured between CPU vendors under the
+    pins: training bit-identical, 126 of 2,480 reported metrics one ULP apart, docs/reproducibility.md.)"""
+    committed = old["test_per_seed"].split()
+    moved = []
+    for value, text in zip(cell.test, committed):
+        fits = [c for c in _neighbours32(value) if f"{c:.6f}" == text]
+        if not fits:
+            return False
+        moved.append(fits[0])
+    twin = Cell(cell.seeds, [dict(r, test_metric=v) for r, v in zip(cell.records, moved)])
+    return f"{twin.mean:.6f}" == old["mean_test"] and f"{twin.se:.6f}" == old["se"]
+
+
+def _per_seed(row: dict, seeds: list[str]) -> dict:
+    """The per-seed fields of a CSV row, for the given seeds only."""
+    position = {s: i for i, s in enumerate(row["seeds"].split())}
+    return {f: [row[f].split()[position[s]] for s in seeds] for f in PER_SEED}
+
+
+def compare(built, committed_rows: dict, committed_texts: dict, known: list | None = None) -> list[str]:
+    """Every difference between a regenerated table and the committed one, as lines. A cell
+    regenerated for fewer seeds is compared seed by seed (values and choices). A cell whose only
+    difference is one float32 ULP per seed (one_ulp_apart) goes to `known` when a list is given."""
     from .core.tables import render_csv
     fresh = {(r["row"], r["task"]): r for r in csv.DictReader(render_csv(built).splitlines())}
     problems = []
@@ -57,16 +101,28 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
         if old is None:
             problems.append(f"{label} · {task}: not in the committed table")
             continue
+        seeds = new["seeds"].split()
+        if seeds != old["seeds"].split():     # a subset of the seeds: per-seed values and choices only
+            if not set(seeds) <= set(old["seeds"].split()):
+                problems.append(f"{label} · {task}: seeds {seeds} are not among the committed {old['seeds']}")
+                continue
+            was, now = _per_seed(old, seeds), _per_seed(new, seeds)
+            problems += [f"{label} · {task}: seeds {' '.join(seeds)}: {f} {was[f]!r} -> {now[f]!r}"
+                         for f in PER_SEED if was[f] != now[f]]
+            continue
         changed = [f for f in FIELDS if old[f] != new[f]]
         if changed:
             se = math.hypot(float(old["se"]), float(new["se"])) or float("nan")
             shift = (float(new["mean_test"]) - float(old["mean_test"])) / se
-            problems.append(f"{label} · {task}: {float(old['mean_test']):.4f} -> {float(new['mean_test']):.4f} "
-                            f"({shift:+.2f} SE); changed: " + ", ".join(
-                                f"{f} {old[f]!r} -> {new[f]!r}" for f in changed if f not in ("mean_test", "se")))
+            line = (f"{label} · {task}: {float(old['mean_test']):.4f} -> {float(new['mean_test']):.4f} "
+                    f"({shift:+.2f} SE); changed: " + ", ".join(
+                        f"{f} {old[f]!r} -> {new[f]!r}" for f in changed if f not in ("mean_test", "se")))
+            last_bit = (known is not None and set(changed) <= {"mean_test", "se", "test_per_seed"}
+                        and one_ulp_apart(built.cells[label, task], old))
+            (known if last_bit else problems).append(line)
         old_text = committed_texts.get((label, task))
         new_text = cell_text(built, label, task)
-        if old_text is not None and old_text != new_text:
+        if old_text is not None and old_text != new_text and seeds == old["seeds"].split():
             problems.append(f"{label} · {task}: rendered {old_text!r} -> {new_text!r} (bold or † changed)")
     for (label, task) in committed_rows:
         if task in built.genres and (label, task) not in fresh:
@@ -74,11 +130,40 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
     return problems
 
 
+def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
+    """Copy the user's cached ViT teacher into the verification cache when its weights hash is
+    the one the committed table names (so the check skips the teacher's pre-training, not its
+    verification); a message saying what was done, or None when no committed hash is known."""
+    import shutil
+
+    import torch
+
+    from .movielens.data import cache_root
+    found = re.search(r"weights sha256 `([0-9a-f]+)`", (tables_dir / f"{key}.md").read_text())
+    if not found:
+        return None
+    for path in sorted((cache_root(None) / "vision").glob("teacher-*.pt")):
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        h = hashlib.sha256()
+        for name, tensor in saved["state_dict"].items():
+            h.update(name.encode())
+            h.update(tensor.contiguous().numpy().tobytes())
+        if h.hexdigest()[:16] == found.group(1):
+            (cache / "vision").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, cache / "vision" / path.name)
+            return f"ViT teacher: the cached {path.name}, weights sha256 {found.group(1)} as committed (not retrained)"
+    return f"ViT teacher: no cached teacher has the committed weights sha256 {found.group(1)}; training it"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", nargs="*", default=None, help="table keys (default: every committed table)")
-    parser.add_argument("--genres", "--tasks", nargs="*", default=None, dest="tasks",
+    parser.add_argument("--genres", "--tasks", "--datasets", nargs="*", default=None, dest="tasks",
                         help="columns to regenerate (default: all of the table's)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=None,
+                        help="seeds to regenerate (default: all); compared seed by seed")
+    parser.add_argument("--fresh-teacher", action="store_true",
+                        help="train the ViT teacher again even when a cached one has the committed weights")
     parser.add_argument("--keep", default=None, help="keep the temporary store and cache in this folder")
     args = parser.parse_args(argv)
     tables_dir = output_dirs(COMMITTED_PROFILE)[0]
@@ -89,25 +174,37 @@ def main(argv=None) -> int:
           f"({'matches' if pins['probe_matches_reference'] else 'DIFFERS from'} the reference machine's "
           f"{REFERENCE_PROBE}); OpenBLAS kernels {pins['openblas_core']}; pins {'on' if pins['pinned'] else 'OFF'}")
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ikd-verify-"))
-    experiments, total = {}, []
+    start = time.perf_counter()
+    experiments, total, known = {}, [], []
     for key in keys:
         track = track_of(key)
         if track.name not in experiments:
-            experiments[track.name] = track.experiment(COMMITTED_PROFILE, tasks=args.tasks,
+            if track.name == "vision" and not args.fresh_teacher:
+                said = reuse_cached_teacher(tables_dir, key, workdir / "cache")
+                if said:
+                    print(said)
+            experiments[track.name] = track.experiment(COMMITTED_PROFILE, tasks=args.tasks, seeds=args.seeds,
                                                        cache_dir=workdir / "cache",
                                                        store_root=workdir / "store" / track.name)
         exp = experiments[track.name]
         built = table(exp, key, write=False)
         rows, texts = committed_cells(key, tables_dir)
-        problems = compare(built, rows, texts)
+        found_known = []
+        problems = compare(built, rows, texts, known=found_known)
         total += problems
+        known += found_known
         print(f"\n{key} ({', '.join(exp.task_names)}): {len(built.cells)} cells regenerated, "
-              f"{'identical' if not problems else f'{len(problems)} differences'}")
+              f"{'identical' if not problems else f'{len(problems)} differences'}"
+              + (f"; {len(found_known)} known last-bit differences" if found_known else ""))
         for line in problems:
             print("  - " + line)
+        for line in found_known:
+            print(f"  - known ({KNOWN}): {line}")
         if problems:
             print(render_markdown(built))
-    print(f"\nmake verify: {'PASS, every cell identical' if not total else f'FAIL, {len(total)} differences'}")
+    verdict = "PASS, every cell identical" if not total and not known else (
+        f"PASS, {len(known)} known last-bit differences" if not total else f"FAIL, {len(total)} differences")
+    print(f"\nmake verify: {verdict} ({time.perf_counter() - start:.0f} s)")
     return 1 if total else 0
 
 

@@ -1,5 +1,5 @@
 """Small stacked matrix products on OpenBLAS's Haswell kernels: fast, and the same numbers
-on every x86-64 CPU with AVX2 (the MovieLens track's layers use them).
+on every x86-64 CPU with AVX2 (both tracks' layers on the CPU use them).
 
 Why: a MovieLens step is a chain of small products, [R, 1024, 16] @ [R, 16, 32] and the
 like. Under the floating-point pins (determinism.py) PyTorch computes them with MKL on its
@@ -18,60 +18,32 @@ layer stored with one replica (weight [1, K, N]) is applied to every replica of 
 """
 from __future__ import annotations
 
-import ctypes
 import functools
-import glob
-import os
 
 import numpy as np
 import torch
 
 from .determinism import PINNED_ENV, unpinned
+from .openblas import openblas_core, set_openblas_threads
 
 CORETYPE = PINNED_ENV["OPENBLAS_CORETYPE"]   # the kernels every machine runs ("Haswell")
-
-
-@functools.lru_cache(maxsize=1)
-def _openblas():
-    """numpy's bundled OpenBLAS (scipy-openblas), or None when numpy links another BLAS."""
-    for path in sorted(glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "libscipy_openblas*.so*"))):
-        lib = ctypes.CDLL(path)
-        if hasattr(lib, "scipy_openblas_get_corename64_"):
-            return lib, "64_"
-        if hasattr(lib, "scipy_openblas_get_corename"):
-            return lib, ""
-    return None
-
-
-def openblas_core() -> str | None:
-    """The kernels numpy's OpenBLAS runs ("Haswell", "SkylakeX", ...); None without it."""
-    found = _openblas()
-    if found is None:
-        return None
-    lib, suffix = found
-    corename = getattr(lib, f"scipy_openblas_get_corename{suffix}")
-    corename.restype = ctypes.c_char_p
-    return corename().decode()
 
 
 @functools.lru_cache(maxsize=1)
 def check_openblas() -> None:
     """Before the first product: one thread, and (under the pins) the pinned kernels, else a
     clear error instead of numbers that differ from the committed tables."""
-    found = _openblas()
-    if found is not None:
-        lib, suffix = found
-        getattr(lib, f"scipy_openblas_set_num_threads{suffix}")(1)   # one thread per worker process
+    set_openblas_threads(1)   # one thread per process: its threads split products differently
     if unpinned():
         return
     core = openblas_core()
     if core is None:
-        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the MovieLens "
-                           "layers need for machine-independent numbers. Fix: install numpy from PyPI as "
+        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the layers' "
+                           "products need for machine-independent numbers. Fix: install numpy from PyPI as "
                            "pinned in constraints.txt (`make test` or `pip install -c constraints.txt -e .`).")
     if core != CORETYPE:
         raise RuntimeError(f"numpy's OpenBLAS runs its {core!r} kernels, not the pinned {CORETYPE!r} ones, so "
-                           "the MovieLens numbers would differ from the committed tables. numpy was loaded before "
+                           "the numbers would differ from the committed tables. numpy was loaded before "
                            "ikd_lib could pin them. Fix: `import ikd_lib` before numpy (or pandas, ...) in a fresh "
                            f"process, or export OPENBLAS_CORETYPE={CORETYPE} (the Makefile does).")
 
@@ -109,3 +81,73 @@ def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.T
     elif x.dim() != 3:
         x = x.reshape(shape[0], -1, shape[-1])
     return _Affine.apply(bias, x, weight).reshape(*shape[:-1], weight.shape[-1])
+
+
+# ---------------------------------------------------------------- the ViT track's products
+# Its layers keep torch's layouts (nn.Linear's weight [N, K], attention's [..., M, K] stacks),
+# so that timm's modules, their state dicts and checkpoints stay as they are.
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    # numpy hands a matrix to OpenBLAS's gemm when it is row- or column-major (a transpose is
+    # a flag, not a copy); any other view would fall back to numpy's own loop, which is not
+    # the pinned kernel, so it is copied first
+    t = t.detach()
+    if t.stride(-1) != 1 and t.stride(-2) != 1:
+        t = t.contiguous()
+    return t.numpy()
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.from_numpy(np.matmul(_np(a), _np(b)))
+
+
+class _Linear(torch.autograd.Function):
+    """x [M, K] @ weightᵀ + bias, weight [N, K] as nn.Linear stores it."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        out = _mm(x, weight.t())
+        if bias is not None:
+            out += bias.detach()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_weight, need_bias = ctx.needs_input_grad
+        return (_mm(grad, weight) if need_x else None,
+                _mm(grad.t(), x) if need_weight else None,
+                grad.sum(0) if need_bias and ctx.has_bias else None)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """F.linear on the pinned OpenBLAS kernels (CPU tensors): x [..., K], weight [N, K]."""
+    check_openblas()
+    out = _Linear.apply(x.reshape(-1, x.shape[-1]), weight, bias)
+    return out.reshape(*x.shape[:-1], weight.shape[0])
+
+
+class _BatchedProduct(torch.autograd.Function):
+    """a [..., M, K] @ b [..., K, N], one OpenBLAS gemm per matrix of the stack."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _mm(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (_mm(grad, b.transpose(-1, -2)) if need_a else None,
+                _mm(a.transpose(-1, -2), grad) if need_b else None)
+
+
+def batched_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.matmul of two equally stacked CPU tensors on the pinned OpenBLAS kernels."""
+    check_openblas()
+    if a.shape[:-2] != b.shape[:-2]:
+        raise ValueError(f"batched_product needs equal stacks, got {tuple(a.shape)} @ {tuple(b.shape)}")
+    return _BatchedProduct.apply(a, b)

@@ -106,7 +106,7 @@ def probe() -> str:
 def pin_report() -> dict:
     import torch
 
-    from .blas import openblas_core
+    from .openblas import openblas_core
     return {"pinned": not unpinned(),
             "env": {k: os.environ.get(k) for k in PINNED_ENV},
             "threads": torch.get_num_threads(),

@@ -111,7 +111,8 @@ def provenance_of(records) -> dict:
             "seeds": sorted({r["seed"] for r in records}),
             "config_hashes": len({r["config_hash"] for r in records}),
             "table_hash": config_hash(sorted({r["config_hash"] for r in records})),
-            "teacher_hash": first["teacher_hash"], "data": first["data"],
+            "teacher_hash": first["teacher_hash"], "teacher_weights": first.get("teacher_weights"),
+            "data": first["data"],
             "git_revisions": sorted({r["git_revision"] for r in records}),
             "rendered_at_revision": git_revision()}
 
@@ -137,7 +138,8 @@ def caption(table: BuiltTable) -> str:
              + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
              spec.note, spec.facts(table) if spec.facts else "",
              f"Provenance: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
-             f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, "
+             f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`"
+             + (f" (weights sha256 `{p['teacher_weights']}`)" if p.get("teacher_weights") else "") + ", "
              f"data `{p.get('data')}`, runs at git {', '.join(p.get('git_revisions', []))}, "
              f"rendered at git {p.get('rendered_at_revision')}."]
     return " ".join(part for part in parts if part)

@@ -15,6 +15,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from ..core.plots import replica_column
 from ..core.store import atomic_write_bytes, provenance, runs_dir
 from ..core.train import make_optimizers
 from .experiment import VisionExperiment
+from .products import route_products
 from .profiles import get_profile
 from .tables import TABLES
 
@@ -49,7 +51,16 @@ def make_step(exp: VisionExperiment, variant_key: str, dataset: str, batch_size:
     return step
 
 
+def use_torch_products(exp: VisionExperiment) -> None:
+    """The unpinned twin: the same cached teacher, every product on torch's own kernels (MKL,
+    the fused attention, oneDNN), as code that does not care about other machines would run."""
+    route_products(exp.teacher.vit, "torch")
+    exp.teacher.matmul = "torch"
+    exp.profile = replace(exp.profile, vit=replace(exp.profile.vit, matmul="torch"))
+
+
 def step_table(exp, dataset, repeats, warmup, batch_size=128) -> list[dict]:
+    batch_size = min(batch_size, len(exp.splits[dataset].train.y))   # the smoke profile has fewer images
     steps = {key: make_step(exp, key, dataset, batch_size) for key in BENCH_VARIANTS}
     seconds = median_times(steps, repeats, warmup)
     return [{"genre": dataset, "variant": key, "batch": batch_size, "step_ms": s * 1e3,
@@ -110,7 +121,8 @@ def render(report: dict) -> str:
     lines += [f"| {r['variant']} | {r['step_ms']:.0f} | {r['images_per_s']:.0f} | {r['vs_student']:.2f} | "
               f"{r['vs_kd']:.2f} |" for r in report["steps"]]
     if report.get("pins"):
-        lines += ["", "## What the floating-point pins cost (the same steps unpinned in a fresh process, with the same one thread)", "",
+        lines += ["", "## What the floating-point pins cost (the same steps in a fresh process, unpinned, on torch's own "
+                  "kernels (MKL, fused attention, oneDNN), with the same one thread)", "",
                   "| variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---:|---:|---:|"]
         lines += [f"| {r['variant']} | {r['pinned_ms']:.0f} | {r['unpinned_ms']:.0f} | {r['ratio']:.2f} |"
                   for r in report["pins"]]
@@ -139,19 +151,22 @@ def main(argv=None):
     parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
     parser.add_argument("--store", default=None, help="time the runs into this results store (default: a temporary one)")
     parser.add_argument("--steps-json", default=None, help=argparse.SUPPRESS)   # the unpinned twin's output
+    parser.add_argument("--matmul", default=None, help=argparse.SUPPRESS)       # the twin: "torch"
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     cache = None
     from ..movielens.data import cache_root
     cached_before = any((cache_root(cache) / "vision").glob("teacher-*.pt"))
     exp = VisionExperiment(profile, store_root=Path(tempfile.mkdtemp()), progress=not args.steps_json, workers=1)
+    if args.matmul == "torch":
+        use_torch_products(exp)
     steps = step_table(exp, args.dataset, args.repeats, args.warmup)
     if args.steps_json:
         Path(args.steps_json).write_text(json.dumps(steps))
         return
     unpinned = unpinned_step_times("ikd_lib.vision.bench", ["--profile", profile.name, "--dataset", args.dataset,
                                                               "--repeats", str(args.repeats),
-                                                              "--warmup", str(args.warmup)])
+                                                              "--warmup", str(args.warmup), "--matmul", "torch"])
     teacher = {**exp.teacher_summary, "threads": profile.pretrain.threads}
     report = {"profile": profile.name, "provenance": provenance(), "machine": machine(), "teacher": teacher,
               "teacher_cached": cached_before, "steps": steps, "pins": pins_cost(steps, unpinned)}

@@ -115,7 +115,9 @@ class VisionExperiment(Experiment):
                 "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
                 "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
                 "valid_per_class": p.valid_per_class[name], **self.replica_config(variant, name),
-                "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe(name)["config_hash"],
+                "teacher_hash": self.teacher_summary["config_hash"],
+                "teacher_weights": self.teacher_summary.get("weights_sha256"),   # make verify checks a cached teacher
+                "probe_hash": self.probe(name)["config_hash"],
                 "data": self.fingerprint}
 
     def expected_cost(self, job) -> float:

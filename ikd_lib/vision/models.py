@@ -19,6 +19,7 @@ from torch import nn
 
 from ..core.methods import freeze
 from ..core.stacked import replica_generator
+from .products import route_products
 from .profiles import ViTConfig
 
 MEAN = STD = 0.5     # the normalisation of timm's augreg ViTs; used for our own teacher too
@@ -27,16 +28,19 @@ MEAN = STD = 0.5     # the normalisation of timm's augreg ViTs; used for our own
 def build_vit(cfg: ViTConfig, depth: int, num_classes: int, seed: int, pretrained: bool = False,
               checkpoint: str | None = None) -> nn.Module:
     """A timm VisionTransformer; timm draws its initialisation from the global generator, so
-    it runs inside a forked generator seeded by `seed` (same seed, same weights)."""
+    it runs inside a forked generator seeded by `seed` (same seed, same weights). With
+    `cfg.matmul == "openblas"` its products run on the pinned kernels on a CPU (products.py)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if cfg.timm_name:
             overlay = {"file": checkpoint} if checkpoint else None
-            return timm.create_model(cfg.timm_name, pretrained=pretrained, num_classes=num_classes, depth=depth,
-                                     pretrained_cfg_overlay=overlay)
-        return timm.models.vision_transformer.VisionTransformer(
-            img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.width, depth=depth,
-            num_heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, num_classes=num_classes, global_pool="token")
+            vit = timm.create_model(cfg.timm_name, pretrained=pretrained, num_classes=num_classes, depth=depth,
+                                    pretrained_cfg_overlay=overlay)
+        else:
+            vit = timm.models.vision_transformer.VisionTransformer(
+                img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.width, depth=depth,
+                num_heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, num_classes=num_classes, global_pool="token")
+    return route_products(vit, cfg.matmul)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -53,6 +57,7 @@ class TappedViT(nn.Module):
         super().__init__()
         self.vit, self.low_block, self.seeds = vit, low_block, (seed,)
         self.width = vit.embed_dim
+        self.matmul = getattr(vit, "matmul", "torch")   # the method's own layers (E*, D*, ...) follow it
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         v = self.vit

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_int
+from ..core.stacked import MATMULS
 from .data import DATASETS
 
 
@@ -30,10 +31,13 @@ class ViTConfig:
     low_block: int = 2          # s_l and t_l: the output of this block (1-based) of each model;
     #                             s_h: the student's last block; t_h: the teacher's last block
     timm_name: str | None = None   # a timm model to load (the paper profile), else built from the above
+    matmul: str = "openblas"    # who computes the products on a CPU: "openblas" (vision/products.py: the
+    #                             pinned kernels, the same numbers on any x86-64 CPU with AVX2) or "torch"
 
     def __post_init__(self):
         for name in ("img_size", "patch_size", "width", "heads", "teacher_depth", "student_depth", "low_block"):
             check_positive_int(name, getattr(self, name))
+        check_choice("matmul", self.matmul, MATMULS)
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if not self.low_block < self.student_depth <= self.teacher_depth:
@@ -89,7 +93,7 @@ class Profile:
 CPU_VIT = ViTConfig()
 SMOKE_VIT = ViTConfig(width=16, heads=2, mlp_ratio=2.0, teacher_depth=4, student_depth=3, low_block=1)
 PAPER_VIT = ViTConfig(img_size=224, patch_size=16, width=768, heads=12, teacher_depth=12, student_depth=4,
-                      low_block=2, timm_name="vit_base_patch16_224.augreg_in21k")
+                      low_block=2, timm_name="vit_base_patch16_224.augreg_in21k", matmul="torch")
 CPU_DATASETS = ("cifar10", "cifar100", "tinyimagenet")
 
 PROFILES: dict[str, Profile] = {

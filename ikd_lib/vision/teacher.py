@@ -15,6 +15,7 @@ chosen on the validation split; its logits are the teacher's prediction. Cached 
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -114,6 +115,16 @@ def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tenso
     return freeze(TappedViT(vit, cfg.low_block, 0)), summary
 
 
+def weights_hash(model: torch.nn.Module) -> str:
+    """The first 16 hex digits of a SHA-256 over the state dict (names and raw bytes, in order):
+    the same teacher on two machines has the same hash (make verify checks a cached one with it)."""
+    h = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, data_fingerprint: str,
                              cache_dir: Path, progress: bool = True) -> tuple[TappedViT, dict]:
     key = pretrain_config_hash(profile, data_fingerprint)
@@ -123,9 +134,11 @@ def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, d
         if saved is not None:
             vit = build_vit(profile.vit, profile.vit.teacher_depth, n_classes, seed=0)
             vit.load_state_dict(saved["state_dict"])
-            return freeze(TappedViT(vit, profile.vit.low_block, 0)), saved["summary"]
+            return freeze(TappedViT(vit, profile.vit.low_block, 0)), {**saved["summary"],
+                                                                     "weights_sha256": weights_hash(vit)}
         teacher, summary = pretrain_teacher(profile, images, labels, n_classes, progress)
         summary["config_hash"] = key
+        summary["weights_sha256"] = weights_hash(teacher.vit)
         _atomic_save({"state_dict": teacher.vit.state_dict(), "summary": summary}, path)
         return teacher, summary
 
