@@ -4,8 +4,8 @@
 #   make test     # the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), bench, figures,
-# notebooks (regenerate the .ipynb files), clean-runs; for the paper profile on GPUs
-# (docs/paper_scale.md): paper-data, gpu-check, and LAUNCHER=local|slurm GPUS=<per run>.
+# notebooks (sync each notebooks/<name>.py with its .ipynb), clean-runs; for the paper profile
+# on GPUs (docs/paper_scale.md): paper-data, gpu-check, and LAUNCHER=local|slurm GPUS=<per run>.
 
 PROFILE ?= cpu
 # numpy's OpenBLAS computes the MovieLens layers' products on these kernels on every CPU
@@ -97,10 +97,12 @@ verify: data
 	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES)) \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(VERIFY_ARGS)
 
-# Regenerate the committed notebooks from tools/make_notebooks.py and tools/workshop_notebook.py.
+# Each notebook is a pair: notebooks/<name>.py (jupytext percent format: the text to read, edit and
+# diff) and notebooks/<name>.ipynb (what JupyterLab opens and papermill runs). Edit either file; this
+# syncs the other from the newer one, then clears the .ipynb outputs (committed without outputs).
 notebooks: $(INSTALLED)
-	$(PY) tools/make_notebooks.py
-	$(PY) tools/workshop_notebook.py
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace --log-level WARN notebooks/*.ipynb
 
 # One static HTML page with every table and figure of the last `make tables` (no Jupyter needed).
 report: $(INSTALLED)

@@ -11,7 +11,6 @@ paper run never overwrites the committed tables.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,8 @@ from .core.tables import build_table, expand, render_markdown, write_table
 
 DEFAULT_PROFILE = "cpu"
 COMMITTED_PROFILE = DEFAULT_PROFILE   # the profile whose tables and figures are committed
-PAPER_RESULTS = REPO_ROOT.parent / "shared" / "paper_results.json"
+# The paper's published values, installed with the package (package-data in pyproject.toml)
+PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.json"
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,6 @@ class Track:
     name: str
     module: str            # "ikd_lib.movielens"
     store_subdir: str      # where its results store lives inside runs/<profile>/
-
-    def has_runs(self, profile: str) -> bool:
-        records = runs_dir(profile) / self.store_subdir / "records"
-        return records.is_dir() and any(records.iterdir())
 
     def experiment(self, profile: str = DEFAULT_PROFILE, tasks=None, seeds=None, **kwargs):
         experiment_module = importlib.import_module(f"{self.module}.experiment")
@@ -60,10 +56,16 @@ def output_dirs(profile: str) -> tuple[Path, Path]:
     return runs_dir(profile) / "tables", runs_dir(profile) / "figures"
 
 
+def paper_results_path() -> Path:
+    """The file of published values read: env IKD_PAPER_RESULTS, else the packaged one."""
+    return Path(os.environ.get("IKD_PAPER_RESULTS") or PAPER_RESULTS)
+
+
 def paper_results() -> dict:
-    """The paper's published values, for side-by-side display only (env IKD_PAPER_RESULTS)."""
-    path = Path(os.environ.get("IKD_PAPER_RESULTS", PAPER_RESULTS))
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The paper's published values, for side-by-side display only. A missing or malformed
+    file is an error that names it (core/paper.py, read_paper_values)."""
+    from .core.paper import read_paper_values
+    return read_paper_values(paper_results_path())
 
 
 def experiment(profile: str = DEFAULT_PROFILE, track: str = "movielens", tasks=None, seeds=None,
@@ -107,18 +109,23 @@ def show(table) -> None:
 
 
 def paper_tables(profile: str = DEFAULT_PROFILE) -> dict:
-    """Every table with published values (5-9), built from what each track's store holds:
-    a track that was not run gives no table ("not run" in the comparison), nothing is computed."""
-    from .core.tables import build_table
+    """Every table with published values (5-9) as written to the profile's table folder (for
+    `cpu`, the committed tables/): read back from its CSV, so the comparison agrees with the
+    tables beside it whichever track ran last. A table without a CSV gives none ("not run");
+    nothing is computed."""
+    from .core.tables import read_csv
+    tables_dir = output_dirs(profile)[0]
     tables = {}
     for track in TRACKS.values():
-        if not track.has_runs(profile):     # never run: building its experiment could train a teacher
-            continue
-        specs = {k: s for k, s in track.tables().items() if s.paper_key}
-        exp = track.experiment(profile, progress=False)
-        records = exp.stored()
-        for key, spec in specs.items():
-            built = build_table(spec, records, exp.task_names)
-            if built.cells:
-                tables[key] = built
+        for key, spec in track.tables().items():
+            path = tables_dir / f"{key}.csv"
+            if spec.paper_key and path.exists():
+                tables[key] = read_csv(spec, path)
     return tables
+
+
+def write_paper_vs_ours(profile: str = DEFAULT_PROFILE) -> Path:
+    """tables/paper_vs_ours.md (or runs/<profile>/tables/…) from the table CSVs beside it and
+    the paper's published values."""
+    from .core.paper import write_paper_vs_ours as write
+    return write(paper_tables(profile), paper_results(), output_dirs(profile)[0])

@@ -1,5 +1,5 @@
-"""Small helpers for the workshop notebook (notebooks/workshop.ipynb, written by
-tools/workshop_notebook.py). The teaching code (the conversation, the losses by hand, the
+"""Small helpers for the workshop notebook (notebooks/workshop.py, paired with workshop.ipynb;
+docs/notebooks.md). The teaching code (the conversation, the losses by hand, the
 plots of messages) stays in the notebook; this module holds only what would distract there:
 a synthetic toy rating problem, the live training plot, reading the committed Table 3, and
 a mean with its standard error.

@@ -140,3 +140,18 @@ def test_verify_compares_a_subset_of_seeds_seed_by_seed(tmp_path):
     chose = [dict(r, valid_metric=0.99) if r["variant"] == "kd" and r["distill_weight"] == 1.0 else r for r in seed1]
     assert any("distill_weight_per_seed ['1'] -> ['10']" in p
                for p in compare(build_table(spec, chose, ("Drama",)), rows, texts))
+
+
+def test_paper_vs_ours_agrees_with_the_committed_tables(monkeypatch):
+    """tables/paper_vs_ours.md is what the committed table CSVs and the packaged published values
+    render: no track can leave it stale, and a committed table is never "not run" in it."""
+    from ikd_lib import report
+    from ikd_lib.core.paper import paper_vs_ours
+    monkeypatch.delenv("IKD_PAPER_RESULTS", raising=False)
+    tables = report.paper_tables("cpu")
+    committed = {p.stem for p in (ROOT / "tables").glob("table*.csv")}
+    assert set(tables) == {"table5", "table6", "table7", "table8", "table9"} & committed
+    text = paper_vs_ours(tables, report.paper_results())
+    assert text == (ROOT / "tables" / "paper_vs_ours.md").read_text(), \
+        "tables/paper_vs_ours.md is stale: python -c 'from ikd_lib import report; report.write_paper_vs_ours()'"
+    assert "| ours | not run" not in text and "| not run | – | not run |" not in text

@@ -14,7 +14,7 @@ TABLE_NOTEBOOKS = {"table3_movielens": ("table3", "Genre 1 (Drama)"), "table5_it
 
 def execute(name, smoke_dirs, monkeypatch, **parameters):
     monkeypatch.setenv("IKD_RUNS_DIR", str(smoke_dirs))
-    # a made-up sample in the published format, so the tests do not need ../shared
+    # a made-up sample in the published format, so the tests do not depend on the published numbers
     monkeypatch.setenv("IKD_PAPER_RESULTS", str(ROOT / "tests" / "data" / "paper_results_sample.json"))
     out = smoke_dirs / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)

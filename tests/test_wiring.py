@@ -1,7 +1,7 @@
 """Which taps and teacher outputs each method feeds its losses.
 
 For every method, the named losses `forward_train` returns must equal an independent
-computation written from METHOD.md on fixed tensors: plain tensor algebra on the models'
+computation written from docs/method.md on fixed tensors: plain tensor algebra on the models'
 own weights, never the library's loss helpers. Both tracks' shapes are covered: the rating
 models ([R, B, D] states) and the synthetic classifier ([R, B, N, D], a token axis).
 A wiring mistake (L_MC reading E_g(s_l), KD pulling towards the label, FitNet reading s_h,
@@ -48,7 +48,7 @@ def kl_at_temperature(student_logits, teacher_logits, tau=TEMPERATURE):
 
 
 def expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up, task_loss, kd, penalty=None):
-    """METHOD.md, for replica r: what each method's named losses must be."""
+    """docs/method.md, for replica r: what each method's named losses must be."""
     name = method.name
     out = {"task": task_loss(y_hat, y)}
     if penalty is not None:

@@ -1,6 +1,6 @@
 """The workshop notebook runs top to bottom on the smoke profile, with every exercise's solution.
 
-The notebook (notebooks/workshop.ipynb, written by tools/workshop_notebook.py) is executed by
+The notebook (notebooks/workshop.ipynb, paired with its source notebooks/workshop.py) is executed by
 papermill into a private folder with `solutions=True`; it writes its key numbers to the JSON
 file named by its `results_path` parameter, which the assertions read:
 
@@ -69,7 +69,7 @@ def executed(tmp_path_factory):
 def test_committed_notebook_has_no_outputs_and_a_parameters_cell():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "commit the generated notebook, not an executed one"
+    assert all(not c.outputs and c.execution_count is None for c in code), "commit the notebook without outputs (make notebooks clears them)"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     for name in ("profile", "genre", "epochs", "exercise_epochs", "solutions", "results_path"):

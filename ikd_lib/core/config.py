@@ -30,7 +30,7 @@ def check_nonnegative_int(what: str, value) -> None:
         raise ValueError(f"{what} must be an integer >= 0, got {value!r}")
 
 
-# ---------------------------------------------------------------- the method (METHOD.md)
+# ---------------------------------------------------------------- the method (docs/method.md)
 @dataclass(frozen=True)
 class TDConfig:
     k_rounds: int = 1            # K: rounds of interactive communication; 0 switches L_interact off

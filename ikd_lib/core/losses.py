@@ -1,6 +1,6 @@
 """Pure loss functions. Each returns one value per replica: shape [R] for [R, B, ...] inputs.
 
-`distance` is METHOD.md's d(a, b): mean squared error over batch, tokens and features
+`distance` is d(a, b) of docs/method.md: mean squared error over batch, tokens and features
 (choice); states are [R, B, D] (a rating model) or [R, B, N, D] (a ViT, N tokens).
 The modules (encoders, decoders, the teacher's upper layers) come in as callables, so the
 losses read exactly like the equations and can be tested on fixed tensors.

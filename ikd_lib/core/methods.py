@@ -153,7 +153,7 @@ class Hybrid(FeatureDistillation):
 
 
 class TalkingModels(Method):
-    """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), METHOD.md."""
+    """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), docs/method.md."""
     name, uses_teacher, teacher_states = "td", True, ("low", "high")
 
     def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0):

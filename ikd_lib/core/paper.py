@@ -9,6 +9,7 @@ budget) is not the paper's, so equal numbers are not expected.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,56 @@ from .tables import ALPHA, BuiltTable
 NOT_RUN = "not run"
 MISSING = "–"
 VERDICTS = ("agree", "disagree", "tie", "not run")   # "tie": the paper's means are equal, not counted
+
+
+class PaperValuesError(ValueError):
+    """The file of published values is missing or not in the expected format."""
+
+
+def read_paper_values(path) -> dict:
+    """The published values in `path`, checked: a missing, unreadable or malformed file is an
+    error that names it (an empty comparison would silently drop the paper's side)."""
+    path = Path(path)
+    fix = ("restore ikd_lib/paper_results.json from git, or point IKD_PAPER_RESULTS at a file in "
+           "its format")
+    if not path.is_file():
+        raise PaperValuesError(f"the paper's published values file {path} does not exist; {fix}")
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PaperValuesError(f"the paper's published values file {path} is not readable JSON ({error}); {fix}")
+    problems = _format_problems(values)
+    if problems:
+        raise PaperValuesError(f"the paper's published values file {path} is malformed: "
+                               f"{'; '.join(problems[:5])}; {fix}")
+    return values
+
+
+def _format_problems(values) -> list[str]:
+    if not isinstance(values, dict):
+        return ["the top level is not an object"]
+    tables = {k: v for k, v in values.items() if isinstance(v, dict) and "rows" in v}
+    if not tables:
+        return ["no table (an entry with title, metric, columns and rows)"]
+    problems = []
+    for key, table in tables.items():
+        missing = [field for field in ("title", "metric", "columns") if field not in table]
+        if missing:
+            problems.append(f"{key}: no {', '.join(missing)}")
+            continue
+        if not isinstance(table["columns"], list) or not table["columns"]:
+            problems.append(f"{key}: columns is not a non-empty list")
+            continue
+        if not isinstance(table["rows"], dict) or not table["rows"]:
+            problems.append(f"{key}: rows is not a non-empty object")
+            continue
+        for label, cells in table["rows"].items():
+            if not isinstance(cells, list) or len(cells) != len(table["columns"]):
+                problems.append(f"{key}, row {label!r}: not one value per column ({len(table['columns'])})")
+            elif not all(isinstance(c, dict) and isinstance(c.get("mean"), (int, float))
+                         and (c.get("se") is None or isinstance(c.get("se"), (int, float))) for c in cells):
+                problems.append(f"{key}, row {label!r}: every value needs a numeric mean (and se, or null)")
+    return problems
 
 
 @dataclass(frozen=True)
@@ -235,17 +286,23 @@ def _checks_section(key, published, table, checks) -> list[str]:
 
 
 def _provenance(tables) -> list[str]:
+    """What each table's provenance holds; a table read back from its CSV (tables.read_csv)
+    names the file, whose .md caption has the rest (teacher, data, run configurations)."""
     out = []
     for key, t in sorted(tables.items()):
         p = t.provenance
         if not p:
             out.append(f"- {key}: no runs")
             continue
-        out.append(f"- {key}: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
-                   f"({p.get('config_hashes')} run configurations), seeds {p.get('seeds')}, "
-                   f"teacher `{p.get('teacher_hash')}`, data `{p.get('data')}`, "
-                   f"runs at git {', '.join(p.get('git_revisions', []))}, "
-                   f"rendered at git {p.get('rendered_at_revision')}")
+        parts = [f"profile `{p.get('profile')}`", f"table hash `{p.get('table_hash')}`"
+                 + (f" ({p['config_hashes']} run configurations)" if "config_hashes" in p else ""),
+                 f"seeds {p.get('seeds')}"]
+        parts += [f"{name} `{p[field]}`" for name, field in (("teacher", "teacher_hash"), ("data", "data")) if field in p]
+        parts.append(f"runs at git {', '.join(p.get('git_revisions', []))}")
+        if "rendered_at_revision" in p:
+            parts.append(f"rendered at git {p['rendered_at_revision']}")
+        source = f" (read from `{p['source']}`; its `.md` caption has the full provenance)" if "source" in p else ""
+        out.append(f"- {key}: " + ", ".join(parts) + source)
     return out
 
 
@@ -263,11 +320,11 @@ def paper_vs_ours(tables: dict[str, BuiltTable], paper: dict) -> str:
            "necessarily the same genre. Our scale (model sizes, epochs) is not the paper's, so only the "
            "*direction* of each ablation is compared: does row A beat row B? RMSE: lower is better; "
            "accuracy: higher is better. Equal published means are a tie and not counted; an exact tie of "
-           "ours counts as disagreement. \"Not run\": we have no cell (the ViT tables, or a genre or "
-           "variant this profile does not run). Removing L_MC or L_SC is compared with our \"TD (default)\", "
+           "ours counts as disagreement. \"Not run\": we have no cell (a table not in this folder, or a "
+           "genre or variant this profile does not run). Removing L_MC or L_SC is compared with our \"TD (default)\", "
            "the configuration they are removed from; the paper compares with its TD row, which equals the "
            "best of its variants per genre. Our paired p: two-sided paired t-test over seeds of the two "
-           "cells.", ""]
+           "cells, on the per-seed test values (6 decimals) of the tables' CSV files.", ""]
     out += ["## Summary", ""] + _summary(checks, paper) + [""]
     for key, published in paper_tables(paper).items():
         table = tables.get(key)

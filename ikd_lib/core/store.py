@@ -37,6 +37,11 @@ def runs_dir(profile: str) -> Path:
     return Path(os.environ.get("IKD_RUNS_DIR", REPO_ROOT / "runs")) / profile
 
 
+def cache_root(cache_dir=None) -> Path:
+    """The local cache (data, teachers, probes): cache_dir, env IKD_CACHE_DIR, or <repo>/.cache."""
+    return Path(cache_dir or os.environ.get("IKD_CACHE_DIR") or REPO_ROOT / ".cache")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -214,22 +214,29 @@ def render_markdown(table: BuiltTable, paper: dict | None = None) -> str:
         for row in table.rows():
             out.append(f"| {row.label} | " + " | ".join(cell_text(table, row.label, g) for g in block) + " |")
         out.append("")
-    if paper:
-        out += ["## The paper's published values (for comparison; not used by any computation)", ""]
-        if paper.get("columns", [""])[0].startswith("Genre"):
-            out += ["Genres are numbered dense to sparse; the paper does not name them.", ""]
-        columns = paper["columns"][:len(table.genres)]
-        out.append("| Method (paper) | " + " | ".join(columns) + " |")
-        out.append("|---|" + "---:|" * len(columns))
-        for label, values in paper["rows"].items():
-            out.append(f"| {label} | " + " | ".join(_published(v) for v in values[:len(columns)]) + " |")
-        out.append("")
+    out += published_section(table, paper)
     choices = choices_text(table)
     if choices:
         seeds = table.provenance.get("seeds", [])
         out += [f"## Choices made on validation {table.spec.metric}", "",
                 f"Per seed where the seeds chose differently (in seed order {seeds}).", "", choices, ""]
     return "\n".join(out)
+
+
+def published_section(table: BuiltTable, paper: dict | None) -> list[str]:
+    """The paper's values for this table (its entry of paper_results.json), as Markdown lines."""
+    if not paper:
+        return []
+    out = ["## The paper's published values (for comparison; not used by any computation)", ""]
+    if paper.get("columns", [""])[0].startswith("Genre"):
+        out += ["Genres are numbered dense to sparse; the paper does not name them.", ""]
+    columns = paper["columns"][:len(table.genres)]
+    out.append("| Method (paper) | " + " | ".join(columns) + " |")
+    out.append("|---|" + "---:|" * len(columns))
+    for label, values in paper["rows"].items():
+        out.append(f"| {label} | " + " | ".join(_published(v) for v in values[:len(columns)]) + " |")
+    out.append("")
+    return out
 
 
 def _published(v: dict) -> str:
@@ -279,6 +286,34 @@ def render_csv(table: BuiltTable) -> str:
                              int(not math.isnan(pv) and pv < ALPHA), table.selection, p.get("profile"),
                              p.get("table_hash"), " ".join(p.get("git_revisions", []))])
     return buffer.getvalue()
+
+
+def read_csv(spec: TableSpec, path: Path) -> BuiltTable:
+    """A table read back from the CSV that render_csv wrote: per cell the seeds, each seed's
+    test value (6 decimals) and choices, the p-value against TD; the provenance the CSV carries
+    (profile, table hash, seeds, run revisions) and the file it came from. Enough to compare
+    tables (paper.py); validation values per seed and run configurations are not in a CSV."""
+    path = Path(path)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or any(r["table"] != spec.key for r in rows):
+        raise ValueError(f"{path} holds no rows of {spec.key}; regenerate it with `make tables`")
+    genres = tuple(task for _, task in sorted({(int(r["task_index"]), r["task"]) for r in rows}))
+    cells, p_values = {}, {}
+    for r in rows:
+        seeds = [int(s) for s in r["seeds"].split()]
+        per_seed = zip(seeds, r["test_per_seed"].split(), r["variant_per_seed"].split(),
+                       r["distill_weight_per_seed"].split(), r["l2_per_seed"].split())
+        cells[r["row"], r["task"]] = Cell(seeds, [
+            {"seed": seed, "test_metric": float(test), "variant": variant, "distill_weight": float(weight),
+             "l2": float(l2)} for seed, test, variant, weight, l2 in per_seed])
+        if r["p_vs_TD"]:
+            p_values[r["row"], r["task"]] = float(r["p_vs_TD"])
+    first = rows[0]
+    provenance = {"profile": first["profile"], "table_hash": first["table_hash"],
+                  "seeds": sorted({int(s) for r in rows for s in r["seeds"].split()}),
+                  "git_revisions": first["git_revisions"].split(), "source": path.name}
+    return BuiltTable(spec, genres, cells, p_values, provenance, first["selection"])
 
 
 def write_table(table: BuiltTable, out_dir: Path, paper_results: dict | None = None) -> list[Path]:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.console import say
+from ..core.store import cache_root  # noqa: F401  (vision/bench.py still imports it from here)
 
 # Genre flag columns of u.item, in file order. "unknown" marks two movies
 # with no genre; it is not a genre, so it is left out of ALL_GENRES and of the
@@ -47,7 +48,6 @@ RECBOLE_FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 RECBOLE_WHEEL = "recbole==1.2.1"
 RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
-REPO_ROOT = Path(__file__).resolve().parents[2]   # the repository (ikd_lib/movielens/data.py)
 
 
 @dataclass(frozen=True)
@@ -231,11 +231,6 @@ def _fill_cache(target: Path, fetch) -> None:
                 os.replace(f, target / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def cache_root(cache_dir=None) -> Path:
-    """The local cache (data, teacher checkpoints): cache_dir, env IKD_CACHE_DIR, or <repo>/.cache."""
-    return Path(cache_dir or os.environ.get("IKD_CACHE_DIR") or REPO_ROOT / ".cache")
 
 
 def _locate(data_dir=None, cache_dir=None, offline=None) -> tuple[Path, str]:

@@ -16,8 +16,8 @@ import torch
 
 from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
 from ..core.methods import build_method
-from ..core.store import runs_dir
-from .data import cache_root, genre_task, load_movielens, locate_ml100k
+from ..core.store import cache_root, runs_dir
+from .data import genre_task, load_movielens, locate_ml100k
 from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters, task_rows
 from .profiles import Profile, get_profile
 from .tables import MOVIELENS_TABLES

@@ -17,7 +17,7 @@ not help on validation (a sparse genre), a model keeps its biases.
 Like timm's `forward_features` / `forward_head`, the pieces are public methods, so every
 distillation method reads the taps it needs without model surgery; `forward` returns the
 prediction and the dict of named states. Low and high share one width so the student's
-encoder E_g can read both s_l and its decoded answer ŝ (METHOD.md, "choice").
+encoder E_g can read both s_l and its decoded answer ŝ (docs/method.md, docs/protocol.md).
 
 Regularisation, per replica (so a stack can try several strengths and each seed choose its
 own on validation): `l2[r] · (‖p_u‖² + ‖q_i‖²)` of the examples in the batch (the embeddings,

@@ -33,9 +33,9 @@ from PIL import Image
 from torchvision.datasets.utils import calculate_md5, download_url
 
 from ..core.console import say
+from ..core.store import REPO_ROOT, cache_root
 
 DATASETS = ("cifar10", "cifar100", "tinyimagenet")  # tinyimagenet = the ImageNet stand-in of the cpu profile
-REPO_ROOT = Path(__file__).resolve().parents[2]     # the repository (ikd_lib/vision/data.py)
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 # The offline files and their sha256, from the table in DEFAULT_DATA_DIR/README.md.
@@ -155,7 +155,7 @@ def _find(name: str, data_dir, cache_dir, offline: bool) -> tuple[tuple[dict, di
     """(train, test) arrays in the offline-file format, and a line saying where they came from."""
     explicit = data_dir or os.environ.get("IKD_IMAGE_DATA_DIR")
     folder = Path(explicit) if explicit else DEFAULT_DATA_DIR
-    vision = Path(cache_dir or os.environ.get("IKD_CACHE_DIR") or REPO_ROOT / ".cache") / "vision"
+    vision = cache_root(cache_dir) / "vision"
     files = OFFLINE_FILES[name]
     if all((folder / f).is_file() for f in files):
         return tuple(_read_npz(folder / f, SHA256[f]) for f in files), f"offline copy in {folder} (sha256 verified)"

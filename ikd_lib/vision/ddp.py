@@ -41,7 +41,7 @@ from ..core.methods import build_method
 from ..core.stacked import replica_generator
 from ..core.store import atomic_write_json, provenance
 from ..core.train import describe_nonfinite, make_optimizers, phase_at
-from ..movielens.data import cache_root
+from ..core.store import cache_root
 from ..core.methods import freeze
 from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
 from .profiles import get_profile

@@ -20,7 +20,7 @@ from ..core.config import config_hash
 from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
 from ..core.methods import build_method
 from ..core.store import runs_dir
-from ..movielens.data import cache_root
+from ..core.store import cache_root
 from .data import DATASETS
 from .models import TeacherUp, student_from_teacher
 from .profiles import Profile, get_profile

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..core.plots import FigureMetric, plot_loss_components, plot_metric_vs_k
 from .tables import LABELS
 
-# the tables' column names, the stand-in's on two lines so that it fits above a panel
-FIGURE_LABELS = LABELS | {"tinyimagenet": "ImageNet stand-in\n(Tiny-ImageNet-20)"}
+# the tables' column names; the stand-in says what it is, on two lines so that it fits above a panel
+FIGURE_LABELS = LABELS | {"tinyimagenet": "Tiny-ImageNet-20\n(ImageNet stand-in)"}
 ACCURACY_FIGURE = FigureMetric("top-1 accuracy", "fraction correct", higher_is_better=True,
                                task_loss="cross-entropy", task_labels=FIGURE_LABELS)
 

@@ -1,60 +1,42 @@
-"""Writes notebooks/workshop.ipynb, the hands-on workshop (run: python tools/workshop_notebook.py).
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (ikd)
+#     language: python
+#     name: ikd
+# ---
 
-A 45-60 minute class on a room of 2-core laptops: the problem, the models and their taps,
-one conversation computed by hand and checked against the library, what the message space
-looks like, Student / KD / TD trained live, four exercises (predict first, run, solution),
-and where to go next. The notebook is written without outputs; cell ids are stable names,
-so regenerating an unchanged notebook changes nothing in git. Edit here, not the .ipynb.
+# %% [markdown]
+# # Talking Models, hands on: interactive knowledge distillation (TD)
+#
+# *Companion to "Talking Models: Distill Pre-trained Knowledge to Downstream Models via Interactive
+# Communication" (Zhao et al., 2023). The method in this project's words, with its equations, is
+# [docs/method.md](../docs/method.md) in the repository.*
+#
+# Classic knowledge distillation (KD) is one-way: the teacher talks, the student copies. TD makes it a
+# **conversation**. Each model gets an *encoder* (its hidden state → a short message) and a *decoder*
+# (a message → its own hidden state). The student describes what it sees, the frozen teacher reads that
+# description as if it were its own thought, thinks further with its upper layers and answers, and the
+# student decodes the answer and learns from it.
+#
+# **How to use this notebook.** Run it top to bottom (Shift+Enter). Every formula sits next to the line
+# of code that computes it. Sections 1-5 take the first half of the class; section 6 has four exercises:
+# for each, write down your prediction *before* running the code, then compare.
+#
+# **Cost.** On a 2-core laptop at the default parameters (`profile = "cpu"`) the notebook runs in a few
+# minutes, plus, **on the very first run only**, the training of the teacher (a few minutes more; it is
+# cached under `.cache/teachers/` and loaded in seconds afterwards). `profile = "smoke"` runs everything
+# in about a minute, with a briefly trained teacher: good for checking that the notebook works, not for
+# conclusions.
 
-Parameters (papermill): profile, genre, epochs, exercise_epochs, solutions, results_path.
-tests/test_workshop.py runs it at profile "smoke" with solutions=True.
-"""
-from pathlib import Path
-
-import nbformat as nbf
-
-# the project's environment as a named kernel, registered by the Makefile (`make lab`, `make tables`)
-KERNELSPEC = {"name": "ikd", "display_name": "Python (ikd)", "language": "python"}
-
-OUT = Path(__file__).resolve().parent.parent / "notebooks" / "workshop.ipynb"
-
-CELLS = []
-
-
-def md(cell_id, text):
-    CELLS.append((cell_id, "markdown", text.strip("\n")))
-
-
-def code(cell_id, text, tags=()):
-    CELLS.append((cell_id, "code", text.strip("\n"), tags))
-
-
-# ====================================================================== title
-md("title", r"""
-# Talking Models, hands on: interactive knowledge distillation (TD)
-
-*Companion to "Talking Models: Distill Pre-trained Knowledge to Downstream Models via Interactive
-Communication" (Zhao et al., 2023). The method's full specification is `../../shared/METHOD.md`
-(`/work/shared/METHOD.md` on the course machines).*
-
-Classic knowledge distillation (KD) is one-way: the teacher talks, the student copies. TD makes it a
-**conversation**. Each model gets an *encoder* (its hidden state → a short message) and a *decoder*
-(a message → its own hidden state). The student describes what it sees, the frozen teacher reads that
-description as if it were its own thought, thinks further with its upper layers and answers, and the
-student decodes the answer and learns from it.
-
-**How to use this notebook.** Run it top to bottom (Shift+Enter). Every formula sits next to the line
-of code that computes it. Sections 1-5 take the first half of the class; section 6 has four exercises:
-for each, write down your prediction *before* running the code, then compare.
-
-**Cost.** On a 2-core laptop at the default parameters (`profile = "cpu"`) the notebook runs in a few
-minutes, plus, **on the very first run only**, the training of the teacher (a few minutes more; it is
-cached under `.cache/teachers/` and loaded in seconds afterwards). `profile = "smoke"` runs everything
-in about a minute, with a briefly trained teacher: good for checking that the notebook works, not for
-conclusions.
-""")
-
-code("parameters", r'''
+# %% tags=["parameters"]
 # Parameters (papermill overrides these: papermill workshop.ipynb out.ipynb -p profile smoke -p solutions True)
 profile = "cpu"          # "cpu": the class default; "smoke": a quick check (a weak teacher, seconds)
 genre = "Western"        # the student's task: the ratings of one (sparse) MovieLens genre
@@ -62,10 +44,9 @@ epochs = 12              # epochs of the live training in section 5
 exercise_epochs = 8      # epochs of every run in the exercises (section 6)
 solutions = False        # True: run every exercise's solution cell (CI sets this)
 results_path = None      # a JSON file for the key numbers of this run (the tests read it); None: not written
-''', tags=("parameters",))
 
-code("setup", r'''
-%matplotlib inline
+# %%
+# %matplotlib inline
 import json
 import time
 from collections import namedtuple
@@ -103,21 +84,19 @@ def section(name):
 def per_seed(values, digits=4):
     """One number per seed, as text."""
     return ", ".join(f"{v:.{digits}f}" for v in torch.as_tensor(values).tolist())
-''')
 
-# ====================================================================== 1. the problem
-md("s1-intro", r"""
-## 1. The problem in one picture
 
-MovieLens-100K holds 100,000 ratings (1 to 5 stars) of 1,682 movies by 943 users. The **teacher** is
-a large rating model trained once on the training ratings of *every* genre. The **student** is a model
-about ten times smaller that must predict ratings of *one* genre, trained on that genre's ratings only.
-The sparser the genre, the less the student can learn alone, and the more it should gain from talking
-to the teacher. (The same fixed 80/10/10 split into training, validation and test ratings holds for
-both, so no validation or test rating ever reaches the teacher.)
-""")
+# %% [markdown]
+# ## 1. The problem in one picture
+#
+# MovieLens-100K holds 100,000 ratings (1 to 5 stars) of 1,682 movies by 943 users. The **teacher** is
+# a large rating model trained once on the training ratings of *every* genre. The **student** is a model
+# about ten times smaller that must predict ratings of *one* genre, trained on that genre's ratings only.
+# The sparser the genre, the less the student can learn alone, and the more it should gain from talking
+# to the teacher. (The same fixed 80/10/10 split into training, validation and test ratings holds for
+# both, so no validation or test rating ever reaches the teacher.)
 
-code("s1-data", r'''
+# %%
 section("1 the problem")
 ml = load_movielens()
 counts = genre_counts(ml)                                    # ratings per genre, dense to sparse
@@ -141,33 +120,30 @@ ax.annotate(f"{counts[genre]:,}", (list(counts.index).index(genre), counts[genre
 ax.legend(handles=[Patch(color="tab:orange", label=f"the student's task: {genre}"),
                    Patch(color="tab:grey", label="other genres (the teacher learns all of them)")])
 fig
-''')
 
-# ====================================================================== 2. models and taps
-md("s2-intro", r"""
-## 2. The models and their taps
+# %% [markdown]
+# ## 2. The models and their taps
+#
+# Both models are the same kind of network: user and item embeddings → a Dense-ReLU layer (the
+# **lower tap**) → another Dense-ReLU layer (the **higher tap**) → a linear head plus user and item
+# biases. TD reads the hidden states at the two taps:
+#
+# | symbol | what it is | code |
+# |---|---|---|
+# | `s_l = g_low(x)` | the student's lower state | `student(x)[1]["low"]` |
+# | `s_h = g_up(s_l)` | the student's higher state | `student(x)[1]["high"]` |
+# | `t_l = h_low(x)` | the teacher's lower state (frozen: computed once for every rating) | `batch["teacher_low"]` |
+# | `t_h = h_up(t_l)` | the teacher's higher state; `h_up` is the part that will *interpret* messages | `batch["teacher_high"]` |
+#
+# Everything is *stacked*: one tensor holds several students (one per seed) side by side, so the first
+# axis of every tensor is the seed `R`, then the batch `B`, then the features. Student seed *s* talks to
+# the teacher trained with seed *s*.
+#
+# The next cell builds the experiment. The teacher comes from the cache, or, on the very first run, is
+# trained now (a progress bar shows it). A quick "bias only" run (a second) then chooses how strongly the
+# students' user and item biases are regularised on this genre, as the tables do.
 
-Both models are the same kind of network: user and item embeddings → a Dense-ReLU layer (the
-**lower tap**) → another Dense-ReLU layer (the **higher tap**) → a linear head plus user and item
-biases. TD reads the hidden states at the two taps:
-
-| symbol | what it is | code |
-|---|---|---|
-| `s_l = g_low(x)` | the student's lower state | `student(x)[1]["low"]` |
-| `s_h = g_up(s_l)` | the student's higher state | `student(x)[1]["high"]` |
-| `t_l = h_low(x)` | the teacher's lower state (frozen: computed once for every rating) | `batch["teacher_low"]` |
-| `t_h = h_up(t_l)` | the teacher's higher state; `h_up` is the part that will *interpret* messages | `batch["teacher_high"]` |
-
-Everything is *stacked*: one tensor holds several students (one per seed) side by side, so the first
-axis of every tensor is the seed `R`, then the batch `B`, then the features. Student seed *s* talks to
-the teacher trained with seed *s*.
-
-The next cell builds the experiment. The teacher comes from the cache, or, on the very first run, is
-trained now (a progress bar shows it). A quick "bias only" run (a second) then chooses how strongly the
-students' user and item biases are regularised on this genre, as the tables do.
-""")
-
-code("s2-experiment", r'''
+# %%
 section("2 models and taps")
 start = time.perf_counter()
 exp = report.experiment(profile, genres=[genre])              # data, the frozen teacher, the variants
@@ -201,9 +177,8 @@ def build(variant, on=task):
 td_stack = build("td")        # TD (default): K = 1 round, w1 = w2 = w3 = 1, no noise
 td, teacher_index = td_stack.method, td_stack.teacher_index
 print(f"a stack of {len(seeds)} students (seeds {seeds}); student r talks to teacher replica {teacher_index.tolist()}")
-''')
 
-code("s2-shapes", r'''
+# %%
 B = 256
 index = torch.arange(B).expand(len(seeds), B)           # the first 256 training ratings, for every seed
 batch = task.batch("train", index, teacher_index)        # inputs, targets and the teacher's states
@@ -226,27 +201,24 @@ n_teacher = teacher_info["parameters"]
 n_comm = sum(p.numel() for p in td.comm.parameters()) // len(seeds)
 print(f"\nparameters per seed: student {n_student:,}, teacher {n_teacher:,} ({n_teacher / n_student:.1f}x the student), "
       f"E_g, D_g, E_h, D_h together {n_comm:,} (trained with the student, dropped after training)")
-''')
 
-# ====================================================================== 3. one conversation
-md("s3-intro", r"""
-## 3. One conversation, step by step
+# %% [markdown]
+# ## 3. One conversation, step by step
+#
+# The four communication modules (linear maps here) and the teacher's frozen upper layers:
+#
+# | module | from → to | code |
+# |---|---|---|
+# | `E_g` | student state → message | `td.comm.encode_student` |
+# | `D_g` | message → student state | `td.comm.decode_student` |
+# | `E_h` | teacher state → message | `td.comm.encode_teacher` |
+# | `D_h` | message → teacher state | `td.comm.decode_teacher` |
+# | `h_up` | teacher's lower state → higher state (frozen) | `td.teacher.up` |
+#
+# Messages have `m_d` numbers (`TDConfig.message_dim`, 16 by default). One round of the conversation on the batch
+# above (the modules are still untrained, so the numbers are those of a first training step):
 
-The four communication modules (linear maps here) and the teacher's frozen upper layers:
-
-| module | from → to | code |
-|---|---|---|
-| `E_g` | student state → message | `td.comm.encode_student` |
-| `D_g` | message → student state | `td.comm.decode_student` |
-| `E_h` | teacher state → message | `td.comm.encode_teacher` |
-| `D_h` | message → teacher state | `td.comm.decode_teacher` |
-| `h_up` | teacher's lower state → higher state (frozen) | `td.teacher.up` |
-
-Messages have `m_d` numbers (`TDConfig.message_dim`, 16 by default). One round of the conversation on the batch
-above (the modules are still untrained, so the numbers are those of a first training step):
-""")
-
-code("s3-round", r'''
+# %%
 section("3 one conversation")
 E_g, D_g = td.comm.encode_student, td.comm.decode_student
 E_h, D_h = td.comm.encode_teacher, td.comm.decode_teacher
@@ -263,23 +235,22 @@ for name, x, meaning in (("q_1", q_1, "the student's question, a message"),
                          ("a_1", a_1, "the teacher's answer, a message"),
                          ("ŝ_1", s_hat_1, "what the student understood, a student higher state")):
     print(f"{name:5} {str(tuple(x.shape)):15} {meaning}")
-''')
 
-md("s3-losses-intro", r"""
-Now the losses, by hand. `d(a, b)` is the mean squared difference over the batch and the features,
-one number per seed (a state's own units squared). With `K = 1` round:
 
-- `L_interact = d(s_h, ŝ_1)`: the student's own higher state should match what it understood from the teacher;
-- `L_MC = d(E_g(s_h), E_h(t_h))`: **message consistency**, both sides describe `x` with the same message;
-- `L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)`: **state consistency**, a message decoded by the
-  other side lands on that side's own state (this keeps messages informative);
-- `L = L_task + penalty + λ·(w1·L_interact + w2·L_MC + w3·L_SC)`, with `L_task` the mean squared rating
-  error (stars²) and `penalty` the student's own L2 regularisation of its embeddings and biases.
+# %% [markdown]
+# Now the losses, by hand. `d(a, b)` is the mean squared difference over the batch and the features,
+# one number per seed (a state's own units squared). With `K = 1` round:
+#
+# - `L_interact = d(s_h, ŝ_1)`: the student's own higher state should match what it understood from the teacher;
+# - `L_MC = d(E_g(s_h), E_h(t_h))`: **message consistency**, both sides describe `x` with the same message;
+# - `L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)`: **state consistency**, a message decoded by the
+#   other side lands on that side's own state (this keeps messages informative);
+# - `L = L_task + penalty + λ·(w1·L_interact + w2·L_MC + w3·L_SC)`, with `L_task` the mean squared rating
+#   error (stars²) and `penalty` the student's own L2 regularisation of its embeddings and biases.
+#
+# The library computes the same in `td.forward_train(batch)`; the table checks that the two agree.
 
-The library computes the same in `td.forward_train(batch)`; the table checks that the two agree.
-""")
-
-code("s3-losses", r'''
+# %%
 def d(a, b):
     """d(a, b): mean squared difference over the batch and the features; one value per seed."""
     return ((a - b) ** 2).mean(dim=(1, 2))
@@ -312,16 +283,15 @@ for name in by_hand:
 print("every loss computed by hand equals method.forward_train (relative tolerance 1e-5)")
 results["hand_check"] = {"K=1": {name: {"by_hand": by_hand[name].tolist(), "forward_train": library[name].tolist()}
                                  for name in by_hand}}
-''')
 
-md("s3-k2-intro", r"""
-**Two rounds.** With `K = 2`, the student restates what it understood, `q_2 = E_g(ŝ_1)` (the *same*
-encoder `E_g` that read `s_l` now reads `ŝ_1`, which is why the two taps have the same width), and the
-teacher answers again. `L_interact` is the mean over the rounds. The function below is the whole
-conversation of METHOD.md; sections 4 and 6 reuse it.
-""")
 
-code("s3-k2", r'''
+# %% [markdown]
+# **Two rounds.** With `K = 2`, the student restates what it understood, `q_2 = E_g(ŝ_1)` (the *same*
+# encoder `E_g` that read `s_l` now reads `ŝ_1`, which is why the two taps have the same width), and the
+# teacher answers again. `L_interact` is the mean over the rounds. The function below is the whole
+# conversation of `docs/method.md`; sections 4 and 6 reuse it.
+
+# %%
 def converse(method, s_l, rounds):
     """The conversation for `rounds` rounds; returns every intermediate, round by round."""
     c, h_up = method.comm, method.teacher.up
@@ -353,29 +323,26 @@ assert torch.allclose(per_round[0], L_interact, rtol=1e-5, atol=1e-7)   # round 
 print("K = 2 matches forward_train; its first round is exactly the K = 1 conversation above")
 results["hand_check"]["K=2"] = {name: {"by_hand": mine.tolist(), "forward_train": lib.tolist()}
                                 for name, (mine, lib) in rows.items()}
-''')
 
-# ====================================================================== 4. the message space
-md("s4-intro", r"""
-## 4. What the message space looks like
+# %% [markdown]
+# ## 4. What the message space looks like
+#
+# **(a) A toy problem with two-number messages.** Messages of width 2 can be drawn as points. On a small
+# synthetic rating problem (60 users, 40 items, ratings from a two-factor taste model) a small teacher
+# is trained in a second, then a TD student with `TDConfig(message_dim=2, k_rounds=3)`. For five test
+# ratings, from the lowest to the highest, we draw, before and after a short training:
+#
+# - ● `q_1 = E_g(s_l)`, the student's question; ◆ `q_{k+1} = E_g(ŝ_k)`, the student restating the decoded answer;
+# - ▲ `a_k = E_h(h_up(D_h(q_k)))`, the teacher's answer in round *k* (its interpretation `s'_h = D_h(q_k)` turned into words);
+# - ■ `E_g(s_h)`, what the student says about its own higher state; ★ `E_h(t_h)`, what the teacher says about the rating.
+#
+# One colour is one rating; the lines follow the conversation. What to look for: before training the
+# student says nearly the same thing about every rating (its ● and ■ of all colours coincide: every
+# student starts as a bias model, whose hidden states hardly depend on the rating), and the teacher's
+# answers ▲ land nowhere near its own descriptions ★. After training, the answers move among the ★, and
+# each ■ moves towards the ★ of its own colour (that is `L_MC` at work).
 
-**(a) A toy problem with two-number messages.** Messages of width 2 can be drawn as points. On a small
-synthetic rating problem (60 users, 40 items, ratings from a two-factor taste model) a small teacher
-is trained in a second, then a TD student with `TDConfig(message_dim=2, k_rounds=3)`. For five test
-ratings, from the lowest to the highest, we draw, before and after a short training:
-
-- ● `q_1 = E_g(s_l)`, the student's question; ◆ `q_{k+1} = E_g(ŝ_k)`, the student restating the decoded answer;
-- ▲ `a_k = E_h(h_up(D_h(q_k)))`, the teacher's answer in round *k* (its interpretation `s'_h = D_h(q_k)` turned into words);
-- ■ `E_g(s_h)`, what the student says about its own higher state; ★ `E_h(t_h)`, what the teacher says about the rating.
-
-One colour is one rating; the lines follow the conversation. What to look for: before training the
-student says nearly the same thing about every rating (its ● and ■ of all colours coincide: every
-student starts as a bias model, whose hidden states hardly depend on the rating), and the teacher's
-answers ▲ land nowhere near its own descriptions ★. After training, the answers move among the ★, and
-each ■ moves towards the ★ of its own colour (that is `L_MC` at work).
-""")
-
-code("s4a-toy", r'''
+# %%
 section("4 message space")
 toy_task, toy_td, toy_index = workshop.toy_problem(message_dim=2, k_rounds=3)
 order = toy_task.test.target.argsort()                                      # five test ratings, low to high
@@ -437,17 +404,16 @@ for name in ("reading error", "understanding error"):
           f"after: {', '.join(f'{v:.4f}' for v in toy_after[name])}")
 print("(reading error d(s'_h, t_l): how far the teacher's interpretation is from its own lower state; "
       "understanding error d(ŝ_k, s_h): how far the decoded answer is from the student's own higher state)")
-''')
 
-md("s4b-intro", r"""
-**(b) Real MovieLens messages.** Messages on MovieLens have 16 numbers. Below, for the test ratings of
-the genre, both sides' descriptions of the same ratings, the student's `E_g(s_h)` and the teacher's
-`E_h(t_h)`, are projected on the two main directions of all of them together (a PCA, computed by an
-SVD of the centred messages) and coloured by the true rating. Before training the two sides speak
-unrelated languages; section 5 shows the same picture after training.
-""")
 
-code("s4b-pca", r'''
+# %% [markdown]
+# **(b) Real MovieLens messages.** Messages on MovieLens have 16 numbers. Below, for the test ratings of
+# the genre, both sides' descriptions of the same ratings, the student's `E_g(s_h)` and the teacher's
+# `E_h(t_h)`, are projected on the two main directions of all of them together (a PCA, computed by an
+# SVD of the centred messages) and coloured by the true rating. Before training the two sides speak
+# unrelated languages; section 5 shows the same picture after training.
+
+# %%
 def messages(method, split="test"):
     """Both sides' messages about every rating of a split, for the first seed: E_g(s_h), E_h(t_h), y."""
     n = len(task.split(split))
@@ -484,26 +450,23 @@ def plot_messages(method, when):
 
 
 results["messages_before"] = plot_messages(td, "before training")
-''')
 
-# ====================================================================== 5. live training
-md("s5-intro", r"""
-## 5. Student, KD and TD, trained live
+# %% [markdown]
+# ## 5. Student, KD and TD, trained live
+#
+# Three stacks of students (one per seed) on the genre, each from the same initial weights:
+#
+# - **Student**: `L = L_task` (plus its own L2): learns from the genre's ratings alone;
+# - **KD**: `L = L_task + λ·d(ŷ, teacher's ŷ)`: also copies the teacher's predicted ratings;
+# - **TD**: `L = L_task + λ·(L_interact + L_MC + L_SC)`: the conversation of section 3.
+#
+# Every student starts as a *bias model* (user and item biases fitted to the genre's training ratings,
+# the rest predicting nothing), so "untrained" is already a sensible baseline: the dotted line. Each run
+# trains for `epochs` epochs and keeps, per seed, its epoch with the lowest validation RMSE (epoch 0, the
+# untrained student, counts too). The tables use the same loop with stricter early stopping and choose
+# λ and L2 on validation; here both are fixed (`LAMBDA`, `L2` in section 2) to keep the class fast.
 
-Three stacks of students (one per seed) on the genre, each from the same initial weights:
-
-- **Student**: `L = L_task` (plus its own L2): learns from the genre's ratings alone;
-- **KD**: `L = L_task + λ·d(ŷ, teacher's ŷ)`: also copies the teacher's predicted ratings;
-- **TD**: `L = L_task + λ·(L_interact + L_MC + L_SC)`: the conversation of section 3.
-
-Every student starts as a *bias model* (user and item biases fitted to the genre's training ratings,
-the rest predicting nothing), so "untrained" is already a sensible baseline: the dotted line. Each run
-trains for `epochs` epochs and keeps, per seed, its epoch with the lowest validation RMSE (epoch 0, the
-untrained student, counts too). The tables use the same loop with stricter early stopping and choose
-λ and L2 on validation; here both are fixed (`LAMBDA`, `L2` in section 2) to keep the class fast.
-""")
-
-code("s5-train", r'''
+# %%
 section("5 live training")
 
 
@@ -524,9 +487,8 @@ for name, stack in tqdm(stacks.items(), desc="methods"):
     live.start(name)
     runs[name] = train(stack, on_epoch=live)                 # on_epoch redraws the figure above after every epoch
 print("wall time per method:", ", ".join(f"{name} {run.wall_s:.1f} s" for name, run in runs.items()))
-''')
 
-code("s5-table", r'''
+# %%
 teacher_pred = task.test.teacher["pred"][teacher_index]                # the frozen teachers' own predictions
 teacher_test = ((teacher_pred - task.test.target) ** 2).mean(1).sqrt()  # RMSE = sqrt(mean (ŷ - y)²), per seed
 committed = workshop.table3_cells(genre)                               # tables/table3.csv, the cpu profile
@@ -553,39 +515,32 @@ results["live"] = {"untrained_test_rmse": untrained_test.tolist(), "teacher_test
                              "final_train_losses": {k[len("train_"):]: v[-1].tolist() for k, v in run.epoch_log.items()
                                                     if k.startswith("train_")}}
                       for name, run in runs.items()}}
-''')
 
-md("s5-after", r"""
-The same picture as in section 4(b), with the trained TD students. Compare: the two sides should now
-describe a rating with similar messages (the printed ratio falls below 1: a rating's two messages are
-closer to each other than to the messages of a random other rating), while the messages stay spread
-out rather than collapsed to a point.
-""")
+# %% [markdown]
+# The same picture as in section 4(b), with the trained TD students. Compare: the two sides should now
+# describe a rating with similar messages (the printed ratio falls below 1: a rating's two messages are
+# closer to each other than to the messages of a random other rating), while the messages stay spread
+# out rather than collapsed to a point.
 
-code("s5-messages", r'''
+# %%
 results["messages_after"] = plot_messages(stacks["TD"].method, f"after {epochs} epochs of TD")
-''')
 
-# ====================================================================== 6. exercises
-md("s6-intro", r"""
-## 6. Exercises
+# %% [markdown]
+# ## 6. Exercises
+#
+# Each exercise has three cells: a question (**predict first**: write your answer down), a cell that runs
+# the experiment (`exercise_epochs` epochs, every seed; well under a minute each at the cpu profile), and a
+# solution cell that only runs with `solutions = True` (or remove the `if`). Numbers on a genre with a
+# couple of hundred test ratings are noisy: compare differences with the standard errors (SE).
 
-Each exercise has three cells: a question (**predict first**: write your answer down), a cell that runs
-the experiment (`exercise_epochs` epochs, every seed; well under a minute each at the cpu profile), and a
-solution cell that only runs with `solutions = True` (or remove the `if`). Numbers on a genre with a
-couple of hundred test ratings are noisy: compare differences with the standard errors (SE).
-""")
+# %% [markdown]
+# ### Exercise 1: how many rounds of conversation?
+#
+# **Predict first:** TD with `K = 0` (no conversation at all, only `L_MC` and `L_SC`), `K = 1` and
+# `K = 2` rounds. (a) Which has the lowest test RMSE? (b) With `K = 2`, is the second round's error
+# `d(s_h, ŝ_2)` larger or smaller than the first round's?
 
-# ---------------------------------------------------------------- exercise 1: K
-md("ex1-q", r"""
-### Exercise 1: how many rounds of conversation?
-
-**Predict first:** TD with `K = 0` (no conversation at all, only `L_MC` and `L_SC`), `K = 1` and
-`K = 2` rounds. (a) Which has the lowest test RMSE? (b) With `K = 2`, is the second round's error
-`d(s_h, ŝ_2)` larger or smaller than the first round's?
-""")
-
-code("ex1-run", r'''
+# %%
 section("6.1 exercise: K")
 ex1 = {}
 for key in ("td_k0", "td", "td_k2"):
@@ -594,9 +549,8 @@ for key in ("td_k0", "td", "td_k2"):
 display(pd.DataFrame({f"K = {k}": {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
                                     "final L_interact": per_seed(run.epoch_log["train_interact"][-1])}
                       for k, run in ex1.items()}).T)
-''')
 
-code("ex1-solution", r'''
+# %%
 if solutions:
     means = {k: workshop.mean_se(run.test_metric) for k, run in ex1.items()}
     fig = Figure(figsize=(10, 3.8), layout="constrained")
@@ -636,22 +590,19 @@ if solutions:
           "good as the original question.")
     results["exercises"]["k_rounds"] = {"test_rmse": {str(k): run.test_metric for k, run in ex1.items()},
                                         "round_errors_k2": [r1, r2], "solution_ran": True}
-''')
 
-# ---------------------------------------------------------------- exercise 2: no L_SC
-md("ex2-q", r"""
-### Exercise 2: what does state consistency do?
+# %% [markdown]
+# ### Exercise 2: what does state consistency do?
+#
+# `L_SC` asks a message decoded by the other side to land on that side's own state. Remove it
+# (`w3 = 0`, the variant `td_no_sc`) and watch the messages during training: we measure their
+# **spread**, the standard deviation over the validation ratings of each message number, averaged over
+# the 16 numbers (0 would mean every rating gets the same message).
+#
+# **Predict first:** without `L_SC`, does the spread of the messages grow, stay, or shrink during
+# training? What happens to `L_MC` (which only asks both sides to say the same thing)?
 
-`L_SC` asks a message decoded by the other side to land on that side's own state. Remove it
-(`w3 = 0`, the variant `td_no_sc`) and watch the messages during training: we measure their
-**spread**, the standard deviation over the validation ratings of each message number, averaged over
-the 16 numbers (0 would mean every rating gets the same message).
-
-**Predict first:** without `L_SC`, does the spread of the messages grow, stay, or shrink during
-training? What happens to `L_MC` (which only asks both sides to say the same thing)?
-""")
-
-code("ex2-run", r'''
+# %%
 section("6.2 exercise: no L_SC")
 
 
@@ -679,9 +630,8 @@ display(pd.DataFrame({label: {"test RMSE, stars (mean ± SE)": workshop.fmt_mean
                               "final L_MC": per_seed(e["run"].epoch_log["train_message"][-1]),
                               "final L_SC": per_seed(e["run"].epoch_log["train_state"][-1])}
                       for label, e in ex2.items()}).T)
-''')
 
-code("ex2-solution", r'''
+# %%
 if solutions:
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
@@ -717,21 +667,18 @@ if solutions:
         "final_spread": {"with L_SC": with_sc.tolist(), "without L_SC": without_sc.tolist()},
         "final_message_loss": {label: e["run"].epoch_log["train_message"][-1].tolist() for label, e in ex2.items()},
         "test_rmse": {label: e["run"].test_metric for label, e in ex2.items()}, "solution_ran": True}
-''')
 
-# ---------------------------------------------------------------- exercise 3: noise
-md("ex3-q", r"""
-### Exercise 3: a noisy line
+# %% [markdown]
+# ### Exercise 3: a noisy line
+#
+# The "add noise" variant adds Gaussian noise to the teacher's reading of the question,
+# `s'_h = D_h(q_k) + ε` with `ε ~ N(0, σ²)`. For scale, the cell prints the typical spread of the
+# teacher's own lower state `t_l`.
+#
+# **Predict first:** with a little noise (`σ = 0.1`) and a lot (`σ = 1`), what happens to `L_interact`
+# and to the test RMSE compared with no noise? Can a little noise help?
 
-The "add noise" variant adds Gaussian noise to the teacher's reading of the question,
-`s'_h = D_h(q_k) + ε` with `ε ~ N(0, σ²)`. For scale, the cell prints the typical spread of the
-teacher's own lower state `t_l`.
-
-**Predict first:** with a little noise (`σ = 0.1`) and a lot (`σ = 1`), what happens to `L_interact`
-and to the test RMSE compared with no noise? Can a little noise help?
-""")
-
-code("ex3-run", r'''
+# %%
 section("6.3 exercise: noise")
 print(f"typical size of the teacher's lower state: std of t_l per unit = {float(task.train.teacher['low'].std(1).mean()):.3f}")
 ex3 = {0.0: ex1[1]}                                   # σ = 0 is exercise 1's K = 1 run (same config, same seeds)
@@ -741,9 +688,8 @@ for sigma in (0.1, 1.0):
 display(pd.DataFrame({f"σ = {s:g}": {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
                                       "final L_interact": per_seed(run.epoch_log["train_interact"][-1])}
                       for s, run in ex3.items()}).T)
-''')
 
-code("ex3-solution", r'''
+# %%
 if solutions:
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
@@ -779,22 +725,19 @@ if solutions:
     results["exercises"]["noise"] = {"average_interact": {f"{s:g}": v for s, v in average.items()},
                                      "test_rmse": {f"{s:g}": run.test_metric for s, run in ex3.items()},
                                      "solution_ran": True}
-''')
 
-# ---------------------------------------------------------------- exercise 4: a much smaller genre
-md("ex4-q", r"""
-### Exercise 4: a much smaller genre
+# %% [markdown]
+# ### Exercise 4: a much smaller genre
+#
+# The paper's argument is that the conversation matters most when the downstream data are scarce.
+# Documentary has about 750 ratings in all (Western: about 1,850), so its validation and test splits hold
+# only about 70 ratings each.
+#
+# **Predict first:** on Documentary, is TD's gain over the Student larger or smaller than on your genre?
+# And how much can you trust the answer with about 70 test ratings? (The runs use `epochs` epochs, as in
+# section 5, so the gains on the two genres compare like for like.)
 
-The paper's argument is that the conversation matters most when the downstream data are scarce.
-Documentary has about 750 ratings in all (Western: about 1,850), so its validation and test splits hold
-only about 70 ratings each.
-
-**Predict first:** on Documentary, is TD's gain over the Student larger or smaller than on your genre?
-And how much can you trust the answer with about 70 test ratings? (The runs use `epochs` epochs, as in
-section 5, so the gains on the two genres compare like for like.)
-""")
-
-code("ex4-run", r'''
+# %%
 section("6.4 exercise: a small genre")
 small = next(g for g in ("Documentary", "Film-Noir", "Fantasy") if g != genre                   # the first one with
              and (genre_task(ml, g)["split"].value_counts().reindex(list(SPLITS), fill_value=0) > 0).all())  # all 3 splits
@@ -804,9 +747,8 @@ ex4 = {name: train(build(key, on=small_task), on=small_task, n_epochs=epochs)   
        for name, key in (("Student", "student"), ("KD", "kd"), ("TD", "td"))}
 display(pd.DataFrame({name: {f"{small}: test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
                              "per seed": per_seed(run.test_metric)} for name, run in ex4.items()}).T)
-''')
 
-code("ex4-solution", r'''
+# %%
 if solutions:
     def paired_gain(runs_of):
         return np.array(runs_of["TD"].test_metric) - np.array(runs_of["Student"].test_metric)
@@ -837,30 +779,28 @@ if solutions:
     results["exercises"]["small_genre"] = {"genre": small, "n_test": n_test,
                                            "test_rmse": {name: run.test_metric for name, run in ex4.items()},
                                            "solution_ran": True}
-''')
 
-# ====================================================================== 7. where next
-md("s7-intro", r"""
-## 7. Where to go next
+# %% [markdown]
+# ## 7. Where to go next
+#
+# - **The tables** (`tables/`, made by `make tables`): `table3.md` (every method on eight genres, dense to
+#   sparse), `table5.md` (K), `table7.md` (without `L_MC` or `L_SC`), `table8.md` (noise; training `E*, D*`
+#   separately), and `paper_vs_ours.md` (every published cell next to ours). Their notebooks are the
+#   `table*.ipynb` files next to this one.
+# - **The figures** (`figures/`): the loss components over training, RMSE against K, TD's gain against
+#   the density of the genre.
+# - **The method**: [docs/method.md](../docs/method.md) (the method and its equations) and [docs/protocol.md](../docs/protocol.md) (every choice
+#   this project makes beyond the paper), and in the
+#   library `ikd_lib/core/losses.py` (the losses as plain functions), `ikd_lib/core/comm.py` (E*, D*) and
+#   `ikd_lib/core/methods.py` (the method classes).
+#
+# **Adding a method.** As in mdistiller, a method is a thin class: `forward_train(batch)` returns the
+# prediction, a dict of *named* losses (one value per seed) and the student's states; `weights()` says how
+# the named losses add up. The sketch below adds feature distillation with a cosine distance and computes
+# its losses on the batch from section 2. To get a table row from it, register it in `METHODS`, add a
+# `Variant` in `ikd_lib/movielens/experiment.py` and a `Row` in `ikd_lib/movielens/tables.py`.
 
-- **The tables** (`tables/`, made by `make tables`): `table3.md` (every method on eight genres, dense to
-  sparse), `table5.md` (K), `table7.md` (without `L_MC` or `L_SC`), `table8.md` (noise; training `E*, D*`
-  separately), and `paper_vs_ours.md` (every published cell next to ours). Their notebooks are the
-  `table*.ipynb` files next to this one.
-- **The figures** (`figures/`): the loss components over training, RMSE against K, TD's gain against
-  the density of the genre.
-- **The method**: `METHOD.md` (the specification, with every choice the paper leaves open), and in the
-  library `ikd_lib/core/losses.py` (the losses as plain functions), `ikd_lib/core/comm.py` (E*, D*) and
-  `ikd_lib/core/methods.py` (the method classes).
-
-**Adding a method.** As in mdistiller, a method is a thin class: `forward_train(batch)` returns the
-prediction, a dict of *named* losses (one value per seed) and the student's states; `weights()` says how
-the named losses add up. The sketch below adds feature distillation with a cosine distance and computes
-its losses on the batch from section 2. To get a table row from it, register it in `METHODS`, add a
-`Variant` in `ikd_lib/movielens/experiment.py` and a `Row` in `ikd_lib/movielens/tables.py`.
-""")
-
-code("s7-new-method", r'''
+# %%
 import torch.nn.functional as F
 
 from ikd_lib.core.methods import METHODS, Method
@@ -890,9 +830,8 @@ new = CosineFD(build("student").method.student, td.teacher, torch.full((len(seed
 _, named_new, _ = new.forward_train(batch)
 print({name: per_seed(value.detach()) for name, value in named_new.items()}, "→ objective per seed:",
       per_seed(new.objective(named_new).detach()))
-''')
 
-code("summary", r'''
+# %%
 ends = sorted(section_starts.items(), key=lambda item: item[1]) + [("end", time.perf_counter())]
 for (name, begin), (_, end) in zip(ends, ends[1:]):
     results["timings_s"][name] = round(end - begin, 2)
@@ -906,34 +845,3 @@ if results_path:
     Path(results_path).parent.mkdir(parents=True, exist_ok=True)
     Path(results_path).write_text(json.dumps(results, indent=1))
     print("key numbers written to", results_path)
-''')
-
-
-def build_notebook():
-    nb = nbf.v4.new_notebook()
-    cells = []
-    for spec in CELLS:
-        cell_id, kind, text = spec[:3]
-        cell = nbf.v4.new_markdown_cell(text) if kind == "markdown" else nbf.v4.new_code_cell(text)
-        if kind == "code" and spec[3]:
-            cell.metadata["tags"] = list(spec[3])
-        cell.id = cell_id
-        cells.append(cell)
-    ids = [c.id for c in cells]
-    assert len(ids) == len(set(ids)), "cell ids must be unique"
-    nb.cells = cells
-    nb.metadata["kernelspec"] = KERNELSPEC
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
-
-
-def main():
-    nb = build_notebook()
-    nbf.validate(nb)
-    OUT.parent.mkdir(exist_ok=True)
-    nbf.write(nb, OUT)
-    print(f"wrote {OUT} ({len(nb.cells)} cells)")
-
-
-if __name__ == "__main__":
-    main()

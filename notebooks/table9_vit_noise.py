@@ -1,0 +1,49 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python (ikd)
+#     language: python
+#     name: ikd
+# ---
+
+# %% [markdown]
+# # Table 9 — ViT, without L_SC; noise
+#
+# Removing the state-consistency loss, and Gaussian noise on the teacher's reading.
+#
+# Every number below is computed from data by `ikd_lib`; finished runs are loaded from the results store, so re-running is cheap.
+
+# %% tags=["parameters"]
+# Parameters: papermill overrides these, e.g. `papermill in.ipynb out.ipynb -p profile smoke`
+# profile: smoke (seconds), cpu (a 2-core machine, about an hour) or paper (GPUs)
+profile = "cpu"
+# datasets: a list such as cifar10, cifar100, tinyimagenet; None means the profile's datasets
+datasets = None
+# seeds: a list such as 0, 1; None means the profile's seeds
+seeds = None
+# methods: table rows by variant key (student, kd, td, td_k0, ...); None means every row the table needs
+methods = None
+
+# %%
+from ikd_lib import report
+
+exp = report.experiment(profile, track="vision", tasks=datasets, seeds=seeds)
+print(f"profile {exp.profile.name}: datasets {exp.profile.datasets}, seeds {exp.profile.seeds}")
+summary = exp.teacher_summary
+print(f"teacher {summary['config_hash']}: " + ", ".join(f"{k} {v}" for k, v in summary.items()
+                                                       if k in ("parameters", "n_images", "n_classes", "epochs", "source")))
+for name in exp.profile.datasets:
+    probe = exp.probe(name)
+    print(f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "
+          f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)")
+
+# %%
+table9 = report.table(exp, "table9", variants=methods)
+report.show(table9)
