@@ -138,7 +138,7 @@ def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
 
     import torch
 
-    from .movielens.data import cache_root
+    from .core.store import cache_root
     found = re.search(r"weights sha256 `([0-9a-f]+)`", (tables_dir / f"{key}.md").read_text())
     if not found:
         return None

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.console import say
-from ..core.store import cache_root  # noqa: F401  (vision/bench.py still imports it from here)
+from ..core.store import cache_root
 
 # Genre flag columns of u.item, in file order. "unknown" marks two movies
 # with no genre; it is not a genre, so it is left out of ALL_GENRES and of the

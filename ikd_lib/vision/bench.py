@@ -155,7 +155,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     profile = get_profile(args.profile)
     cache = None
-    from ..movielens.data import cache_root
+    from ..core.store import cache_root
     cached_before = any((cache_root(cache) / "vision").glob("teacher-*.pt"))
     exp = VisionExperiment(profile, store_root=Path(tempfile.mkdtemp()), progress=not args.steps_json, workers=1)
     if args.matmul == "torch":

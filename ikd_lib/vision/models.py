@@ -106,7 +106,7 @@ class TeacherUp(nn.Module):
 
 
 def student_from_teacher(teacher: TappedViT, cfg: ViTConfig, num_classes: int, seed: int) -> TappedViT:
-    """METHOD.md: patch embedding, class token, position embedding and the first
+    """docs/method.md: patch embedding, class token, position embedding and the first
     `student_depth` blocks copied from the teacher, plus a new head (drawn from the seed).
     Its final norm starts fresh (weight 1, bias 0): the teacher's was fitted to block-12 states."""
     vit = build_vit(cfg, cfg.student_depth, num_classes, seed, pretrained=False)

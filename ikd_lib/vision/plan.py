@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..core.config import config_hash
-from ..movielens.data import cache_root
+from ..core.store import cache_root
 
 CALIBRATION_ENV = "IKD_CALIBRATION"
 RATES = ("student", "kd", "td", "eval", "teacher")   # what a calibration measures, images/s per GPU

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..movielens.data import cache_root
+from ..core.store import cache_root
 
 # torchvision's class and the folder its download unpacks to, under <cache>/vision
 CIFAR = {"cifar10": ("CIFAR10", "cifar-10-batches-py"), "cifar100": ("CIFAR100", "cifar-100-python")}
