@@ -18,12 +18,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_DIR := runs/$(PROFILE)
-MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures
+MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures reviewers
 VISION_NOTEBOOKS := table4_vit table6_vit_iterations table9_vit_noise vision_figures
 NOTEBOOKS_all := $(MOVIELENS_NOTEBOOKS) $(VISION_NOTEBOOKS) paper_vs_ours
 NOTEBOOKS_movielens := $(MOVIELENS_NOTEBOOKS) paper_vs_ours
 NOTEBOOKS_vision := $(VISION_NOTEBOOKS) paper_vs_ours
 FIGURE_NOTEBOOKS := movielens_figures vision_figures
+# notebooks whose source is a jupytext percent script (notebooks/<name>.py, paired with the .ipynb)
+JUPYTEXT_NOTEBOOKS := reviewers
 
 # A bad PROFILE or TRACK stops here, before a kernel or a download starts.
 ifeq ($(filter $(PROFILE),$(PROFILES)),)
@@ -84,10 +86,12 @@ bench: data
 verify: data
 	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES))
 
-# Regenerate the committed notebooks from tools/make_notebooks.py and tools/workshop_notebook.py.
+# Regenerate the committed notebooks from tools/make_notebooks.py, tools/workshop_notebook.py and
+# the jupytext scripts notebooks/<name>.py (written without outputs).
 notebooks: $(INSTALLED)
 	$(PY) tools/make_notebooks.py
 	$(PY) tools/workshop_notebook.py
+	for nb in $(JUPYTEXT_NOTEBOOKS); do $(VENV)/bin/jupytext --to ipynb notebooks/$$nb.py || exit 1; done
 
 # One static HTML page with every table and figure of the last `make tables` (no Jupyter needed).
 report: $(INSTALLED)
