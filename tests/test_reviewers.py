@@ -205,3 +205,25 @@ def test_a_frozen_teacher_is_refused_by_the_learning_variant(toy_task, toy_teach
     with pytest.raises(ValueError, match="trainable"):
         build_reviewer_method("td_teacher_learns", student(toy_task), FrozenTeacher(toy_teacher, teacher_index()),
                               torch.ones(2), toy_task, TD)
+
+
+# ---------------------------------------------------------------- the study's tables
+def test_a_comparison_tests_each_row_against_its_reference_over_shared_seeds():
+    from scipy import stats
+
+    from ikd_lib.core.comparisons import Comparison, csv_rows, difference, render_markdown
+    ref = {0: 1.00, 1: 1.10, 2: 0.95, 3: 1.05}
+    row = {0: 0.90, 1: 1.02, 2: 0.90, 3: 0.96, 9: 0.1}            # seed 9: not shared, not tested
+    c = Comparison("k", "t", "test RMSE", [("g", "G")], ["ref", "row"], {("ref", "g"): ref, ("row", "g"): row},
+                   reference="ref", better="lower")
+    shared = [0, 1, 2, 3]
+    expected = stats.ttest_rel([row[s] for s in shared], [ref[s] for s in shared]).pvalue
+    assert c.entry("row", "g").p == pytest.approx(expected, rel=1e-12)
+    assert math.isnan(c.entry("ref", "g").p)
+    assert c.best_rows("g") == {"row"} and "**" in c.text("row", "g")
+    diff = Comparison("d", "t", "difference", [("g", "G")], ["row − ref"], {("row − ref", "g"): difference(row, ref)},
+                      against_zero=True, signed=True)
+    assert diff.entry("row − ref", "g").p == pytest.approx(expected, rel=1e-12)    # the same paired test
+    assert diff.entry("row − ref", "g").mean == pytest.approx(np.mean([row[s] - ref[s] for s in shared]))
+    assert "-0.0800" in render_markdown(diff)
+    assert csv_rows(c)[1][9] == "ref" and csv_rows(diff)[0][9] == "0"

@@ -108,17 +108,25 @@ def render_markdown(c: Comparison, level: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
+LATEX = {"±": r"$\pm$", "†": r"$^\dagger$", "μ": r"$\mu$", "η": r"$\eta$", "λ": r"$\lambda$", "*": r"$^*$",
+         "−": r"$-$", "→": r"$\to$", "²": r"$^2$", "·": r"$\cdot$", "∈": r"$\in$", "≈": r"$\approx$",
+         "‖": r"$\|$", "ŷ": r"$\hat y$"}   # characters a plain pdflatex does not take as they are
+
+
 def render_latex(c: Comparison) -> str:
     def esc(s):
-        return (s.replace("_", r"\_").replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("%", r"\%")
-                .replace("μ", r"$\mu$").replace("η", r"$\eta$").replace("λ", r"$\lambda$").replace("*", r"$^*$"))
+        s = s.replace("{", r"\{").replace("}", r"\}").replace("_", r"\_").replace("%", r"\%")
+        for char, tex in LATEX.items():
+            s = s.replace(char, tex)
+        return s
     notes = bool(c.row_notes)
     out = [r"\begin{table}[t]", r"\centering", r"\small",
            r"\begin{tabular}{l" + ("r" if notes else "") + "r" * len(c.columns) + "}", r"\toprule",
            " & ".join(["Row"] + ([esc(c.notes_header)] if notes else []) + [esc(h) for _, h in c.columns]) + r" \\",
            r"\midrule"]
     for row in c.rows:
-        cells = [esc(c.text(row, task, bold=(r"\textbf{", "}"))) for task, _ in c.columns]
+        cells = [esc(c.text(row, task, bold=("\x01", "\x02"))).replace("\x01", r"\textbf{").replace("\x02", "}")
+                 for task, _ in c.columns]
         out.append(" & ".join([esc(row)] + ([esc(c.row_notes.get(row, ""))] if notes else []) + cells) + r" \\")
     out += [r"\bottomrule", r"\end{tabular}", r"\caption{" + esc(f"{c.title}. {c.caption}") + "}",
             r"\label{tab:" + c.key + "}", r"\end{table}"]
