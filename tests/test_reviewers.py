@@ -70,8 +70,8 @@ def test_the_control_is_two_one_way_hints_written_out(toy_task, toy_teacher):
         t_l, t_h = batch["teacher_low"][r], batch["teacher_high"][r]
         high = ((lin(lin(s_h, c.encode_student, r), c.decode_teacher, r) - t_h) ** 2).mean()
         low = ((lin(lin(t_l, c.encode_teacher, r), c.decode_student, r) - s_l) ** 2).mean()
-        assert float(named["oneway_high"][r].detach()) == pytest.approx(float(high), rel=1e-5)
-        assert float(named["oneway_low"][r].detach()) == pytest.approx(float(low), rel=1e-5)
+        assert float(named["oneway_high"][r].detach()) == pytest.approx(float(high.detach()), rel=1e-5)
+        assert float(named["oneway_low"][r].detach()) == pytest.approx(float(low.detach()), rel=1e-5)
     assert control.weights()["oneway_high"].tolist() == [2.0, 5.0] == control.weights()["oneway_low"].tolist()
 
 
