@@ -165,7 +165,7 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     for o in others:
         _, _, above, sig_above = _count(gain, f"over {o}", tasks)
         below, sig_below, _, _ = _count(gain, f"over {o}", tasks)
-        sentences.append(f"over {o}, TD (default) gains at {above} of {len(tasks)} sizes (p < {ALPHA} at {sig_above}) "
+        sentences.append(f"Over {o}, TD (default) gains at {above} of {len(tasks)} sizes (p < {ALPHA} at {sig_above}) "
                          f"and loses at {below} (p < {ALPHA} at {sig_below})")
     finding = "; ".join(sentences) + "."
     choices = _choices(cells, "Best feature baseline", tasks, lambda r: r["variant"])
@@ -299,11 +299,14 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
                         against_zero=True, signed=True, caption=f"†: paired t-test, p < {ALPHA}.")
     below, sig_below, above, sig_above = _count(Comparison("x", "", "", columns, [LEARNS], values, reference=TD_DEFAULT),
                                                 LEARNS, genres)
-    worse = sum(1 for g in genres if ("after − before", g) in teacher and change.entry("after − before", g).mean > 0)
+    changed = [change.entry("after − before", g) for g in genres if ("after − before", g) in teacher]
+    worse, better = sum(e.mean > 0 for e in changed), sum(e.mean < 0 for e in changed)
+    significant = sum(not math.isnan(e.p) and e.p < ALPHA for e in changed)
     finding = (f"With a learning teacher the student's RMSE is lower than with the frozen one in {below} of "
                f"{len(genres)} genres (p < {ALPHA} in {sig_below}) and higher in {above} (p < {ALPHA} in {sig_above}); "
-               f"the teacher's all-genre validation RMSE rises in {worse} of {len(genres)} genres, by at most "
-               f"{max((change.entry('after − before', g).mean for g in genres if ('after − before', g) in teacher), default=float('nan')):.4f}.")
+               f"the teacher's all-genre validation RMSE rises in {worse} of {len(genres)} genres and falls in {better} "
+               f"(p < {ALPHA} in {significant}), by at most "
+               f"{max((abs(e.mean) for e in changed), default=float('nan')):.4f} either way.")
     choices = _choices(cells, LEARNS, genres, lambda r: f"{r['config']['study']['teacher_lr']:g}")
     section = Section("5. What if the teacher is not frozen? Its upper layers learn too",
                       "Reviewers: a frozen teacher is a choice; what happens when it adapts?",
