@@ -65,8 +65,8 @@ def _cells(rows, records, tasks):
 
 
 def _count(comparison: Comparison, row: str, tasks, lower_is_good: bool = True) -> tuple[int, int, int, int]:
-    """(columns where the row's mean is below the reference's / 0, of those with p < α, columns
-    where it is above, of those with p < α)."""
+    """(columns where the row's mean is below the reference's / 0 at the table's precision, of
+    those with p < α, columns where it is above, of those with p < α); the rest are equal."""
     below = sig_below = above = sig_above = 0
     for task in tasks:
         e = comparison.entry(row, task)
@@ -74,9 +74,10 @@ def _count(comparison: Comparison, row: str, tasks, lower_is_good: bool = True) 
             continue
         ref = 0.0 if comparison.against_zero else comparison.entry(comparison.reference, task).mean
         sig = not math.isnan(e.p) and e.p < ALPHA
-        if e.mean < ref:
+        gap = round(e.mean - ref, comparison.digits)     # equal at the table's precision: neither
+        if gap < 0:
             below, sig_below = below + 1, sig_below + sig
-        elif e.mean > ref:
+        elif gap > 0:
             above, sig_above = above + 1, sig_above + sig
     return below, sig_below, above, sig_above
 
