@@ -28,7 +28,7 @@ export IKD_GPUS := $(GPUS)
 endif
 # the paper profile's ViT needs the full datasets and the checkpoint: checked before any notebook
 PAPER_PREFLIGHT := $(if $(and $(filter $(PROFILE),paper),$(filter $(TRACK),all vision)),yes)
-MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures
+MOVIELENS_NOTEBOOKS := table3_movielens table5_iterations table7_consistency table8_noise_schedule movielens_figures reviewers
 VISION_NOTEBOOKS := table4_vit table6_vit_iterations table9_vit_noise vision_figures
 NOTEBOOKS_all := $(MOVIELENS_NOTEBOOKS) $(VISION_NOTEBOOKS) paper_vs_ours
 NOTEBOOKS_movielens := $(MOVIELENS_NOTEBOOKS) paper_vs_ours

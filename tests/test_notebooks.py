@@ -45,3 +45,35 @@ def test_paper_vs_ours_notebook_compares_both_tracks(smoke_dirs, monkeypatch):
     assert "profile `smoke`" in text and "Genre 1 (Drama)" in text and "CIFAR10 (cifar10)" in text
     committed = ROOT / "tables" / "paper_vs_ours.md"       # a smoke run never overwrites the committed report
     assert not committed.exists() or "profile `smoke`" not in committed.read_text()
+
+
+def test_reviewers_notebook_renders_the_study_on_the_smoke_profile(smoke_dirs, monkeypatch):
+    """The reviewers' study (docs/reviewers.md) end to end: its table with the five sections and
+    both figures; a learning teacher's "before" is the frozen teacher's own all-genre validation
+    RMSE; the analysed re-runs repeat the choices their rows made per seed."""
+    execute("reviewers", smoke_dirs, monkeypatch)
+    text = (smoke_dirs / "smoke" / "tables" / "reviewers.md").read_text()
+    assert "profile `smoke`" in text and "Genre 1 (Drama)" in text and "1% (n=" in text
+    for heading in ("## 1. ", "## 2. ", "## 3. ", "## 4. ", "## 5. "):
+        assert heading in text
+    for ext in ("tex", "csv"):
+        assert (smoke_dirs / "smoke" / "tables" / f"reviewers.{ext}").stat().st_size > 0
+    for name in ("reviewers_data_size", "reviewers_alignment"):
+        assert (smoke_dirs / "smoke" / "figures" / f"{name}.png").stat().st_size > 0
+    assert not (ROOT / "tables" / "reviewers.md").exists() or "profile `smoke`" not in (ROOT / "tables" / "reviewers.md").read_text()
+
+    from ikd_lib.core.results import cell_for
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+    exp = make_reviewers_experiment("smoke", progress=False, store_root=smoke_dirs / "smoke")
+    records = exp.stored_study()
+    valid = exp.teacher_summary["valid_rmse"]
+    learning = [r for r in records if r["variant"].startswith("thaw_")]
+    assert learning
+    for r in learning:
+        before = r["analysis"]["teacher_valid_rmse_before"]
+        assert before == pytest.approx(valid[exp.profile.seeds.index(r["seed"])], rel=1e-5)
+    for genre in exp.profile.genres:
+        chosen = cell_for([r for r in records if r["variant"] == "kd" and r["task"] == genre])
+        again = [r for r in records if r["variant"] == "cka_kd" and r["task"] == genre]
+        assert {(r["seed"], r["distill_weight"], r["l2"]) for r in again} == \
+            {(r["seed"], r["distill_weight"], r["l2"]) for r in chosen.records}

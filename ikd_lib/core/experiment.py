@@ -125,6 +125,14 @@ class Experiment:
         """A picklable callable that builds this experiment again in a worker process."""
         raise NotImplementedError
 
+    def training_observer(self, variant: Variant, method, task):
+        """Something that watches a stack train and adds fields of its own to each replica's
+        record (an analysis of the trained model, say), or None (the default: records are as
+        they always were). It may have `on_epoch(epoch, epoch_log)`, called after every epoch,
+        and has `finish(result) -> list[dict]`, called once the best epochs are restored: one
+        dict per replica, written to its record under "analysis"."""
+        return None
+
     def expected_cost(self, job) -> float:
         """Rough relative cost of a stack (or a preparation job), to start the longest ones first."""
         return 1.0
@@ -390,18 +398,22 @@ class Experiment:
                 "stack_replicas": len(replicas), "n_train": len(task.train),
                 "log_file": None if variant.method in EVALUATED else
                 str(log_path.relative_to(self.store.root)),
-                "config": config, **provenance()})
+                "config": config, **provenance(),
+                **({"analysis": outcome["analysis"][r]} if outcome.get("analysis") else {})})
 
 
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         if not self.stack_replicas and len(replicas) > 1:
             return merge_outcomes([self._train(variant, task, [r], noise_seed) for r in replicas])
         method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
+        observer = self.training_observer(variant, method, task)
         with single_thread():
             result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
                                  td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
-                                 drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name))
-        return vars(result)
+                                 drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name),
+                                 on_epoch=getattr(observer, "on_epoch", None))
+            analysis = observer.finish(result) if observer is not None else None
+        return vars(result) | ({"analysis": analysis} if analysis is not None else {})
 
     def shared_warmup(self, variant: Variant, task_name: str) -> SharedWarmup | None:
         """Where the "separate" schedules of a task keep the start they share (warmup_source):
@@ -437,6 +449,8 @@ def merge_outcomes(outcomes: list[dict]) -> dict:
     merged |= {"epochs_run": max(o["epochs_run"] for o in outcomes),
                "steps_run": max(o["steps_run"] for o in outcomes),
                "wall_s": sum(o["wall_s"] for o in outcomes)}
+    if "analysis" in outcomes[0]:
+        merged["analysis"] = sum((o["analysis"] for o in outcomes), [])
     for log in ("step_log", "epoch_log"):
         merged[log] = {k: pad_cat([o[log][k] for o in outcomes]) for k in outcomes[0][log]}
     return merged

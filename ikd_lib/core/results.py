@@ -144,8 +144,14 @@ def paired_p_value(a: Cell, b: Cell) -> float:
     shared = sorted(set(a.seeds) & set(b.seeds))
     if len(shared) < 2:
         return float("nan")
-    x = [a.choice_of(s)["test_metric"] for s in shared]
-    y = [b.choice_of(s)["test_metric"] for s in shared]
-    if np.allclose(x, y, rtol=0, atol=0):
+    return paired_p([a.choice_of(s)["test_metric"] for s in shared], [b.choice_of(s)["test_metric"] for s in shared])
+
+
+def paired_p(x, y) -> float:
+    """Two-sided paired t-test of two equally long lists of per-seed values; NaN when fewer than
+    two pairs or the lists are identical."""
+    if len(x) != len(y):
+        raise ValueError(f"a paired test needs one value per seed on both sides, got {len(x)} and {len(y)}")
+    if len(x) < 2 or np.allclose(x, y, rtol=0, atol=0):
         return float("nan")
     return float(stats.ttest_rel(x, y).pvalue)

@@ -10,7 +10,7 @@ Reported (absolute times depend on the machine, which is printed; ratios transfe
   - the pins' cost: the same steps unpinned (a fresh process), pinned / unpinned;
   - the stacking lever: one stacked step of all seeds against one step per seed;
   - wall time of every MovieLens table's runs (teacher included) from an empty store, and
-    again from the full store; and against training the same runs one at a time with a
+    again from the full store; then the reviewers' study's own stacks on top (docs/reviewers.md); and against training the same runs one at a time with a
     plain loop (as other KD frameworks do): a sample of stacks is re-trained one replica at
     a time, and its slow-down, per kind of method, is applied to every stack's measured time;
   - with --unstacked: Table 3's own rows trained as stacks and one seed at a time (at one
@@ -158,10 +158,25 @@ def wall_times(profile, data_dir, plain_sample=SAMPLE, store=None, cache=None) -
         again = exp.run(all_table_variants(exp))
         out["full_store_s"] = time.perf_counter() - start
         assert again == records, "a rerun on the full store must load, not recompute"
+        out["reviewers"] = reviewers_time(profile, data_dir, root, cache)
         if plain_sample:
             out["plain"] = plain_loop_estimate(exp, records, plain_sample, Path(tmp), cache)
             out["speedup_vs_plain"] = out["plain"]["estimated_s"] / out["empty_store_s"]
     return out
+
+
+def reviewers_time(profile, data_dir, store, cache) -> dict:
+    """The reviewers' study (docs/reviewers.md) on top of the tables: from the store that holds
+    the tables' runs, only its own stacks train (the control, TD + KD, the learning teacher,
+    the analysed re-runs, the data-size sweep)."""
+    from .reviewers import ReviewersExperiment
+    start = time.perf_counter()
+    exp = ReviewersExperiment(profile, data_dir=data_dir, cache_dir=cache, store_root=store, progress=False)
+    stacks = computed = 0
+    for keys, tasks in exp.study_jobs():
+        exp.run(keys, tasks, desc="reviewers")
+        stacks, computed = stacks + exp.last_run["stacks"], computed + exp.last_run["computed"]
+    return {"wall_s": time.perf_counter() - start, "stacks": stacks, "computed": computed}
 
 
 def training_time(records, workers: int, pool_s: float, teacher_s: float = 0.0) -> dict:
@@ -256,6 +271,10 @@ def render(report: dict) -> str:
             lines += [f"- the stacks trained {w['training_s']:.0f} s in all over {w['workers']} workers, in "
                       f"{w['pool_s']:.0f} s of wall time: the workers were busy {100 * w['busy']:.0f}% of it",
                       f"- training by variant: {top}"]
+        study = w.get("reviewers")
+        if study:
+            lines += [f"- the reviewers' study on top (docs/reviewers.md; from the store holding the tables' runs): "
+                      f"{study['wall_s']:.1f} s, {study['computed']} of its {study['stacks']} stacks trained"]
         lines += [""]
         plain = w.get("plain")
         if plain:

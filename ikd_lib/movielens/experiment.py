@@ -206,14 +206,21 @@ class MovieLensExperiment(Experiment):
         l2 = torch.tensor([r.l2 for r in replicas])
         seeds = tuple(r.seed for r in replicas)
         teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
-        teacher = FrozenTeacher(self.teacher, teacher_index) if variant.method != "student" else None
+        teacher = self.teacher_for(variant, teacher_index) if variant.method != "student" else None
         if variant.model == "bias_only":
             model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2,
                              bias_start=self.baseline(task))
         else:
             model = self._student(task, seeds, l2, torch.tensor(self.bias_l2(task.name, seeds)))
-        method = build_method(variant.method, model, teacher, weights, task, variant.td, noise_seed)
+        method = self.make_method(variant, model, teacher, weights, task, noise_seed)
         return method, seeds, (teacher_index if teacher is not None else None)
+
+    def teacher_for(self, variant: Variant, teacher_index: torch.Tensor):
+        """What a stack's method calls as the teacher: its frozen upper layers, one per replica."""
+        return FrozenTeacher(self.teacher, teacher_index)
+
+    def make_method(self, variant: Variant, model, teacher, weights, task: RatingTask, noise_seed: int):
+        return build_method(variant.method, model, teacher, weights, task, variant.td, noise_seed)
 
 
 def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs) -> MovieLensExperiment:

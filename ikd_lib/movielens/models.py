@@ -316,3 +316,24 @@ class FrozenTeacher(nn.Module):
         for i in range(self.n_layers):
             state = torch.relu(product(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
         return state
+
+
+class LearningTeacher(nn.Module):
+    """The teacher's upper layers h_up as trainable parameters, one copy per student replica
+    (copied from the teacher trained with the replica's seed): the "teacher learns too"
+    variant of the reviewers' study. The teacher itself (its cache, every other run) is
+    never touched: only these copies change."""
+
+    def __init__(self, teacher: RatingModel, replica_index: torch.Tensor):
+        super().__init__()
+        self.width, self.matmul = teacher.width, teacher.matmul
+        self.weights = nn.ParameterList(nn.Parameter(layer.weight.detach()[replica_index].clone())
+                                        for layer in teacher.up_layers)
+        self.biases = nn.ParameterList(nn.Parameter(layer.bias.detach()[replica_index].clone())
+                                       for layer in teacher.up_layers)
+
+    def up(self, state: torch.Tensor) -> torch.Tensor:
+        product = blas.affine if self.matmul == "openblas" else torch.baddbmm
+        for weight, bias in zip(self.weights, self.biases):
+            state = torch.relu(product(bias, state, weight))
+        return state
