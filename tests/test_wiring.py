@@ -235,3 +235,24 @@ def test_each_weight_scales_its_own_loss(classes, name):
                           torch.tensor([0.5, 2.0]), task, td_config(1))
     named = {key: torch.full((2,), value) for key, value in POWERS.items()}
     assert method.objective(named).tolist() == pytest.approx(OBJECTIVES[name], rel=1e-9)
+
+
+def test_td_adds_noise_of_spread_sigma_to_what_the_teacher_reads(classes):
+    """TD with σ = 0.3: the teacher's upper layers read s'_h = D_h(E_g(s_l)) + ε with ε of
+    mean 0 and spread σ (the distribution itself: test_losses.py)."""
+    teacher, task = classes
+    seen = []
+
+    class Recording(TeacherUp):
+        def up(self, state):
+            seen.append(state.detach().clone())
+            return super().up(state)
+    method = build_method("td", TokenClassifier(SEEDS, width=8), Recording(teacher), torch.tensor(LAMBDAS), task,
+                          TDConfig(k_rounds=1, message_dim=5, noise_std=0.3))
+    batch = task.batch("train", torch.stack([torch.arange(100)] * 2), torch.zeros(2, dtype=torch.long))
+    with torch.no_grad():
+        _, _, states = method.forward_train(batch)
+        c = method.comm
+        eps = (seen[0] - c.decode_teacher(c.encode_student(states["low"]))).flatten()
+    assert abs(float(eps.mean())) < 0.03                         # σ/√n ≈ 0.004 for n = 7,200
+    assert float(eps.std()) == pytest.approx(0.3, rel=0.05)
