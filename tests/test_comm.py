@@ -35,13 +35,16 @@ def test_each_module_maps_its_own_ends(kind, matmul):
         assert torch.allclose(module(x[d_in]), expected, atol=1e-5), name
 
 
-def test_the_four_modules_draw_from_their_own_streams():
-    comm = Communication(SEEDS, student_width=5, teacher_width=5, message_dim=5, kind="linear")
-    weights = [getattr(comm, name).weight for name in WIDTHS]
-    assert all(not torch.equal(a, b) for i, a in enumerate(weights) for b in weights[i + 1:])
-    again = Communication(SEEDS, student_width=5, teacher_width=5, message_dim=5, kind="linear")
-    assert all(torch.equal(getattr(comm, n).weight, getattr(again, n).weight) for n in WIDTHS)   # seeded
-    assert not torch.equal(weights[0][0], weights[0][1])                 # replicas differ by seed
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_the_four_modules_draw_from_their_own_streams(kind):
+    def weights(comm):   # every layer's weights, module by module (all of one shape: widths 5)
+        return [[p for n, p in getattr(comm, name).named_parameters() if n.endswith("weight")] for name in WIDTHS]
+    comm = Communication(SEEDS, student_width=5, teacher_width=5, message_dim=5, kind=kind)
+    layers = [w for module in weights(comm) for w in module]
+    assert all(not torch.equal(a, b) for i, a in enumerate(layers) for b in layers[i + 1:])
+    again = Communication(SEEDS, student_width=5, teacher_width=5, message_dim=5, kind=kind)
+    assert all(torch.equal(a, b) for a, b in zip(layers, [w for m in weights(again) for w in m]))   # seeded
+    assert not torch.equal(layers[0][0], layers[0][1])                   # replicas differ by seed
 
 
 def test_an_unknown_module_kind_is_refused_with_the_valid_ones():
