@@ -50,3 +50,16 @@ def test_the_four_modules_draw_from_their_own_streams(kind):
 def test_an_unknown_module_kind_is_refused_with_the_valid_ones():
     with pytest.raises(ValueError, match="unknown communication module 'conv'; valid: linear, mlp"):
         make_module("conv", SEEDS, 2, 2, "s")
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_each_module_draws_from_the_stream_named_after_it(kind):
+    """E_g, D_g, E_h, D_h are initialised from the streams "comm.E_g", ... of each replica's
+    seed: the committed tables' numbers depend on these names (another name is another
+    initialisation), and no module's draws depend on the order the others are built in."""
+    comm = Communication(SEEDS, student_width=6, teacher_width=10, message_dim=3, kind=kind)
+    for name, stream in zip(WIDTHS, ("comm.E_g", "comm.D_g", "comm.E_h", "comm.D_h")):
+        d_in, d_out = WIDTHS[name]
+        alone = StackedLinear(SEEDS, d_in, d_out, stream) if kind == "linear" else \
+            StackedMLP(SEEDS, d_in, max(d_in, d_out), d_out, stream)
+        assert all(torch.equal(a, b) for a, b in zip(getattr(comm, name).parameters(), alone.parameters())), name
