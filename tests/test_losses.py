@@ -116,3 +116,12 @@ def test_interact_noise_is_gaussian_with_mean_0_and_spread_sigma_added_to_s_prim
     assert float((eps.abs() < 2 * sigma).float().mean()) == pytest.approx(0.954, abs=0.01)
     # the answer is h_up(s'_h) passed on unchanged (E_h = D_g = identity): ŝ = s'_h + 1, s_h = 0
     assert value.item() == pytest.approx(float(((seen[0] + 1.0) ** 2).mean()), rel=1e-6)
+
+
+def test_interact_without_noise_draws_no_random_number():
+    """σ = 0 is the clean conversation: nothing is drawn, so no random stream (the global one
+    feeds a ViT's dropout) moves because TD ran without noise."""
+    ident = lambda x: x  # noqa: E731
+    before = torch.random.get_rng_state()
+    losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=2, noise_std=0.0)
+    assert torch.equal(torch.random.get_rng_state(), before)
