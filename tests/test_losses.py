@@ -125,3 +125,22 @@ def test_interact_without_noise_draws_no_random_number():
     before = torch.random.get_rng_state()
     losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=2, noise_std=0.0)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_interact_adds_the_generators_own_draws():
+    """s'_h = D_h(q) + σ·ε with ε the generator's next standard-normal draws, in order: the
+    same seed gives the same noisy conversation (the committed noise tables depend on it)."""
+    seen = []
+    def teacher_up(x):
+        seen.append(x.clone())
+        return x
+    ident = lambda x: x  # noqa: E731
+    losses.interact(A, B, ident, teacher_up, ident, ident, ident, k_rounds=1, noise_std=0.5,
+                    generator=torch.Generator().manual_seed(3))
+    eps = torch.randn(A.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen[0], A + 0.5 * eps)
+
+
+def test_distance_refuses_states_of_different_shapes_naming_both():
+    with pytest.raises(ValueError, match=r"one shape, got \(1, 2, 2\) and \(1, 2\)"):
+        losses.distance(A, A[..., 0])
