@@ -102,3 +102,40 @@ def test_the_dagger_marks_significant_rows_only():
     assert "| TD | **0.9100 ± 0.0058** |" in md            # TD is not tested against itself
     significant = {r["row"]: r["significant"] for r in csv.DictReader(io.StringIO(render_csv(table)))}
     assert significant["Student"] == "1" and significant["KD"] == "0" and significant["FD"] == "0"
+
+
+def test_ties_on_validation_go_to_the_smaller_weight_then_the_smaller_l2():
+    records = [dict(rec("student", 0, 0.91, 0.90, weight=0.0), l2=0.1),
+               dict(rec("student", 0, 0.92, 0.90, weight=0.0), l2=0.01),
+               dict(rec("kd", 0, 0.93, 0.90, weight=3.0), l2=0.0), dict(rec("kd", 0, 0.94, 0.90, weight=1.0), l2=0.0)]
+    assert cell_for(records[:2]).l2s == [0.01]
+    assert cell_for(records[2:]).weights == [1.0]
+
+
+def test_pooled_rows_of_several_variants_follow_the_metric_direction():
+    # accuracy: K = 3 at λ = 1 has the highest mean validation accuracy (0.8; λ = 3: 0.6; K = 2: 0.7)
+    records = [rec("td_k2", s, 0.70, 0.70) for s in range(2)] + [rec("td_k3", s, 0.60, 0.80) for s in range(2)] \
+        + [rec("td_k3", s, 0.65, 0.60, weight=3.0) for s in range(2)]
+    cell = best_cell(index_records(records), ["td_k2", "td_k3"], "Drama", higher_is_better=True, selection="pooled")
+    assert cell.variants == ["td_k3", "td_k3"] and cell.weights == [1.0, 1.0]
+
+
+def test_a_cell_reports_one_choice_or_each_seeds():
+    one = cell_for([rec("kd", 0, 0.9, 0.9, weight=0.3)])
+    assert one.weight == 0.3 and one.variant == "kd"
+    records = [rec("td_k2", 0, 0.91, 0.89), rec("td_k3", 0, 0.95, 0.91), rec("td_k2", 1, 0.92, 0.905),
+               rec("td_k3", 1, 0.90, 0.90)]
+    assert best_cell(index_records(records), ["td_k2", "td_k3"], "Drama").variant == "td_k2/td_k3"
+
+
+def test_the_paired_test_uses_the_seeds_both_cells_have():
+    """Seeds 0-2 against 1-3: pairs at seeds 1 and 2, differences 0.01 and 0.03: mean 0.02,
+    sd 0.01·√2, t = 2 with 1 degree of freedom, two-sided p = 1 − (2/π)·atan(2) ≈ 0.295."""
+    from ikd_lib.core.results import paired_p_value
+    a = cell_for([rec("a", s, t, 0.9) for s, t in ((0, 0.5), (1, 0.91), (2, 0.93))])
+    b = cell_for([rec("b", s, t, 0.9) for s, t in ((1, 0.90), (2, 0.90), (3, 0.1))])
+    assert paired_p_value(a, b) == pytest.approx(1 - 2 / math.pi * math.atan(2), rel=1e-6)
+    # only identical cells give NaN: differences of a few 1e-9 still give a p-value
+    c = cell_for([rec("c", s, 0.9 + s * 1e-9, 0.9) for s in range(3)])
+    d = cell_for([rec("d", s, 0.9 + s * 3e-9, 0.9) for s in range(3)])
+    assert not math.isnan(paired_p_value(c, d)) and math.isnan(paired_p_value(c, c))
