@@ -139,3 +139,14 @@ def test_the_paired_test_uses_the_seeds_both_cells_have():
     c = cell_for([rec("c", s, 0.9 + s * 1e-9, 0.9) for s in range(3)])
     d = cell_for([rec("d", s, 0.9 + s * 3e-9, 0.9) for s in range(3)])
     assert not math.isnan(paired_p_value(c, d)) and math.isnan(paired_p_value(c, c))
+
+
+def test_pooled_chooses_one_l2_and_breaks_ties_by_the_smaller_weight():
+    # l2 = 0.01 has the lower mean validation (0.90 vs 0.95): one record per seed, both at 0.01
+    students = [dict(rec("student", s, 0.9, v, weight=0.0), l2=l2) for s in range(2)
+                for l2, v in ((0.1, 0.95), (0.01, 0.90))]
+    cell = cell_for(students, selection="pooled")
+    assert cell.seeds == [0, 1] and cell.l2s == [0.01, 0.01]
+    # equal mean validation at λ = 3 and λ = 1: the smaller weight
+    kd = [rec("kd", s, 0.9, 0.9, weight=w) for w in (3.0, 1.0) for s in range(2)]
+    assert cell_for(kd, selection="pooled").weights == [1.0, 1.0]
