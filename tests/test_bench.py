@@ -1,4 +1,6 @@
 """`make bench` runs end to end (smoke profile, few repeats) and reports ratios."""
+import pytest
+
 from ikd_lib.movielens import bench
 
 
@@ -9,8 +11,18 @@ def test_bench_reports_ratios_and_the_stacked_vs_alone_comparison(monkeypatch, t
     assert "| Drama | kd | 2 | 1024 |" in text and "| Western | td |" in text
     assert "× KD" in text and "Stacking lever" in text
     assert "Stacked against one-seed-at-a-time" in text and "| Student | Western |" in text
-    rows = [line for line in text.splitlines() if line.startswith("| Drama | student |")]
-    assert rows and rows[0].split("|")[6].strip() == "1.00"          # Student vs itself
+    # each ratio is that row's step time over the Student's (× Student) and KD's (× KD) step
+    # time of the same genre, as printed (2 decimals: a tolerance of rounding)
+    for genre in ("Drama", "Western"):
+        rows = {cols[2]: cols for line in text.splitlines() if line.startswith(f"| {genre} | ")
+                for cols in [[c.strip() for c in line.split("|")]] if len(cols) == 10}
+        assert {"student", "kd", "td"} <= set(rows), rows
+        ms = {variant: float(cols[5]) for variant, cols in rows.items()}
+        for variant, cols in rows.items():
+            for column, base in ((6, "student"), (7, "kd")):
+                expected = ms[variant] / ms[base]
+                assert float(cols[column]) == pytest.approx(expected, rel=0.02, abs=0.011), (genre, variant, base)
+        assert ms["td"] != ms["student"]                              # distinct steps, so the ratios say something
 
 
 def test_vision_bench_says_whether_validation_accuracy_levelled_off(tmp_path):

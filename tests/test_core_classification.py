@@ -41,13 +41,22 @@ def test_every_method_trains_losses_fall_and_accuracy_beats_chance(teacher_and_t
     teacher, task = teacher_and_task
     teacher_before = copy.deepcopy(teacher.state_dict())
     method, index = make(name, teacher, task, TDConfig(k_rounds=1, message_dim=4))
+    start = task.evaluate(method, "valid").tolist()
     result = train_stack(method, task, FAST, SEEDS, index if name != "student" else None,
                          td=getattr(method, "td", None), progress=False)
     log = result.epoch_log
     for loss in [k for k in log if k.startswith("train_") and "round" not in k]:
         assert (log[loss][-1] < log[loss][0]).all(), f"{name}: {loss} did not fall"
     assert min(result.test_metric) > 1.5 / N_CLASSES, f"{name}: accuracy {result.test_metric}"
-    assert all(v > log["valid_metric"][0].min() - 1e-9 for v in result.valid_metric)   # best, not first epoch
+    # the best epoch is restored, not the first: the first epoch with the highest validation
+    # accuracy (or the start, epoch 0, if no epoch beat it)
+    valid = log["valid_metric"]
+    for r in range(len(SEEDS)):
+        top = float(valid[:, r].max())
+        best_epoch = int(valid[:, r].argmax()) + 1 if top > start[r] else 0
+        assert result.best_epoch[r] == best_epoch, f"{name} replica {r}: epochs {valid[:, r]}"
+        assert result.valid_metric[r] == pytest.approx(max(top, start[r]), abs=1e-6)
+    assert max(result.best_epoch) > 1, f"{name}: the first epoch was the best, the test checks nothing"
     for key, value in teacher.state_dict().items():
         assert torch.equal(value, teacher_before[key]), f"{name} changed the teacher's {key}"
     assert not teacher.training

@@ -14,12 +14,29 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["teacher", "bias_only", "student", "kd", "fd", "td", "td_k0"]
+DEADLINE_S = 900   # a bound on a failing run on a loaded machine, not a measurement
 
 # Deliberately no `if __name__ == "__main__":` guard: workers must not re-run this script.
+# With IKD_TEST_STALL_AFTER=n the run stops after n finished stacks, writes the file named by
+# IKD_TEST_STALLED and waits there to be killed: a kill at a known point, not at a moment.
 SCRIPT = f'''
-import sys
+import os, sys, time
 from ikd_lib import report
 from ikd_lib.core.tables import render_csv, render_markdown
+if os.environ.get("IKD_TEST_STALL_AFTER"):
+    import ikd_lib.core.experiment as core_experiment
+    real, stall_after, finished = core_experiment.run_in_workers, int(os.environ["IKD_TEST_STALL_AFTER"]), []
+    def stalling(factory, jobs, workers, on_done=None, **kwargs):
+        def noted(job):
+            if on_done is not None:
+                on_done(job)
+            finished.append(job)
+            if len(finished) == stall_after:
+                open(os.environ["IKD_TEST_STALLED"], "w").write(repr(finished))
+                while True:
+                    time.sleep(1)
+        return real(factory, jobs, workers, on_done=noted, **kwargs)
+    core_experiment.run_in_workers = stalling
 exp = report.experiment("smoke", genres=["Western"], store_root=sys.argv[1], cache_dir=sys.argv[3],
                         workers=2, progress=False)
 table = report.table(exp, "table3", variants={VARIANTS!r}, write=False)
@@ -78,27 +95,45 @@ def uninterrupted(tmp_path_factory, script, teacher_cache):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_killed_run_leaves_no_orphans_and_resumes_to_the_same_table(tmp_path, script, teacher_cache, uninterrupted):
+    """The run is killed once 3 stacks are finished (it waits there: see SCRIPT); the resumed
+    run computes exactly the stacks the killed one left without records, loads the others,
+    and renders the table of an uninterrupted run."""
     marker = f"IKD_TEST_MARKER_{uuid.uuid4().hex}"
-    store = tmp_path / "store"
-    proc = run(script, store, tmp_path / "killed.txt", teacher_cache, env={marker: "1"}, wait=False)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list((store / "records").rglob("*.json"))) < 6:
-        time.sleep(0.2)                       # some stacks finished, others not yet
+    store, stalled = tmp_path / "store", tmp_path / "stalled"
+    proc = run(script, store, tmp_path / "killed.txt", teacher_cache, wait=False,
+               env={marker: "1", "IKD_TEST_STALL_AFTER": "3", "IKD_TEST_STALLED": str(stalled)})
+    deadline = time.monotonic() + DEADLINE_S
+    while not stalled.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not stalled.exists():
+        proc.kill()
+        output = proc.communicate()[0].decode()
+        pytest.fail(f"the run never finished 3 stacks (exit code {proc.returncode}):\n{output[-3000:]}")
     assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.time() + 5
-    while processes_with(marker) and time.time() < deadline:
+    deadline = time.monotonic() + 60
+    while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert processes_with(marker) == [], "worker processes outlived their killed parent"
-    records_after_kill = sorted(p.name for p in (store / "records").rglob("*.json"))
-    time.sleep(1.0)                           # nothing keeps writing once the parent is gone
-    assert sorted(p.name for p in (store / "records").rglob("*.json")) == records_after_kill
+    # no process of the run is left, so the store is what the kill left
+    killed = records_per_variant(store)
     journal = tmp_path / "journal.txt"
     run(script, store, tmp_path / "resumed.txt", teacher_cache, env={"IKD_RUN_JOURNAL": str(journal)})
     assert (tmp_path / "resumed.txt").read_text() == uninterrupted
-    computed = journal.read_text().splitlines() if journal.exists() else []
-    assert len(computed) < len(VARIANTS)      # the finished stacks were loaded, not recomputed
+    complete = records_per_variant(store)
+    finished = {v for v, n in killed.items() if n == complete[v]}
+    assert len(finished) >= 3 and finished != set(complete), (killed, complete)   # killed midway
+    computed = {line.split(" ")[2] for line in journal.read_text().splitlines() if " computing " in line}
+    assert computed == set(complete) - finished, (computed, killed, complete)     # the rest was loaded
+
+
+def records_per_variant(store) -> dict[str, int]:
+    counts = {}
+    for path in (store / "records").rglob("*.json"):
+        variant = path.relative_to(store / "records").parts[0]
+        counts[variant] = counts.get(variant, 0) + 1
+    return counts
 
 
 def test_two_runs_at_once_agree_and_compute_every_stack_once(tmp_path, script, teacher_cache, uninterrupted):

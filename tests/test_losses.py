@@ -92,3 +92,55 @@ def test_interact_noise_changes_the_answer_only_when_sigma_positive():
     g = torch.Generator().manual_seed(0)
     noisy, _ = losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=1, noise_std=0.5, generator=g)
     assert noisy.item() != pytest.approx(clean.item())
+
+
+def test_interact_noise_is_gaussian_with_mean_0_and_spread_sigma_added_to_s_prime_h():
+    """METHOD.md's "add noise" variant: s'_h = D_h(q_k) + ε, ε ~ N(0, σ²) element-wise; the
+    teacher's upper layers read s'_h, and nothing else is noised. Recorded at h_up's input
+    with D_h = 3x on a constant question, so ε = input − 3q."""
+    sigma, n = 0.5, 40_000
+    question = torch.full((1, n, 1), 2.0)
+    seen = []
+    def teacher_up(x):
+        seen.append(x.clone())
+        return x + 1.0
+    ident = lambda x: x  # noqa: E731
+    value, _ = losses.interact(question, torch.zeros(1, n, 1), lambda q: 3 * q, teacher_up, ident, ident,
+                               ident, k_rounds=1, noise_std=sigma, generator=torch.Generator().manual_seed(0))
+    eps = (seen[0] - 6.0).flatten()
+    # mean 0 within 4 standard errors (σ/√n = 0.0025); spread σ within 2 %
+    assert abs(float(eps.mean())) < 0.01
+    assert float(eps.std()) == pytest.approx(sigma, rel=0.02)
+    # Gaussian, not another law of that mean and spread: 68.3 % within ±σ, 95.4 % within ±2σ
+    assert float((eps.abs() < sigma).float().mean()) == pytest.approx(0.683, abs=0.01)
+    assert float((eps.abs() < 2 * sigma).float().mean()) == pytest.approx(0.954, abs=0.01)
+    # the answer is h_up(s'_h) passed on unchanged (E_h = D_g = identity): ŝ = s'_h + 1, s_h = 0
+    assert value.item() == pytest.approx(float(((seen[0] + 1.0) ** 2).mean()), rel=1e-6)
+
+
+def test_interact_without_noise_draws_no_random_number():
+    """σ = 0 is the clean conversation: nothing is drawn, so no random stream (the global one
+    feeds a ViT's dropout) moves because TD ran without noise."""
+    ident = lambda x: x  # noqa: E731
+    before = torch.random.get_rng_state()
+    losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=2, noise_std=0.0)
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_interact_adds_the_generators_own_draws():
+    """s'_h = D_h(q) + σ·ε with ε the generator's next standard-normal draws, in order: the
+    same seed gives the same noisy conversation (the committed noise tables depend on it)."""
+    seen = []
+    def teacher_up(x):
+        seen.append(x.clone())
+        return x
+    ident = lambda x: x  # noqa: E731
+    losses.interact(A, B, ident, teacher_up, ident, ident, ident, k_rounds=1, noise_std=0.5,
+                    generator=torch.Generator().manual_seed(3))
+    eps = torch.randn(A.shape, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(seen[0], A + 0.5 * eps)
+
+
+def test_distance_refuses_states_of_different_shapes_naming_both():
+    with pytest.raises(ValueError, match=r"one shape, got \(1, 2, 2\) and \(1, 2\)"):
+        losses.distance(A, A[..., 0])

@@ -16,12 +16,38 @@ FAST = TrainConfig(max_epochs=12, patience=12, batch_size=128, lr=1e-2)
 
 
 def test_td_loss_falls_and_beats_its_starting_point(toy_task, toy_teacher):
+    """The starting point is the model as initialised (epoch 0), not the first trained epoch."""
     method, index = make("td", toy_task, toy_teacher)
+    start = toy_task.evaluate(method, "valid").tolist()
     result = train_stack(method, toy_task, FAST, SEEDS, index, td=method.td, progress=False)
     log = result.epoch_log
     for name in ("train_task", "train_interact", "train_message", "train_state"):
         assert (log[name][-1] < log[name][0]).all(), name
-    assert (log["valid_metric"].min(0) < log["valid_metric"][0]).all()
+    assert all(v < s for v, s in zip(result.valid_metric, start))     # the restored model beats the start
+    assert min(result.best_epoch) >= 1
+
+
+def test_start_guard_at_the_cpu_profile_value_counts_standard_errors_of_the_mean():
+    """The guard of the `cpu` profile (2.0): a trained epoch counts when its mean per-example
+    gain over the start exceeds 2 standard errors, se = sd (n − 1 in the denominator) / √n.
+    16 examples with gains 0 and 2 alternating: mean 1, sd = √(16/15) ≈ 1.033, se ≈ 0.258,
+    so 1 > 2·0.258 clears the guard (it would not against 2 sd = 2.07: the √n decides).
+    Gains c ± 1 with c = 0.508: 2·se ≈ 0.5164 > c, not clear (with sd over n, 2·se = 0.5 < c)."""
+    from ikd_lib.core.task import ACCURACY, RMSE
+    from ikd_lib.core.train import clearly_beats_start
+    from ikd_lib.movielens.profiles import get_profile
+    guard = get_profile("cpu").student_train.start_guard
+    assert guard == 2.0
+    start = torch.full((1, 16), 5.0)                                       # squared errors at epoch 0
+    clear = start - torch.tensor([0.0, 2.0] * 8)                           # lower is better: a gain
+    close = start - torch.tensor([0.508 - 1, 0.508 + 1] * 8)
+    assert clearly_beats_start(clear, start, RMSE, guard).tolist() == [True]
+    assert clearly_beats_start(close, start, RMSE, guard).tolist() == [False]
+    assert clearly_beats_start(start + 1.0, start, RMSE, 0.0).tolist() == [True]   # guard 0: off
+    # accuracy (higher is better): 12 of 16 examples turn correct: mean 0.75, se = √(0.2)/4 ≈ 0.112
+    right = torch.tensor([[1.0] * 12 + [0.0] * 4])
+    assert clearly_beats_start(right, torch.zeros(1, 16), ACCURACY, guard).tolist() == [True]
+    assert clearly_beats_start(torch.zeros(1, 16), right, ACCURACY, guard).tolist() == [False]
 
 
 def test_messages_do_not_collapse(toy_task, toy_teacher):

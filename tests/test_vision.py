@@ -100,16 +100,20 @@ def test_teacher_stays_bit_identical_and_gradients_pass_through_it(teacher):
     assert method.comm.decode_teacher.weight.grad.abs().sum() > 0
 
 
-def test_the_probe_is_fitted_on_the_training_split_only():
+def test_the_probe_is_fitted_on_the_training_split_only(monkeypatch):
+    import ikd_lib.vision.teacher as vision_teacher
     g = torch.Generator().manual_seed(0)
     train_x, valid_x = torch.randn(200, 6, generator=g), torch.randn(60, 6, generator=g)
     train_y, valid_y = (train_x[:, 0] > 0).long(), (valid_x[:, 0] > 0).long()
     w, b, info = fit_probe(train_x, train_y, valid_x, valid_y, 2)
     assert info["valid_accuracy"] > 0.9
-    # validation only chooses the L2: other validation labels, same chosen L2 -> the same weights
-    w2, b2, info2 = fit_probe(train_x, train_y, valid_x, 1 - valid_y, 2)
-    if info2["l2"] == info["l2"]:
-        assert torch.equal(w, w2) and torch.equal(b, b2)
+    # validation only chooses the L2: with one L2 on the grid there is nothing to choose, so
+    # other validation images and labels (nothing like the first) must give the same weights
+    monkeypatch.setattr(vision_teacher, "PROBE_L2S", (1e-2,))
+    w1, b1, _ = fit_probe(train_x, train_y, valid_x, valid_y, 2)
+    w2, b2, _ = fit_probe(train_x, train_y, 3 * valid_x[:20] + 1, 1 - valid_y[:20], 2)
+    assert torch.equal(w1, w2) and torch.equal(b1, b2)
+    monkeypatch.undo()
     # and other *training* labels change the weights
     w3, _, _ = fit_probe(train_x, 1 - train_y, valid_x, valid_y, 2)
     assert not torch.allclose(w, w3)

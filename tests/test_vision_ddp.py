@@ -3,8 +3,8 @@
 One spawn of 2 processes runs every scenario (starting a process that imports torch costs
 ~10 s here), each process saves what it ends with, and the tests compare the files:
 ranks agree bit for bit, only the student side learns, a resumed run equals an uninterrupted
-one (and another run's checkpoint is refused), a NaN on one rank stops both, the "separate"
-schedule's phases keep DDP's reducer fed, and main() runs the smoke profile.
+one (also when the best epoch is not the last; another run's checkpoint is refused), a NaN on one rank stops both, the "separate"
+schedule's phases keep DDP's reducer fed, and main() runs the smoke profile with a frozen teacher.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
 
@@ -128,10 +128,36 @@ def _worker(rank: int, port: int, out: str) -> None:
                                "comm_zero": all(not g.any() for k, g in grads.items() if k.startswith("comm.")),
                                "head_zero": not grads["student.vit.head.weight"].any()}
 
-    # D: the torchrun entry point on the smoke profile (offline CIFAR-10 subset, random teacher)
+    # F, G: the best epoch is not the last. Validation is scripted (0.7, 0.6, 0.5 on every
+    # rank), so epoch 1 is the best: 3 epochs at once (F) against 2 epochs and a resume to 3 (G)
+    real_evaluate = ddp.evaluate
+
+    def scripted(values):
+        values = iter(values)
+        return lambda *args, **kwargs: next(values)
+    three = replace(CFG, max_epochs=3)
+    for key, values, cfg, folder in (("F", [0.7, 0.6, 0.5], three, "F"), ("G1", [0.7, 0.6], CFG, "G"),
+                                     ("G2", [0.5], three, "G")):
+        ddp.evaluate = scripted(values)
+        method, _, states = build()
+        results[key] = asdict(run(method, states, cfg=cfg, checkpoint_dir=out / folder))
+        torch.save({"trained": ddp.trained_state(method)}, out / f"{key}{rank}.pt")
+    ddp.evaluate = real_evaluate
+
+    # D: the torchrun entry point on the smoke profile (offline CIFAR-10 subset, random teacher);
+    # the teacher it builds must be frozen before anything (the student's copy of it) uses it
     if HAS_CIFAR10:
+        real_student_from_teacher, seen = ddp.student_from_teacher, {}
+
+        def student_from_teacher(teacher, *args, **kwargs):
+            seen["teacher_frozen"] = not any(m.training for m in teacher.modules()) and \
+                not any(p.requires_grad for p in teacher.parameters())
+            return real_student_from_teacher(teacher, *args, **kwargs)
+        ddp.student_from_teacher = student_from_teacher
         results["D"] = asdict(ddp.main(["--profile", "smoke", "--dataset", "cifar10", "--variant", "td",
                                         "--seed", "0", "--epochs", "1", "--out", str(out / "D")]))
+        results["D_teacher_frozen"] = seen.get("teacher_frozen")
+        ddp.student_from_teacher = real_student_from_teacher
     (out / f"results{rank}.json").write_text(json.dumps(results))
     dist.destroy_process_group()
 
@@ -206,6 +232,22 @@ def test_resume_continues_and_equals_an_uninterrupted_run(runs):
     assert [h["valid_metric"] for h in b["history"]] == [h["valid_metric"] for h in a["history"]]
 
 
+def test_resume_restores_a_best_epoch_that_is_not_the_last(runs):
+    """Validation 0.7, 0.6, 0.5: the best epoch is 1 of 3. A run resumed after epoch 2 must
+    keep epoch 1 as its best (from the checkpoint) and end with its weights, as the
+    uninterrupted run does; neither ends with the last epoch's weights."""
+    for r in range(WORLD):
+        f, g1, g2 = (runs.results[r][k] for k in ("F", "G1", "G2"))
+        assert g1["epochs_run"] == 2 and g2["resumed_from_epoch"] == 2
+        assert f["epochs_run"] == g2["epochs_run"] == 3
+        assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == 0.7
+        assert_same(runs.load(f"G2{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])
+        assert_same(runs.load(f"G1{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])   # epoch 1's, both
+    last = torch.load(runs.out / "F" / "checkpoint.pt", weights_only=True)["model"]
+    best = runs.load("F0.pt")["trained"]
+    assert any(not torch.equal(last[k], best[k]) for k in best if k != "distill_weight")
+
+
 def test_nan_on_one_rank_stops_every_rank(runs):
     rank0, rank1 = (runs.results[r]["C"] for r in range(WORLD))
     assert "step 0 (epoch 1)" in rank1 and "DDP rank 1" in rank1 and "state=nan" in rank1
@@ -228,3 +270,4 @@ def test_main_runs_the_smoke_profile(runs):
     assert 0 <= result["valid_metric"] <= 1 and 0 <= result["test_metric"] <= 1
     assert Path(result["checkpoint"]).is_file()
     assert runs.results[0]["D"]["valid_metric"] == runs.results[1]["D"]["valid_metric"] == result["valid_metric"]
+    assert runs.results[0]["D_teacher_frozen"] is True and runs.results[1]["D_teacher_frozen"] is True

@@ -4,7 +4,8 @@ For every method, the named losses `forward_train` returns must equal an indepen
 computation written from docs/method.md on fixed tensors: plain tensor algebra on the models'
 own weights, never the library's loss helpers. Both tracks' shapes are covered: the rating
 models ([R, B, D] states) and the synthetic classifier ([R, B, N, D], a token axis).
-A wiring mistake (L_MC reading E_g(s_l), KD pulling towards the label, FitNet reading s_h,
+The objective is checked too, with distinct values of λ, w1, w2, w3, so that each weight
+scales its own loss. A wiring mistake (L_MC reading E_g(s_l), KD pulling towards the label, FitNet reading s_h,
 ...) changes at least one of these numbers.
 """
 import pytest
@@ -87,8 +88,40 @@ def assert_wiring(method, named, expected_by_replica):
                 f"{method.name} replica {r}: {key}"
 
 
+# Distinct weights, so that every weight is checked against the loss it scales (a swap of
+# w2 and w3, or a λ left out, changes the objective).
+LAMBDAS = (0.7, 2.0)
+W_INTERACT, W_MESSAGE, W_STATE = 0.3, 5.0, 0.07
+
+
 def td_config(k):
-    return TDConfig(k_rounds=k, message_dim=5)
+    return TDConfig(k_rounds=k, message_dim=5, w_interact=W_INTERACT, w_message=W_MESSAGE, w_state=W_STATE)
+
+
+def expected_objective(name, losses, lam):
+    """METHOD.md's objective, written out per method: L_task (+ the student's own L2) plus
+    λ·kd (KD), λ·d(r(s_l), t_l) (FitNet), λ·d(p(s_h), t_h) (FD), λ·(kd + fd) (Hybrid) and
+    λ·(w1·L_interact + w2·L_MC + w3·L_SC) (TD); diagnostics (interact_round*) do not count."""
+    total = losses["task"] + losses.get("penalty", 0.0)
+    if name == "kd":
+        total = total + lam * losses["kd"]
+    if name == "fitnet":
+        total = total + lam * losses["fitnet"]
+    if name == "fd":
+        total = total + lam * losses["fd"]
+    if name == "hybrid":
+        total = total + lam * (losses["kd"] + losses["fd"])
+    if name == "td":
+        total = total + lam * (W_INTERACT * losses["interact"] + W_MESSAGE * losses["message"]
+                               + W_STATE * losses["state"])
+    return total
+
+
+def assert_objective(method, named, expected_by_replica):
+    objective = method.objective(named)
+    for r, expected in enumerate(expected_by_replica):
+        want = float(expected_objective(method.name, expected, LAMBDAS[r]))
+        assert float(objective[r]) == pytest.approx(want, rel=1e-5), f"{method.name} replica {r}: objective"
 
 
 CASES = [(name, 1) for name in METHODS if name != "td"] + [("td", k) for k in (0, 1, 2)]
@@ -102,7 +135,7 @@ def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
     student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, SEEDS, task.rating_offset, "student",
                           interactions=task.train.inputs, l2=torch.tensor([0.3, 0.05]))
     teacher = FrozenTeacher(toy_teacher, index) if name != "student" else None
-    method = build_method(name, student, teacher, torch.tensor([0.7, 2.0]), task, td_config(k))
+    method = build_method(name, student, teacher, torch.tensor(LAMBDAS), task, td_config(k))
     rows = torch.stack([torch.arange(40), torch.arange(40, 80)])
     batch = task.batch("train", rows, index)
     # SVD++ sums, written out: A[u, j] = |N(u)|^-1/2 for every training pair (u, j)
@@ -137,6 +170,7 @@ def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
             expected.append(expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up,
                                             task_loss=mse, kd=mse, penalty=penalty))
     assert_wiring(method, named, expected)
+    assert_objective(method, named, expected)
 
 
 # ---------------------------------------------------------------- the synthetic classification track
@@ -152,7 +186,7 @@ def test_classification_methods_feed_the_right_taps(classes, name, k):
     teacher, task = classes
     student = TokenClassifier(SEEDS, width=8)
     method = build_method(name, student, TeacherUp(teacher) if name != "student" else None,
-                          torch.tensor([0.7, 2.0]), task, td_config(k))
+                          torch.tensor(LAMBDAS), task, td_config(k))
     rows = torch.stack([torch.arange(30), torch.arange(30, 60)])
     index = torch.zeros(2, dtype=torch.long)
     batch = task.batch("train", rows, index)
@@ -178,3 +212,47 @@ def test_classification_methods_feed_the_right_taps(classes, name, k):
             expected.append(expected_losses(method, r, s_l, s_h, y_hat, y, t_l, t_h, t_pred, teacher_up,
                                             task_loss=cross_entropy, kd=kl_at_temperature))
     assert_wiring(method, named, expected)
+    assert_objective(method, named, expected)
+
+
+# ---------------------------------------------------------------- each weight on its own loss
+# Losses as powers of ten, so each weight's product lands in its own decimal place.
+POWERS = {"task": 1.0, "penalty": 10.0, "kd": 100.0, "fitnet": 1e3, "fd": 1e4, "interact": 1e5,
+          "message": 1e6, "state": 1e7, "interact_round1": 1e8}
+# By hand, for λ = 0.5 and 2 (w1, w2, w3 = 0.3, 5, 0.07 for TD):
+OBJECTIVES = {"student": (11.0, 11.0),                                   # task + penalty
+              "kd": (11 + 0.5 * 100, 11 + 2 * 100),                       # + λ·kd
+              "fitnet": (11 + 0.5 * 1e3, 11 + 2 * 1e3),                   # + λ·fitnet
+              "fd": (11 + 0.5 * 1e4, 11 + 2 * 1e4),                       # + λ·fd
+              "hybrid": (11 + 0.5 * 10_100, 11 + 2 * 10_100),             # + λ·(kd + fd)
+              "td": (11 + 0.5 * 5_730_000, 11 + 2 * 5_730_000)}           # + λ·(0.3e5 + 5e6 + 0.07e7)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_each_weight_scales_its_own_loss(classes, name):
+    teacher, task = classes
+    method = build_method(name, TokenClassifier(SEEDS, width=8), TeacherUp(teacher) if name != "student" else None,
+                          torch.tensor([0.5, 2.0]), task, td_config(1))
+    named = {key: torch.full((2,), value) for key, value in POWERS.items()}
+    assert method.objective(named).tolist() == pytest.approx(OBJECTIVES[name], rel=1e-9)
+
+
+def test_td_adds_noise_of_spread_sigma_to_what_the_teacher_reads(classes):
+    """TD with σ = 0.3: the teacher's upper layers read s'_h = D_h(E_g(s_l)) + ε with ε of
+    mean 0 and spread σ (the distribution itself: test_losses.py)."""
+    teacher, task = classes
+    seen = []
+
+    class Recording(TeacherUp):
+        def up(self, state):
+            seen.append(state.detach().clone())
+            return super().up(state)
+    method = build_method("td", TokenClassifier(SEEDS, width=8), Recording(teacher), torch.tensor(LAMBDAS), task,
+                          TDConfig(k_rounds=1, message_dim=5, noise_std=0.3))
+    batch = task.batch("train", torch.stack([torch.arange(100)] * 2), torch.zeros(2, dtype=torch.long))
+    with torch.no_grad():
+        _, _, states = method.forward_train(batch)
+        c = method.comm
+        eps = (seen[0] - c.decode_teacher(c.encode_student(states["low"]))).flatten()
+    assert abs(float(eps.mean())) < 0.03                         # σ/√n ≈ 0.004 for n = 7,200
+    assert float(eps.std()) == pytest.approx(0.3, rel=0.05)
