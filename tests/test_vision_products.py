@@ -3,6 +3,7 @@ routed layer repeats bit for bit, agrees with torch's own product within float r
 the right gradients, and a process on other kernels is refused with the fix."""
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from timm.layers.attention import Attention
@@ -134,3 +135,19 @@ def test_routing_back_to_torch_restores_timms_modules_and_numbers():
     assert routed.matmul == "torch" and type(routed.patch_embed.proj) is nn.Conv2d
     assert {type(m) for m in routed.modules()} == {type(m) for m in plain.modules()}
     assert torch.equal(TappedViT(routed, 1, 0)(x)[0], TappedViT(plain, 1, 0)(x)[0])
+
+
+def test_a_view_numpy_cannot_hand_to_blas_is_copied_first():
+    """numpy gives a matrix to OpenBLAS's gemm only when it is row- or column-major with a
+    leading dimension at least its width; any other view (a broadcast, a strided slice) would
+    take numpy's own loop, not the pinned kernel, so blas copies it first. A transpose is a
+    flag to gemm: it is not copied."""
+    g = torch.Generator().manual_seed(0)
+    broadcast = torch.randn(1, 37, generator=g).expand(5, 37)          # strides (0, 1)
+    strided = torch.randn(5, 74, generator=g)[:, ::2]                   # strides (74, 2)
+    base = torch.randn(6, 37, generator=g)
+    for view in (broadcast, strided):
+        handed = blas._np(view)
+        assert handed.flags["C_CONTIGUOUS"] and (handed == view.numpy()).all()
+    for view in (base, base.t()):                                        # row-major, column-major
+        assert np.shares_memory(blas._np(view), base.numpy())

@@ -92,9 +92,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
     # a flag, not a copy); any other view would fall back to numpy's own loop, which is not
     # the pinned kernel, so it is copied first
     t = t.detach()
-    if t.stride(-1) != 1 and t.stride(-2) != 1:
-        t = t.contiguous()
-    return t.numpy()
+    rows, cols = t.shape[-2:]
+    row_major = t.stride(-1) == 1 and t.stride(-2) >= max(cols, 1)
+    column_major = t.stride(-2) == 1 and t.stride(-1) >= max(rows, 1)
+    return (t if row_major or column_major else t.contiguous()).numpy()
 
 
 def _mm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
