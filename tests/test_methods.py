@@ -128,3 +128,25 @@ def test_a_method_reads_only_the_teacher_states_it_names(name, toy_task, toy_tea
     _, named_full, _ = method.forward_train(full)
     assert named.keys() == named_full.keys()
     assert all(torch.equal(named[k], named_full[k]) for k in named)
+
+
+def test_the_students_objective_is_its_task_loss_plus_its_own_penalty():
+    """What the student learns from alone (the Student row, the 'separate' warm-up): task + L2
+    penalty, each as given (a penalty left out would change every regularised number)."""
+    from ikd_lib.core.methods import Method
+    task, penalty = torch.tensor([0.5, 2.0]), torch.tensor([0.25, 0.125])
+    assert torch.equal(Method.student_objective({"task": task, "penalty": penalty}), task + penalty)
+    assert torch.equal(Method.student_objective({"task": task}), task)                  # no penalty: the task alone
+
+
+@pytest.mark.parametrize("name,layer,stream", [("fitnet", "regressor", "fitnet.regressor"),
+                                               ("fd", "projector", "fd.projector")])
+def test_fitnet_and_fd_layers_start_from_their_own_named_stream(name, layer, stream, toy_task, toy_teacher):
+    """The regressor and the projector are drawn from streams named after them (the committed
+    tables depend on these names), computed as the student's layers are."""
+    from ikd_lib.core.stacked import StackedLinear
+    method, _ = make(name, toy_task, toy_teacher)
+    built = getattr(method, layer)
+    expected = StackedLinear(method.student.seeds, method.student.width, method.teacher.width, stream)
+    assert torch.equal(built.weight, expected.weight) and torch.equal(built.bias, expected.bias)
+    assert built.matmul == method.student.matmul == "openblas"
