@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import math
 import re
 import sys
@@ -139,16 +138,13 @@ def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
     import torch
 
     from .core.store import cache_root
+    from .vision.teacher import weights_hash
     found = re.search(r"weights sha256 `([0-9a-f]+)`", (tables_dir / f"{key}.md").read_text())
     if not found:
         return None
     for path in sorted((cache_root(None) / "vision").glob("teacher-*.pt")):
         saved = torch.load(path, map_location="cpu", weights_only=False)
-        h = hashlib.sha256()
-        for name, tensor in saved["state_dict"].items():
-            h.update(name.encode())
-            h.update(tensor.contiguous().numpy().tobytes())
-        if h.hexdigest()[:16] == found.group(1):
+        if weights_hash(saved["state_dict"]) == found.group(1):
             (cache / "vision").mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, cache / "vision" / path.name)
             return f"ViT teacher: the cached {path.name}, weights sha256 {found.group(1)} as committed (not retrained)"

@@ -115,11 +115,11 @@ def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tenso
     return freeze(TappedViT(vit, cfg.low_block, 0)), summary
 
 
-def weights_hash(model: torch.nn.Module) -> str:
-    """The first 16 hex digits of a SHA-256 over the state dict (names and raw bytes, in order):
+def weights_hash(state_dict: dict) -> str:
+    """The first 16 hex digits of a SHA-256 over a state dict (names and raw bytes, in order):
     the same teacher on two machines has the same hash (make verify checks a cached one with it)."""
     h = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
+    for name, tensor in state_dict.items():
         h.update(name.encode())
         h.update(tensor.detach().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
@@ -135,10 +135,10 @@ def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, d
             vit = build_vit(profile.vit, profile.vit.teacher_depth, n_classes, seed=0)
             vit.load_state_dict(saved["state_dict"])
             return freeze(TappedViT(vit, profile.vit.low_block, 0)), {**saved["summary"],
-                                                                     "weights_sha256": weights_hash(vit)}
+                                                                     "weights_sha256": weights_hash(vit.state_dict())}
         teacher, summary = pretrain_teacher(profile, images, labels, n_classes, progress)
         summary["config_hash"] = key
-        summary["weights_sha256"] = weights_hash(teacher.vit)
+        summary["weights_sha256"] = weights_hash(teacher.vit.state_dict())
         _atomic_save({"state_dict": teacher.vit.state_dict(), "summary": summary}, path)
         return teacher, summary
 
