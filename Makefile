@@ -133,6 +133,7 @@ clean-runs:
 # KD and TD steps of ViT-B/16 at 224 px in bf16, peak memory, projected GPU-hours.
 gpu-check: $(INSTALLED)
 	$(PY) -m ikd_lib.vision.gpu_check
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_device.py   # the core loop on the GPU (skipped without one)
 
 # What the paper profile can download itself: CIFAR-10/100 (torchvision) and the teacher's
 # checkpoint (Hugging Face hub). ImageNet needs a login: see docs/paper_scale.md.

@@ -18,7 +18,8 @@ CPU. Each pin below removes one such choice:
 - one intra-op thread per process: parallel reductions split work by thread count.
   Parallelism comes from worker processes instead (core/parallel.py).
 - torch.use_deterministic_algorithms(True) (without its NaN fill of fresh memory, see
-  apply_pins), and CUBLAS_WORKSPACE_CONFIG for GPUs.
+  apply_pins); on GPUs also CUBLAS_WORKSPACE_CONFIG and full float32 (no TF32). Which
+  device trains is chosen in device.py.
 
 The environment variables are read when the libraries initialise, so they must be set
 before torch runs its first operation: `import ikd_lib` does it (its first line), the
@@ -73,6 +74,11 @@ def apply_pins() -> None:
     # runs. Nothing here reads such memory (a NaN would reach the losses and stop training),
     # so the fill only costs time: ~1.5% of a MovieLens step (an in-process A/B), same numbers.
     torch.utils.deterministic.fill_uninitialized_memory = False
+    # On a GPU, float32 products and convolutions in full float32 (cuDNN convolutions would
+    # otherwise take TF32, 10 bits of mantissa): a GPU run differs from the CPU's by rounding
+    # order only. bf16 autocast (the paper profile's ViT runs) is not affected.
+    torch.backends.cuda.matmul.fp32_precision = "ieee"
+    torch.backends.cudnn.conv.fp32_precision = "ieee"
 
 
 def cpu_name() -> str:

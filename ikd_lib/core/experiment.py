@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .config import TDConfig, check_choice, config_hash
+from .device import compute_device, config_stamp, device_report
 from .parallel import default_workers, run_in_workers, single_thread
 from .progress import Progress
 from .results import Cell, cell_for
@@ -96,6 +97,9 @@ class Experiment:
         self._chosen: dict[tuple[str, str], Cell] = {}   # (variant, task) -> its per-seed choices
         self.variants: dict[str, Variant] = {}
         self._load_only = False     # stored(): read what is in the store, compute nothing
+        # where stacks train (core/device.py): checked here, before any compute is spent
+        self.device = compute_device(getattr(profile, "name", None))
+        self._placed: dict[int, tuple] = {}    # id(task) -> (task, the task on self.device)
 
     # ------------------------------------------------------------ what a track supplies
     @property
@@ -349,17 +353,30 @@ class Experiment:
             return
         self.run_variant(self.variants[variant_key], task_name)
 
+    def stack_config(self, variant: Variant, task_name: str) -> dict:
+        """The configuration a stack is stored under: the track's, plus the device when it is
+        not the CPU (core/device.py), so GPU runs never stand in for CPU runs."""
+        return {**self.run_config(variant, task_name), **config_stamp(self.device)}
+
+    def placed(self, task):
+        """The task with its tensors on the training device (moved once, then reused)."""
+        if self.device.type == "cpu":
+            return task
+        if id(task) not in self._placed:
+            self._placed[id(task)] = (task, task.to(self.device))
+        return self._placed[id(task)][1]
+
     def record_paths(self, variant_key: str, task_name: str, key: str | None = None) -> list:
         """Where the stack's records live; `key` is its config hash when the caller has it."""
         variant = self.variants[variant_key]
-        key = key or config_hash(self.run_config(variant, task_name))
+        key = key or config_hash(self.stack_config(variant, task_name))
         return [self.store.record_path(variant.key, task_name, r.seed, r.weight, r.l2, key)
                 for r in self.replicas(variant, task_name)]
 
     def run_variant(self, variant: Variant, task_name: str) -> list[dict]:
         """The stack's records: loaded when all are in the store, else computed (once, under a
         lock: another process computing the same stack is waited for, not repeated)."""
-        config = self.run_config(variant, task_name)
+        config = self.stack_config(variant, task_name)
         key = config_hash(config)
         paths = self.record_paths(variant.key, task_name, key)
         records = self.store.load_all(paths)
@@ -399,6 +416,7 @@ class Experiment:
                 "log_file": None if variant.method in EVALUATED else
                 str(log_path.relative_to(self.store.root)),
                 "config": config, **provenance(),
+                **({"device": device_report(self.device)} if self.device.type != "cpu" else {}),
                 **({"analysis": outcome["analysis"][r]} if outcome.get("analysis") else {})})
 
 
@@ -406,13 +424,19 @@ class Experiment:
         if not self.stack_replicas and len(replicas) > 1:
             return merge_outcomes([self._train(variant, task, [r], noise_seed) for r in replicas])
         method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
-        observer = self.training_observer(variant, method, task)
-        with single_thread():
-            result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
-                                 td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
-                                 drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name),
-                                 on_epoch=getattr(observer, "on_epoch", None))
-            analysis = observer.finish(result) if observer is not None else None
+        # on a GPU the method moves there, and with it the track's shared frozen teacher (a
+        # submodule); it goes back afterwards, since the track computes teacher states on the CPU
+        method, task = method.to(self.device), self.placed(task)   # nothing moves on the CPU
+        try:
+            observer = self.training_observer(variant, method, task)
+            with single_thread():
+                result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
+                                     td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
+                                     drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name),
+                                     on_epoch=getattr(observer, "on_epoch", None))
+                analysis = observer.finish(result) if observer is not None else None
+        finally:
+            method.to("cpu")
         return vars(result) | ({"analysis": analysis} if analysis is not None else {})
 
     def shared_warmup(self, variant: Variant, task_name: str) -> SharedWarmup | None:
@@ -424,7 +448,7 @@ class Experiment:
         if source is None or not self.stack_replicas:
             return None
         steps = self.variants[source].td.warmup_steps
-        config = self.run_config(variant, task_name)
+        config = self.stack_config(variant, task_name)
         config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
         key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT)
         return SharedWarmup(steps, self.store.root / "warmups" / task_name / f"{key}.pt")

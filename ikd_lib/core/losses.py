@@ -77,7 +77,8 @@ def interact(question, state_high, decode_teacher: Module, teacher_up: Module, e
     for k in range(k_rounds):
         teacher_state = decode_teacher(question)              # the teacher reads it as its own s'_h
         if noise_std > 0:
-            noise = torch.randn(teacher_state.shape, generator=generator, device=teacher_state.device)
+            # drawn on the CPU (the method's generator lives there), so a GPU run draws the same noise
+            noise = torch.randn(teacher_state.shape, generator=generator).to(teacher_state.device)
             teacher_state = teacher_state + noise_std * noise
         answer = encode_teacher(teacher_up(teacher_state))    # thinks with its upper layers, answers
         understood = decode_student(answer)                   # ŝ_k, at the student's higher layer

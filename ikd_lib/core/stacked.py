@@ -59,7 +59,7 @@ class StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack(biases))      # [R, 1, d_out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.matmul == "openblas":
+        if self.matmul == "openblas" and x.device.type == "cpu":   # on a GPU: torch's kernels
             return blas.affine(self.bias, x, self.weight)
         n_rep = self.weight.shape[0]
         if n_rep == 1 and x.shape[0] != 1:  # one shared layer applied to every replica
@@ -128,7 +128,7 @@ def copy_replicas_(target: dict[str, torch.Tensor], module: nn.Module, mask: tor
     """Where mask[r] is true, copy replica r of `module`'s parameters into `target`."""
     for name, p in module.named_parameters():
         shape = (-1,) + (1,) * (p.dim() - 1)
-        target[name].copy_(torch.where(mask.view(shape), p, target[name]))
+        target[name].copy_(torch.where(mask.view(shape).to(p.device), p, target[name]))
 
 
 class _Call(nn.Module):
@@ -179,5 +179,5 @@ class ReplicaSubset:
                                      f"{n_rep} but is not in its module's replica_buffers")
 
     def __call__(self, fn, *args):
-        narrowed = {key: t.index_select(0, self.slots) for key, t in self.tensors.items()}
+        narrowed = {key: t.index_select(0, self.slots.to(t.device)) for key, t in self.tensors.items()}
         return torch.func.functional_call(self.call, narrowed, (fn, *args), strict=False)

@@ -12,6 +12,7 @@ gathers rows per replica: index [R, B] -> inputs [R, B, ...], teacher states [R,
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -68,6 +69,10 @@ class Split:
     def __len__(self) -> int:
         return len(self.target)
 
+    def to(self, device) -> "Split":
+        return Split(self.inputs.to(device), self.target.to(device),
+                     {name: t.to(device) for name, t in self.teacher.items()})
+
 
 @dataclass
 class Task:
@@ -82,6 +87,10 @@ class Task:
 
     def split(self, name: str) -> Split:
         return getattr(self, name)
+
+    def to(self, device) -> "Task":
+        """The same task (same class and settings) with its splits' tensors on `device`."""
+        return dataclasses.replace(self, **{name: self.split(name).to(device) for name in SPLITS})
 
     def batch(self, split: str, index: torch.Tensor, teacher_index: torch.Tensor | None,
               teacher_states: tuple[str, ...] = TEACHER_STATES) -> dict:

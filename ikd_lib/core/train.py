@@ -15,6 +15,11 @@ metric itself, so a method whose gains come later is not cut off early. The
 stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
 element-wise and the total loss is a sum of per-replica losses, replicas never interact.
 A track with one replica per stack (the ViT track) uses the same loop with R = 1.
+
+The loop runs where the method's parameters are (core/device.py): the caller places the
+method and the task's tensors on a GPU, or leaves them on the CPU. The bookkeeping (per-
+example validation values, the best errors, patience, the logs) stays on the CPU either
+way, so early stopping decides on the same arithmetic wherever the model trains.
 """
 from __future__ import annotations
 
@@ -124,6 +129,9 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     With `shared_warmup`, the state at the end of the last epoch within its steps is read
     from its path if there (training goes on from there), else written there."""
     start_time = time.perf_counter()
+    device = next(method.student.parameters()).device
+    if teacher_index is not None:
+        teacher_index = teacher_index.to(device)
     metric = task.metric
     optimizers = make_optimizers(method, cfg)
     steps_by_phase = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
@@ -134,7 +142,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     n_rep = len(seeds)
     best_state = take_replicas(method.student, torch.arange(n_rep)) if n_rep > 1 else snapshot(method.student)
     method.eval()
-    start_values = task.per_example(method, "valid")               # epoch 0: the model as initialised
+    start_values = task.per_example(method, "valid").cpu()         # epoch 0: the model as initialised
     best_error = metric.as_error(metric.finish(start_values.mean(1)))  # the best epoch that may be restored
     best_seen = best_error.clone()                                  # the best validation so far (patience)
     best_epoch = torch.zeros(n_rep, dtype=torch.long)
@@ -187,7 +195,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                disable=not bars_wanted(progress))
     for epoch in bar:
         method.train()
-        order = epoch_order(live_seeds, n_train, epoch)
+        order = epoch_order(live_seeds, n_train, epoch).to(device)
         epoch_sums, epoch_counts = {}, {}
         for begin in range(0, n_train, batch_size):
             phase = phase_at(step, td)
@@ -198,14 +206,14 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             named, total = run(losses_of, batch, phase)
             if not bool(torch.isfinite(total).all()):
                 raise FloatingPointError(describe_nonfinite(step, epoch, named, live_seeds,
-                                                            method.distill_weight[slots], desc or method.name))
+                                                            method.distill_weight.cpu()[slots], desc or method.name))
             for opt in optimizers.values():
                 opt.zero_grad(set_to_none=True)
             total.sum().backward()
             for group in steps_by_phase[phase]:
                 if group in optimizers:
                     optimizers[group].step()
-            row = {name: full(value.detach()) for name, value in named.items()}
+            row = {name: full(value.detach().cpu()) for name, value in named.items()}
             loss_names += [name for name in row if name not in loss_names]
             step_rows.append(row)
             for name, value in row.items():
@@ -214,7 +222,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             step += 1
 
         method.eval()
-        values = run(task.per_example, "valid")                          # [R_live, N]
+        values = run(task.per_example, "valid").cpu()                    # [R_live, N]
         valid = full(metric.finish(values.mean(1)))                       # [R], NaN if not computed
         error = torch.where(torch.isnan(valid), float("inf"), metric.as_error(valid))
         progressed = active & (error < best_seen)
@@ -256,7 +264,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
                 keep = torch.cat([keep, slots[~active[slots]][:2 - len(keep)]]).sort().values
             slots, subset = keep, ReplicaSubset(method, keep)
             live_seeds = tuple(seeds[i] for i in slots.tolist())
-            live_teacher = None if teacher_index is None else teacher_index[slots]
+            live_teacher = None if teacher_index is None else teacher_index[slots.to(device)]
     bar.close()
     student_learns(student_params, True)
 

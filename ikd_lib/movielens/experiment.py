@@ -63,7 +63,7 @@ class MovieLensExperiment(Experiment):
         self.cache_root = cache_root(cache_dir)
         # the teacher is loaded (or trained) when first needed: in `run` it is a job of the
         # worker pool, trained while the stacks that need no teacher (Bias only, Student) run
-        self.teacher_hash = teacher_config_hash(profile, self.fingerprint)
+        self.teacher_hash = teacher_config_hash(profile, self.fingerprint, self.device)
         self._teacher = None
         self.student_parameters = count_parameters(self._student(self.all_genres, (0,)))
         self._tasks: dict[str, RatingTask] = {}
@@ -79,7 +79,7 @@ class MovieLensExperiment(Experiment):
         processes never train it twice)."""
         if self._teacher is None:
             self._teacher = load_or_train_teacher(self.profile, self.all_genres, self.fingerprint,
-                                                  self.cache_root, progress=self.progress)
+                                                  self.cache_root, progress=self.progress, device=self.device)
         return self._teacher
 
     @property

@@ -312,7 +312,7 @@ class FrozenTeacher(nn.Module):
         self.eval()
 
     def up(self, state: torch.Tensor) -> torch.Tensor:
-        product = blas.affine if self.matmul == "openblas" else torch.baddbmm
+        product = blas.affine if self.matmul == "openblas" and state.device.type == "cpu" else torch.baddbmm
         for i in range(self.n_layers):
             state = torch.relu(product(getattr(self, f"b{i}"), state, getattr(self, f"w{i}")))
         return state
@@ -333,7 +333,7 @@ class LearningTeacher(nn.Module):
                                        for layer in teacher.up_layers)
 
     def up(self, state: torch.Tensor) -> torch.Tensor:
-        product = blas.affine if self.matmul == "openblas" else torch.baddbmm
+        product = blas.affine if self.matmul == "openblas" and state.device.type == "cpu" else torch.baddbmm
         for weight, bias in zip(self.weights, self.biases):
             state = torch.relu(product(bias, state, weight))
         return state

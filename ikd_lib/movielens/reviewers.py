@@ -88,7 +88,7 @@ def subsample_training(table, fraction: float, seed: int = SWEEP_SEED):
 
 # ---------------------------------------------------------------- analysis of a trained stack
 def _rows(x: torch.Tensor, r: int) -> np.ndarray:
-    return x[r].reshape(-1, x.shape[-1]).double().numpy()
+    return x[r].reshape(-1, x.shape[-1]).double().cpu().numpy()
 
 
 class StackAnalysis:
@@ -141,7 +141,7 @@ class StackAnalysis:
     def finish(self, result) -> list[dict]:
         self.restore(result.best_epoch)
         train, test = self.states("train"), self.states("test")
-        y_train, y_test = self.task.train.target.numpy(), self.task.test.target.numpy()
+        y_train, y_test = self.task.train.target.cpu().numpy(), self.task.test.target.cpu().numpy()
         after = self.teacher_check() if self.teacher_check else None
         out = []
         for r in range(len(self.teacher_index)):
@@ -264,12 +264,15 @@ class ReviewersExperiment(MovieLensExperiment):
         """The all-genre validation RMSE of each replica's teacher with the upper layers `up`
         (its lower layers, head and biases as trained): the teacher's prediction is linear in
         t_h, so ŷ' = ŷ + (h_up'(t_l) − t_h) · w_head."""
-        if self._teacher_valid is None:
-            valid = self.all_genres.valid
-            pred, states = self.teacher(valid.inputs[None])
-            self._teacher_valid = (pred, states["low"], states["high"], valid.target)
-        pred, low, high, target = self._teacher_valid
-        head = self.teacher.head_layer.weight[teacher_index]                    # [R, width, 1]
+        if self._teacher_valid is None:   # the frozen teacher's own pass, on the CPU, once
+            valid, teacher = self.all_genres.valid, self.teacher
+            pred, states = teacher(valid.inputs[None])
+            self._teacher_valid = (pred, states["low"], states["high"], valid.target,
+                                   teacher.head_layer.weight.detach().clone())
+        device = next(up.parameters()).device   # where the learning copies train (a GPU, or the CPU)
+        pred, low, high, target, head = (t.to(device) for t in self._teacher_valid)
+        teacher_index = teacher_index.to(device)
+        head = head[teacher_index]                                              # [R, width, 1]
         moved = pred[teacher_index] + ((up.up(low[teacher_index]) - high[teacher_index]) @ head).squeeze(-1)
         return (moved - target).pow(2).mean(1).sqrt().tolist()
 

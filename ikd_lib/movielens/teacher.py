@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import config_hash
+from ..core.device import config_stamp
 from ..core.methods import Method
 from ..core.parallel import single_thread
 from ..core.store import file_lock, readable
@@ -28,9 +29,12 @@ from .profiles import Profile
 from .tasks import RatingTask
 
 
-def teacher_config_hash(profile: Profile, data_fingerprint: str) -> str:
+def teacher_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
+    """A teacher trained on a GPU is another teacher (core/device.py); on the CPU the hash is
+    what it always was."""
+    stamp = config_stamp(device) if device is not None else {}
     return config_hash("teacher", profile.teacher, profile.teacher_train, profile.teacher_l2,
-                       list(profile.seeds), data_fingerprint)
+                       list(profile.seeds), data_fingerprint, *([stamp] if stamp else []))
 
 
 def teacher_checkpoint(cache_dir: Path, key: str) -> Path:
@@ -46,9 +50,11 @@ def build_teacher(profile: Profile, task: RatingTask) -> RatingModel:
 
 
 def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerprint: str,
-                          cache_dir: Path, progress: bool = True) -> tuple[RatingModel, dict]:
-    """The frozen teacher stack and a summary (hash, validation/test RMSE per seed, timing)."""
-    key = teacher_config_hash(profile, data_fingerprint)
+                          cache_dir: Path, progress: bool = True,
+                          device: torch.device | None = None) -> tuple[RatingModel, dict]:
+    """The frozen teacher stack (on the CPU, where the tracks compute its states) and a
+    summary (hash, validation/test RMSE per seed, timing); trained on `device` if not cached."""
+    key = teacher_config_hash(profile, data_fingerprint, device)
     path = teacher_checkpoint(cache_dir, key)
     teacher = build_teacher(profile, all_genres)
     with file_lock(path.with_suffix(".lock"), "the MovieLens teacher"):   # two runs never train it twice
@@ -56,7 +62,7 @@ def load_or_train_teacher(profile: Profile, all_genres: RatingTask, data_fingerp
         if saved is not None:
             teacher.load_state_dict(saved["state_dict"])
             return freeze(teacher), saved["summary"]
-        return _train_teacher(teacher, profile, all_genres, key, path, progress)
+        return _train_teacher(teacher, profile, all_genres, key, path, progress, device)
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -72,12 +78,15 @@ def load_checkpoint(path: Path) -> dict | None:
         return None
 
 
-def _train_teacher(teacher, profile, all_genres, key, path, progress):
-    """Train the teacher stack on all genres and cache it (atomically)."""
+def _train_teacher(teacher, profile, all_genres, key, path, progress, device=None):
+    """Train the teacher stack on all genres (on `device`, default the CPU) and cache it (atomically)."""
+    device = device or torch.device("cpu")
+    method = Method(teacher, None, torch.zeros(len(profile.seeds)), all_genres).to(device)
     with single_thread():
-        result = train_stack(Method(teacher, None, torch.zeros(len(profile.seeds)), all_genres), all_genres,
+        result = train_stack(method, all_genres.to(device) if device.type != "cpu" else all_genres,
                              profile.teacher_train, profile.seeds, desc="teacher (all genres)", progress=progress,
                              drop_stopped=True)
+    teacher.to("cpu")
     summary = {"config_hash": key, "seeds": list(profile.seeds),
                "valid_rmse": result.valid_metric, "test_rmse_all_genres": result.test_metric,
                "best_epoch": result.best_epoch, "wall_s": result.wall_s,

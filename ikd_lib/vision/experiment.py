@@ -75,7 +75,7 @@ class VisionExperiment(Experiment):
             labels.append(s.train.y + offsets)
             offsets += len(s.classes)
         return load_or_pretrain_teacher(self.profile, torch.cat(images), torch.cat(labels), offsets,
-                                        self.fingerprint, self.cache, self.progress)
+                                        self.fingerprint, self.cache, self.progress, self.device)
 
     def worker_factory(self):
         return functools.partial(VisionExperiment, **self.worker_args, progress=False, workers=1)

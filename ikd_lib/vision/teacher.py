@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..core.config import config_hash
+from ..core.device import config_stamp
 from ..core.stacked import replica_generator
 from ..core.store import file_lock
 from ..core.methods import freeze
@@ -71,16 +72,22 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], out.flip(-1), out).round().to(torch.uint8)
 
 
-def pretrain_config_hash(profile: Profile, data_fingerprint: str) -> str:
-    return config_hash("vision-teacher", asdict(profile.vit), asdict(profile.pretrain), data_fingerprint)
+def pretrain_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
+    """A teacher pre-trained on a GPU is another teacher (core/device.py); the CPU's hash is unchanged."""
+    stamp = config_stamp(device) if device is not None else {}
+    return config_hash("vision-teacher", asdict(profile.vit), asdict(profile.pretrain), data_fingerprint,
+                       *([stamp] if stamp else []))
 
 
 def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tensor, n_classes: int,
-                     progress: bool = True) -> tuple[TappedViT, dict]:
+                     progress: bool = True, device: torch.device | None = None) -> tuple[TappedViT, dict]:
     """Train the 12-block teacher from scratch on the pooled images (AdamW, cosine schedule
-    with warm-up, augmentation), with exactly `pretrain.threads` threads (a pinned choice)."""
+    with warm-up, augmentation), with exactly `pretrain.threads` threads (a pinned choice),
+    on `device` (default the CPU; data order and augmentation are drawn on the CPU either way).
+    The teacher is returned on the CPU."""
     cfg, pre = profile.vit, profile.pretrain
-    vit = build_vit(cfg, cfg.teacher_depth, n_classes, seed=0)
+    device = device or torch.device("cpu")
+    vit = build_vit(cfg, cfg.teacher_depth, n_classes, seed=0).to(device)
     optimiser = torch.optim.AdamW(vit.parameters(), lr=pre.lr, weight_decay=pre.weight_decay)
     steps_per_epoch = math.ceil(len(labels) / pre.batch_size)
     total, warmup = pre.epochs * steps_per_epoch, pre.warmup_epochs * steps_per_epoch
@@ -99,7 +106,8 @@ def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tenso
             for begin in range(0, len(labels), pre.batch_size):
                 index = order[begin:begin + pre.batch_size]
                 batch = augment(images[index], g) if pre.augment else images[index]
-                loss = F.cross_entropy(TappedViT(vit, cfg.low_block, 0)(batch)[0][0], labels[index])
+                loss = F.cross_entropy(TappedViT(vit, cfg.low_block, 0)(batch.to(device))[0][0],
+                                       labels[index].to(device))
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
@@ -109,6 +117,7 @@ def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tenso
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
     finally:
         torch.set_num_threads(before)
+    vit.to("cpu")
     summary = {"epochs": pre.epochs, "train_loss_per_epoch": losses, "wall_s": time.perf_counter() - start,
                "n_images": len(labels), "n_classes": n_classes,
                "parameters": sum(p.numel() for p in vit.parameters())}
@@ -126,8 +135,9 @@ def weights_hash(state_dict: dict) -> str:
 
 
 def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, data_fingerprint: str,
-                             cache_dir: Path, progress: bool = True) -> tuple[TappedViT, dict]:
-    key = pretrain_config_hash(profile, data_fingerprint)
+                             cache_dir: Path, progress: bool = True,
+                             device: torch.device | None = None) -> tuple[TappedViT, dict]:
+    key = pretrain_config_hash(profile, data_fingerprint, device)
     path = Path(cache_dir) / "vision" / f"teacher-{key}.pt"
     with file_lock(path.with_suffix(".lock"), "the ViT teacher"):
         saved = _load(path)
@@ -136,7 +146,7 @@ def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, d
             vit.load_state_dict(saved["state_dict"])
             return freeze(TappedViT(vit, profile.vit.low_block, 0)), {**saved["summary"],
                                                                      "weights_sha256": weights_hash(vit.state_dict())}
-        teacher, summary = pretrain_teacher(profile, images, labels, n_classes, progress)
+        teacher, summary = pretrain_teacher(profile, images, labels, n_classes, progress, device)
         summary["config_hash"] = key
         summary["weights_sha256"] = weights_hash(teacher.vit.state_dict())
         _atomic_save({"state_dict": teacher.vit.state_dict(), "summary": summary}, path)
