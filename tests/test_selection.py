@@ -150,3 +150,27 @@ def test_pooled_chooses_one_l2_and_breaks_ties_by_the_smaller_weight():
     # equal mean validation at λ = 3 and λ = 1: the smaller weight
     kd = [rec("kd", s, 0.9, 0.9, weight=w) for w in (3.0, 1.0) for s in range(2)]
     assert cell_for(kd, selection="pooled").weights == [1.0, 1.0]
+
+
+def test_cells_that_share_one_seed_or_none_have_no_p_value():
+    """A paired test needs two pairs: one shared seed (or none) gives NaN, not an error, and
+    the row then gets no †."""
+    from ikd_lib.core.results import paired_p_value
+    a = cell_for([rec("a", s, t, 0.9) for s, t in ((0, 0.5), (1, 0.91))])
+    one = cell_for([rec("b", s, t, 0.9) for s, t in ((1, 0.70), (2, 0.90))])
+    none = cell_for([rec("c", s, t, 0.9) for s, t in ((2, 0.70), (3, 0.90))])
+    assert math.isnan(paired_p_value(a, one)) and math.isnan(paired_p_value(a, none))
+
+
+def test_pooled_ties_on_validation_weight_and_l2_go_to_the_first_variant_by_name():
+    """Two variants whose pooled options tie on mean validation, weight and l2: the row takes
+    the variant whose name sorts first ("td_a" before "td_b"), whatever the records' order."""
+    records = [rec(v, s, t, 0.9, weight=1.0) for v, t in (("td_b", 0.7), ("td_a", 0.8)) for s in range(2)]
+    for order in (records, records[::-1]):
+        cell = cell_for(order, selection="pooled")
+        assert [r["variant"] for r in cell.records] == ["td_a", "td_a"] and cell.test == [0.8, 0.8]
+
+
+def test_an_unknown_selection_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown selection 'nested'; valid: per_seed, pooled"):
+        cell_for(KD, selection="nested")
