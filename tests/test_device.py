@@ -52,6 +52,16 @@ def test_a_cpu_run_keeps_its_configuration_and_hash_and_a_gpu_run_gets_its_own(s
     assert config_hash(gpu_config) != config_hash(cpu_config)
 
 
+def test_launched_runs_are_keyed_without_a_device_even_where_stacks_would_train_on_a_gpu(monkeypatch):
+    """torchrun places a launched run's ranks; the key its result is ingested under and the
+    key the tables look it up by must be the same whatever IKD_DEVICE says."""
+    from ikd_lib.vision.launched import LaunchedVisionExperiment
+    exp = object.__new__(LaunchedVisionExperiment)
+    exp.device = torch.device("cuda")
+    monkeypatch.setattr(LaunchedVisionExperiment, "run_config", lambda self, v, n: {"variant": v, "task": n})
+    assert exp.stack_config("td", "cifar10") == {"variant": "td", "task": "cifar10"}
+
+
 def test_the_movielens_teacher_trained_on_a_gpu_is_cached_under_another_hash(smoke_experiment):
     from ikd_lib.movielens.teacher import teacher_config_hash
     exp = smoke_experiment

@@ -125,6 +125,11 @@ class LaunchedVisionExperiment(Experiment):
                 "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
                 "data": self.fingerprint(name), "streamed": True}
 
+    def stack_config(self, variant: Variant, name: str) -> dict:
+        """A launched run's ranks take their GPUs from torchrun (ddp.py), not from IKD_DEVICE:
+        the device is not part of its key, on any machine."""
+        return self.run_config(variant, name)
+
     def train_config(self, variant: Variant):
         return self.profile.student_train
 
