@@ -150,3 +150,59 @@ def test_fitnet_and_fd_layers_start_from_their_own_named_stream(name, layer, str
     expected = StackedLinear(method.student.seeds, method.student.width, method.teacher.width, stream)
     assert torch.equal(built.weight, expected.weight) and torch.equal(built.bias, expected.bias)
     assert built.matmul == method.student.matmul == "openblas"
+
+
+def test_train_mode_reaches_the_student_and_never_the_teacher(toy_task, toy_teacher):
+    """`method.train()` (no argument) puts the student and E*, D* in training mode; the teacher
+    stays in eval mode whatever the method's mode."""
+    method, _ = make("td", toy_task, toy_teacher)
+    method.eval()
+    method.train()
+    assert method.training and method.student.training and method.comm.training
+    assert not method.teacher.training
+    method.train(False)
+    assert not method.student.training and not method.teacher.training
+
+
+def test_freeze_makes_a_teacher_eval_mode_without_gradients(toy_task):
+    from ikd_lib.core.methods import freeze
+    model = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset, "m",
+                        interactions=toy_task.train.inputs)
+    model.train()
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    assert freeze(model) is model
+    assert not model.training
+    assert all(not p.requires_grad and p.grad is None for p in model.parameters())
+
+
+def test_td_draws_its_noise_from_the_stream_named_by_noise_seed(toy_task, toy_teacher):
+    """The noise of a stack comes from one generator seeded with `noise_seed` (the experiment
+    passes one derived from the stack's config hash); 0 when none is given."""
+    from ikd_lib.core.methods import TalkingModels
+    td = TDConfig(noise_std=0.1)
+    student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset,
+                          "student", interactions=toy_task.train.inputs)
+    frozen = FrozenTeacher(toy_teacher, torch.tensor([0, 1]))
+    weights = torch.ones(2)
+    assert build_method("td", student, frozen, weights, toy_task, td, noise_seed=7).noise.initial_seed() == 7
+    assert build_method("td", student, frozen, weights, toy_task, td).noise.initial_seed() == 0
+    assert TalkingModels(student, frozen, weights, toy_task, td).noise.initial_seed() == 0
+    assert build_method("td", student, frozen, weights, toy_task, TDConfig()).noise is None   # no noise, no stream
+
+
+def test_td_modules_compute_as_the_students_layers_do(toy_task, toy_teacher):
+    method, _ = make("td", toy_task, toy_teacher)
+    c = method.comm
+    modules = (c.encode_student, c.decode_student, c.encode_teacher, c.decode_teacher)
+    assert method.student.matmul == "openblas"
+    assert all(m.matmul == "openblas" for m in modules)
+
+
+def test_build_method_names_an_unknown_method_and_a_missing_teacher(toy_task):
+    student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset,
+                          "student", interactions=toy_task.train.inputs)
+    with pytest.raises(ValueError, match=r"unknown method 'tdd'; valid: .*td.*Did you mean 'td'"):
+        build_method("tdd", student, None, torch.ones(2), toy_task)
+    with pytest.raises(ValueError, match=r"method 'kd' needs a teacher"):
+        build_method("kd", student, None, torch.ones(2), toy_task)
