@@ -2,8 +2,9 @@
 
 One spawn of 2 processes runs every scenario (starting a process that imports torch costs
 ~10 s here), each process saves what it ends with, and the tests compare the files:
-ranks agree bit for bit, only the student side learns, a resumed run equals an uninterrupted
-one (also when the best epoch is not the last; another run's checkpoint is refused), a NaN on one rank stops both, the "separate"
+ranks agree bit for bit, only the student side learns, the per-step losses are the ranks' mean,
+a resumed run equals an uninterrupted one, its per-step losses too (also when the best epoch is
+not the last; another run's checkpoint is refused), a NaN on one rank stops both, the "separate"
 schedule's phases keep DDP's reducer fed, and main() runs the smoke profile with a frozen teacher.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
@@ -84,11 +85,20 @@ def _worker(rank: int, port: int, out: str) -> None:
     teacher_state = lambda teacher: {k: v.clone() for k, v in teacher.state_dict().items()}
     results = {}
 
-    # A: 2 epochs without a break
+    # A: 2 epochs without a break; each rank's own losses per step recorded as they are computed
     method, teacher, states = build()
     torch.save({"trained": ddp.trained_state(method, copy=True), "teacher": teacher_state(teacher)},
                out / f"init{rank}.pt")
+    real_forward, own_losses = ddp.Objective.forward, []
+
+    def recording_forward(self, batch, phase="joint"):
+        total, named = real_forward(self, batch, phase)
+        own_losses.append({k: v.detach().float().reshape(-1)[0].clone() for k, v in named.items()})
+        return total, named
+    ddp.Objective.forward = recording_forward
     results["A"] = asdict(run(method, states, cfg=CFG, checkpoint_dir=out / "A"))
+    ddp.Objective.forward = real_forward
+    torch.save(own_losses, out / f"A_own_losses{rank}.pt")
     torch.save({"trained": ddp.trained_state(method), "teacher": teacher_state(teacher)}, out / f"A{rank}.pt")
 
     # B: 1 epoch, then fresh objects (as after a restart) resume from the checkpoint to epoch 2
@@ -212,6 +222,27 @@ def test_checkpoint_holds_what_resume_needs(runs):
     assert_same(saved["best_model"], runs.load("A0.pt")["trained"])   # the best epoch was restored
 
 
+def test_step_log_holds_every_step_averaged_over_the_ranks(runs):
+    """The checkpoint's per-step losses: one row per training step (2 epochs of 4 steps), each
+    the mean of the two ranks' own losses at that step (the loss of the global batch), and the
+    history's epoch means are the means of those rows."""
+    saved = torch.load(runs.out / "A" / "checkpoint.pt", weights_only=True)
+    step_log = saved["step_log"]
+    own = [runs.load(f"A_own_losses{r}.pt") for r in range(WORLD)]
+    assert len(own[0]) == len(own[1]) == 8
+    assert list(step_log) == list(own[0][0]) and {"task", "interact"} <= step_log.keys()
+    for name, values in step_log.items():
+        assert values.dtype == torch.float32 and values.shape == (8,)
+        per_rank = torch.stack([torch.stack([row[name] for row in own[r]]) for r in range(WORLD)])
+        assert torch.allclose(values, per_rank.mean(0), rtol=1e-6, atol=0), name
+        for epoch in (1, 2):
+            mean = float(values[4 * (epoch - 1):4 * epoch].double().mean())
+            assert saved["history"][epoch - 1][f"train_{name}"] == pytest.approx(mean, rel=1e-6), name
+    # rank 0's own losses are not what is logged: the ranks saw different images
+    rank0 = torch.stack([row["task"] for row in own[0]])
+    assert not torch.allclose(step_log["task"], rank0, rtol=1e-4)
+
+
 def test_resume_continues_and_equals_an_uninterrupted_run(runs):
     for r in range(WORLD):
         b1, b2 = runs.results[r]["B1"], runs.results[r]["B2"]
@@ -230,6 +261,20 @@ def test_resume_continues_and_equals_an_uninterrupted_run(runs):
             assert_same(state, b["optimizers"][group]["state"][i])
     assert [h["epoch"] for h in b["history"]] == [1, 2]
     assert [h["valid_metric"] for h in b["history"]] == [h["valid_metric"] for h in a["history"]]
+    # the per-step losses: epoch 1's rows came from the checkpoint, epoch 2's were run after it
+    assert a["step_log"].keys() == b["step_log"].keys() and len(a["step_log"]["task"]) == 8
+    assert_same(a["step_log"], b["step_log"])
+
+
+def test_a_checkpoint_without_step_log_is_refused_not_resumed_with_a_partial_log(runs, tmp_path):
+    from ikd_lib.core.train import make_optimizers
+    from ikd_lib.vision import ddp
+    saved = torch.load(runs.out / "A" / "checkpoint.pt", weights_only=True)
+    del saved["step_log"]   # as an older version of ikd_lib wrote it
+    torch.save(saved, tmp_path / "checkpoint.pt")
+    method = build()[0]
+    with pytest.raises(ValueError, match="holds no per-step losses .* delete its folder"):
+        ddp._load_checkpoint(tmp_path / "checkpoint.pt", method, make_optimizers(method, CFG), 0, "cpu")
 
 
 def test_resume_restores_a_best_epoch_that_is_not_the_last(runs):
@@ -243,6 +288,9 @@ def test_resume_restores_a_best_epoch_that_is_not_the_last(runs):
         assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == 0.7
         assert_same(runs.load(f"G2{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])
         assert_same(runs.load(f"G1{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])   # epoch 1's, both
+    f, g = (torch.load(runs.out / x / "checkpoint.pt", weights_only=True)["step_log"] for x in "FG")
+    assert len(f["task"]) == 12 and not torch.isnan(f["task"]).any()
+    assert_same(f, g)   # a resume after epoch 2 of 3: the same 12 rows
     last = torch.load(runs.out / "F" / "checkpoint.pt", weights_only=True)["model"]
     best = runs.load("F0.pt")["trained"]
     assert any(not torch.equal(last[k], best[k]) for k in best if k != "distill_weight")
@@ -269,5 +317,12 @@ def test_main_runs_the_smoke_profile(runs):
     assert result["epochs_run"] == 1 and result["world_size"] == WORLD
     assert 0 <= result["valid_metric"] <= 1 and 0 <= result["test_metric"] <= 1
     assert Path(result["checkpoint"]).is_file()
+    from ikd_lib.vision.ddp import read_step_log
+    steps = read_step_log(runs.out / "D" / result["step_log_file"])
+    saved = torch.load(result["checkpoint"], weights_only=True)
+    assert steps.keys() == saved["step_log"].keys() and "interact" in steps
+    for name, values in steps.items():   # one value per training step, as the checkpoint holds
+        assert len(values) == saved["progress"]["step"] > 0
+        assert (values == saved["step_log"][name].numpy()).all(), name
     assert runs.results[0]["D"]["valid_metric"] == runs.results[1]["D"]["valid_metric"] == result["valid_metric"]
     assert runs.results[0]["D_teacher_frozen"] is True and runs.results[1]["D_teacher_frozen"] is True

@@ -23,12 +23,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import io
 import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -39,12 +41,13 @@ from tqdm.auto import tqdm
 from ..core import losses
 from ..core.methods import build_method
 from ..core.stacked import replica_generator
-from ..core.store import atomic_write_json, provenance
+from ..core.store import atomic_write_bytes, atomic_write_json, provenance
 from ..core.train import describe_nonfinite, make_optimizers, phase_at
 from ..core.store import cache_root
 from ..core.methods import freeze
 from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
 from .profiles import get_profile
+from .spec import RESULT, STEPS
 from .teacher import _atomic_save, augment as crop_and_flip, load_pretrained_teacher
 
 CHECKPOINT = "checkpoint.pt"
@@ -181,26 +184,56 @@ def _run_identity(method, seed: int) -> dict:
             "td": asdict(td) if td is not None else None}
 
 
-def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple[dict, list, dict] | None:
-    """(progress, history, best state) of the checkpoint at `path`, its weights and optimiser
-    states loaded into `method` and `optimizers`; None when there is none."""
+def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple[dict, list, dict, dict] | None:
+    """(progress, history, best state, step log) of the checkpoint at `path`, its weights and
+    optimiser states loaded into `method` and `optimizers`; None when there is none."""
     if not path.exists():
         return None
     saved = torch.load(path, map_location=device, weights_only=True)
     if saved["run"] != _run_identity(method, seed):
         raise ValueError(f"{path} belongs to another run ({saved['run']}), not to this one "
                          f"({_run_identity(method, seed)}): use another checkpoint_dir")
+    if "step_log" not in saved:   # resumed, it would log only the epochs still to run
+        raise ValueError(f"{path} holds no per-step losses (written by an older version of ikd_lib): "
+                         f"delete its folder {path.parent} to run this run again from the start")
     load_trained_state(method, saved["model"])
     for name, opt in optimizers.items():
         opt.load_state_dict(saved["optimizers"][name])
-    return saved["progress"], saved["history"], saved["best_model"]
+    step_log = {k: v.cpu() for k, v in saved["step_log"].items()}   # map_location put it on the device
+    return saved["progress"], saved["history"], saved["best_model"], step_log
+
+
+def _extend(step_log: dict[str, torch.Tensor], rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The run's per-step losses so far, then this epoch's."""
+    if not rows or not step_log:
+        return dict(rows or step_log)
+    if rows.keys() != step_log.keys():
+        raise RuntimeError(f"the named losses changed between epochs: {list(step_log)} then {list(rows)}")
+    return {k: torch.cat([step_log[k], rows[k]]) for k in step_log}
+
+
+def write_step_log(path, step_log: dict[str, torch.Tensor]) -> None:
+    """name -> [steps] as an .npz, written whole and then renamed (a reader never sees half)."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **{k: v.numpy().astype(np.float32) for k, v in step_log.items()})
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def read_step_log(path) -> dict[str, np.ndarray]:
+    """What write_step_log wrote: name -> float32 array [steps]."""
+    with np.load(path) as saved:
+        return {k: saved[k] for k in saved.files}
 
 
 def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td, progress: dict,
-                 seed: int, epoch: int, rank: int, device) -> dict[str, float]:
-    """One pass over this rank's shard; the mean training losses over all ranks."""
+                 seed: int, epoch: int, rank: int, device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """One pass over this rank's shard: (the epoch's mean training losses, its per-step losses
+    name -> [steps] float32 on the CPU), both averaged over all ranks. Each step's losses stay
+    on the device until the epoch ends, then one all-reduce of [steps, losses] averages them:
+    no extra synchronisation per step. Rank 0's own rows would be the loss of 1/world of the
+    batch; their average is the loss of the global batch, what an in-process run logs."""
     model.train()
-    sums, names, n_steps = None, [], 0
+    rows, names = [], None
     for i, (images, labels) in enumerate(loader):
         step, phase = progress["step"], phase_at(progress["step"], td)
         if augment is not None:   # on the CPU batch: the generator is a CPU one
@@ -217,13 +250,19 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
         for group in STEPS_BY_PHASE[phase]:
             if group in optimizers:
                 optimizers[group].step()
-        row = torch.stack([v.detach().float().reshape(-1)[0] for v in named.values()])
-        sums, names, n_steps = (row if sums is None else sums + row), list(named), n_steps + 1
+        if names is None:
+            names = list(named)
+        elif list(named) != names:   # Objective computes every loss in every phase (see its docstring)
+            raise RuntimeError(f"the named losses changed within an epoch: {names} then {list(named)}")
+        rows.append(torch.stack([v.detach().float().reshape(-1)[0] for v in named.values()]))
         progress["step"] += 1
-    if sums is None:
-        return {}
-    dist.all_reduce(sums)   # every rank ran n_steps steps (equal shards)
-    return {f"train_{k}": float(v) / (n_steps * dist.get_world_size()) for k, v in zip(names, sums)}
+    if not rows:
+        return {}, {}
+    table = torch.stack(rows)   # [steps, losses]; every rank ran as many steps (equal shards)
+    dist.all_reduce(table)
+    table = (table / dist.get_world_size()).cpu()
+    means = {f"train_{k}": float(v) for k, v in zip(names, table.double().mean(0))}
+    return means, {k: table[:, j].clone() for j, k in enumerate(names)}
 
 
 def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir, seed: int,
@@ -249,8 +288,8 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
     local_batch = max(1, cfg.batch_size_for(len(train_set)) // world)
     path = Path(checkpoint_dir) / CHECKPOINT
     # resume before DDP starts: all ranks read the same file (DDP then broadcasts rank 0's weights)
-    state, history, best = (_load_checkpoint(path, method, optimizers, seed, device)
-                            or (_fresh_progress(), [], trained_state(method, copy=True)))
+    state, history, best, step_log = (_load_checkpoint(path, method, optimizers, seed, device)
+                                      or (_fresh_progress(), [], trained_state(method, copy=True), {}))
     resumed_from, wall_before = state["epoch"], state["wall_s"]
 
     # forward_sync_buffers=False: no buffer changes in training (LayerNorm, no BatchNorm), so a
@@ -270,8 +309,9 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
             noise_seed = _derived_seed(seed, f"ddp.noise.epoch{epoch}.rank{rank}")
             method.noise = torch.Generator(device).manual_seed(noise_seed)
         sampler.set_epoch(epoch)
-        train_losses = _train_epoch(model, method, optimizers, loader, teacher_states, augment, td, state,
-                                    seed, epoch, rank, device)
+        train_losses, step_rows = _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
+                                               state, seed, epoch, rank, device)
+        step_log = _extend(step_log, step_rows)   # every rank holds it (all-reduced): rank 0 saves it
 
         # early stopping as core/train.py, on all-reduced numbers: every rank decides the same
         accuracy = evaluate(method, valid_set, device, local_batch, num_workers)
@@ -287,6 +327,7 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
         history.append({"epoch": epoch, "valid_metric": accuracy, "wall_s": state["wall_s"], **train_losses})
         if rank == 0:   # written whole, then renamed: a crash never leaves half a checkpoint
             _atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
+                          "step_log": step_log,   # loss name -> [steps so far]: a resumed run's log is whole
                           "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
                           "run": _run_identity(method, seed), "train_config": asdict(cfg),
                           # the data order of epoch e is DistributedSampler(seed, world).set_epoch(e)
@@ -343,7 +384,8 @@ def _datasets(profile, name: str, rank: int):
 
 
 def main(argv=None) -> DDPResult:
-    """One (variant, dataset, seed, λ) run; rank 0 writes OUT/result.json. The smoke profile uses
+    """One (variant, dataset, seed, λ) run; rank 0 writes OUT/result.json and its per-step
+    training losses OUT/steps.npz (loss name -> [steps], averaged over the ranks). The smoke profile uses
     a tiny *random* teacher and a random linear probe: it checks the machinery, not the method."""
     from .experiment import VARIANT_KEYS, vision_variants
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -392,10 +434,12 @@ def main(argv=None) -> DDPResult:
                        cfg, Path(args.out) / "checkpoint", args.seed, augment=crop_and_flip, num_workers=workers)
     device = next(method.parameters()).device
     test = evaluate(method, test_set, device, max(1, cfg.batch_size // dist.get_world_size()), workers)
-    if rank == 0:
-        atomic_write_json(Path(args.out) / "result.json", {**asdict(result), "test_metric": test, "args": vars(args),
-                                                          "world_size": dist.get_world_size(),
-                                                          "provenance": provenance()})
+    if rank == 0:   # the step log first: a run with a result.json has both
+        out = Path(args.out)
+        write_step_log(out / STEPS, torch.load(result.checkpoint, map_location="cpu", weights_only=True)["step_log"])
+        atomic_write_json(out / RESULT, {**asdict(result), "test_metric": test, "args": vars(args),
+                                         "world_size": dist.get_world_size(), "step_log_file": STEPS,
+                                         "provenance": provenance()})
     if created:
         dist.destroy_process_group()
     return result

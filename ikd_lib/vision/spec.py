@@ -1,7 +1,8 @@
 """A run spec: everything one launched run needs, as a JSON file beside its results, so that a
 launcher (a subprocess, a SLURM job, a requeued job) needs only the file's path.
 
-kind "train": one (variant, dataset, seed, λ) run; result in <out>/result.json.
+kind "train": one (variant, dataset, seed, λ) run; result in <out>/result.json, its per-step
+              training losses in <out>/steps.npz (written first: a finished run has both).
 kind "probe": the teacher's linear probe on a dataset; result in <probe_file>.
 
 A spec's hash leaves out where it runs (out, workers, progress): a result written under the same
@@ -15,7 +16,7 @@ from pathlib import Path
 from ..core.config import config_hash
 from ..core.store import atomic_write_json
 
-SPEC, RESULT = "spec.json", "result.json"
+SPEC, RESULT, STEPS = "spec.json", "result.json", "steps.npz"
 WHERE = ("out", "workers", "progress")   # not part of what a run computes
 
 
@@ -49,3 +50,14 @@ def describe(spec: dict) -> str:
     if spec["kind"] == "probe":
         return f"probe · {spec['dataset']}"
     return f"{spec['variant']} · {spec['dataset']} · seed {spec['seed']} · λ {spec['weight']:g}"
+
+
+def step_log(spec: dict) -> dict:
+    """A finished train spec's per-step training losses: loss name -> float32 array [steps]."""
+    from .ddp import read_step_log   # torch: only where a step log is read
+    path = Path(spec["out"]) / STEPS
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing beside its result.json (a run made by a version of ikd_lib "
+                                f"that kept no per-step losses): delete the folder {path.parent} and launch "
+                                f"again to rerun {describe(spec)}")
+    return read_step_log(path)
