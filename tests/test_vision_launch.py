@@ -1,7 +1,7 @@
 """The paper profile's orchestrator at smoke scale on CPUs (vision/launched.py, launch.py, run.py):
 a small grid through the `local` launcher (torchrun, 2 gloo processes per run) on a tiny
-ImageFolder streamed from disk, its results ingested as records and Tables 4, 6, 9 rendered
-from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way resumed to
+ImageFolder streamed from disk, its results ingested as records (with their per-step losses),
+Tables 4, 6, 9 and the vision figures notebook rendered from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way resumed to
 the uninterrupted run's result; the `slurm` path through submitit's local executor; the
 preflight's message without data or checkpoint; the GPU check at a tiny size on the CPU.
 
@@ -33,6 +33,7 @@ from ikd_lib.vision.launch import LocalLauncher, RunFailed, SlurmLauncher, Submi
 from ikd_lib.vision.launched import LaunchedVisionExperiment
 from ikd_lib.vision.profiles import get_profile
 
+ROOT = Path(__file__).resolve().parent.parent
 CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS, VALID_PER_CLASS = 3, 12, 4, 2
 N_TRAIN, N_VALID = CLASSES * (TRAIN_PER_CLASS - VALID_PER_CLASS), CLASSES * VALID_PER_CLASS   # 30, 6
 RATES = {"student": 100.0, "kd": 50.0, "td": 20.0, "eval": 400.0, "teacher": 200.0}   # a made-up calibration
@@ -139,6 +140,54 @@ def test_every_run_is_launched_once_on_two_processes_and_ingested_as_a_record(gr
     assert teacher["test_metric"] == exp.probe("imagenet")["accuracy"]["test"]
 
 
+def test_every_record_has_its_runs_per_step_losses_in_the_stacks_log(grid):
+    """The store's log of a launched stack holds step/<loss> [steps, replicas], as an in-process
+    stack's (core/train.py): the record's column is its run's steps.npz, NaN after the run ended."""
+    from ikd_lib.core.plots import replica_column
+    trained = {(s["variant"], s["weight"]): s for s in grid["launched"] if s["kind"] == "train"}
+    for record in grid["records"]:
+        if record["variant"] == "teacher":
+            assert record["log_file"] is None
+            continue
+        spec = trained[record["variant"], record["distill_weight"]]
+        run_steps = specs.step_log(spec)
+        assert run_steps and {"task"} <= run_steps.keys(), record["variant"]
+        with np.load(grid["exp"].store.root / record["log_file"]) as log:
+            steps = {k.removeprefix("step/"): log[k] for k in log.files if k.startswith("step/")}
+        assert steps.keys() == run_steps.keys(), record["variant"]
+        column = replica_column(record)
+        for name, values in steps.items():
+            assert values.shape == (record["steps_run"], record["stack_replicas"]), (record["variant"], name)
+            mine = values[:, column]
+            n = specs.result(spec)["steps_run"]
+            assert np.array_equal(mine[:n], run_steps[name]) and np.isnan(mine[n:]).all(), (record["variant"], name)
+            assert np.isfinite(mine[:n]).all() and n == 2 * 2   # 2 epochs of 2 steps per rank
+    td = [r for r in grid["records"] if r["variant"] == "td"]
+    assert len({r["log_file"] for r in td}) == 1 and td[0]["stack_replicas"] == 2   # λ 1 and 3: one log
+
+
+def test_the_vision_figures_notebook_renders_from_the_launched_runs(grid, monkeypatch):
+    """notebooks/vision_figures.py's code, cell by cell in this process, on the grid's experiment
+    (papermill's kernel could not be handed it): accuracy against K, and the loss components
+    drawn from the ingested per-step losses."""
+    import jupytext
+    notebook = jupytext.read(ROOT / "notebooks" / "vision_figures.py")
+    monkeypatch.setattr(report, "experiment", lambda *args, **kwargs: grid["exp"])
+    namespace = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                exec(compile(cell.source, "vision_figures.py", "exec"), namespace)
+    figures_dir = grid["root"] / "runs" / "smoke" / "figures"
+    for name in ("vit_accuracy_vs_k", "vit_loss_components"):
+        for ext in ("png", "pdf"):
+            assert (figures_dir / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    loss_axes = namespace["fig"].axes[0]   # the last figure: the loss components on imagenet
+    curves = {line.get_label(): line.get_ydata() for line in loss_axes.get_lines()}
+    assert any("task" in label for label in curves) and any("interact" in label for label in curves)
+    assert all(len(y) == 4 and np.isfinite(y).all() for y in curves.values())   # 2 epochs of 2 steps
+
+
 def test_ablations_keep_the_lambda_td_chose_for_their_seed(grid):
     td = [r for r in grid["records"] if r["variant"] == "td"]
     chosen = grid["exp"].chosen("td", "imagenet").choice_of(0)["distill_weight"]
@@ -179,6 +228,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(gr
     assert [h["valid_metric"] for h in resumed["history"]] == [h["valid_metric"] for h in uninterrupted["history"]]
     a, b = (torch.load(Path(r["checkpoint"]), weights_only=True)["model"] for r in (resumed, uninterrupted))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    a, b = specs.step_log(spec), specs.step_log(reference)   # epoch 1's rows from the checkpoint
+    assert a.keys() == b.keys() and all(len(a[k]) == 4 and np.array_equal(a[k], b[k]) for k in a)
 
 
 def test_the_slurm_path_runs_through_submitits_local_executor(grid, tmp_path):

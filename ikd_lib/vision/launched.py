@@ -1,7 +1,8 @@
 """The ViT experiment at the paper's scale: the same variants, waves, inherited choices and
 results store as the cpu profile (core/experiment.py), but every run is handed to a launcher
 (launch.py: torchrun on this node, or SLURM jobs) as a spec file, and its result.json is brought
-into the store as an ordinary record (the same fields, config hash and provenance).
+into the store as an ordinary record (the same fields, config hash and provenance), its steps.npz
+into the stack's log (per-step losses, [steps, runs], as an in-process stack's step_log).
 
     exp = LaunchedVisionExperiment(get_profile("paper"))
     records = exp.run(["student", "kd", "td"])   # prints the plan, launches what is missing
@@ -146,17 +147,18 @@ class LaunchedVisionExperiment(Experiment):
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         """Not training: the launched runs' results, as core/train.py's outcome of a stack."""
         key = config_hash(self.run_config(variant, task.name))
-        results = []
+        results, step_logs = [], []
         for replica in replicas:
             spec = self.train_spec(variant, task.name, replica, key)
             if not specs.finished(spec):
                 raise RuntimeError(f"{specs.describe(spec)} has no result in {spec['out']}: launch it first "
                                    f"(exp.run launches what is missing)")
             results.append(specs.result(spec))
+            step_logs.append(specs.step_log(spec))
         return {"valid_metric": [r["valid_metric"] for r in results], "test_metric": [r["test_metric"] for r in results],
                 "best_epoch": [r["best_epoch"] for r in results], "epochs_run": max(r["epochs_run"] for r in results),
                 "steps_run": max(r["steps_run"] for r in results), "wall_s": sum(r["wall_s"] for r in results),
-                "step_log": {}, "epoch_log": epoch_log([r["history"] for r in results])}
+                "step_log": step_log(step_logs), "epoch_log": epoch_log([r["history"] for r in results])}
 
     # ------------------------------------------------------------ the plan and the stages
     def plan(self, waves, tasks) -> list[PlanRow]:
@@ -209,3 +211,18 @@ def epoch_log(histories: list[list[dict]]) -> dict[str, np.ndarray]:
                     values[row["epoch"] - 1, r] = row[name]
         log[name] = values
     return log
+
+
+def step_log(logs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-step losses of the runs (name -> [steps]) -> name -> [steps, runs], NaN after a run
+    stopped: the form of core/train.py's StackResult.step_log (a column per replica)."""
+    names = list(dict.fromkeys(k for log in logs for k in log))
+    longest = max((len(v) for log in logs for v in log.values()), default=0)
+    stacked = {}
+    for name in names:
+        values = np.full((longest, len(logs)), np.nan, dtype=np.float32)
+        for r, log in enumerate(logs):
+            if name in log:
+                values[:len(log[name]), r] = log[name]
+        stacked[name] = values
+    return stacked

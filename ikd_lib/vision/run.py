@@ -58,7 +58,8 @@ def _device() -> torch.device:
 
 # ---------------------------------------------------------------- a training run
 def run_train(spec: dict) -> dict:
-    """One (variant, dataset, seed, λ) run with DDP over the process group; rank 0 writes its result."""
+    """One (variant, dataset, seed, λ) run with DDP over the process group; rank 0 writes its
+    result and its per-step training losses (spec.py)."""
     rank, world = dist.get_rank(), dist.get_world_size()
     device = _device()
     teacher = _teacher(spec).to(device)
@@ -90,9 +91,11 @@ def run_train(spec: dict) -> dict:
     test = ddp.evaluate(method, test_set, device, max(1, cfg.batch_size // world), spec["workers"])
     saved = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
     record = {**asdict(result), "test_metric": test, "steps_run": saved["progress"]["step"],
-              "history": saved["history"], "world_size": world, "n_train": len(train_set),
-              "spec_hash": specs.spec_hash(spec), "spec": spec, "provenance": provenance()}
-    if rank == 0:
+              "history": saved["history"], "step_log_file": specs.STEPS, "world_size": world,
+              "n_train": len(train_set), "spec_hash": specs.spec_hash(spec), "spec": spec,
+              "provenance": provenance()}
+    if rank == 0:   # the step log first: a finished spec (its result.json) has both
+        ddp.write_step_log(out / specs.STEPS, saved["step_log"])
         atomic_write_json(out / specs.RESULT, record)
     return record
 
