@@ -291,3 +291,49 @@ def test_holdout_keeps_the_last_images_of_each_class_and_refuses_an_empty_class(
     assert valid == [4, 5] and train == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="valid_per_class=3 must be in 1..2"):
         holdout([0, 1, 0, 1, 0, 1], 3)
+
+
+def test_the_paper_profiles_captions_say_what_it_runs_from_its_settings():
+    """At a profile with a pre-trained checkpoint the tables' protocol and note describe that
+    profile (docs/paper_scale.md: timm's ViT-B/16 from IKD_VIT_CHECKPOINT, 224 px, the full
+    datasets), read from its settings: another resolution or depth changes the words."""
+    from ikd_lib.vision.profiles import PAPER_VIT
+    from ikd_lib.vision.tables import TABLES, tables_for
+    paper = tables_for(get_profile("paper"))
+    assert paper.keys() == TABLES.keys()
+    for key, spec in paper.items():
+        assert spec.rows == TABLES[key].rows and spec.paper_key == TABLES[key].paper_key
+        text = f"{spec.protocol} {spec.note}"
+        for needed in ("`vit_base_patch16_224.augreg_in21k` (12 blocks of width 768, 16-px patches)",
+                       "the file that IKD_VIT_CHECKPOINT names", "resized to 224 px", "first 4 blocks",
+                       "the full CIFAR-10, CIFAR-100 and ImageNet", "500 for CIFAR-10, 50 for CIFAR-100, 10 for ImageNet",
+                       "a hold-out of each training split", "ILSVRC-2012 validation set"):
+            assert needed in text, (key, needed)
+        for stand_in in ("stand-in", "Tiny-ImageNet", "32 px", "cpu profile", "training subset"):
+            assert stand_in not in text, (key, stand_in)
+    other = get_profile("paper", datasets=("cifar100",), vit=replace(PAPER_VIT, img_size=384, student_depth=6))
+    note = tables_for(other)["table4"].note
+    assert "resized to 384 px" in note and "first 6 blocks" in note and "the full CIFAR-100:" in note
+    assert "ImageNet" not in note   # no ImageNet column: no word on its test split
+    assert "first 6 blocks" in tables_for(other)["table4"].protocol
+
+
+def test_the_cpu_and_smoke_captions_are_the_committed_tables_words():
+    from ikd_lib.vision.tables import TABLES, tables_for
+    assert tables_for(get_profile("cpu")) is TABLES and tables_for(get_profile("smoke")) is TABLES
+    for key, spec in TABLES.items():
+        committed = (ROOT / "tables" / f"{key}.md").read_text()
+        assert f"; {spec.protocol} Distillation weights λ" in committed, key
+        assert f"p < 0.05. {spec.note} Provenance: profile `cpu`" in committed, key
+
+
+def test_a_paper_profile_experiment_renders_its_tables_with_the_paper_captions(tmp_path, monkeypatch):
+    from ikd_lib.vision.tables import tables_for
+    fake_imagefolder(tmp_path / "imagenet")
+    (tmp_path / "model.safetensors").write_bytes(b"not read: only named")
+    monkeypatch.setenv("IKD_IMAGENET_DIR", str(tmp_path / "imagenet"))
+    monkeypatch.setenv("IKD_VIT_CHECKPOINT", str(tmp_path / "model.safetensors"))
+    profile = get_profile("paper", datasets=("imagenet",))
+    exp = LaunchedVisionExperiment(profile, store_root=tmp_path / "store", progress=False)
+    assert exp.tables == tables_for(profile)
+    assert "IKD_VIT_CHECKPOINT" in exp.tables["table4"].note and "224 px" in exp.tables["table9"].note

@@ -24,7 +24,7 @@ from ..core.store import cache_root
 from .data import DATASETS
 from .models import TeacherUp, student_from_teacher
 from .profiles import Profile, get_profile
-from .tables import TABLES
+from .tables import TABLES, tables_for
 from .tasks import ImageSplits, attach_teacher, fingerprint, image_task, load_splits
 from .teacher import (PROBE_L2S, _atomic_save, _load, features, fit_probe, load_or_pretrain_teacher,
                       load_pretrained_teacher)
@@ -48,6 +48,7 @@ class VisionExperiment(Experiment):
                  workers: int | None = None):
         super().__init__(profile, store_root or runs_dir(profile.name) / "vision", progress,
                          stack_replicas=False, workers=workers)
+        self.tables = tables_for(profile)   # captions that say what this profile runs
         self.cache = cache_root(cache_dir)
         self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
                             "store_root": self.store.root}

@@ -29,7 +29,7 @@ from ..core.task import ACCURACY
 from . import preflight, spec as specs, stream
 from .plan import PlanRow, format_plan, load_calibration, plan_rows
 from .profiles import Profile
-from .tables import TABLES
+from .tables import TABLES, tables_for
 from .teacher import PROBE_L2S, _load
 
 PROBE_METHODS = ("kd", "hybrid", "teacher")   # what reads the teacher's probe
@@ -48,6 +48,7 @@ class LaunchedVisionExperiment(Experiment):
         preflight.check(profile.datasets, profile.vit.timm_name)
         super().__init__(profile, store_root or runs_dir(profile.name) / "vision", progress,
                          stack_replicas=False, workers=1)
+        self.tables = tables_for(profile)   # captions that say what this profile runs (the checkpoint, ...)
         self.checkpoint = preflight.checkpoint_file(profile.vit.timm_name) if profile.vit.timm_name else None
         # "add noise": the variant's σ stays relative to t_l's spread; each run scales it (run.py)
         from .experiment import vision_variants
