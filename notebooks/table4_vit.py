@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Table 4 — ViT, all methods
 #
-# Top-1 accuracy on CIFAR-10, CIFAR-100 and ImageNet (at the cpu profile a Tiny-ImageNet stand-in) for the teacher's linear probe, the 4-block student and every distillation method. The 12-block teacher is pre-trained once (cached) and never fine-tuned.
+# Top-1 accuracy on CIFAR-10, CIFAR-100 and ImageNet (at the cpu profile a Tiny-ImageNet stand-in) for the teacher's linear probe, the 4-block student and every distillation method. The 12-block teacher is never fine-tuned: at the cpu profile our own, pre-trained once (cached); at the paper profile timm's ViT-B/16 pre-trained on ImageNet-21k (the checkpoint that `IKD_VIT_CHECKPOINT` names). The table's caption says what the profile ran.
 #
 # Every number below is computed from data by `ikd_lib`; finished runs are loaded from the results store, so re-running is cheap.
 
