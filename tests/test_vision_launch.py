@@ -337,3 +337,11 @@ def test_a_paper_profile_experiment_renders_its_tables_with_the_paper_captions(t
     exp = LaunchedVisionExperiment(profile, store_root=tmp_path / "store", progress=False)
     assert exp.tables == tables_for(profile)
     assert "IKD_VIT_CHECKPOINT" in exp.tables["table4"].note and "224 px" in exp.tables["table9"].note
+
+
+def test_a_result_without_its_step_log_names_the_folder_to_delete(tmp_path):
+    spec = {"kind": "train", "variant": "td", "dataset": "imagenet", "seed": 0, "weight": 1.0, "out": str(tmp_path / "run")}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / specs.RESULT).write_text(json.dumps({"spec_hash": specs.spec_hash(spec)}))
+    with pytest.raises(FileNotFoundError, match=r"steps.npz is missing .* delete the folder .*run and launch again"):
+        specs.step_log(spec)
