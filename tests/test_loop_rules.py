@@ -1,0 +1,124 @@
+"""The training loop's rules on models small enough to follow by hand (core/train.py's
+docstring): each replica is judged against its *own* starting point, epochs are counted
+after the warm-up, the start guard counts standard errors per replica, the optimiser is the
+one the config names, and a non-finite loss is reported in the words the docs promise.
+
+The student here predicts one number per replica (its only weight) for every rating; the
+targets are all 0, so its validation RMSE is |weight| and Adam (whose first steps are about
+lr long) walks it towards 0 by about lr a step.
+"""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ikd_lib.core import losses
+from ikd_lib.core.config import TDConfig, TrainConfig
+from ikd_lib.core.methods import Method
+from ikd_lib.core.task import RMSE, Split, Task
+from ikd_lib.core.train import clearly_beats_start, describe_nonfinite, make_optimizers, train_stack
+
+
+class Constant(nn.Module):
+    """ŷ = w_r for every input of replica r."""
+
+    def __init__(self, start):
+        super().__init__()
+        self.seeds = tuple(range(len(start)))
+        self.weight = nn.Parameter(torch.tensor(start, dtype=torch.float32)[:, None])   # [R, 1]
+
+    def forward(self, inputs):
+        pred = self.weight.expand(self.weight.shape[0], inputs.shape[1])
+        return pred, {}
+
+
+def zeros_task(n_train=64, n_valid=16):
+    def split(n):
+        return Split(inputs=torch.zeros(n, 1), target=torch.zeros(n))
+    return Task("zeros", split(n_train), split(n_valid), split(n_valid), RMSE,
+                task_loss=losses.rating_mse, kd_loss=losses.rating_mse)
+
+
+def train(start, task=None, **config):
+    task = task or zeros_task()
+    method = Method(Constant(start), None, torch.zeros(len(start)), task)
+    cfg = TrainConfig(**{"lr": 0.05, "batch_size": 16, "max_epochs": 3, "patience": 3, **config})
+    return method, train_stack(method, task, cfg, method.student.seeds, progress=False)
+
+
+def test_each_replica_is_judged_against_its_own_start():
+    """Replica 0 starts at the optimum (RMSE 0) and cannot improve: its best epoch is 0, the
+    start. Replica 1 starts at 1 and improves every epoch. Were both judged against the mean
+    start (RMSE 0.5), replica 0's first epoch (RMSE 0 < 0.5) would count as progress."""
+    method, result = train([0.0, 1.0])
+    assert result.best_epoch == [0, 3]
+    assert result.valid_metric[0] == 0.0 and result.valid_metric[1] < 1.0
+    assert all(type(e) is int for e in result.best_epoch)     # epochs, as the records store them
+
+
+def test_without_a_warmup_every_epoch_counts_even_with_one_step_an_epoch():
+    """Nothing to warm up (no TD): max_epochs epochs run, also when an epoch is a single step
+    (its one step must count as past the warm-up)."""
+    assert TrainConfig(batch_size=64, min_batches_per_epoch=1).batch_size_for(64) == 64   # one step an epoch
+    _, result = train([1.0], batch_size=64, max_epochs=3, patience=1, min_batches_per_epoch=1)
+    assert result.steps_run == result.epochs_run == 3
+    # patience 1: a replica that stops improving stops one epoch later, also at one step an epoch
+    _, stuck = train([0.0], batch_size=64, max_epochs=5, patience=1, min_batches_per_epoch=1)
+    assert stuck.epochs_run == 1
+
+
+def test_an_epoch_equal_to_the_start_does_not_clearly_beat_it():
+    """No gain at all: 0 > guard · 0 is false (the gain must exceed the guard, not reach it)."""
+    same = torch.ones(1, 8)
+    assert clearly_beats_start(same, same, RMSE, 2.0).tolist() == [False]
+
+
+def test_the_start_guard_is_on_for_any_positive_value_and_counts_per_replica():
+    """Guard 0.5 (any value > 0 switches it on). Replica 0's gains (1, 0 alternating: mean 0.5,
+    sd ≈ 0.53, se ≈ 0.19) clear 0.5·se; replica 1's gains (−1, 1.2 alternating: mean 0.1,
+    sd ≈ 1.18, se ≈ 0.42) do not clear 0.5·se ≈ 0.21. Pooled over both replicas the mean
+    and the spread would differ, so each replica must get its own."""
+    start = torch.full((2, 8), 5.0)
+    gains = torch.tensor([[1.0, 0.0] * 4, [-1.0, 1.2] * 4])
+    assert clearly_beats_start(start - gains, start, RMSE, 0.5).tolist() == [True, False]
+    # replica 1 alone at guard 0.1: 0.1 > 0.1 · 0.42, so it clears a smaller guard
+    assert clearly_beats_start(start[1:] - gains[1:], start[1:], RMSE, 0.1).tolist() == [True]
+    # and replica 0's gains next to a replica with a wide spread: still clear on their own
+    wide = torch.tensor([[1.0, 0.0] * 4, [-9.0, 11.0] * 4])
+    assert clearly_beats_start(start - wide, start, RMSE, 0.5).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("kind, cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+def test_the_optimiser_is_the_configs_fused_with_its_rate_and_decay(kind, cls):
+    method = Method(Constant([1.0, 2.0]), None, torch.zeros(2), zeros_task())
+    (opt,) = make_optimizers(method, TrainConfig(lr=0.02, weight_decay=0.05, optimizer=kind)).values()
+    assert type(opt) is cls
+    assert opt.defaults["lr"] == 0.02 and opt.defaults["weight_decay"] == 0.05 and opt.defaults["fused"] is True
+
+
+def test_a_non_finite_loss_is_described_in_full():
+    named = {"task": torch.tensor([0.5, float("nan")]), "interact": torch.tensor([0.25, 1.0])}
+    text = describe_nonfinite(7, 2, named, (3, 4), torch.tensor([0.3, 1.0]), "td · Action")
+    assert text == ("non-finite loss in td · Action at step 7 (epoch 2); stopping before more compute is spent.\n"
+                    "  replica 1 (seed 4, weight 1): task=nan, interact=1\n"
+                    "Fix: lower the learning rate or the distillation weight, or check the input data.")
+    assert describe_nonfinite(7, 2, named, (3, 4), torch.ones(2)).startswith("non-finite loss at step 7")
+
+
+def test_a_nan_loss_names_the_method_when_the_run_has_no_name():
+    method = Method(Constant([float("nan")]), None, torch.zeros(1), zeros_task())
+    with pytest.raises(FloatingPointError, match=r"^non-finite loss in student at step 0"):
+        train_stack(method, zeros_task(), TrainConfig(), (0,), progress=False)
+
+
+def test_the_student_alone_warmup_computes_only_the_students_losses(toy_task, toy_teacher):
+    """In the "separate" schedule's first N1 steps only the scratch student's losses are
+    computed: the TD losses' columns of the step log are NaN there, finite afterwards."""
+    from test_methods import SEEDS, make
+    td = TDConfig(schedule="separate", warmup_student_steps=3, warmup_comm_steps=2)
+    method, index = make("td", toy_task, toy_teacher, td)
+    result = train_stack(method, toy_task, TrainConfig(max_epochs=1, batch_size=128), SEEDS, index, td=td,
+                         progress=False)
+    interact = result.step_log["interact"]
+    assert np.isnan(interact[:3]).all() and np.isfinite(interact[3:]).all()
+    assert np.isfinite(result.step_log["task"]).all()
