@@ -122,3 +122,11 @@ def test_the_student_alone_warmup_computes_only_the_students_losses(toy_task, to
     interact = result.step_log["interact"]
     assert np.isnan(interact[:3]).all() and np.isfinite(interact[3:]).all()
     assert np.isfinite(result.step_log["task"]).all()
+
+
+def test_an_empty_training_split_is_refused_before_training():
+    """No step would ever run, so neither max_epochs nor patience could end the loop."""
+    task = zeros_task(n_train=0)
+    method = Method(Constant([1.0]), None, torch.zeros(1), task)
+    with pytest.raises(ValueError, match=r"student: the training split of 'zeros' is empty.*Fix: check the data"):
+        train_stack(method, task, TrainConfig(), (0,), progress=False)

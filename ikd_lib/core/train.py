@@ -170,6 +170,9 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     loss_names: list[str] = []                      # in the order they first appear
     epoch_rows: dict[str, list] = {}
     n_train, step, epoch = len(task.train), 0, 0
+    if n_train < 1:   # no step would ever be taken, and patience counts only epochs with steps
+        raise ValueError(f"{desc or method.name}: the training split of {task.name!r} is empty. "
+                         "Fix: check the data selection (genre, class subset, fraction) that built the task.")
     batch_size = cfg.batch_size_for(n_train)
 
     def full(values: torch.Tensor) -> torch.Tensor:
