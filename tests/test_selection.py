@@ -174,3 +174,9 @@ def test_pooled_ties_on_validation_weight_and_l2_go_to_the_first_variant_by_name
 def test_an_unknown_selection_is_refused_naming_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown selection 'nested'; valid: per_seed, pooled"):
         cell_for(KD, selection="nested")
+
+
+def test_a_paired_test_of_unequal_lists_is_refused_with_both_lengths():
+    from ikd_lib.core.results import paired_p
+    with pytest.raises(ValueError, match=r"a paired test needs one value per seed on both sides, got 3 and 2"):
+        paired_p([0.1, 0.2, 0.3], [0.1, 0.2])
