@@ -39,11 +39,11 @@ def zeros_task(n_train=64, n_valid=16):
                 task_loss=losses.rating_mse, kd_loss=losses.rating_mse)
 
 
-def train(start, task=None, **config):
+def train(start, task=None, drop_stopped=False, **config):
     task = task or zeros_task()
     method = Method(Constant(start), None, torch.zeros(len(start)), task)
     cfg = TrainConfig(**{"lr": 0.05, "batch_size": 16, "max_epochs": 3, "patience": 3, **config})
-    return method, train_stack(method, task, cfg, method.student.seeds, progress=False)
+    return method, train_stack(method, task, cfg, method.student.seeds, progress=False, drop_stopped=drop_stopped)
 
 
 def test_each_replica_is_judged_against_its_own_start():
@@ -130,3 +130,51 @@ def test_an_empty_training_split_is_refused_before_training():
     method = Method(Constant([1.0]), None, torch.zeros(1), task)
     with pytest.raises(ValueError, match=r"student: the training split of 'zeros' is empty.*Fix: check the data"):
         train_stack(method, task, TrainConfig(), (0,), progress=False)
+
+
+def test_an_epochs_logged_loss_is_the_mean_of_its_steps_and_on_epoch_sees_each_epoch():
+    """epoch_log["train_<loss>"][e] is the mean of that epoch's step_log rows; on_epoch is
+    called after every epoch with its number and the log so far ([epochs, R])."""
+    seen = []
+    method = Method(Constant([1.0, -2.0]), None, torch.zeros(2), zeros_task())
+    cfg = TrainConfig(lr=0.05, batch_size=16, max_epochs=3, patience=3, min_batches_per_epoch=1)
+    result = train_stack(method, zeros_task(), cfg,
+                         (0, 1), progress=False,
+                         on_epoch=lambda e, log: seen.append((e, {k: v.shape for k, v in log.items()})))
+    steps = result.step_log["task"]                                   # [12 steps, 2]: 4 steps an epoch
+    assert steps.shape == (12, 2)
+    expected = np.stack([steps[4 * e:4 * e + 4].mean(0) for e in range(3)])
+    np.testing.assert_allclose(result.epoch_log["train_task"], expected, rtol=1e-6)
+    assert seen == [(e, {"valid_metric": (e, 2), "train_task": (e, 2)}) for e in (1, 2, 3)]
+
+
+def test_a_loss_that_starts_later_is_nan_before_and_aligned_with_the_epochs(toy_task, toy_teacher):
+    """The separate schedule computes L_interact from step N1 on (here in epoch 2): its epoch
+    column is NaN for epoch 1 and as long as the validation column."""
+    from test_methods import SEEDS, make
+    td = TDConfig(schedule="separate", warmup_student_steps=25, warmup_comm_steps=2)
+    method, index = make("td", toy_task, toy_teacher, td)
+    cfg = TrainConfig(max_epochs=1, batch_size=128, min_batches_per_epoch=1)
+    assert -(-len(toy_task.train) // 128) < 25                        # epoch 1 is all student-alone steps
+    log = train_stack(method, toy_task, cfg, SEEDS, index, td=td, progress=False).epoch_log
+    assert log["train_interact"].shape == log["valid_metric"].shape
+    assert np.isnan(log["train_interact"][0]).all() and np.isfinite(log["train_interact"][1:]).all()
+
+
+def test_a_last_running_replica_keeps_the_first_stopped_one_as_its_companion(monkeypatch):
+    """With drop_stopped, replicas that stopped are no longer computed, but never fewer than
+    two stay: replicas 0 and 1 start at the optimum and stop after epoch 2 (patience 2; all
+    three are computed until then), so replica 2 goes on with replica 0, the first stopped, as
+    its companion. The numbers are those of the whole stack trained to the end."""
+    import ikd_lib.core.train as loop
+    narrowed = []
+    real = loop.ReplicaSubset
+    monkeypatch.setattr(loop, "ReplicaSubset", lambda method, slots: (narrowed.append(slots.tolist()),
+                                                                       real(method, slots))[1])
+    _, dropped = train([0.0, 0.0, 1.0], drop_stopped=True, max_epochs=8, patience=2)
+    assert narrowed == [[0, 2]]
+    _, whole = train([0.0, 0.0, 1.0], max_epochs=8, patience=2)
+    assert narrowed == [[0, 2]]                                       # the whole stack never narrows
+    assert dropped.best_epoch == whole.best_epoch and dropped.best_epoch[:2] == [0, 0]
+    assert dropped.best_epoch[2] >= 2 and dropped.epochs_run == whole.epochs_run
+    assert dropped.valid_metric == whole.valid_metric and dropped.test_metric == whole.test_metric
