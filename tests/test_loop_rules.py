@@ -107,7 +107,7 @@ def test_a_non_finite_loss_is_described_in_full():
 
 def test_a_nan_loss_names_the_method_when_the_run_has_no_name():
     method = Method(Constant([float("nan")]), None, torch.zeros(1), zeros_task())
-    with pytest.raises(FloatingPointError, match=r"^non-finite loss in student at step 0"):
+    with pytest.raises(FloatingPointError, match=r"^non-finite loss in student at step 0 \(epoch 1\); stopping"):
         train_stack(method, zeros_task(), TrainConfig(), (0,), progress=False)
 
 
@@ -128,8 +128,12 @@ def test_an_empty_training_split_is_refused_before_training():
     """No step would ever run, so neither max_epochs nor patience could end the loop."""
     task = zeros_task(n_train=0)
     method = Method(Constant([1.0]), None, torch.zeros(1), task)
-    with pytest.raises(ValueError, match=r"student: the training split of 'zeros' is empty.*Fix: check the data"):
+    with pytest.raises(ValueError, match=r"student: the training split of 'zeros' is empty\. Fix: check the data "
+                                         r"selection \(genre, class subset, fraction\) that built the task\.$"):
         train_stack(method, task, TrainConfig(), (0,), progress=False)
+    _, one = train([1.0], task=zeros_task(n_train=1), max_epochs=2)    # one example is enough
+    assert one.steps_run == one.epochs_run == 2
+    assert 0 < one.wall_s < 60                                          # seconds this call took
 
 
 def test_an_epochs_logged_loss_is_the_mean_of_its_steps_and_on_epoch_sees_each_epoch():
