@@ -98,6 +98,19 @@ def table(exp, table_key: str, variants=None, write: bool = True):
     return built
 
 
+def describe_vision(exp) -> None:
+    """Print what every ViT notebook states before its tables: the profile, the teacher and
+    each dataset's linear probe (the Teacher row of Table 4)."""
+    print(f"profile {exp.profile.name}: datasets {exp.profile.datasets}, seeds {exp.profile.seeds}")
+    summary = exp.teacher_summary
+    print(f"teacher {summary['config_hash']}: " + ", ".join(f"{k} {v}" for k, v in summary.items()
+                                                           if k in ("parameters", "n_images", "n_classes", "epochs", "source")))
+    for name in exp.profile.datasets:
+        probe = exp.probe(name)
+        print(f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "
+              f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)")
+
+
 def show(table) -> None:
     """Display a table in a notebook (plain print elsewhere)."""
     text = render_markdown(table, paper_results().get(table.spec.paper_key or ""))

@@ -35,14 +35,7 @@ methods = None
 from ikd_lib import report
 
 exp = report.experiment(profile, track="vision", tasks=datasets, seeds=seeds)
-print(f"profile {exp.profile.name}: datasets {exp.profile.datasets}, seeds {exp.profile.seeds}")
-summary = exp.teacher_summary
-print(f"teacher {summary['config_hash']}: " + ", ".join(f"{k} {v}" for k, v in summary.items()
-                                                       if k in ("parameters", "n_images", "n_classes", "epochs", "source")))
-for name in exp.profile.datasets:
-    probe = exp.probe(name)
-    print(f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "
-          f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)")
+report.describe_vision(exp)   # the profile, the teacher and each dataset's linear probe
 
 # %%
 table6 = report.table(exp, "table6", variants=methods)
