@@ -64,6 +64,12 @@ def config_stamp(device: torch.device) -> dict:
     return {} if device.type == "cpu" else {"device": device.type}
 
 
+def hash_parts(device: torch.device | None) -> tuple:
+    """What a cache key (a teacher's, say) gains from its device: (config_stamp,) on a GPU,
+    nothing on the CPU or when no device is given, so CPU keys never move."""
+    return (config_stamp(device),) if device is not None and device.type != "cpu" else ()
+
+
 def device_report(device: torch.device) -> dict:
     """The device beside every record's provenance: which GPU, under which CUDA."""
     if device.type == "cpu":

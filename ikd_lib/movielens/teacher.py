@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..core.config import config_hash
-from ..core.device import config_stamp
+from ..core.device import hash_parts
 from ..core.methods import Method
 from ..core.parallel import single_thread
 from ..core.store import file_lock, readable
@@ -32,9 +32,8 @@ from .tasks import RatingTask
 def teacher_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
     """A teacher trained on a GPU is another teacher (core/device.py); on the CPU the hash is
     what it always was."""
-    stamp = config_stamp(device) if device is not None else {}
     return config_hash("teacher", profile.teacher, profile.teacher_train, profile.teacher_l2,
-                       list(profile.seeds), data_fingerprint, *([stamp] if stamp else []))
+                       list(profile.seeds), data_fingerprint, *hash_parts(device))
 
 
 def teacher_checkpoint(cache_dir: Path, key: str) -> Path:

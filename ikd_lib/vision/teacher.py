@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..core.config import config_hash
-from ..core.device import config_stamp
+from ..core.device import hash_parts
 from ..core.stacked import replica_generator
 from ..core.store import file_lock
 from ..core.methods import freeze
@@ -74,9 +74,8 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def pretrain_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
     """A teacher pre-trained on a GPU is another teacher (core/device.py); the CPU's hash is unchanged."""
-    stamp = config_stamp(device) if device is not None else {}
     return config_hash("vision-teacher", asdict(profile.vit), asdict(profile.pretrain), data_fingerprint,
-                       *([stamp] if stamp else []))
+                       *hash_parts(device))
 
 
 def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tensor, n_classes: int,
