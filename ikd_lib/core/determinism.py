@@ -21,6 +21,16 @@ CPU. Each pin below removes one such choice:
   apply_pins); on GPUs also CUBLAS_WORKSPACE_CONFIG and full float32 (no TF32). Which
   device trains is chosen in device.py.
 
+Two paths that no environment variable pins, replaced instead:
+- `sqrt` below: torch.sqrt of a CPU float tensor is MKL's vector math library, whose kernel
+  on the COMPATIBLE branch starts from RSQRTPS, the CPU's approximate reciprocal square root,
+  whose bits are the vendor's own (an Intel Xeon and an AMD EPYC gave different last bits of
+  the same RMSE); numpy's square root is one correctly rounded instruction everywhere.
+- the optimiser (optim.py: PinnedAdam): torch's Adam kernels take that square root too, and
+  the fused one rounds a tensor's scalar tail differently from its vector body.
+`make verify-kernels` (kernels.py) hashes each primitive the tracks use, so a machine on
+which one of them computes other bits is named operation by operation.
+
 The environment variables are read when the libraries initialise, so they must be set
 before torch runs its first operation: `import ikd_lib` does it (its first line), the
 Makefile exports them, worker processes inherit them. `IKD_UNPINNED=1` leaves everything
@@ -35,6 +45,10 @@ import functools
 import hashlib
 import os
 import platform
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 PINNED_ENV = {
     "MKL_CBWR": "COMPATIBLE",
@@ -79,6 +93,20 @@ def apply_pins() -> None:
     # order only. bf16 autocast (the paper profile's ViT runs) is not affected.
     torch.backends.cuda.matmul.fp32_precision = "ieee"
     torch.backends.cudnn.conv.fp32_precision = "ieee"
+
+
+def sqrt(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded square root, elementwise, the same bits on every CPU (see the
+    module docstring; a GPU's torch.sqrt is correctly rounded already). No gradient: it
+    finishes metrics (an RMSE) and steps the optimiser, never a loss."""
+    import numpy as np
+    import torch
+    if x.device.type != "cpu":
+        return torch.sqrt(x)
+    values = x.detach().numpy()
+    out = np.empty_like(values)   # out=: a 0-d input stays an array, not a numpy scalar
+    np.sqrt(values, out=out)
+    return torch.from_numpy(out)
 
 
 def cpu_name() -> str:

@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..core.config import config_hash
+from ..core.optim import NUMERICS
 from ..core.experiment import EVALUATED, Experiment, Variant
 from ..core.store import runs_dir
 from ..core.task import ACCURACY
@@ -123,7 +124,7 @@ class LaunchedVisionExperiment(Experiment):
         return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
                 "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
                 "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], **self.replica_config(variant, name),
+                "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS,
                 "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
                 "data": self.fingerprint(name), "streamed": True}
 
@@ -139,9 +140,9 @@ class LaunchedVisionExperiment(Experiment):
         """What a record reads of the task: its name, metric and training-set size."""
         return SimpleNamespace(name=name, metric=ACCURACY, train=range(self.sizes(name)["train"]))
 
-    def reference_outcome(self, variant: Variant, task) -> dict:
+    def reference_outcome(self, variant: Variant, task, replicas) -> dict:
         """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
-        accuracy, n = self.probe(task.name)["accuracy"], len(self.profile.seeds)
+        accuracy, n = self.probe(task.name)["accuracy"], len(replicas)
         return {"valid_metric": [accuracy["valid"]] * n, "test_metric": [accuracy["test"]] * n,
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 
