@@ -88,6 +88,7 @@ def apply_pins() -> None:
     # runs. Nothing here reads such memory (a NaN would reach the losses and stop training),
     # so the fill only costs time: ~1.5% of a MovieLens step (an in-process A/B), same numbers.
     torch.utils.deterministic.fill_uninitialized_memory = False
+    pin_sqrt()
     # On a GPU, float32 products and convolutions in full float32 (cuDNN convolutions would
     # otherwise take TF32, 10 bits of mantissa): a GPU run differs from the CPU's by rounding
     # order only. bf16 autocast (the paper profile's ViT runs) is not affected.
@@ -97,16 +98,47 @@ def apply_pins() -> None:
 
 def sqrt(x: torch.Tensor) -> torch.Tensor:
     """The correctly rounded square root, elementwise, the same bits on every CPU (see the
-    module docstring; a GPU's torch.sqrt is correctly rounded already). No gradient: it
-    finishes metrics (an RMSE) and steps the optimiser, never a loss."""
+    module docstring; a GPU's torch.sqrt is correctly rounded already). Under the pins it is
+    also what torch.sqrt computes on the CPU (`pin_sqrt`), so torch's own code that takes a
+    square root (L-BFGS's line search, say) is pinned too. No gradient of its own: torch.sqrt's
+    autograd formula sits above the kernel."""
     import numpy as np
     import torch
     if x.device.type != "cpu":
         return torch.sqrt(x)
+    if not x.is_floating_point():                      # torch promotes integers to the default float
+        x = x.to(torch.get_default_dtype())
+    if x.dtype in (torch.float16, torch.bfloat16):     # numpy has no bfloat16: through float32
+        return sqrt(x.float()).to(x.dtype)
     values = x.detach().numpy()
     out = np.empty_like(values)   # out=: a 0-d input stays an array, not a numpy scalar
-    np.sqrt(values, out=out)
+    with np.errstate(invalid="ignore"):                # sqrt of a negative: NaN, as torch gives
+        np.sqrt(values, out=out)
     return torch.from_numpy(out)
+
+
+_SQRT_KERNELS = []   # the registration lives as long as the process
+
+
+def pin_sqrt() -> None:
+    """torch.sqrt on CPU tensors (and sqrt_, sqrt out=) computed by `sqrt` above instead of
+    MKL's vector math library: torch's own code takes square roots too, e.g. L-BFGS's line
+    search (the ViT teacher's probe): 15 % of float32 square roots, 0-d tensors included,
+    were not correctly rounded on an Intel Xeon, and which ones depends on the vendor."""
+    import torch
+    if _SQRT_KERNELS:
+        return
+    lib = torch.library.Library("aten", "IMPL")
+
+    def sqrt_out(x, *, out):
+        return out.copy_(sqrt(x))
+
+    def sqrt_inplace(x):
+        return x.copy_(sqrt(x))
+    lib.impl("sqrt", sqrt, "CPU")
+    lib.impl("sqrt.out", sqrt_out, "CPU")
+    lib.impl("sqrt_", sqrt_inplace, "CPU")
+    _SQRT_KERNELS.append(lib)
 
 
 def cpu_name() -> str:
