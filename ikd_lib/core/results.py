@@ -99,6 +99,13 @@ def _tie_break(record) -> tuple:
     return record["distill_weight"], record.get("l2", 0.0), record["variant"]
 
 
+def choice_key(record, higher_is_better: bool = False) -> tuple:
+    """What a seed's choice minimises: the validation error, then the tie-break. The one rule
+    of a per-seed choice, shared by cell_for, the grid brackets (bracket.py) and the budget
+    curves (budget.py): the record with the smallest key is the one chosen."""
+    return (as_error(record["valid_metric"], higher_is_better),) + _tie_break(record)
+
+
 def cell_for(records: list[dict], higher_is_better: bool = False, selection: str = "per_seed") -> Cell:
     """The chosen record of each seed among `records` (one or more variants, any weights)."""
     if selection not in SELECTIONS:
@@ -115,8 +122,7 @@ def cell_for(records: list[dict], higher_is_better: bool = False, selection: str
                                                    higher_is_better), g[1], g[2], g[0]))
         chosen = sorted(groups[best], key=lambda r: r["seed"])
     else:
-        chosen = [min(by_seed[s], key=lambda r: (as_error(r["valid_metric"], higher_is_better),) + _tie_break(r))
-                  for s in sorted(by_seed)]
+        chosen = [min(by_seed[s], key=lambda r: choice_key(r, higher_is_better)) for s in sorted(by_seed)]
     return Cell(seeds=[r["seed"] for r in chosen], records=chosen)
 
 
