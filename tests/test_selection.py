@@ -180,3 +180,36 @@ def test_a_paired_test_of_unequal_lists_is_refused_with_both_lengths():
     from ikd_lib.core.results import paired_p
     with pytest.raises(ValueError, match=r"a paired test needs one value per seed on both sides, got 3 and 2"):
         paired_p([0.1, 0.2, 0.3], [0.1, 0.2])
+
+
+def test_holm_adjusts_step_down_with_a_running_maximum():
+    """Four tests, p = 0.01, 0.04, 0.03, 0.005 and one NaN (no test: not in the family).
+    Sorted 0.005, 0.01, 0.03, 0.04; adjusted = running max of (4, 3, 2, 1) × p:
+    0.02, 0.03, 0.06, max(0.06, 0.04) = 0.06. At α = 0.05 the first two survive, as the step-down
+    rule says: 0.005 < 0.05/4, 0.01 < 0.05/3, 0.03 ≥ 0.05/2 stops."""
+    from ikd_lib.core.results import holm_adjusted
+    p = {"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "none": float("nan")}
+    adjusted = holm_adjusted(p)
+    assert adjusted.keys() == {"a", "b", "c", "d"}
+    assert [adjusted[k] for k in "dacb"] == pytest.approx([0.02, 0.03, 0.06, 0.06], abs=1e-15)
+    # equal p-values get equal adjusted values; a product above 1 is 1; an empty family is empty
+    assert holm_adjusted({"x": 0.02, "y": 0.02, "z": 0.9}) == pytest.approx({"x": 0.06, "y": 0.06, "z": 0.9})
+    assert holm_adjusted({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}
+    assert holm_adjusted({}) == {} and holm_adjusted({"n": float("nan")}) == {}
+
+
+def test_holm_agrees_with_the_step_down_rule_on_random_families():
+    """Adjusted p < α exactly when every smaller-or-equal p_(j) is below α/(m − j + 1)."""
+    import numpy as np
+    from ikd_lib.core.results import holm_adjusted
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = dict(enumerate(rng.uniform(0, 0.1, size=rng.integers(1, 12)).tolist()))
+        ranked = sorted(p, key=p.get)
+        m, alpha = len(ranked), 0.05
+        rejected, going = set(), True
+        for j, key in enumerate(ranked, start=1):
+            going = going and p[key] < alpha / (m - j + 1)
+            if going:
+                rejected.add(key)
+        assert {k for k, v in holm_adjusted(p).items() if v < alpha} == rejected

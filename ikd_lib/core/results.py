@@ -161,3 +161,23 @@ def paired_p(x, y) -> float:
     if len(x) < 2 or np.allclose(x, y, rtol=0, atol=0):
         return float("nan")
     return float(stats.ttest_rel(x, y).pvalue)
+
+
+def holm_adjusted(p_values: dict) -> dict:
+    """Holm's step-down adjusted p-values (Holm 1979) for a family of tests: key -> p in, key ->
+    adjusted p out, for every finite p (a NaN p is no test: it is neither in the family nor in
+    the result). With the m finite p-values sorted, p_(1) <= ... <= p_(m):
+
+        adjusted p_(k) = max over j <= k of min(1, (m - j + 1) * p_(j))
+
+    so "adjusted p < α" is "p_(j) < α / (m - j + 1) for every j <= k": the step-down rule, which
+    keeps the chance of any false "differs" in the family at most α. The running maximum makes
+    equal p-values get equal adjusted values whatever order they are sorted in, and an adjusted
+    p is never below its own p (a comparison that survives Holm also passes uncorrected)."""
+    tested = sorted(((p, key) for key, p in p_values.items() if not math.isnan(p)), key=lambda pk: pk[0])
+    m = len(tested)
+    adjusted, running = {}, 0.0
+    for j, (p, key) in enumerate(tested, start=1):
+        running = max(running, min(1.0, (m - j + 1) * p))
+        adjusted[key] = running
+    return adjusted
