@@ -216,7 +216,11 @@ def axis_validation(records, axis: str, higher_is_better: bool = False) -> dict[
     "l2") with everything else (the other hyperparameter, the variant) fixed at that seed's own
     choice, which is cell_for's over all of the seed's records. records: one cell's records, as
     in the store. Bracketing each axis this way checks the joint choice: on the line through it,
-    no searched value was better (ties to the smaller value, as cell_for breaks them)."""
+    no searched value was better (ties to the smaller value, as cell_for breaks them).
+    Bracket only an axis the cell searched: an inherited value (a distilling method's l2, the
+    Student's per seed) gives each seed a one-value line, which bracket() would read as an open
+    edge (or refuse as off the grid where the seeds' values differ); it is the Student's search
+    that brackets it."""
     if axis not in AXES:
         raise ValueError(f"unknown axis {axis!r}; valid: {', '.join(AXES)}")
     fixed_keys = ("variant",) + tuple(a for a in AXES if a != axis)
