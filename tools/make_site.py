@@ -53,8 +53,10 @@ def stage_notebook(name: str, profile: str, executed_dir: Path, out: Path) -> bo
     executed = executed_dir / f"{name}.ipynb"
     nb = nbformat.read(executed if executed.exists() else ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     if executed.exists():
-        note = (f"Executed at profile `{profile}` by `make tables PROFILE={profile}` "
-                f"(`runs/{profile}/notebooks/{name}.ipynb`); the source is `notebooks/{name}.py`.")
+        by = "make site" if name == "workshop" else "make tables"     # make tables runs no workshop
+        where = (f"by `{by} PROFILE={profile}` (`runs/{profile}/notebooks/{name}.ipynb`)"
+                 if executed_dir.resolve() == (ROOT / "runs" / profile / "notebooks").resolve() else f"(`{executed}`)")
+        note = f"Executed at profile `{profile}` {where}; the source is `notebooks/{name}.py`."
     else:
         note = (f"Not executed at profile `{profile}` in this build, so the cells are shown without outputs: "
                 f"`make tables PROFILE={profile}` executes it, then `make site PROFILE={profile}` shows its outputs.")
