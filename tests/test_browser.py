@@ -10,10 +10,9 @@ with a token of the test's own:
   Run All (with the smoke parameters of tests/test_workshop.py) ends with every cell executed,
   no error, warning or traceback in any output, and its figures displayed;
 - the same for Table 3 at the smoke profile (one genre), its rendered table displayed;
-- the site (tools/make_site.py) built from the committed tables and figures and the notebooks
-  executed here: every table, figure and notebook page exists, every internal link and anchor
-  resolves, every page names the revision and profile, nothing is fetched from another host;
-  its front page and the workshop's page show their tables and figures in the browser.
+- the site (tools/make_site.py) built from the committed tables and figures and the two notebooks
+  executed here: its front page and the workshop's page show their tables and figures, and the
+  browser fetches nothing from another host (the site's pages and links: tests/test_site.py).
 
 The lab serves a copy of notebooks/ and docs/ (so a save or an autosave never touches the
 committed notebooks, which are kept without outputs); the kernels import ikd_lib from this
@@ -48,8 +47,6 @@ pytestmark = pytest.mark.skipif(
     reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian, as root; .ci/run does it) "
            "or IKD_CHROMIUM=<path to a Chromium>")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra: `make test` installs it")
-sys.path.insert(0, str(ROOT / "tools"))
-import make_site  # noqa: E402  (tools/ is no package)
 
 
 def free_port() -> int:
@@ -260,47 +257,9 @@ def site(served, tmp_path_factory):
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     print(f"site built in {time.monotonic() - start:.0f} s: {built.stdout.strip()}")
     assert "2 executed notebooks" in built.stdout
-    return out
-
-
-def internal_links(html: str) -> list[str]:
-    return [t for t in re.findall(r"""(?:href|src)=["']([^"']+)["']""", html)
-            if not re.match(r"[a-z]+:|//|#|data:", t)]
-
-
-def test_site_has_every_page_and_every_link_resolves(site):
-    out = site
-    revision = make_site.git_revision()
-    pages = make_site.pages(out)
-    for md in (ROOT / "tables").glob("*.md"):
-        assert f"tables/{md.stem}.html" in pages, md.name
-        html = (out / "tables" / f"{md.stem}.html").read_text()
-        assert "<table" in html, f"{md.name}: no rendered table"
-    figures = (out / "figures.html").read_text()
-    for png in (ROOT / "figures").glob("*.png"):
-        assert re.search(rf'<img[^>]*src="_images/{re.escape(png.name)}"', figures), png.name
-    for name in make_site.toc_notebooks():
-        assert f"notebooks/{name}.html" in pages, name
-    assert sorted(make_site.toc_notebooks()) == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")), \
-        "site/_toc.yml lists every notebook"
-    for name in ("README.html", *(f"docs/{p.stem}.html" for p in (ROOT / "docs").glob("*.md"))):
-        assert name in pages
     table3 = (out / "notebooks" / "table3_movielens.html").read_text()    # the notebook's rendered table
     assert re.search(r"<table.*?Western.*?</table>", table3, re.S), "table3_movielens.html: no table of Western"
-
-    broken = []
-    for page in pages:
-        html = (out / page).read_text()
-        assert revision in html and "profile <code>smoke</code>" in html, f"{page}: no revision or profile"
-        for link in internal_links(html):
-            target, _, anchor = link.split("?")[0].partition("#")
-            path = (out / page).parent / target if target else out / page
-            if not path.exists():
-                broken.append(f"{page}: {link}")
-            elif anchor and path.suffix == ".html" and f'id="{anchor}"' not in path.read_text():
-                broken.append(f"{page}: {link} (no such anchor)")
-    assert not broken, "\n".join(broken)
-    assert make_site.remote_references(out) == []
+    return out
 
 
 def test_site_front_page_and_a_notebook_page_show_tables_and_figures(site, page):
