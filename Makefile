@@ -138,9 +138,9 @@ $(RUN_DIR)/notebooks/workshop.ipynb: notebooks/workshop.ipynb | $(INSTALLED)
 # JupyterLab on the repository, with the project's environment as the kernel "Python (ikd)" that
 # every notebook names, so nobody picks a kernel; it opens notebooks/workshop.ipynb. The whole
 # repository is served so that the notebooks' links to ../docs/ open; the file browser lists each
-# notebook pair once (jupyter/jupyter_server_config.py).
+# notebook pair once (jupyter/jupyter_server_config.py). As root (a container) Jupyter wants --allow-root.
 lab: data
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/workshop.ipynb
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/workshop.ipynb
 
 clean-runs:
 	rm -rf $(RUN_DIR)
