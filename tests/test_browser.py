@@ -213,7 +213,8 @@ def test_workshop_opens_runs_and_shows_its_figures_in_jupyterlab(lab, served, pa
     page.wait_for_timeout(500)
     assert displayed_images(page, f"{SHOWN} .jp-OutputArea-output img") == figures.count()
     page.screenshot(path=SHOTS / "lab_workshop_figure.png")
-    figures.last.scroll_into_view_if_needed()
+    figures.last.evaluate("img => img.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(1000)        # the cells scrolled to are painted (content-visibility) before the shot
     page.screenshot(path=SHOTS / "lab_workshop_end.png")
     save(page, root / "notebooks" / "workshop.ipynb")        # the site test shows it
 

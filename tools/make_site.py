@@ -106,7 +106,9 @@ def stage(profile: str, executed_dir: Path, out: Path) -> dict:
     (out / "notebooks").mkdir()
     executed = [name for name in toc_notebooks() if stage_notebook(name, profile, executed_dir, out)]
     revision = git_revision()
-    notebooks = (f"{len(executed)} of {len(toc_notebooks())} executed, runs/{profile}/notebooks"
+    folder = executed_dir.resolve()
+    folder = folder.relative_to(ROOT).as_posix() if folder.is_relative_to(ROOT) else folder.as_posix()
+    notebooks = (f"{len(executed)} of {len(toc_notebooks())} executed, {folder}"
                  if executed else f"none executed: run make tables PROFILE={profile}")
     config = (SITE / "_config.yml").read_text()
     config = config.replace("{revision}", revision).replace("{profile}", profile).replace("{notebooks}", notebooks)
@@ -139,9 +141,9 @@ def build(profile: str, executed_dir: Path, out_dir: Path) -> dict:
     staged = stage(profile, executed_dir, src)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    status = build_sphinx(src, out_dir, noconfig=True, path_config=str(src / "_config.yml"), doctreedir=work / "doctrees",
-                          freshenv=True, warningiserror=True, keep_going=True, quiet=True,
-                          confoverrides={"latex_individualpages": False})   # a key its CLI always sets
+    status = build_sphinx(src, out_dir, noconfig=True, path_config=str(src / "_config.yml"),
+                          doctreedir=work / "doctrees", freshenv=True, warningiserror=True, keep_going=True,
+                          quiet=True, confoverrides={"latex_individualpages": False})   # its CLI always sets it
     if status != 0:
         raise SystemExit(f"the site did not build cleanly (Sphinx status {status}): see the warnings above")
     # the front page under the name a browser and a web server look for (as `jupyter-book build` writes it)
