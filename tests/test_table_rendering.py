@@ -30,9 +30,16 @@ Sorted, adjusted p_(k) = max over j <= k of min(1, (m - j + 1)·p_(j)):
 - p_(2..5) = 0.01044 (Student elsewhere): 23 × 0.01044 = 0.2400, not below 0.05; 22×, 21× and
   20× are smaller, but the running maximum keeps 0.2400 for all four: † without ‡.
 - p_(6..10) = 0.07045 (Teacher): 19 × 0.07045 > 1: 1; every later one (0.1257, 0.5) 1 as well.
-Pooled, 6 cells have a p-value, "6 tests" in its caption: the Teacher's 5 and the Student on
-Crime; the other cells equal TD's (td for both seeds) or hold one seed (the seeds' l2 differ, so
-a pooled (λ, l2) option of the Student or KD is one seed's).
+Pooled, 10 cells have a p-value, "10 tests" in its caption: the Teacher's 5 and the Student's 5
+(both seeds take l2 = 0.1, the better mean validation: 0.91 against 0.93); the other cells equal
+TD's (td for both seeds) or hold one seed (KD's seeds keep different l2, so a pooled (λ, l2)
+option of KD is one seed's). The pooled option's search is not classified (no search sentence).
+
+The search sentence (per-seed selection): the Student searched L2 ∈ {0.1, 1}, KD λ ∈ {1, 3}
+({3} on Romance, its one option) and inherits its L2, TD (default) and "KD or TD (default)" λ ∈
+{1}; the TD row's seed 0 chose td_k2, which inherits λ. Every grid has two values or one, so
+each of the 28 per-seed choices on a searched grid (Student 10, KD 8, KD or TD 10; TD (default)
+is CSV-only) sits at an edge, and no validation ties there: 28 at an open edge, 0 tied.
 """
 import pytest
 
@@ -52,11 +59,11 @@ PAPER = {"table3": {"columns": ["Genre 1", "Genre 2", "Genre 3", "Genre 4", "Gen
                     "rows": {"TD": [{"mean": 0.9, "se": 0.01}] * 6, "KD": [{"mean": 0.95, "se": None}] * 6}}}
 
 
-def rec(variant, task, seed, test, valid, weight=0.0, l2=0.0, grid=(0.0,), revision="run1"):
+def rec(variant, task, seed, test, valid, weight=0.0, l2=0.0, inherited=(), revision="run1"):
     return {"variant": variant, "task": task, "seed": seed, "test_metric": test, "valid_metric": valid,
             "distill_weight": weight, "l2": l2, "profile": "toy", "config_hash": f"{variant}-{task}",
-            "git_revision": revision, "config": {"teacher_hash": "teach", "teacher_weights": "w0", "data": "data0",
-                                                 "l2_grid": list(grid)}}
+            "git_revision": revision, "inherited": list(inherited),
+            "config": {"teacher_hash": "teach", "teacher_weights": "w0", "data": "data0"}}
 
 
 def records():
@@ -65,23 +72,23 @@ def records():
         out += [rec("teacher", task, s, 0.80, 0.80) for s in (0, 1)]
         # Student: seed 0 takes l2 = 0.1 (validation 0.90 < 0.95), seed 1 l2 = 1 (0.91 < 0.92); on
         # Crime seed 1's validation values are swapped, so both seeds take l2 = 0.1 (same tests)
-        grid, other = (0.1, 1.0), (0.1 if task == "Crime" else 1.0)
-        out += [rec("student", task, 0, 0.900, 0.90, l2=0.1, grid=grid), rec("student", task, 0, 0.95, 0.95, l2=1.0, grid=grid),
-                rec("student", task, 1, 0.9102 if task == "Crime" else 0.912, 0.91, l2=other, grid=grid),
-                rec("student", task, 1, 0.99, 0.92, l2=1.1 - other, grid=grid)]
+        other, rest = (0.1, 1.0) if task == "Crime" else (1.0, 0.1)
+        out += [rec("student", task, 0, 0.900, 0.90, l2=0.1), rec("student", task, 0, 0.95, 0.95, l2=1.0),
+                rec("student", task, 1, 0.9102 if task == "Crime" else 0.912, 0.91, l2=other),
+                rec("student", task, 1, 0.99, 0.92, l2=rest)]
         # KD: each seed keeps the Student's l2 of its own seed (0.1, 1; no grid of its own)
         if task == "Romance":   # both seeds take λ = 3; test 0.84, 0.84992: 0.84496, 0.8450 as TD's
-            out += [rec("kd", task, s, t, 0.85, weight=3.0, l2=l2, grid=())
+            out += [rec("kd", task, s, t, 0.85, weight=3.0, l2=l2, inherited=("l2",))
                     for s, t, l2 in ((0, 0.84, 0.1), (1, 0.84992, 1.0))]
         elif task != "Sci-Fi":  # KD was not run on Sci-Fi; elsewhere seed 0 takes λ = 1, seed 1 λ = 3
-            out += [rec("kd", task, 0, 0.86, 0.85, weight=1.0, l2=0.1, grid=()),
-                    rec("kd", task, 0, 0.70, 0.86, weight=3.0, l2=0.1, grid=()),
-                    rec("kd", task, 1, 0.88, 0.86, weight=3.0, l2=1.0, grid=()),
-                    rec("kd", task, 1, 0.60, 0.87, weight=1.0, l2=1.0, grid=())]
+            out += [rec("kd", task, 0, 0.86, 0.85, weight=1.0, l2=0.1, inherited=("l2",)),
+                    rec("kd", task, 0, 0.70, 0.86, weight=3.0, l2=0.1, inherited=("l2",)),
+                    rec("kd", task, 1, 0.88, 0.86, weight=3.0, l2=1.0, inherited=("l2",)),
+                    rec("kd", task, 1, 0.60, 0.87, weight=1.0, l2=1.0, inherited=("l2",))]
         # TD: seed 0 takes td_k2 (validation 0.83 < 0.84), seed 1 takes td (0.84 < 0.85)
         out += [rec("td", task, 0, 0.85, 0.84, weight=1.0), rec("td", task, 1, 0.85, 0.84, weight=1.0),
-                rec("td_k2", task, 0, 0.84, 0.83, weight=1.0, revision="run2"),
-                rec("td_k2", task, 1, 0.87, 0.85, weight=1.0, revision="run2")]
+                rec("td_k2", task, 0, 0.84, 0.83, weight=1.0, inherited=("distill_weight",), revision="run2"),
+                rec("td_k2", task, 1, 0.87, 0.85, weight=1.0, inherited=("distill_weight",), revision="run2")]
     return out
 
 
@@ -94,7 +101,7 @@ def table(monkeypatch):
 MARKDOWN = """\
 # Table 3: A toy table
 
-A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the ± includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.
+A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the ± includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. Searched per seed on validation: Student: L2 ∈ {0.1, 1}. KD: λ ∈ {1, 3} or {3}; L2 inherited per seed. KD or TD (default): λ ∈ {1}. TD: λ inherited per seed. Of 28 per-seed choices on a grid searched for the cell, 28 sit at an open edge of it (the grid does not bracket them) and 0 more tie there with the next value (a flat stretch, ties to the smaller value). **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.
 
 | Method | 1: Drama | 2: Action | 3: Romance | 4: Sci-Fi |
 |---|---:|---:|---:|---:|
@@ -158,45 +165,45 @@ TD & \textbf{0.8450 $\pm$ 0.0050} \\
 \bottomrule
 \end{tabular}
 \par\medskip
-\caption{A toy table. Test RMSE (lower is better), mean $\pm$ standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the $\pm$ includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. Bold: lowest mean among the models trained on the task (the Teacher row is not). $^\dagger$: differs from the TD row in a paired t-test over seeds, p < 0.05. $^\ddagger$: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x\_1 and a$^*$. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.}
+\caption{A toy table. Test RMSE (lower is better), mean $\pm$ standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the $\pm$ includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. Searched per seed on validation: Student: L2 ∈ {0.1, 1}. KD: λ ∈ {1, 3} or {3}; L2 inherited per seed. KD or TD (default): λ ∈ {1}. TD: λ inherited per seed. Of 28 per-seed choices on a grid searched for the cell, 28 sit at an open edge of it (the grid does not bracket them) and 0 more tie there with the next value (a flat stretch, ties to the smaller value). Bold: lowest mean among the models trained on the task (the Teacher row is not). $^\dagger$: differs from the TD row in a paired t-test over seeds, p < 0.05. $^\ddagger$: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x\_1 and a$^*$. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.}
 \label{tab:table3}
 \end{table}
 """
 
 CSV = "\r\n".join([
-    'table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,p_holm,significant_holm,selection,profile,table_hash,git_revisions',
-    'table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,5,Crime,RMSE,0.905100,0.005100,2,0 1,0.900000 0.910200,0.905000,student student,0 0,0.1 0.1,0.001059,1,0.02542,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,p_holm,significant_holm,selection,distill_weight_grid,l2_grid,choices_at_open_edge,choices_tied,profile,table_hash,git_revisions',
+    'table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,5,Crime,RMSE,0.905100,0.005100,2,0 1,0.900000 0.910200,0.905000,student student,0 0,0.1 0.1,0.001059,1,0.02542,1,per_seed,,0.1 1,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,1,0,per_seed,3,inherited,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,2,0,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,toy,cf1cbdc4151e,run1 run2',
 ]) + "\r\n"   # csv's own line ends
 
-POOLED_CAPTION = 'A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen once per cell on the mean validation RMSE over seeds (pooled), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 0 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm\'s step-down correction for the 6 tests this table makes (every cell with a p-value), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `c7c281f5bdc8` (19 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, rendered at git render0.'
+POOLED_CAPTION = 'A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen once per cell on the mean validation RMSE over seeds (pooled), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 0 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm\'s step-down correction for the 10 tests this table makes (every cell with a p-value), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `c7c281f5bdc8` (19 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, rendered at git render0.'
 
 
 def test_markdown_is_the_worked_out_table(table):

@@ -184,6 +184,12 @@ class Experiment:
     def dependencies(self, variant: Variant) -> tuple[str, ...]:
         return tuple(k for k in (self.l2_source(variant), self.weight_source(variant)) if k)
 
+    def inherited(self, variant: Variant) -> list[str]:
+        """The hyperparameters a variant's replicas take from another variant's choice, not from a
+        search of their own (a table says so instead of reporting a grid)."""
+        return [axis for axis, source in (("distill_weight", self.weight_source(variant)),
+                                          ("l2", self.l2_source(variant))) if source]
+
     def warmup_source(self, variant: Variant) -> str | None:
         """Of the "separate" schedules with this one's N1, the one with the fewest E*, D*-only
         steps (N2): all of them take its first N1 + N2 steps identically, so this variant can
@@ -418,6 +424,7 @@ class Experiment:
                 **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
                 "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
                 "l2": replica.l2, "config_hash": key, "replica": self.replica_extras(variant, task_name, replica),
+                "inherited": self.inherited(variant),
                 "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
                 "valid_metric": outcome["valid_metric"][r], "test_metric": outcome["test_metric"][r],
                 "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],

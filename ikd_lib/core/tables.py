@@ -23,6 +23,7 @@ from typing import Callable
 from .config import config_hash
 from .results import (Cell, as_error, best_cell, choices_differ_between_seeds, holm_adjusted, index_records,
                       paired_p_value)
+from .bracket import AXES, axis_validation, bracket
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)
@@ -65,6 +66,7 @@ class BuiltTable:
     provenance: dict = field(default_factory=dict)
     selection: str = "per_seed"                   # results.SELECTIONS
     options: dict[tuple[str, str], int] = field(default_factory=dict)   # cell -> options each seed chose from
+    searches: dict[tuple[str, str], dict] = field(default_factory=dict)  # cell -> axis -> Searched (below)
 
     def rows(self, include_csv_only=False):
         return [r for r in self.spec.rows if include_csv_only or not r.csv_only]
@@ -81,6 +83,52 @@ class BuiltTable:
         return sum(choices_differ_between_seeds(c) for c in chosen), len(chosen)
 
 
+# No profile declares bounds on its grids yet: every edge of a searched grid is open (not "at a
+# bound") unless the validation there ties with its neighbour's.
+UNDECLARED_BOUNDS = (1e-30, 1e30)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One hyperparameter of one cell: the values searched (None: inherited from another row's
+    choice per seed), and where each seed's choice sits in them (bracket.py's kinds)."""
+    grid: tuple[float, ...] | None
+    counts: dict[str, int] | None = None      # choices_interior / _at_bound / _tied / _at_open_edge
+
+    def words(self) -> str:
+        return "inherited" if self.grid is None else " ".join(f"{v:g}" for v in self.grid)
+
+
+def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched]:
+    """How a cell's choices were made, per hyperparameter: its grid (over the records of the
+    variants its seeds chose) and each seed's choice classified against it. A hyperparameter a
+    model does not have (every value 0: the Student's λ) is left out."""
+    out = {}
+    chosen = [r for r in records if r["variant"] in set(cell.variants)]
+    for axis in AXES:
+        if any(axis in r.get("inherited", ()) for r in cell.records):
+            out[axis] = Searched(None)
+            continue
+        grid = tuple(sorted({r.get(axis, 0.0) for r in chosen}))
+        if grid == (0.0,):
+            continue
+        try:
+            found = bracket(grid, axis_validation(chosen, axis, higher_is_better), UNDECLARED_BOUNDS, 10.0,
+                            higher_is_better)
+            out[axis] = Searched(grid, found.counts())
+        except ValueError:      # the seeds searched different values (a row pooling variants)
+            out[axis] = Searched(grid)
+    return out
+
+
+def open_edges(table: "BuiltTable") -> tuple[int, int, int]:
+    """(choices at an open edge, tied choices, choices counted) over the table's shown cells."""
+    shown = {r.label for r in table.rows()}
+    counts = [s.counts for key, axes in table.searches.items() if key[0] in shown for s in axes.values() if s.counts]
+    return (sum(c["choices_at_open_edge"] for c in counts), sum(c["choices_tied"] for c in counts),
+            sum(sum(c.values()) for c in counts))
+
+
 def expand(candidates, available) -> list[str]:
     """Variant keys matching the candidates; "prefix*" matches every key that starts with prefix."""
     out = []
@@ -94,13 +142,16 @@ def build_table(spec: TableSpec, records, genres, selection: str = "per_seed") -
     selection: "per_seed" (nested: each seed chooses on its own validation) or "pooled"."""
     indexed = index_records(records)
     available = {variant for variant, _ in indexed}
-    cells, p_values, options = {}, {}, {}
+    cells, p_values, options, searches = {}, {}, {}, {}
     for genre in genres:
         for row in spec.rows:
             candidates = expand(row.candidates, available)
             cell = best_cell(indexed, candidates, genre, spec.higher_is_better, selection)
             if cell is not None:
                 cells[row.label, genre] = cell
+                if selection == "per_seed":   # the pooled option chooses otherwise: its search is not classified
+                    searches[row.label, genre] = search_of(
+                        [r for v in candidates for r in indexed.get((v, genre), [])], cell, spec.higher_is_better)
                 first_seed = cell.seeds[0]
                 options[row.label, genre] = len({(r["variant"], r["distill_weight"], r.get("l2", 0.0))
                                                  for v in candidates for r in indexed.get((v, genre), [])
@@ -110,7 +161,7 @@ def build_table(spec: TableSpec, records, genres, selection: str = "per_seed") -
             if best is not None and (row.label, genre) in cells and row.label != BEST_ROW:
                 p_values[row.label, genre] = paired_p_value(cells[row.label, genre], best)
     used = [r for c in cells.values() for r in c.records]
-    return BuiltTable(spec, tuple(genres), cells, p_values, provenance_of(used), selection, options)
+    return BuiltTable(spec, tuple(genres), cells, p_values, provenance_of(used), selection, options, searches)
 
 
 def provenance_of(records) -> dict:
@@ -141,6 +192,29 @@ def holm_sentence(table: BuiltTable) -> str:
             + f"), adjusted p < {ALPHA}.")
 
 
+def search_sentence(table: BuiltTable) -> str:
+    """The caption's account of the search: each row's grids, and how many per-seed choices sit
+    at an edge of their grid (a tie there is counted apart: a flat stretch, not a preference)."""
+    if not table.searches:
+        return ""
+    grids = {}
+    for row in table.rows():
+        for genre in table.genres:
+            for axis, searched in table.searches.get((row.label, genre), {}).items():
+                grids.setdefault(row.label, {}).setdefault(axis, set()).add(searched.words())
+    names = {"distill_weight": "λ", "l2": "L2"}
+    rows = []
+    for label, axes in grids.items():
+        words = [f"{names[a]} inherited per seed" if grids_ == {"inherited"} else
+                 f"{names[a]} ∈ " + " or ".join("{" + g.replace(" ", ", ") + "}" for g in sorted(grids_))
+                 for a, grids_ in axes.items()]
+        rows.append(f"{label}: {'; '.join(words)}")
+    at_edge, tied, counted = open_edges(table)
+    return ("Searched per seed on validation: " + ". ".join(rows) + f". Of {counted} per-seed choices on a grid "
+            f"searched for the cell, {at_edge} sit at an open edge of it (the grid does not bracket them) and "
+            f"{tied} more tie there with the next value (a flat stretch, ties to the smaller value).")
+
+
 def caption(table: BuiltTable) -> str:
     p, spec = table.provenance, table.spec
     metric, direction = spec.metric, "higher" if spec.higher_is_better else "lower"
@@ -155,7 +229,7 @@ def caption(table: BuiltTable) -> str:
              f"{len(p.get('seeds', []))} seeds {p.get('seeds')}; {spec.protocol} Distillation weights λ, "
              "regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the "
              f"TD variants run) are {how}; \"TD (default)\" is the fixed default configuration. "
-             f"Cells whose seeds chose differently: {differ} of {chosen}.",
+             f"Cells whose seeds chose differently: {differ} of {chosen}.", search_sentence(table),
              f"**Bold**: {best} mean among the models trained on the task"
              + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not)"
                 if any(r.reference for r in spec.rows) else "")
@@ -200,12 +274,13 @@ def column_header(table: BuiltTable, genre: str) -> str:
     return table.spec.column_label(table.genres.index(genre) + 1, genre)
 
 
-def _choice_words(row: Row, cell: Cell) -> list[str]:
+def _choice_words(row: Row, cell: Cell, searched: dict | None = None) -> list[str]:
     """What a cell chose, one value when every seed agreed, else one per seed ("3/3/10/3/3")."""
     words = [cell.variant] if len(row.candidates) > 1 or row.candidates[0].endswith("*") else []
     if any(cell.weights):
         words.append(f"λ={_one_or_each(cell.weights)}")
-    if len(cell.records[0].get("config", {}).get("l2_grid", [])) > 1 or len(set(cell.l2s)) > 1:
+    l2 = (searched or {}).get("l2")
+    if (l2 is not None and l2.grid is not None and len(l2.grid) > 1) or len(set(cell.l2s)) > 1:
         words.append(f"l2={_one_or_each(cell.l2s)}")
     return words
 
@@ -223,7 +298,7 @@ def choices_text(table: BuiltTable) -> str:
             cell = table.cells.get((row.label, genre))
             if cell is None:
                 continue
-            words = _choice_words(row, cell)
+            words = _choice_words(row, cell, table.searches.get((row.label, genre)))
             if words:
                 picks.append(f"{genre}: {' '.join(words)}")
         if picks:
@@ -296,7 +371,8 @@ def render_csv(table: BuiltTable) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["table", "row", "task_index", "task", "metric", "mean_test", "se", "n_seeds", "seeds",
                      "test_per_seed", "mean_valid", "variant_per_seed", "distill_weight_per_seed",
-                     "l2_per_seed", "p_vs_TD", "significant", "p_holm", "significant_holm", "selection", "profile",
+                     "l2_per_seed", "p_vs_TD", "significant", "p_holm", "significant_holm", "selection",
+                     "distill_weight_grid", "l2_grid", "choices_at_open_edge", "choices_tied", "profile",
                      "table_hash", "git_revisions"])
     p, holm = table.provenance, table.p_holm
     for row in table.rows(include_csv_only=True):
@@ -312,9 +388,21 @@ def render_csv(table: BuiltTable) -> str:
                              " ".join(cell.variants), " ".join(f"{w:g}" for w in cell.weights),
                              " ".join(f"{v:g}" for v in cell.l2s), "" if math.isnan(pv) else f"{pv:.4g}",
                              int(significant(pv)), "" if math.isnan(ph) else f"{ph:.4g}", int(significant(ph)),
-                             table.selection, p.get("profile"),
+                             table.selection, *_search_columns(table.searches.get((row.label, genre), {})),
+                             p.get("profile"),
                              p.get("table_hash"), " ".join(p.get("git_revisions", []))])
     return buffer.getvalue()
+
+
+def _search_columns(searched: dict) -> list[str]:
+    """The CSV's account of a cell's search: each grid ("" where the model has no such
+    hyperparameter, "inherited" where it takes another row's choice), and its per-seed choices
+    at an open edge and tied there, summed over its searched grids ("" if none was searched)."""
+    counted = [s.counts for s in searched.values() if s.counts]
+    return [searched["distill_weight"].words() if "distill_weight" in searched else "",
+            searched["l2"].words() if "l2" in searched else "",
+            str(sum(c["choices_at_open_edge"] for c in counted)) if counted else "",
+            str(sum(c["choices_tied"] for c in counted)) if counted else ""]
 
 
 def read_csv(spec: TableSpec, path: Path) -> BuiltTable:
