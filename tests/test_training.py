@@ -34,7 +34,7 @@ def test_start_guard_at_the_cpu_profile_value_counts_standard_errors_of_the_mean
     so 1 > 2·0.258 clears the guard (it would not against 2 sd = 2.07: the √n decides).
     Gains c ± 1 with c = 0.508: 2·se ≈ 0.5164 > c, not clear (with sd over n, 2·se = 0.5 < c)."""
     from ikd_lib.core.task import ACCURACY, RMSE
-    from ikd_lib.core.train import clearly_beats_start
+    from ikd_lib.core.stopping import clearly_beats_start
     from ikd_lib.movielens.profiles import get_profile
     guard = get_profile("cpu").student_train.start_guard
     assert guard == 2.0
