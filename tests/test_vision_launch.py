@@ -111,9 +111,12 @@ def test_plan_lists_the_stages_and_gpu_hours_by_the_documented_rule(grid):
                       2: ["td_k0", "td_k2", "td_no_sc", "td_noise"]}
     by_what = {r[1]: r for r in rows}
     assert by_what["td"][3] == "2" and by_what["td_k2"][3] == "1"   # λ grid of 2; an ablation inherits one
-    # plan.py's rule: epochs x (n_train / r + n_valid / r_eval); TD with K rounds: 1/r_kd + K (1/r_td - 1/r_kd)
-    student = 2 * (N_TRAIN / RATES["student"] + N_VALID / RATES["eval"]) / 3600
-    td_k2 = 2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"]) / 3600
+    # plan.py's rule: epochs x (n_train / r + n_valid / r_eval) + epoch 0's n_valid / r_eval; TD with K
+    # rounds: 1/r_kd + K (1/r_td - 1/r_kd)
+    start = N_VALID / RATES["eval"]
+    student = (2 * (N_TRAIN / RATES["student"] + N_VALID / RATES["eval"]) + start) / 3600
+    td_k2 = (2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"])
+             + start) / 3600
     assert float(by_what["student"][6]) == pytest.approx(student, abs=0.005)
     assert float(by_what["td_k2"][6]) == pytest.approx(td_k2, abs=0.005)
     assert by_what["student"][5] == str(N_TRAIN + N_VALID)

@@ -5,7 +5,8 @@ The estimate's rule (an upper bound: every run is charged max_epochs; early stop
 runs sooner). With r_X the calibrated images per second of one GPU for step X:
   seconds per training image: Student 1/r_student; KD, FitNet, FD, Hybrid 1/r_kd (the teacher
   runs live); TD with K rounds 1/r_kd + K (1/r_td - 1/r_kd) (r_td is measured at K = 1);
-  an epoch: n_train x that + n_valid / r_eval; a run: max_epochs epochs;
+  an epoch: n_train x that + n_valid / r_eval; a run: max_epochs epochs, plus one validation pass
+  of the model as initialised (epoch 0, a candidate of the early-stopping rules, core/stopping.py);
   the teacher's probe: (n_train + n_valid + n_test) / r_teacher.
 GPU-hours do not depend on the GPUs per run when throughput scales with them (DDP, one node).
 """
@@ -66,7 +67,7 @@ def seconds_per_train_image(method: str, k_rounds: int, rates: dict) -> float:
 
 def run_seconds(method: str, k_rounds: int, sizes: dict, epochs: int, rates: dict) -> float:
     epoch = sizes["train"] * seconds_per_train_image(method, k_rounds, rates) + sizes["valid"] / rates["eval"]
-    return epochs * epoch
+    return epochs * epoch + sizes["valid"] / rates["eval"]   # and epoch 0's validation
 
 
 def probe_seconds(sizes: dict, rates: dict) -> float:
