@@ -19,7 +19,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_DIR := runs/$(PROFILE)
-# The paper profile's ViT runs go to a launcher (ikd_lib/vision/launch.py): local (torchrun on
+# The paper profile's ViT runs go to a launcher (ikd_lib/launch/launchers.py): local (torchrun on
 # this node) or slurm (submitit); GPUS: GPUs per run (default: every GPU of the node).
 LAUNCHER ?= local
 export IKD_LAUNCHER := $(LAUNCHER)
@@ -64,7 +64,7 @@ data: $(INSTALLED)
 
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
-	$(if $(PAPER_PREFLIGHT),@$(PY) -m ikd_lib.vision.preflight --profile paper)
+	$(if $(PAPER_PREFLIGHT),@$(PY) -m ikd_lib.vision.paper.preflight --profile paper)
 	@mkdir -p $(RUN_DIR)/notebooks; start=$$(date +%s); \
 	for nb in $(NOTEBOOKS_$(TRACK)); do \
 	  echo "== $$nb ($(PROFILE))"; \
@@ -87,7 +87,7 @@ test: data
 # Mutation testing of the core's rule modules (docs/mutation.md): mutmut, pinned, against the
 # fast tests named in pyproject.toml; not part of `make test` (hours on 2 cores). One module at
 # a time, smallest first (MUTATION_MODULES=losses for one); survivors -> docs/mutation_survivors.txt.
-MUTATION_MODULES ?= comm losses results methods train tables
+MUTATION_MODULES ?= comm losses results methods stopping train tables
 mutation: data
 	rm -rf mutants
 	for m in $(MUTATION_MODULES); do \
@@ -132,10 +132,10 @@ clean-runs:
 # The paper profile's GPU check and calibration (a few minutes on one GPU): images/s of Student,
 # KD and TD steps of ViT-B/16 at 224 px in bf16, peak memory, projected GPU-hours.
 gpu-check: $(INSTALLED)
-	$(PY) -m ikd_lib.vision.gpu_check
+	$(PY) -m ikd_lib.vision.paper.gpu_check
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_device.py   # the core loop on the GPU (skipped without one)
 
 # What the paper profile can download itself: CIFAR-10/100 (torchvision) and the teacher's
 # checkpoint (Hugging Face hub). ImageNet needs a login: see docs/paper_scale.md.
 paper-data: $(INSTALLED)
-	$(PY) -m ikd_lib.vision.preflight --profile paper --download
+	$(PY) -m ikd_lib.vision.paper.preflight --profile paper --download

@@ -175,7 +175,7 @@ def ddp_loop(case: Case, tmp_path, monkeypatch) -> tuple[int, int, bool]:
     whether the restored weights are the start's)."""
     from test_vision_ddp import RedOrNot, build
 
-    from ikd_lib.vision import ddp
+    from ikd_lib.vision.paper import ddp
     method, _, states = build()
     if case.warmup:
         method.td = replace(method.td, schedule="separate", warmup_student_steps=1,
@@ -207,7 +207,7 @@ def test_a_resumed_ddp_run_keeps_the_start_and_its_guard(process_group, tmp_path
     values (kept in the checkpoint, not evaluated again) and restores the same epoch."""
     from test_vision_ddp import RedOrNot, build
 
-    from ikd_lib.vision import ddp
+    from ikd_lib.vision.paper import ddp
     case = CASES[4]   # accuracy_guard_passes: best epoch 3, stops after 5
     cfg = TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, patience=case.patience, start_guard=case.start_guard,
                       optimizer="adamw", min_batches_per_epoch=1)

@@ -1,4 +1,4 @@
-"""ikd_lib.vision.ddp on CPUs: 2 processes, gloo, torch's DistributedDataParallel.
+"""ikd_lib.vision.paper.ddp on CPUs: 2 processes, gloo, torch's DistributedDataParallel.
 
 One spawn of 2 processes runs every scenario (starting a process that imports torch costs
 ~10 s here), each process saves what it ends with, and the tests compare the files:
@@ -51,7 +51,7 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
     weights in every process (all drawn from fixed seeds)."""
     from ikd_lib.core import losses
     from ikd_lib.core.methods import build_method
-    from ikd_lib.vision.ddp import teacher_states_fn
+    from ikd_lib.vision.paper.ddp import teacher_states_fn
     from ikd_lib.core.methods import freeze
     from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
     from ikd_lib.vision.profiles import PROFILES
@@ -73,7 +73,7 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
 def _worker(rank: int, port: int, out: str) -> None:
     import ikd_lib  # noqa: F401
     import torch.distributed as dist
-    from ikd_lib.vision import ddp
+    from ikd_lib.vision.paper import ddp
     from ikd_lib.vision.teacher import augment
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -273,7 +273,7 @@ def test_resume_continues_and_equals_an_uninterrupted_run(runs):
 
 def test_a_checkpoint_without_step_log_is_refused_not_resumed_with_a_partial_log(runs, tmp_path):
     from ikd_lib.core.train import make_optimizers
-    from ikd_lib.vision import ddp
+    from ikd_lib.vision.paper import ddp
     saved = torch.load(runs.out / "A" / "checkpoint.pt", weights_only=True)
     del saved["step_log"]   # as an older version of ikd_lib wrote it
     torch.save(saved, tmp_path / "checkpoint.pt")
@@ -322,7 +322,7 @@ def test_main_runs_the_smoke_profile(runs):
     assert result["epochs_run"] == 1 and result["world_size"] == WORLD
     assert 0 <= result["valid_metric"] <= 1 and 0 <= result["test_metric"] <= 1
     assert Path(result["checkpoint"]).is_file()
-    from ikd_lib.vision.ddp import read_step_log
+    from ikd_lib.launch.spec import read_step_log
     steps = read_step_log(runs.out / "D" / result["step_log_file"])
     saved = torch.load(result["checkpoint"], weights_only=True)
     assert steps.keys() == saved["step_log"].keys() and "interact" in steps

@@ -1,149 +1,85 @@
-"""The ViT experiment at the paper's scale: the same variants, waves, inherited choices and
-results store as the cpu profile (core/experiment.py), but every run is handed to a launcher
-(launch.py: torchrun on this node, or SLURM jobs) as a spec file, and its result.json is brought
-into the store as an ordinary record (the same fields, config hash and provenance), its steps.npz
-into the stack's log (per-step losses, [steps, runs], as an in-process stack's step_log).
+"""An experiment whose runs are launched, not trained in this process: the same variants, waves,
+inherited choices and results store as any profile (core/experiment.py), but every run is handed
+to a launcher (launchers.py: torchrun on this node, or SLURM jobs) as a spec file (spec.py), and
+its result.json is brought into the store as an ordinary record (the same fields, config hash and
+provenance), its steps.npz into the stack's log (per-step losses, [steps, runs], as an in-process
+stack's step_log).
 
-    exp = LaunchedVisionExperiment(get_profile("paper"))
-    records = exp.run(["student", "kd", "td"])   # prints the plan, launches what is missing
+`run` works in stages: first the teacher's probes (the preparation that the methods reading the
+teacher's logits, and the Teacher row, need), then each wave of variants (a TD ablation keeps the
+λ that TD (default) chose for the same seed, so it waits for that wave's records). A finished run
+is never launched again; an unfinished one resumes from its checkpoint. Nothing is computed in
+this process but the plan.
 
-`run` works in stages: first the teacher's linear probes (the preparation the KD and Hybrid runs
-and the Teacher (probe) row need), then each wave of variants (a TD ablation keeps the λ that
-TD (default) chose for the same seed, so it waits for that wave's records). A finished run is
-never launched again; an unfinished one resumes from its checkpoint. Nothing is computed in this
-process but the plan: the datasets are only listed (labels, file names), never loaded.
+A track subclasses `LaunchedExperiment` with what it knows: `entry` (the module each launched
+process runs), `train_spec` and `probe_spec` (what one run needs), `sizes` (images per split),
+`calibration` (plan.py), and the Experiment hooks run_config, task_for, reference_outcome (the
+ViT's: vision/paper/experiment.py).
 """
 from __future__ import annotations
 
-import os
-from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from ..core.config import config_hash
 from ..core.experiment import EVALUATED, Experiment, Variant
-from ..core.store import runs_dir
-from ..core.task import ACCURACY
-from . import preflight, spec as specs, stream
-from .plan import PlanRow, format_plan, load_calibration, plan_rows
-from .profiles import Profile
-from .tables import TABLES, tables_for
-from .teacher import PROBE_L2S, _load
+from ..core.torchfiles import load_cached
+from . import spec as specs
+from .launchers import from_settings
+from .plan import PlanRow, format_plan, plan_rows
 
 PROBE_METHODS = ("kd", "hybrid", "teacher")   # what reads the teacher's probe
 
 
-class LaunchedVisionExperiment(Experiment):
-    track = "vision"
-    higher_is_better = True
-    tables = TABLES
+class LaunchedExperiment(Experiment):
+    entry: str   # the module a launched process runs: `python -m <entry> SPEC.json ...`
 
-    def __init__(self, profile: Profile, store_root=None, progress: bool = True, launcher=None,
-                 loader_workers: int | None = None):
-        """loader_workers: DataLoader processes per rank (default 8 with a pre-trained teacher at
-        224 px, JPEG decoding needs them; 0 for a profile's own small ViT)."""
-        # fail in seconds, before anything is listed or launched, when data or checkpoint are missing
-        preflight.check(profile.datasets, profile.vit.timm_name)
-        super().__init__(profile, store_root or runs_dir(profile.name) / "vision", progress,
-                         stack_replicas=False, workers=1)
-        self.tables = tables_for(profile)   # captions that say what this profile runs (the checkpoint, ...)
-        self.checkpoint = preflight.checkpoint_file(profile.vit.timm_name) if profile.vit.timm_name else None
-        # "add noise": the variant's σ stays relative to t_l's spread; each run scales it (run.py)
-        from .experiment import vision_variants
-        self.variants = vision_variants(profile, profile.noise_std)
+    def __init__(self, profile, store_root, progress: bool = True, launcher=None):
+        super().__init__(profile, store_root, progress, stack_replicas=False, workers=1)
         self._launcher = launcher
-        self.loader_workers = loader_workers if loader_workers is not None else (8 if profile.vit.timm_name else 0)
-        self.teacher_summary = self._teacher_summary()
-        self._fingerprints, self._sizes = {}, {}
-
-    def _teacher_summary(self) -> dict:
-        vit = self.profile.vit
-        if vit.timm_name is None:
-            return {"config_hash": config_hash("random teacher", asdict(vit)), "source": "random (seed 0), not pre-trained"}
-        size = os.path.getsize(self.checkpoint)   # the file's path differs between machines; its size does not
-        return {"config_hash": config_hash(vit.timm_name, size), "source": f"{vit.timm_name}: {self.checkpoint}"}
 
     @property
     def launcher(self):
         if self._launcher is None:
-            from .launch import from_settings
-            self._launcher = from_settings(self.store.root)
+            self._launcher = from_settings(self.store.root, self.entry)
         return self._launcher
 
-    # ------------------------------------------------------------ data, listed not loaded
-    def fingerprint(self, name: str) -> str:
-        if name not in self._fingerprints:
-            self._fingerprints[name] = stream.fingerprint(name)
-        return self._fingerprints[name]
-
-    def sizes(self, name: str) -> dict:
-        if name not in self._sizes:
-            self._sizes[name] = stream.split_sizes(name, self.profile.valid_per_class[name])
-        return self._sizes[name]
-
-    # ------------------------------------------------------------ specs
-    def probe_key(self, name: str) -> str:
-        return config_hash("streamed probe", self.teacher_summary["config_hash"], self.fingerprint(name), name,
-                           PROBE_L2S, self.profile.vit.img_size, self.profile.valid_per_class[name])
+    # ------------------------------------------------------------ what a track supplies
+    def train_spec(self, variant: Variant, name: str, replica, key: str) -> dict:
+        """The spec of one (variant, task, seed, λ) run: kind "train", out, and what its entry reads."""
+        raise NotImplementedError
 
     def probe_spec(self, name: str) -> dict:
-        key = self.probe_key(name)
-        return {"kind": "probe", "dataset": name, "key": key, "vit": asdict(self.profile.vit),
-                "checkpoint": self.checkpoint, "valid_per_class": self.profile.valid_per_class[name],
-                "batch_size": self.profile.student_train.batch_size, "probe_l2s": list(PROBE_L2S),
-                "probe_file": str(self.store.root / "probes" / f"probe-{key}.pt"),
-                "out": str(self.store.root / "probes" / key), "workers": self.loader_workers}
+        """The spec of the teacher's probe on a task: kind "probe", probe_file, out, ..."""
+        raise NotImplementedError
 
-    def train_spec(self, variant: Variant, name: str, replica, key: str) -> dict:
-        p = self.profile
-        return {"kind": "train", "variant": variant.key, "method": variant.method, "dataset": name,
-                "seed": replica.seed, "weight": replica.weight, "config_hash": key,
-                "td": asdict(variant.td) if variant.td else None, "vit": asdict(p.vit), "checkpoint": self.checkpoint,
-                "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name],
-                "probe": self.probe_spec(name)["probe_file"] if variant.method in PROBE_METHODS else None,
-                "out": str(self.store.root / "ddp" / variant.key / name / f"seed{replica.seed}_w{replica.weight:g}_{key}"),
-                "workers": self.loader_workers, "progress": self.progress}
+    def sizes(self, name: str) -> dict:
+        """Examples per split of a task: {"train", "valid", "test"}."""
+        raise NotImplementedError
 
+    def calibration(self) -> dict | None:
+        """The measured rates the plan reads (plan.load_calibration), or None."""
+        return None
+
+    # ------------------------------------------------------------ launched, then read back
     def probe(self, name: str) -> dict:
-        """The teacher's probe on a dataset (launched first if it is not there)."""
+        """The teacher's probe on a task (launched first if it is not there)."""
         spec = self.probe_spec(name)
         if not specs.finished(spec):
             self.launcher.run([specs.write(spec)], stage="probes")
-        probe = _load(Path(spec["probe_file"]))
+        probe = load_cached(Path(spec["probe_file"]))
         if probe is None:
             raise RuntimeError(f"the probe job for {name} ended without writing {spec['probe_file']}")
         return probe
 
-    # ------------------------------------------------------------ what Experiment asks of a track
-    def run_config(self, variant: Variant, name: str) -> dict:
-        p = self.profile
-        return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
-                "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
-                "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], **self.replica_config(variant, name),
-                "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
-                "data": self.fingerprint(name), "streamed": True}
-
     def stack_config(self, variant: Variant, name: str) -> dict:
-        """A launched run's ranks take their GPUs from torchrun (ddp.py), not from IKD_DEVICE:
-        the device is not part of its key, on any machine."""
+        """A launched run's ranks take their GPUs from torchrun, not from IKD_DEVICE: the device is
+        not part of its key, on any machine."""
         return self.run_config(variant, name)
 
     def train_config(self, variant: Variant):
         return self.profile.student_train
-
-    def task_for(self, variant: Variant, name: str):
-        """What a record reads of the task: its name, metric and training-set size."""
-        return SimpleNamespace(name=name, metric=ACCURACY, train=range(self.sizes(name)["train"]))
-
-    def reference_outcome(self, variant: Variant, task) -> dict:
-        """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
-        accuracy, n = self.probe(task.name)["accuracy"], len(self.profile.seeds)
-        return {"valid_metric": [accuracy["valid"]] * n, "test_metric": [accuracy["test"]] * n,
-                "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         """Not training: the launched runs' results, as core/train.py's outcome of a stack."""
@@ -163,7 +99,7 @@ class LaunchedVisionExperiment(Experiment):
 
     # ------------------------------------------------------------ the plan and the stages
     def plan(self, waves, tasks) -> list[PlanRow]:
-        calibration = load_calibration(self.profile.vit)
+        calibration = self.calibration()
         done = lambda key, name: (int(specs.finished(self.probe_spec(name))) if key == "probe" else
                                   self.n_replicas(self.variants[key], name) if self.in_store((key, name)) else 0)
         return plan_rows(self, waves, tasks, self.sizes, calibration and calibration["images_per_s"], done)
@@ -174,7 +110,7 @@ class LaunchedVisionExperiment(Experiment):
         waves = self.waves(keys)
         launcher = self.launcher
         print(format_plan(self.plan(waves, tasks), getattr(launcher, "per_run", getattr(launcher, "gpus", 1)),
-                          launcher.name, load_calibration(self.profile.vit), self.profile.name), flush=True)
+                          launcher.name, self.calibration(), self.profile.name), flush=True)
         if any(self.variants[k].method in PROBE_METHODS for wave in waves for k in wave):
             probes = [self.probe_spec(name) for name in tasks]
             launcher.run([specs.write(s) for s in probes if not specs.finished(s)], stage="probes")

@@ -99,7 +99,7 @@ def parameter_counts(exp, keys) -> dict[str, int]:
     counts = {}
     for key in keys:
         variant = exp.variants[key]
-        student = exp._student(task, (seed,))
+        student = exp.student_model(task, (seed,))
         teacher = exp.teacher_for(variant, torch.tensor([0])) if variant.method != "student" else None
         method = exp.make_method(variant, student, teacher, torch.ones(1), task, 0)
         counts[key] = training_only_parameters(method)

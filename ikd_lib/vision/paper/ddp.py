@@ -1,7 +1,7 @@
 """The paper profile's trainer: one student per run on many GPUs, torch's DistributedDataParallel
 under torchrun, bf16 autocast, a checkpoint every epoch and resume.
 
-    torchrun --nproc_per_node=8 -m ikd_lib.vision.ddp --profile paper --dataset cifar10 \\
+    torchrun --nproc_per_node=8 -m ikd_lib.vision.paper.ddp --profile paper --dataset cifar10 \\
         --variant td --seed 0 --weight 1.0 --out runs/paper/ddp/cifar10-td-s0-w1
 
 At 224 px on full datasets the teacher's states cannot be cached (augmentation changes every
@@ -26,14 +26,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import io
 import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -41,19 +38,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 from tqdm.auto import tqdm
 
-from ..core import losses
-from ..core.methods import build_method
-from ..core.stacked import replica_generator
-from ..core.store import atomic_write_bytes, atomic_write_json, provenance
-from ..core.stopping import EarlyStopping
-from ..core.task import ACCURACY
-from ..core.train import describe_nonfinite, make_optimizers, phase_at
-from ..core.store import cache_root
-from ..core.methods import freeze
-from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
-from .profiles import get_profile
-from .spec import RESULT, STEPS
-from .teacher import _atomic_save, augment as crop_and_flip, load_pretrained_teacher
+from ...core import losses
+from ...core.methods import build_method, freeze
+from ...core.stacked import replica_generator
+from ...core.store import atomic_write_json, cache_root, provenance
+from ...core.stopping import EarlyStopping
+from ...core.task import ACCURACY
+from ...core.torchfiles import atomic_save
+from ...core.train import describe_nonfinite, make_optimizers, phase_at
+from ...launch.spec import RESULT, STEPS, write_step_log
+from ..models import TappedViT, TeacherUp, build_vit, student_from_teacher
+from ..profiles import get_profile
+from ..teacher import augment as crop_and_flip, load_pretrained_teacher
+from ..variants import VARIANT_KEYS, vision_variants
+from .stream import holdout
 
 CHECKPOINT = "checkpoint.pt"
 STEPS_BY_PHASE = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
@@ -104,7 +102,16 @@ class Objective(nn.Module):
         return full.float().sum(), named   # the per-replica loss summed (R = 1); fp32 under autocast
 
 
-def _autocast(device: torch.device):
+class TaskLike:
+    """What build_method reads of a task, for a run that has no Task in memory: the task loss and
+    the logit-KD loss at the profile's temperature (picklable)."""
+
+    def __init__(self, temperature: float):
+        self.task_loss = losses.class_cross_entropy
+        self.kd_loss = functools.partial(losses.kd_classes, temperature=temperature)
+
+
+def autocast(device: torch.device):
     """bf16 on GPUs (its fp32 exponent range needs no loss scaling); plain fp32 on CPUs."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
@@ -146,7 +153,7 @@ def per_example(method, dataset, device, batch_size: int, num_workers: int = 0, 
     mine = []
     for images, labels in DataLoader(Subset(dataset, range(rank, n, world)), batch_size=batch_size,
                                      num_workers=num_workers, pin_memory=device.type == "cuda"):
-        with _autocast(device):
+        with autocast(device):
             pred = method.predict(images.to(device, non_blocking=True)[None])
         mine.append(metric.per_example(pred.float(), labels.to(device)[None])[0].float())
     share = torch.full((-(-n // world),), float("nan"), device=device)   # rank r: images r, r + world, ...
@@ -232,19 +239,6 @@ def _extend(step_log: dict[str, torch.Tensor], rows: dict[str, torch.Tensor]) ->
     return {k: torch.cat([step_log[k], rows[k]]) for k in step_log}
 
 
-def write_step_log(path, step_log: dict[str, torch.Tensor]) -> None:
-    """name -> [steps] as an .npz, written whole and then renamed (a reader never sees half)."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: v.numpy().astype(np.float32) for k, v in step_log.items()})
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def read_step_log(path) -> dict[str, np.ndarray]:
-    """What write_step_log wrote: name -> float32 array [steps]."""
-    with np.load(path) as saved:
-        return {k: saved[k] for k in saved.files}
-
-
 def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td, progress: dict,
                  seed: int, epoch: int, rank: int, device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """One pass over this rank's shard: (the epoch's mean training losses, its per-step losses
@@ -259,7 +253,7 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
         if augment is not None:   # on the CPU batch: the generator is a CPU one
             images = augment(images, replica_generator(seed, f"ddp.augment.epoch{epoch}.rank{rank}.step{i}"))
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with _autocast(device):
+        with autocast(device):
             with torch.no_grad():
                 states = teacher_states(images)
             total, named = model({"inputs": images[None], "target": labels[None], **states}, phase)
@@ -354,7 +348,7 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
         state.update(epoch=epoch, wall_s=wall_before + time.perf_counter() - start)
         history.append({"epoch": epoch, "valid_metric": valid, "wall_s": state["wall_s"], **train_losses})
         if rank == 0:   # written whole, then renamed: a crash never leaves half a checkpoint
-            _atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
+            atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
                           "stopping": rules.state_dict(with_start=True),   # best epoch, patience, epoch 0's values
                           "step_log": step_log,   # loss name -> [steps so far]: a resumed run's log is whole
                           "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
@@ -376,22 +370,12 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
 
 
 # ---------------------------------------------------------------- the torchrun entry point
-def _holdout(targets, per_class: int) -> tuple[list[int], list[int]]:
-    """(train, valid) indices: the last `per_class` images of each class (official order)
-    are validation, the rule of data.split_holdout."""
-    targets = torch.as_tensor(targets)
-    valid = torch.zeros(len(targets), dtype=torch.bool)
-    for c in targets.unique():
-        valid[(targets == c).nonzero().flatten()[-per_class:]] = True
-    return (~valid).nonzero().flatten().tolist(), valid.nonzero().flatten().tolist()
-
-
 def _datasets(profile, name: str, rank: int):
     """(train, valid, test, n_classes). A profile with its own small ViT (smoke, cpu) uses the
     in-memory subsets of the cpu track (offline copies, no download); the paper profile the full
     datasets as uint8 tensors resized to its img_size (torchvision CIFAR, or ImageNet folders)."""
     if profile.vit.timm_name is None:
-        from .tasks import load_splits
+        from ..tasks import load_splits
         s = load_splits(profile, name)
         return (*(TensorDataset(p.x, p.y) for p in (s.train, s.valid, s.test)), len(s.classes))
     import torchvision
@@ -399,7 +383,7 @@ def _datasets(profile, name: str, rank: int):
     size = profile.vit.img_size
     transform = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])
     if name == "imagenet":
-        from .data import imagenet_folder
+        from ..data import imagenet_folder
         full, test = imagenet_folder()
         full.transform = test.transform = transform
     else:
@@ -409,7 +393,7 @@ def _datasets(profile, name: str, rank: int):
             cls(root, train=True, download=True), cls(root, train=False, download=True)
         dist.barrier()   # the other ranks wait for the download
         full, test = (cls(root, train=t, transform=transform) for t in (True, False))
-    train_idx, valid_idx = _holdout(full.targets, profile.valid_per_class[name])
+    train_idx, valid_idx = holdout(full.targets, profile.valid_per_class[name])
     return Subset(full, train_idx), Subset(full, valid_idx), test, len(full.classes)
 
 
@@ -417,7 +401,6 @@ def main(argv=None) -> DDPResult:
     """One (variant, dataset, seed, λ) run; rank 0 writes OUT/result.json and its per-step
     training losses OUT/steps.npz (loss name -> [steps], averaged over the ranks). The smoke profile uses
     a tiny *random* teacher and a random linear probe: it checks the machinery, not the method."""
-    from .experiment import VARIANT_KEYS, vision_variants
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper", choices=("smoke", "paper"))
     parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "tinyimagenet", "imagenet"))
@@ -451,8 +434,7 @@ def main(argv=None) -> DDPResult:
     else:   # no method but kd and hybrid reads teacher_pred; the smoke profile's stands in for one
         g = replica_generator(0, "ddp.random_probe")
         probe = {"weight": torch.randn(teacher.width, n_classes, generator=g) * 0.02, "bias": torch.zeros(n_classes)}
-    task_like = SimpleNamespace(task_loss=losses.class_cross_entropy,
-                                kd_loss=functools.partial(losses.kd_classes, temperature=profile.temperature))
+    task_like = TaskLike(profile.temperature)
     student = student_from_teacher(teacher, profile.vit, n_classes, args.seed)
     if len(student.vit.blocks) != profile.vit.student_depth:   # a timm model built at its own depth
         raise RuntimeError(f"the student has {len(student.vit.blocks)} blocks, not {profile.vit.student_depth}")

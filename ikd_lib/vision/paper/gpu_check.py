@@ -4,11 +4,11 @@ ViT-B/16 at 224 px (the pre-trained checkpoint when one is on this machine, else
 speed does not depend on them), bf16 autocast, the paper profile's global batch on one GPU:
 images per second of a Student, a KD and a TD (K = 1) training step, of the student's evaluation
 and of the teacher's forward pass (the probe's features); the TD/KD ratio; peak GPU memory; and
-the paper profile's projected GPU-hours (plan.py's rule). The rates are written as the
+the paper profile's projected GPU-hours (ikd_lib/launch/plan.py's rule). The rates are written as the
 calibration that `make tables PROFILE=paper` reads to print its plan.
 
-    python -m ikd_lib.vision.gpu_check                 # on a GPU
-    python -m ikd_lib.vision.gpu_check --tiny --out X  # the smoke ViT on the CPU (tests)
+    python -m ikd_lib.vision.paper.gpu_check                 # on a GPU
+    python -m ikd_lib.vision.paper.gpu_check --tiny --out X  # the smoke ViT on the CPU (tests)
 """
 from __future__ import annotations
 
@@ -22,14 +22,16 @@ from pathlib import Path
 
 import torch
 
-from ..core.experiment import Experiment
-from ..core.train import make_optimizers
-from ..core.methods import build_method, freeze
+from ...core.experiment import Experiment
+from ...core.methods import build_method, freeze
+from ...core.train import make_optimizers
+from ...launch.plan import calibration_path, format_plan, plan_rows
+from ..models import TappedViT, TeacherUp, build_vit, student_from_teacher
+from ..profiles import get_profile
+from ..variants import vision_variants
 from . import ddp
-from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
-from .plan import calibration_path, format_plan, official_sizes, plan_rows
-from .profiles import get_profile
-from .run import _TaskLike
+from .preflight import checkpoint_file
+from .stream import official_sizes
 
 
 def _timed(step, steps: int, warmup: int, device) -> float:
@@ -63,12 +65,12 @@ def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: st
         student = student_from_teacher(teacher, cfg, n_classes, seed=0)
         td = profile.td if kind == "td" else None
         method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
-                              torch.tensor([1.0]), _TaskLike(profile.temperature), td).to(device)
+                              torch.tensor([1.0]), ddp.TaskLike(profile.temperature), td).to(device)
         optimizers = make_optimizers(method, profile.student_train)
         method.train()
 
         def step():
-            with ddp._autocast(device):
+            with ddp.autocast(device):
                 with torch.no_grad():
                     states = states_of(images) if kind != "student" else {}
                 total, _ = ddp.Objective(method)({"inputs": images[None], "target": labels[None], **states})
@@ -87,14 +89,14 @@ def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: st
 
             @torch.no_grad()
             def evaluate():
-                with ddp._autocast(device):
+                with ddp.autocast(device):
                     method.predict(images[None])
             rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
         del method, optimizers
 
     @torch.no_grad()
     def teacher_forward():
-        with ddp._autocast(device):
+        with ddp.autocast(device):
             teacher.features(images)
     rates["teacher"] = batch / _timed(teacher_forward, steps, warmup, device)
     return {"images_per_s": rates, "peak_memory_gib": memory}
@@ -105,7 +107,6 @@ class _Counting(Experiment):
 
     def __init__(self, profile):
         super().__init__(profile, Path("/nonexistent"), progress=False, stack_replicas=False, workers=1)
-        from .experiment import vision_variants
         self.variants = vision_variants(profile, profile.noise_std)
 
 
@@ -125,14 +126,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, help="images per step (default: the profile's global batch)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per kind")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--out", help="the calibration file (default: plan.calibration_path)")
+    parser.add_argument("--out", help="the calibration file (default: ikd_lib.launch.plan.calibration_path)")
     args = parser.parse_args(argv)
     paper = get_profile("paper")
     profile = replace(paper, vit=get_profile("smoke").vit, td=get_profile("smoke").td) if args.tiny else paper
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     checkpoint = None
     if profile.vit.timm_name:
-        from .preflight import checkpoint_file
         checkpoint = checkpoint_file(profile.vit.timm_name)
     batch = args.batch or profile.student_train.batch_size
     start = time.perf_counter()
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
                    "td_over_kd_step_time": rates["kd"] / rates["td"],
                    "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                    "torch": torch.__version__, "wall_s": time.perf_counter() - start}
-    out = Path(args.out) if args.out else calibration_path(profile.vit)
+    out = Path(args.out) if args.out else calibration_path(profile.vit, "vision")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(calibration, indent=1))
     print(f"{name}, batch {batch}, {'bf16' if calibration['bf16'] else 'fp32'}, {calibration['weights']} weights:")
