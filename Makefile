@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make tables   # every table and figure, default profile `cpu` (PROFILE=smoke|cpu|paper,
 #                 # TRACK=movielens|vision for one track)
-#   make test     # the test suite
+#   make test     # the linter (make lint), then the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), bench, figures,
 # notebooks (sync each notebooks/<name>.py with its .ipynb), clean-runs; for the paper profile
@@ -48,7 +48,7 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test bench verify data notebooks lab report clean-runs gpu-check paper-data mutation
+.PHONY: tables figures test lint bench verify data notebooks lab report clean-runs gpu-check paper-data mutation
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
@@ -81,8 +81,14 @@ figures: data
 	    -p profile $(PROFILE) --no-progress-bar || exit 1; \
 	done
 
-test: data
+test: data lint
 	$(PY) -m pytest -q
+
+# ruff (pinned in constraints.txt), configured in pyproject.toml's [tool.ruff]: the library, the
+# tests, the tools and the notebooks' text (notebooks/<name>.py; the .ipynb pairs are synced from them).
+LINTED := ikd_lib tests tools $(wildcard notebooks/*.py)
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check $(LINTED)
 
 # Mutation testing of the core's rule modules (docs/mutation.md): mutmut, pinned, against the
 # fast tests named in pyproject.toml; not part of `make test` (hours on 2 cores). One module at

@@ -11,6 +11,8 @@ warm-up.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
 
+# isort: split
+
 import dataclasses
 import functools
 from dataclasses import dataclass, replace
@@ -173,9 +175,9 @@ def process_group():
 def ddp_loop(case: Case, tmp_path, monkeypatch) -> tuple[int, int, bool]:
     """train_ddp on the smoke ViT with its validation values scripted: (best epoch, epochs run,
     whether the restored weights are the start's)."""
-    from test_vision_ddp import RedOrNot, build
-
     from ikd_lib.vision.paper import ddp
+
+    from test_vision_ddp import RedOrNot, build
     method, _, states = build()
     if case.warmup:
         method.td = replace(method.td, schedule="separate", warmup_student_steps=1,
@@ -205,9 +207,9 @@ def test_the_stacked_and_the_ddp_loop_decide_the_same(case, toy_task, toy_teache
 def test_a_resumed_ddp_run_keeps_the_start_and_its_guard(process_group, tmp_path, monkeypatch):
     """Killed after epoch 2 of the guarded case, a resumed run still compares with epoch 0's
     values (kept in the checkpoint, not evaluated again) and restores the same epoch."""
-    from test_vision_ddp import RedOrNot, build
-
     from ikd_lib.vision.paper import ddp
+
+    from test_vision_ddp import RedOrNot, build
     case = CASES[4]   # accuracy_guard_passes: best epoch 3, stops after 5
     cfg = TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, patience=case.patience, start_guard=case.start_guard,
                       optimizer="adamw", min_batches_per_epoch=1)

@@ -24,8 +24,18 @@ TD 5 = 17; chosen differently: Student 4, KD 3, TD 5 = 12. td_k2 ran at another 
 import pytest
 
 from ikd_lib.core import tables
-from ikd_lib.core.tables import (Row, TableSpec, build_table, caption, expand, read_csv, render_csv,
-                                 render_latex, render_markdown, write_table)
+from ikd_lib.core.tables import (
+    Row,
+    TableSpec,
+    build_table,
+    caption,
+    expand,
+    read_csv,
+    render_csv,
+    render_latex,
+    render_markdown,
+    write_table,
+)
 
 GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime")
 SPEC = TableSpec(

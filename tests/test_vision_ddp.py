@@ -9,6 +9,8 @@ schedule's phases keep DDP's reducer fed, and main() runs the smoke profile with
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
 
+# isort: split
+
 import functools
 import json
 import os
@@ -50,10 +52,9 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
     """TD (K = 1) on the smoke ViT, a tiny random frozen teacher and a random probe; the same
     weights in every process (all drawn from fixed seeds)."""
     from ikd_lib.core import losses
-    from ikd_lib.core.methods import build_method
-    from ikd_lib.vision.paper.ddp import teacher_states_fn
-    from ikd_lib.core.methods import freeze
+    from ikd_lib.core.methods import build_method, freeze
     from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
+    from ikd_lib.vision.paper.ddp import teacher_states_fn
     from ikd_lib.vision.profiles import PROFILES
     vit = PROFILES["smoke"].vit
     teacher = freeze(TappedViT(build_vit(vit, vit.teacher_depth, 0, seed=0), vit.low_block, 0))
@@ -71,8 +72,8 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    import ikd_lib  # noqa: F401
     import torch.distributed as dist
+
     from ikd_lib.vision.paper import ddp
     from ikd_lib.vision.teacher import augment
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
@@ -290,7 +291,9 @@ def test_resume_restores_a_best_epoch_that_is_not_the_last(runs):
         f, g1, g2 = (runs.results[r][k] for k in ("F", "G1", "G2"))
         assert g1["epochs_run"] == 2 and g2["resumed_from_epoch"] == 2
         assert f["epochs_run"] == g2["epochs_run"] == 3
-        assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == pytest.approx(0.7)
+        assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == pytest.approx(
+            0.7
+        )
         assert_same(runs.load(f"G2{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])
         assert_same(runs.load(f"G1{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])   # epoch 1's, both
     f, g = (torch.load(runs.out / x / "checkpoint.pt", weights_only=True)["step_log"] for x in "FG")

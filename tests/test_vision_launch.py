@@ -1,15 +1,17 @@
-"""The paper profile's orchestrator at smoke scale on CPUs (ikd_lib/launch/: launched.py, launchers.py;
-vision/paper/: experiment.py, run.py):
-a small grid through the `local` launcher (torchrun, 2 gloo processes per run) on a tiny
-ImageFolder streamed from disk, its results ingested as records (with their per-step losses),
-Tables 4, 6, 9 and the vision figures notebook rendered from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way resumed to
-the uninterrupted run's result; the `slurm` path through submitit's local executor; the
+"""The paper profile's orchestrator at smoke scale on CPUs (ikd_lib/launch/: launched.py,
+launchers.py; vision/paper/: experiment.py, run.py): a small grid through the `local` launcher
+(torchrun, 2 gloo processes per run) on a tiny ImageFolder streamed from disk, its results
+ingested as records (with their per-step losses), Tables 4, 6, 9 and the vision figures notebook
+rendered from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way
+resumed to the uninterrupted run's result; the `slurm` path through submitit's local executor; the
 preflight's message without data or checkpoint; the GPU check at a tiny size on the CPU.
 
 Each torchrun start costs ~10 s here (every process imports torch), so the grid runs all the
 specs of a wave in one torchrun, as the launcher does at any scale.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
+
+# isort: split
 
 import contextlib
 import io
@@ -309,10 +311,16 @@ def test_the_paper_profiles_captions_say_what_it_runs_from_its_settings():
     for key, spec in paper.items():
         assert spec.rows == TABLES[key].rows and spec.paper_key == TABLES[key].paper_key
         text = f"{spec.protocol} {spec.note}"
-        for needed in ("`vit_base_patch16_224.augreg_in21k` (12 blocks of width 768, 16-px patches)",
-                       "the file that IKD_VIT_CHECKPOINT names", "resized to 224 px", "first 4 blocks",
-                       "the full CIFAR-10, CIFAR-100 and ImageNet", "500 for CIFAR-10, 50 for CIFAR-100, 10 for ImageNet",
-                       "a hold-out of each training split", "ILSVRC-2012 validation set"):
+        for needed in (
+            "`vit_base_patch16_224.augreg_in21k` (12 blocks of width 768, 16-px patches)",
+            "the file that IKD_VIT_CHECKPOINT names",
+            "resized to 224 px",
+            "first 4 blocks",
+            "the full CIFAR-10, CIFAR-100 and ImageNet",
+            "500 for CIFAR-10, 50 for CIFAR-100, 10 for ImageNet",
+            "a hold-out of each training split",
+            "ILSVRC-2012 validation set",
+        ):
             assert needed in text, (key, needed)
         for stand_in in ("stand-in", "Tiny-ImageNet", "32 px", "cpu profile", "training subset"):
             assert stand_in not in text, (key, stand_in)
@@ -345,7 +353,14 @@ def test_a_paper_profile_experiment_renders_its_tables_with_the_paper_captions(t
 
 
 def test_a_result_without_its_step_log_names_the_folder_to_delete(tmp_path):
-    spec = {"kind": "train", "variant": "td", "dataset": "imagenet", "seed": 0, "weight": 1.0, "out": str(tmp_path / "run")}
+    spec = {
+        "kind": "train",
+        "variant": "td",
+        "dataset": "imagenet",
+        "seed": 0,
+        "weight": 1.0,
+        "out": str(tmp_path / "run"),
+    }
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / specs.RESULT).write_text(json.dumps({"spec_hash": specs.spec_hash(spec)}))
     with pytest.raises(FileNotFoundError, match=r"steps.npz is missing .* delete the folder .*run and launch again"):

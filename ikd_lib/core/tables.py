@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import config_hash
 from .results import Cell, as_error, best_cell, choices_differ_between_seeds, index_records, paired_p_value
@@ -44,7 +44,7 @@ class TableSpec:
     protocol: str = ""            # the track's caption sentence on how runs train and choose
     paper_key: str | None = None  # matching entry of paper_results.json
     note: str = ""
-    facts: Callable[["BuiltTable"], str] | None = None   # a caption sentence computed from the runs
+    facts: Callable[[BuiltTable], str] | None = None   # a caption sentence computed from the runs
 
     @property
     def variants(self) -> tuple[str, ...]:

@@ -92,10 +92,16 @@ class LaunchedExperiment(Experiment):
                                    f"(exp.run launches what is missing)")
             results.append(specs.result(spec))
             step_logs.append(specs.step_log(spec))
-        return {"valid_metric": [r["valid_metric"] for r in results], "test_metric": [r["test_metric"] for r in results],
-                "best_epoch": [r["best_epoch"] for r in results], "epochs_run": max(r["epochs_run"] for r in results),
-                "steps_run": max(r["steps_run"] for r in results), "wall_s": sum(r["wall_s"] for r in results),
-                "step_log": step_log(step_logs), "epoch_log": epoch_log([r["history"] for r in results])}
+        return {
+            "valid_metric": [r["valid_metric"] for r in results],
+            "test_metric": [r["test_metric"] for r in results],
+            "best_epoch": [r["best_epoch"] for r in results],
+            "epochs_run": max(r["epochs_run"] for r in results),
+            "steps_run": max(r["steps_run"] for r in results),
+            "wall_s": sum(r["wall_s"] for r in results),
+            "step_log": step_log(step_logs),
+            "epoch_log": epoch_log([r["history"] for r in results]),
+        }
 
     # ------------------------------------------------------------ the plan and the stages
     def plan(self, waves, tasks) -> list[PlanRow]:

@@ -16,6 +16,7 @@ list of spec files and runs them in one process group.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -67,23 +68,22 @@ class LocalLauncher:
         if not spec_paths:
             return
         groups = [spec_paths[g::self.groups] for g in range(self.groups)]
-        procs = []
-        for g, paths in enumerate(p for p in groups if p):
-            env = dict(os.environ)
-            if self.groups > 1 and gpu_count():   # group g gets GPUs g*per_run .. (g+1)*per_run-1
-                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g * self.per_run + i) for i in range(self.per_run))
-            log = None
-            if self.log_dir is not None:
-                Path(self.log_dir).mkdir(parents=True, exist_ok=True)
-                log = open(Path(self.log_dir) / f"{stage}-group{g}.log", "a")
-            procs.append((subprocess.Popen(self.command(paths), env=env, stdout=log, stderr=subprocess.STDOUT
-                                           if log else None), log))
         failed = []
-        for proc, log in procs:
-            if proc.wait() != 0:
-                failed.append(f"exit {proc.returncode}" + (f", log {log.name}" if log else ""))
-            if log:
-                log.close()
+        with contextlib.ExitStack() as logs:   # every group's log stays open until its torchrun ends
+            procs = []
+            for g, paths in enumerate(p for p in groups if p):
+                env = dict(os.environ)
+                if self.groups > 1 and gpu_count():   # group g gets GPUs g*per_run .. (g+1)*per_run-1
+                    env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g * self.per_run + i) for i in range(self.per_run))
+                log = None
+                if self.log_dir is not None:
+                    Path(self.log_dir).mkdir(parents=True, exist_ok=True)
+                    log = logs.enter_context(open(Path(self.log_dir) / f"{stage}-group{g}.log", "a"))
+                procs.append((subprocess.Popen(self.command(paths), env=env, stdout=log,
+                                               stderr=subprocess.STDOUT if log else None), log))
+            for proc, log in procs:
+                if proc.wait() != 0:
+                    failed.append(f"exit {proc.returncode}" + (f", log {log.name}" if log else ""))
         if failed:
             raise RunFailed(f"{stage}: torchrun failed ({'; '.join(failed)}). Finished runs are kept; "
                             "run the same command again to resume the others from their checkpoints.")
@@ -145,9 +145,11 @@ class SlurmLauncher:
         failed = []
         for job, path in zip(jobs, spec_paths):
             try:
-                job.results()   # every task's: raises if one failed
-            except Exception as e:   # submitit's FailedJobError and the like, with the job's stderr
-                failed.append(f"{path} (job {job.job_id}): {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}")
+                job.results()  # every task's: raises if one failed
+            except Exception as e:  # submitit's FailedJobError and the like, with the job's stderr
+                failed.append(
+                    f"{path} (job {job.job_id}): {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}"
+                )
         if failed:
             raise RunFailed(f"{stage}: {len(failed)} job(s) failed; logs under {self.folder / stage}:\n  "
                             + "\n  ".join(failed) + "\nSubmit again (the same command) to resume them.")

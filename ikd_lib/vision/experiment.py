@@ -141,7 +141,7 @@ def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs):
     overrides = {k: v for k, v in (("datasets", tasks), ("seeds", seeds)) if v}
     chosen = get_profile(profile, **overrides)
     if chosen.vit.timm_name is not None:
-        from .paper.experiment import LaunchedVisionExperiment   # only when asked: the launch machinery
+        from .paper.experiment import LaunchedVisionExperiment  # only when asked: the launch machinery
         known = ("store_root", "progress", "launcher", "loader_workers")
         return LaunchedVisionExperiment(chosen, **{k: v for k, v in kwargs.items() if k in known})
     return VisionExperiment(chosen, **kwargs)

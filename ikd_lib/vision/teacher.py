@@ -28,10 +28,10 @@ from tqdm.auto import tqdm
 
 from ..core.config import config_hash
 from ..core.device import hash_parts
+from ..core.methods import freeze
 from ..core.stacked import replica_generator
 from ..core.store import file_lock
 from ..core.torchfiles import atomic_save, load_cached
-from ..core.methods import freeze
 from .models import TappedViT, build_vit
 from .profiles import Profile
 
@@ -170,7 +170,7 @@ def fit_probe(train_x, train_y, valid_x, valid_y, n_classes: int) -> tuple[torch
         opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=300, history_size=20,
                                 line_search_fn="strong_wolfe")
 
-        def closure():
+        def closure(opt=opt, weight=weight, bias=bias, l2=l2):   # called by opt.step of this l2 only
             opt.zero_grad()
             loss = F.cross_entropy(xs @ weight + bias, train_y) + l2 * weight.pow(2).sum()
             loss.backward()

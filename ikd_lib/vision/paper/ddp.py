@@ -41,8 +41,8 @@ from tqdm.auto import tqdm
 from ...core import losses
 from ...core.methods import build_method, freeze
 from ...core.stacked import replica_generator
-from ...core.store import atomic_write_json, cache_root, provenance
 from ...core.stopping import EarlyStopping
+from ...core.store import atomic_write_json, cache_root, provenance
 from ...core.task import ACCURACY
 from ...core.torchfiles import atomic_save
 from ...core.train import describe_nonfinite, make_optimizers, phase_at

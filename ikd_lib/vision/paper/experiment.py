@@ -53,7 +53,10 @@ class LaunchedVisionExperiment(LaunchedExperiment):
     def _teacher_summary(self) -> dict:
         vit = self.profile.vit
         if vit.timm_name is None:
-            return {"config_hash": config_hash("random teacher", asdict(vit)), "source": "random (seed 0), not pre-trained"}
+            return {
+                "config_hash": config_hash("random teacher", asdict(vit)),
+                "source": "random (seed 0), not pre-trained",
+            }
         size = os.path.getsize(self.checkpoint)   # the file's path differs between machines; its size does not
         return {"config_hash": config_hash(vit.timm_name, size), "source": f"{vit.timm_name}: {self.checkpoint}"}
 
@@ -86,14 +89,25 @@ class LaunchedVisionExperiment(LaunchedExperiment):
 
     def train_spec(self, variant: Variant, name: str, replica, key: str) -> dict:
         p = self.profile
-        return {"kind": "train", "variant": variant.key, "method": variant.method, "dataset": name,
-                "seed": replica.seed, "weight": replica.weight, "config_hash": key,
-                "td": asdict(variant.td) if variant.td else None, "vit": asdict(p.vit), "checkpoint": self.checkpoint,
-                "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name],
-                "probe": self.probe_spec(name)["probe_file"] if variant.method in PROBE_METHODS else None,
-                "out": str(self.store.root / "ddp" / variant.key / name / f"seed{replica.seed}_w{replica.weight:g}_{key}"),
-                "workers": self.loader_workers, "progress": self.progress}
+        return {
+            "kind": "train",
+            "variant": variant.key,
+            "method": variant.method,
+            "dataset": name,
+            "seed": replica.seed,
+            "weight": replica.weight,
+            "config_hash": key,
+            "td": asdict(variant.td) if variant.td else None,
+            "vit": asdict(p.vit),
+            "checkpoint": self.checkpoint,
+            "train": asdict(p.student_train),
+            "temperature": p.temperature,
+            "valid_per_class": p.valid_per_class[name],
+            "probe": self.probe_spec(name)["probe_file"] if variant.method in PROBE_METHODS else None,
+            "out": str(self.store.root / "ddp" / variant.key / name / f"seed{replica.seed}_w{replica.weight:g}_{key}"),
+            "workers": self.loader_workers,
+            "progress": self.progress,
+        }
 
     # ------------------------------------------------------------ what Experiment asks of a track
     def run_config(self, variant: Variant, name: str) -> dict:

@@ -17,7 +17,7 @@ import json
 import platform
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -48,6 +48,42 @@ def _timed(step, steps: int, warmup: int, device) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def _rates_of(kind: str, profile, teacher, states_of, images, labels, n_classes: int, steps: int, warmup: int,
+              device) -> dict:
+    """images/s of a `kind` (student, kd, td) training step on one batch; for the student also of
+    its evaluation ("eval"). The peak memory counter is reset first."""
+    batch = len(images)
+    student = student_from_teacher(teacher, profile.vit, n_classes, seed=0)
+    td = profile.td if kind == "td" else None
+    method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
+                          torch.tensor([1.0]), ddp.TaskLike(profile.temperature), td).to(device)
+    optimizers = make_optimizers(method, profile.student_train)
+    method.train()
+
+    def step():
+        with ddp.autocast(device):
+            with torch.no_grad():
+                states = states_of(images) if kind != "student" else {}
+            total, _ = ddp.Objective(method)({"inputs": images[None], "target": labels[None], **states})
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        total.backward()
+        for opt in optimizers.values():
+            opt.step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rates = {kind: batch / _timed(step, steps, warmup, device)}
+    if kind == "student":   # evaluation: the student's forward pass alone
+        method.eval()
+
+        @torch.no_grad()
+        def evaluate():
+            with ddp.autocast(device):
+                method.predict(images[None])
+        rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
+    return rates
+
+
 def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: str | None = None,
             n_classes: int = 100) -> dict:
     """images/s per step kind and peak memory, with the profile's ViT on `device`."""
@@ -61,38 +97,10 @@ def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: st
     probe_w, probe_b = torch.randn(teacher.width, n_classes, generator=g) * 0.02, torch.zeros(n_classes)
     states_of = ddp.teacher_states_fn(teacher, probe_w, probe_b)
     rates, memory = {}, {}
-    for kind in ("student", "kd", "td"):
-        student = student_from_teacher(teacher, cfg, n_classes, seed=0)
-        td = profile.td if kind == "td" else None
-        method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
-                              torch.tensor([1.0]), ddp.TaskLike(profile.temperature), td).to(device)
-        optimizers = make_optimizers(method, profile.student_train)
-        method.train()
-
-        def step():
-            with ddp.autocast(device):
-                with torch.no_grad():
-                    states = states_of(images) if kind != "student" else {}
-                total, _ = ddp.Objective(method)({"inputs": images[None], "target": labels[None], **states})
-            for opt in optimizers.values():
-                opt.zero_grad(set_to_none=True)
-            total.backward()
-            for opt in optimizers.values():
-                opt.step()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        rates[kind] = batch / _timed(step, steps, warmup, device)
+    for kind in ("student", "kd", "td"):   # one model at a time: each is freed before the next is built
+        rates |= _rates_of(kind, profile, teacher, states_of, images, labels, n_classes, steps, warmup, device)
         if device.type == "cuda":
             memory[kind] = torch.cuda.max_memory_allocated(device) / 2**30
-        if kind == "student":   # evaluation: the student's forward pass alone
-            method.eval()
-
-            @torch.no_grad()
-            def evaluate():
-                with ddp.autocast(device):
-                    method.predict(images[None])
-            rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
-        del method, optimizers
 
     @torch.no_grad()
     def teacher_forward():
@@ -138,11 +146,15 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     measured = measure(profile, batch, args.steps, args.warmup, device, checkpoint)
     rates = measured["images_per_s"]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()})"
+    )
     calibration = {**measured, "device": name, "batch": batch, "bf16": device.type == "cuda",
                    "weights": "pre-trained" if checkpoint else "random", "vit": profile.vit.__dict__,
                    "td_over_kd_step_time": rates["kd"] / rates["td"],
-                   "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "measured": datetime.now(UTC).isoformat(timespec="seconds"),
                    "torch": torch.__version__, "wall_s": time.perf_counter() - start}
     out = Path(args.out) if args.out else calibration_path(profile.vit, "vision")
     out.parent.mkdir(parents=True, exist_ok=True)

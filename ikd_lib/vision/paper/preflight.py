@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ...launch.preflight import SetupMissing, check as check_problems
 from ..profiles import get_profile
-from ..teacher import CHECKPOINT_ENV   # the variable the teacher's loader reads
+from ..teacher import CHECKPOINT_ENV  # the variable the teacher's loader reads
 from .stream import CIFAR, IMAGENET_ENV, cifar_root
 
 CHECKPOINT_FILE = "model.safetensors"   # what timm's hub repositories hold

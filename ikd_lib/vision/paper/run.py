@@ -122,7 +122,9 @@ def _fault_injection(states):
 
 # ---------------------------------------------------------------- the teacher's probe
 @torch.no_grad()
-def _features(teacher, dataset, device, batch_size: int, workers: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _features(
+    teacher, dataset, device, batch_size: int, workers: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features [n, D] float32, labels [n], index [n]) of this rank's share (every world-th image)."""
     from torch.utils.data import DataLoader, Subset
     rank, world = dist.get_rank(), dist.get_world_size()

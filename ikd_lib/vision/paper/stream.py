@@ -84,7 +84,11 @@ def streamed_splits(name: str, img_size: int, valid_per_class: int):
 
 
 # the official splits (train, test, classes), for a projection on a machine without the data
-OFFICIAL_SIZES = {"cifar10": (50_000, 10_000, 10), "cifar100": (50_000, 10_000, 100), "imagenet": (1_281_167, 50_000, 1000)}
+OFFICIAL_SIZES = {
+    "cifar10": (50_000, 10_000, 10),
+    "cifar100": (50_000, 10_000, 100),
+    "imagenet": (1_281_167, 50_000, 1000),
+}
 
 
 def official_sizes(name: str, valid_per_class: int) -> dict:
