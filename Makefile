@@ -4,7 +4,7 @@
 #   make test     # the linter (make lint), then the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), bench, figures,
-# notebooks (sync each notebooks/<name>.py with its .ipynb), clean-runs; for the paper profile
+# notebooks (sync each notebooks/<name>.py with its .ipynb), site (the companion as HTML), clean-runs; for the paper profile
 # on GPUs (docs/paper_scale.md): paper-data, gpu-check, and LAUNCHER=local|slurm GPUS=<per run>.
 
 PROFILE ?= cpu
@@ -48,14 +48,17 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test lint bench verify data notebooks lab report clean-runs gpu-check paper-data mutation
+.PHONY: tables figures test lint bench verify data notebooks lab report site clean-runs gpu-check paper-data mutation
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
-$(INSTALLED): pyproject.toml constraints.txt
+# jupyter/ holds the project's JupyterLab settings (pairs listed once, no news prompt; see its
+# files): copied into the environment's own config folder, as the kernel is installed there.
+$(INSTALLED): pyproject.toml constraints.txt $(wildcard jupyter/*.py jupyter/*/*.json)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	$(PY) -m ipykernel install --sys-prefix --name ikd --display-name "Python (ikd)" > /dev/null
+	mkdir -p $(VENV)/etc/jupyter && cp -r jupyter/. $(VENV)/etc/jupyter/
 	touch $@
 
 # MovieLens-100K into .cache/ (a folder you name, a cache, the GroupLens zip, or PyPI's recbole wheel).
@@ -127,10 +130,23 @@ notebooks: $(INSTALLED)
 report: $(INSTALLED)
 	$(PY) tools/make_report.py $(RUN_DIR)/notebooks $(RUN_DIR)/report.html
 
-# JupyterLab on notebooks/, with the project's environment as the kernel "Python (ikd)" that
-# every notebook names, so nobody picks a kernel (the workshop starts at notebooks/workshop.ipynb).
+# The companion as a static site (Jupyter Book, offline): README, docs, every committed table and
+# figure, and the notebooks executed by `make tables` in runs/<profile>/notebooks (shown without
+# outputs where not executed) -> runs/<profile>/site/index.html. `make tables` does not run the
+# workshop, so this does (about a minute at smoke, a few at cpu), once and when it changes.
+site: data $(RUN_DIR)/notebooks/workshop.ipynb
+	$(PY) tools/make_site.py --profile $(PROFILE)
+
+$(RUN_DIR)/notebooks/workshop.ipynb: notebooks/workshop.ipynb | $(INSTALLED)
+	@mkdir -p $(@D)
+	$(PY) -m papermill --cwd notebooks $< $@ -p profile $(PROFILE) --no-progress-bar --log-level WARNING
+
+# JupyterLab on the repository, with the project's environment as the kernel "Python (ikd)" that
+# every notebook names, so nobody picks a kernel; it opens notebooks/workshop.ipynb. The whole
+# repository is served so that the notebooks' links to ../docs/ open; the file browser lists each
+# notebook pair once (jupyter/jupyter_server_config.py). As root (a container) Jupyter wants --allow-root.
 lab: data
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks workshop.ipynb
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/workshop.ipynb
 
 clean-runs:
 	rm -rf $(RUN_DIR)

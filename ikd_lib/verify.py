@@ -9,9 +9,9 @@ is trained again too: nothing computed earlier is reused, except a cached ViT te
 weights hash is the one the committed table names (--fresh-teacher trains it again).
 With fewer seeds, each regenerated seed's value and choices are compared with its own. Then, per cell of the committed
 table: the difference of the means in standard errors, and every change of a per-seed
-value, of bold, of †, of a chosen λ, l2 or variant. Any difference makes the exit status 1,
+value, of bold, of † or ‡, of a chosen λ, l2 or variant. Any difference makes the exit status 1,
 except one kind, measured between an Intel and an AMD machine and reported as known: a cell
-whose choices, bold and † are identical and whose per-seed values are each within one float32
+whose choices, bold, † and ‡ are identical and whose per-seed values are each within one float32
 ULP of the committed ones (see one_ulp_apart). The machine's floating-point probe is printed beside
 the reference machine's (core/determinism.py), so a difference can be traced to the CPU.
 """
@@ -38,7 +38,7 @@ FIELDS = ("mean_test", "se", "test_per_seed", "variant_per_seed", "distill_weigh
 
 
 def committed_cells(table_key: str, tables_dir: Path) -> tuple[dict, dict]:
-    """(row, task) -> CSV row, and (row, task) -> the Markdown cell text (bold and † included)."""
+    """(row, task) -> CSV row, and (row, task) -> the Markdown cell text (bold, † and ‡ included)."""
     with open(tables_dir / f"{table_key}.csv", newline="") as f:
         rows = {(r["row"], r["task"]): r for r in csv.DictReader(f)}
     texts, header = {}, None
@@ -58,7 +58,7 @@ def committed_cells(table_key: str, tables_dir: Path) -> tuple[dict, dict]:
 
 PER_SEED = ("test_per_seed", "variant_per_seed", "distill_weight_per_seed", "l2_per_seed")
 KNOWN = ("one float32 ULP in the evaluation (a CPU-vendor difference, docs/reproducibility.md): the same "
-         "training, every choice, bold and † identical")
+         "training, every choice, bold, † and ‡ identical")
 
 
 def _neighbours32(value: float) -> list[float]:
@@ -122,7 +122,7 @@ def compare(built, committed_rows: dict, committed_texts: dict, known: list | No
         old_text = committed_texts.get((label, task))
         new_text = cell_text(built, label, task)
         if old_text is not None and old_text != new_text and seeds == old["seeds"].split():
-            problems.append(f"{label} · {task}: rendered {old_text!r} -> {new_text!r} (bold or † changed)")
+            problems.append(f"{label} · {task}: rendered {old_text!r} -> {new_text!r} (bold, † or ‡ changed)")
     for (label, task) in committed_rows:
         if task in built.genres and (label, task) not in fresh:
             problems.append(f"{label} · {task}: in the committed table, missing from the regeneration")

@@ -50,7 +50,7 @@ def test_verify_finds_every_kind_of_difference(tmp_path):
     moved = [dict(r, test_metric=r["test_metric"] + 0.1) if r["variant"] == "kd" else r for r in records]
     problems = compare(build_table(spec, moved, ("Drama",)), rows, texts)
     assert any("KD · Drama" in p and "SE" in p for p in problems)
-    assert any("bold or † changed" in p for p in problems)          # Student is now the best
+    assert any("bold, † or ‡ changed" in p for p in problems)       # Student is now the best
     chosen = [dict(r, valid_metric=0.7) if r["variant"] == "kd" and r["distill_weight"] == 10.0 else r
               for r in records]
     assert any("distill_weight_per_seed" in p for p in compare(build_table(spec, chosen, ("Drama",)), rows, texts))

@@ -90,7 +90,8 @@ def test_interact_noise_changes_the_answer_only_when_sigma_positive():
     clean, _ = losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=1, noise_std=0.0)
     assert clean.item() == pytest.approx(losses.distance(B, A).item())
     g = torch.Generator().manual_seed(0)
-    noisy, _ = losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=1, noise_std=0.5, generator=g)
+    noisy, _ = losses.interact(A, B, ident, ident, ident, ident, ident, k_rounds=1, noise_std=0.5,
+                               generators=[g] * A.shape[0])
     assert noisy.item() != pytest.approx(clean.item())
 
 
@@ -106,7 +107,7 @@ def test_interact_noise_is_gaussian_with_mean_0_and_spread_sigma_added_to_s_prim
         return x + 1.0
     ident = lambda x: x  # noqa: E731
     value, _ = losses.interact(question, torch.zeros(1, n, 1), lambda q: 3 * q, teacher_up, ident, ident,
-                               ident, k_rounds=1, noise_std=sigma, generator=torch.Generator().manual_seed(0))
+                               ident, k_rounds=1, noise_std=sigma, generators=[torch.Generator().manual_seed(0)])
     eps = (seen[0] - 6.0).flatten()
     # mean 0 within 4 standard errors (σ/√n = 0.0025); spread σ within 2 %
     assert abs(float(eps.mean())) < 0.01
@@ -127,18 +128,19 @@ def test_interact_without_noise_draws_no_random_number():
     assert torch.equal(torch.random.get_rng_state(), before)
 
 
-def test_interact_adds_the_generators_own_draws():
-    """s'_h = D_h(q) + σ·ε with ε the generator's next standard-normal draws, in order: the
-    same seed gives the same noisy conversation (the committed noise tables depend on it)."""
+def test_interact_adds_each_replicas_own_generator_draws():
+    """s'_h = D_h(q) + σ·ε with ε replica r's generator's next standard-normal draws, in order:
+    the same seed gives the same noisy conversation, whichever other replicas share the stack."""
     seen = []
     def teacher_up(x):
         seen.append(x.clone())
         return x
     ident = lambda x: x  # noqa: E731
-    losses.interact(A, B, ident, teacher_up, ident, ident, ident, k_rounds=1, noise_std=0.5,
-                    generator=torch.Generator().manual_seed(3))
-    eps = torch.randn(A.shape, generator=torch.Generator().manual_seed(3))
-    assert torch.equal(seen[0], A + 0.5 * eps)
+    two = torch.cat([A, 2 * A])                                    # [R=2, B=2, D=2]
+    losses.interact(two, B.expand(2, -1, -1), ident, teacher_up, ident, ident, ident, k_rounds=1,
+                    noise_std=0.5, generators=[torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)])
+    eps = [torch.randn(A.shape[1:], generator=torch.Generator().manual_seed(s)) for s in (3, 4)]
+    assert torch.equal(seen[0], two + 0.5 * torch.stack(eps))
 
 
 def test_distance_refuses_states_of_different_shapes_naming_both():

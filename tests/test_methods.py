@@ -178,18 +178,26 @@ def test_freeze_makes_a_teacher_eval_mode_without_gradients(toy_task):
     assert all(not p.requires_grad and p.grad is None for p in model.parameters())
 
 
-def test_td_draws_its_noise_from_the_stream_named_by_noise_seed(toy_task, toy_teacher):
-    """The noise of a stack comes from one generator seeded with `noise_seed` (the experiment
-    passes one derived from the stack's config hash); 0 when none is given."""
+def test_td_draws_each_replicas_noise_from_its_own_stream_named_by_seed_weight_and_noise_seed(toy_task, toy_teacher):
+    """One generator per replica, seeded from (its seed, its λ, `noise_seed`: the experiment
+    passes one derived from the stack's configuration without its replica list), so a replica
+    draws the same noise alone or in any stack; 0 when none is given."""
     from ikd_lib.core.methods import TalkingModels
+    from ikd_lib.core.stacked import replica_generator
     td = TDConfig(noise_std=0.1)
     student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset,
                           "student", interactions=toy_task.train.inputs)
     frozen = FrozenTeacher(toy_teacher, torch.tensor([0, 1]))
-    weights = torch.ones(2)
-    assert build_method("td", student, frozen, weights, toy_task, td, noise_seed=7).noise.initial_seed() == 7
-    assert build_method("td", student, frozen, weights, toy_task, td).noise.initial_seed() == 0
-    assert TalkingModels(student, frozen, weights, toy_task, td).noise.initial_seed() == 0
+    weights = torch.tensor([1.0, 10.0])
+
+    def seeds_of(method):
+        return [g.initial_seed() for g in method.noise]
+    expected = [replica_generator(s, f"td.noise.7.{w!r}").initial_seed() for s, w in zip(SEEDS, (1.0, 10.0))]
+    assert seeds_of(build_method("td", student, frozen, weights, toy_task, td, noise_seed=7)) == expected
+    default = [replica_generator(s, f"td.noise.0.{w!r}").initial_seed() for s, w in zip(SEEDS, (1.0, 10.0))]
+    assert seeds_of(build_method("td", student, frozen, weights, toy_task, td)) == default
+    assert seeds_of(TalkingModels(student, frozen, weights, toy_task, td)) == default
+    assert len(set(expected + default)) == 4
     assert build_method("td", student, frozen, weights, toy_task, TDConfig()).noise is None   # no noise, no stream
 
 

@@ -3,7 +3,8 @@ whose seeds choose differently. Every expected choice and cell is written out by
 the rule in results.py's docstring and the README's protocol:
   - per seed: each seed takes the option with its own best validation metric;
   - pooled: one option for every seed, the best mean validation metric over seeds;
-  - †: a paired two-sided t-test over seeds against the TD row, p < 0.05.
+  - †: a paired two-sided t-test over seeds against the TD row, p < 0.05;
+  - ‡: the same test after Holm's step-down correction over all the table's tests, adjusted p < 0.05.
 """
 import csv
 import io
@@ -86,7 +87,9 @@ def test_the_dagger_marks_significant_rows_only():
     Student +0.05, +0.051, +0.049 (t ≈ 86.6, p ≈ 1.3e-4): †;
     KD +0.01, +0.03, +0.02: mean 0.02, sd 0.01, t = 0.02/(0.01/√3) = 2√3 with 2 degrees of
     freedom, whose two-sided p is 1 − t/√(2 + t²) = 1 − √(12/14) ≈ 0.074: no †;
-    FD +0.03, −0.01, +0.01: mean 0.01, sd 0.02, t = √3/2, p = 1 − √(3/11) ≈ 0.48: no †."""
+    FD +0.03, −0.01, +0.01: mean 0.01, sd 0.02, t = √3/2, p = 1 − √(3/11) ≈ 0.48: no †.
+    Holm over the m = 3 tests (TD (default) is TD's own cell: no test): Student 3 × 1.3e-4 ≈ 4e-4
+    < 0.05: ‡; KD 2 × 0.074 = 0.148; FD max(0.148, 1 × 0.48) = 0.48."""
     td = [0.90, 0.91, 0.92]
     rows = {"td": td, "student": [0.95, 0.961, 0.969], "kd": [0.91, 0.94, 0.94], "fd": [0.93, 0.90, 0.93]}
     records = [rec(v, s, test, 0.9, weight=0.0 if v == "student" else 1.0)
@@ -96,12 +99,17 @@ def test_the_dagger_marks_significant_rows_only():
     assert table.p_values["FD", "Drama"] == pytest.approx(1 - math.sqrt(3 / 11), rel=1e-6)
     assert table.p_values["Student", "Drama"] < 1e-3
     md = render_markdown(table)
-    assert "| Student | 0.9600 ± 0.0055† |" in md
+    assert table.p_holm["Student", "Drama"] == pytest.approx(3 * table.p_values["Student", "Drama"], rel=1e-9)
+    assert table.p_holm["KD", "Drama"] == pytest.approx(2 * (1 - math.sqrt(12 / 14)), rel=1e-6)
+    assert table.p_holm["FD", "Drama"] == pytest.approx(1 - math.sqrt(3 / 11), rel=1e-6)
+    assert "| Student | 0.9600 ± 0.0055†‡ |" in md
     assert "| KD | 0.9300 ± 0.0100 |" in md
     assert "| FD | 0.9200 ± 0.0100 |" in md
     assert "| TD | **0.9100 ± 0.0058** |" in md            # TD is not tested against itself
-    significant = {r["row"]: r["significant"] for r in csv.DictReader(io.StringIO(render_csv(table)))}
-    assert significant["Student"] == "1" and significant["KD"] == "0" and significant["FD"] == "0"
+    rows = {r["row"]: r for r in csv.DictReader(io.StringIO(render_csv(table)))}
+    assert [rows[v]["significant"] for v in ("Student", "KD", "FD")] == ["1", "0", "0"]
+    assert [rows[v]["significant_holm"] for v in ("Student", "KD", "FD")] == ["1", "0", "0"]
+    assert rows["KD"]["p_holm"] == f"{2 * (1 - math.sqrt(12 / 14)):.4g}" and rows["TD"]["p_holm"] == ""
 
 
 def test_ties_on_validation_go_to_the_smaller_weight_then_the_smaller_l2():
@@ -180,3 +188,36 @@ def test_a_paired_test_of_unequal_lists_is_refused_with_both_lengths():
     from ikd_lib.core.results import paired_p
     with pytest.raises(ValueError, match=r"a paired test needs one value per seed on both sides, got 3 and 2"):
         paired_p([0.1, 0.2, 0.3], [0.1, 0.2])
+
+
+def test_holm_adjusts_step_down_with_a_running_maximum():
+    """Four tests, p = 0.01, 0.04, 0.03, 0.005 and one NaN (no test: not in the family).
+    Sorted 0.005, 0.01, 0.03, 0.04; adjusted = running max of (4, 3, 2, 1) × p:
+    0.02, 0.03, 0.06, max(0.06, 0.04) = 0.06. At α = 0.05 the first two survive, as the step-down
+    rule says: 0.005 < 0.05/4, 0.01 < 0.05/3, 0.03 ≥ 0.05/2 stops."""
+    from ikd_lib.core.results import holm_adjusted
+    p = {"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "none": float("nan")}
+    adjusted = holm_adjusted(p)
+    assert adjusted.keys() == {"a", "b", "c", "d"}
+    assert [adjusted[k] for k in "dacb"] == pytest.approx([0.02, 0.03, 0.06, 0.06], abs=1e-15)
+    # equal p-values get equal adjusted values; a product above 1 is 1; an empty family is empty
+    assert holm_adjusted({"x": 0.02, "y": 0.02, "z": 0.9}) == pytest.approx({"x": 0.06, "y": 0.06, "z": 0.9})
+    assert holm_adjusted({"x": 0.6, "y": 0.7}) == {"x": 1.0, "y": 1.0}
+    assert holm_adjusted({}) == {} and holm_adjusted({"n": float("nan")}) == {}
+
+
+def test_holm_agrees_with_the_step_down_rule_on_random_families():
+    """Adjusted p < α exactly when every smaller-or-equal p_(j) is below α/(m − j + 1)."""
+    import numpy as np
+    from ikd_lib.core.results import holm_adjusted
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        p = dict(enumerate(rng.uniform(0, 0.1, size=rng.integers(1, 12)).tolist()))
+        ranked = sorted(p, key=p.get)
+        m, alpha = len(ranked), 0.05
+        rejected, going = set(), True
+        for j, key in enumerate(ranked, start=1):
+            going = going and p[key] < alpha / (m - j + 1)
+            if going:
+                rejected.add(key)
+        assert {k for k, v in holm_adjusted(p).items() if v < alpha} == rejected

@@ -40,11 +40,14 @@ def test_rerun_skips_finished_runs_and_resumes_missing_ones(smoke_experiment, mo
     again = smoke_experiment.run(["kd"], ["Western"])
     assert calls == [] and again == first
     # an interrupted run (one record missing) is redone; the others are not lost
-    path = smoke_experiment.store.record_path("kd", "Western", first[0]["seed"], first[0]["distill_weight"],
-                                              first[0]["l2"], first[0]["config_hash"])
+    path = smoke_experiment.record_paths("kd", "Western")[0]
+    assert json.loads(path.read_text()) == first[0]
     path.unlink()
     redone = smoke_experiment.run(["kd"], ["Western"])
-    assert calls == [1] and [r["test_metric"] for r in redone] == pytest.approx([r["test_metric"] for r in first])
+    # only the missing replica is trained (a stack of one), to the same numbers
+    assert calls == [1] and redone[0]["stack_replicas"] == 1 and first[0]["stack_replicas"] == len(first)
+    assert [r["test_metric"] for r in redone] == [r["test_metric"] for r in first]
+    assert [r["valid_metric"] for r in redone] == [r["valid_metric"] for r in first]
 
 
 def test_records_are_written_atomically(smoke_experiment):
@@ -106,7 +109,8 @@ def test_separate_schedules_share_their_warmup_in_the_store(smoke_dirs, monkeypa
     assert exp.waves(["td_separate30"])[-1] == ["td_separate30"]
     assert "td_separate10" not in sum(exp.waves(["td_separate30"]), [])
     assert exp.waves(["td_separate30", "td_separate10"])[-2:] == [["td_separate10"], ["td_separate30"]]
-    shared = {exp.shared_warmup(exp.variants[k], "Western") for k in ("td_separate10", "td_separate30")}
+    shared = {exp.shared_warmup(exp.variants[k], "Western", exp.replicas(exp.variants[k], "Western"))
+              for k in ("td_separate10", "td_separate30")}
     assert len(shared) == 1 and shared.pop().steps == 20 + 10
     assert exp.expected_cost(("td_separate30", "Western")) < exp.expected_cost(("td_separate10", "Western"))
     import ikd_lib.core.train as train

@@ -1,6 +1,6 @@
 """Rendering a table (core/tables.py) on a toy table whose every number is worked out by hand
 below: the Markdown, LaTeX and CSV texts are compared whole, so any change of a rule that
-decides what a reader sees (a mean, a ±, bold, †, a choice, a column, a caption word, the
+decides what a reader sees (a mean, a ±, bold, †, ‡, a choice, a column, a caption word, the
 provenance) fails here. To change the rendering on purpose, change the expected text too.
 
 Per task (2 seeds; TD's two variants and each method's options chosen on validation, per seed):
@@ -8,7 +8,9 @@ Per task (2 seeds; TD's two variants and each method's options chosen on validat
   t = −0.045 / 0.005 = −9 with 1 degree of freedom, p = 1 − (2/π)·atan 9 = 0.0704: no †.
 - Student: seed 0 takes l2 = 0.1 (validation 0.90 < 0.95), test 0.900; seed 1 l2 = 1 (0.91 <
   0.92), test 0.912: mean 0.906, se 0.006. Against TD: 0.060, 0.062, t = 61, p = 0.01044: †.
-  On Crime both seeds take l2 = 0.1 (one value in the choices, the grid had two).
+  On Crime both seeds take l2 = 0.1 (one value in the choices, the grid had two), and seed 1's
+  test is 0.9102: mean 0.9051, se 0.0051; against TD 0.060, 0.0602: mean 0.0601, se 0.0001,
+  t = 601, p = (2/π)·atan(1/601) = 0.001059: †.
 - KD keeps each seed's l2 (0.1, 1): seed 0 takes λ = 1 (0.85 < 0.86), test 0.86; seed 1 λ = 3
   (0.86 < 0.87), test 0.88: 0.870 ± 0.010, t = 5, p = 1 − (2/π)·atan 5 = 0.1257. On Romance
   both seeds have one option (λ = 3): 0.84, 0.84992, mean 0.84496, below TD's 0.845 but shown as
@@ -20,6 +22,17 @@ Per task (2 seeds; TD's two variants and each method's options chosen on validat
 - TD (default), CSV only: 0.85, 0.85; against TD 0.01, 0: t = 1, p = 0.5.
 Cells with a choice: Student 5, KD 3 (Romance had one option), KD or TD 4 (Sci-Fi had one),
 TD 5 = 17; chosen differently: Student 4, KD 3, TD 5 = 12. td_k2 ran at another revision.
+
+Holm's correction (‡) over the table's m = 24 tests: every cell with a p-value, Teacher 5,
+Student 5, KD 4, KD or TD (default) 5 and the CSV-only TD (default) 5 (TD is the reference).
+Sorted, adjusted p_(k) = max over j <= k of min(1, (m - j + 1)·p_(j)):
+- p_(1) = 0.001059 (Student, Crime): 24 × 0.001059 = 0.02542 < 0.05: ‡ (and †).
+- p_(2..5) = 0.01044 (Student elsewhere): 23 × 0.01044 = 0.2400, not below 0.05; 22×, 21× and
+  20× are smaller, but the running maximum keeps 0.2400 for all four: † without ‡.
+- p_(6..10) = 0.07045 (Teacher): 19 × 0.07045 > 1: 1; every later one (0.1257, 0.5) 1 as well.
+Pooled, 6 cells have a p-value, "6 tests" in its caption: the Teacher's 5 and the Student on
+Crime; the other cells equal TD's (td for both seeds) or hold one seed (the seeds' l2 differ, so
+a pooled (λ, l2) option of the Student or KD is one seed's).
 """
 import pytest
 
@@ -64,7 +77,7 @@ def records():
         # Crime seed 1's validation values are swapped, so both seeds take l2 = 0.1 (same tests)
         grid, other = (0.1, 1.0), (0.1 if task == "Crime" else 1.0)
         out += [rec("student", task, 0, 0.900, 0.90, l2=0.1, grid=grid), rec("student", task, 0, 0.95, 0.95, l2=1.0, grid=grid),
-                rec("student", task, 1, 0.912, 0.91, l2=other, grid=grid),
+                rec("student", task, 1, 0.9102 if task == "Crime" else 0.912, 0.91, l2=other, grid=grid),
                 rec("student", task, 1, 0.99, 0.92, l2=1.1 - other, grid=grid)]
         # KD: each seed keeps the Student's l2 of its own seed (0.1, 1; no grid of its own)
         if task == "Romance":   # both seeds take λ = 3; test 0.84, 0.84992: 0.84496, 0.8450 as TD's
@@ -91,7 +104,7 @@ def table(monkeypatch):
 MARKDOWN = """\
 # Table 3: A toy table
 
-A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the ± includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.
+A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the ± includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.
 
 | Method | 1: Drama | 2: Action | 3: Romance | 4: Sci-Fi |
 |---|---:|---:|---:|---:|
@@ -104,7 +117,7 @@ A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0
 | Method | 5: Crime |
 |---|---:|
 | Teacher | 0.8000 ± 0.0000 |
-| Student | 0.9060 ± 0.0060† |
+| Student | 0.9051 ± 0.0051†‡ |
 | KD | 0.8700 ± 0.0100 |
 | KD or TD (default) | 0.8500 ± 0.0000 |
 | TD | **0.8450 ± 0.0050** |
@@ -148,52 +161,52 @@ TD & \textbf{0.8450 $\pm$ 0.0050} & \textbf{0.8450 $\pm$ 0.0050} & \textbf{0.845
 Method & 5: Crime \\
 \midrule
 Teacher & 0.8000 $\pm$ 0.0000 \\
-Student & 0.9060 $\pm$ 0.0060$^\dagger$ \\
+Student & 0.9051 $\pm$ 0.0051$^{\dagger\ddagger}$ \\
 KD & 0.8700 $\pm$ 0.0100 \\
 KD or TD (default) & 0.8500 $\pm$ 0.0000 \\
 TD & \textbf{0.8450 $\pm$ 0.0050} \\
 \bottomrule
 \end{tabular}
 \par\medskip
-\caption{A toy table. Test RMSE (lower is better), mean $\pm$ standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the $\pm$ includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. Bold: lowest mean among the models trained on the task (the Teacher row is not). $^\dagger$: differs from the TD row in a paired t-test over seeds, p < 0.05. A note on x\_1 and a$^*$. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.}
+\caption{A toy table. Test RMSE (lower is better), mean $\pm$ standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen on validation RMSE by each seed on its own validation split (nested selection: the $\pm$ includes the choice), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 12 of 17. Bold: lowest mean among the models trained on the task (the Teacher row is not). $^\dagger$: differs from the TD row in a paired t-test over seeds, p < 0.05. $^\ddagger$: still differs after Holm's step-down correction for the 24 tests this table makes (every cell with a p-value, CSV-only rows included), adjusted p < 0.05. A note on x\_1 and a$^*$. 29 cells. Provenance: profile `toy`, table hash `cf1cbdc4151e` (24 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, run2, rendered at git render0.}
 \label{tab:table3}
 \end{table}
 """
 
 CSV = "\r\n".join([
-    'table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,selection,profile,table_hash,git_revisions',
-    'table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,5,Crime,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 0.1,0.01044,1,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,p_holm,significant_holm,selection,profile,table_hash,git_revisions',
+    'table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,Student,5,Crime,RMSE,0.905100,0.005100,2,0 1,0.900000 0.910200,0.905000,student student,0 0,0.1 0.1,0.001059,1,0.02542,1,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
+    'table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,toy,cf1cbdc4151e,run1 run2',
 ]) + "\r\n"   # csv's own line ends
 
-POOLED_CAPTION = 'A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen once per cell on the mean validation RMSE over seeds (pooled), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 0 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `c7c281f5bdc8` (19 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, rendered at git render0.'
+POOLED_CAPTION = 'A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen once per cell on the mean validation RMSE over seeds (pooled), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 0 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm\'s step-down correction for the 6 tests this table makes (every cell with a p-value), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `c7c281f5bdc8` (19 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, rendered at git render0.'
 
 
 def test_markdown_is_the_worked_out_table(table):
@@ -230,6 +243,9 @@ def test_the_csv_reads_back_into_the_same_cells(table, tmp_path):
         assert back.cells[key].variants == cell.variants and back.cells[key].weights == cell.weights
         assert back.cells[key].l2s == cell.l2s
     assert back.p_values["Student", "Drama"] == 0.01044
+    # the Holm-adjusted p-values are recomputed from the 4-digit ones: 24 × 0.001059 = 0.025416
+    assert back.p_holm["Student", "Crime"] == pytest.approx(24 * 0.001059, rel=1e-12)
+    assert back.p_holm.keys() == table.p_holm.keys()
     assert back.spec is SPEC
     assert [r["seed"] for r in back.cells["KD", "Drama"].records] == [0, 1]
     # how many options each seed had is not in a CSV: a table read back counts no choices
@@ -268,9 +284,33 @@ def test_a_p_value_equal_to_alpha_gets_no_dagger(table, monkeypatch):
     p = table.p_values["Student", "Drama"]
     monkeypatch.setattr(tables, "ALPHA", p)
     assert tables.cell_text(table, "Student", "Drama") == "0.9060 ± 0.0060"
-    assert ",0.01044,0,per_seed," in render_csv(table)
+    assert ",0.01044,0,0.24,0,per_seed," in render_csv(table)
     monkeypatch.setattr(tables, "ALPHA", p * (1 + 1e-12))
     assert tables.cell_text(table, "Student", "Drama") == "0.9060 ± 0.0060†"
+
+
+def test_an_adjusted_p_value_equal_to_alpha_gets_no_double_dagger(table, monkeypatch):
+    """‡ means Holm-adjusted p < α, the same strict level as †: at α = 24 × p_(1) exactly,
+    Student on Crime keeps its † and loses its ‡; just above, it has both again."""
+    holm = table.p_holm["Student", "Crime"]
+    assert holm == pytest.approx(24 * table.p_values["Student", "Crime"], rel=1e-12)
+    monkeypatch.setattr(tables, "ALPHA", holm)
+    assert tables.cell_text(table, "Student", "Crime") == "0.9051 ± 0.0051†"
+    assert ",0.001059,1,0.02542,0,per_seed," in render_csv(table)
+    monkeypatch.setattr(tables, "ALPHA", holm * (1 + 1e-12))
+    assert tables.cell_text(table, "Student", "Crime") == "0.9051 ± 0.0051†‡"
+    assert tables.cell_text(table, "Student", "Drama", dagger="+", double_dagger="++") == "0.9060 ± 0.0060+"
+
+
+def test_the_holm_sentence_counts_csv_only_rows_only_when_they_were_tested(monkeypatch):
+    """Without the CSV-only row the family is 19 tests and the caption does not mention CSV-only
+    rows; with no test at all it says 0."""
+    monkeypatch.setattr(tables, "git_revision", lambda: "render0")
+    shown = TableSpec(key="table3", title="T", metric="RMSE", higher_is_better=False,
+                      rows=tuple(r for r in SPEC.rows if not r.csv_only))
+    assert ("‡: still differs after Holm's step-down correction for the 19 tests this table makes (every cell "
+            "with a p-value), adjusted p < 0.05.") in caption(build_table(shown, records(), GENRES))
+    assert "correction for the 0 tests this table makes" in caption(build_table(SPEC, [], GENRES))
 
 
 def test_the_caption_names_the_reference_rows_and_adds_no_facts_it_was_not_given(monkeypatch):

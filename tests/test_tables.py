@@ -48,7 +48,7 @@ def test_td_row_is_best_variant_on_validation_and_table_renders():
     assert table.cells["TD (default)", "Drama"].variant == "td"
     md = render_markdown(table)
     assert "| TD | **0.9110 ± 0.0006** |" in md            # best student is bold; teacher not counted
-    assert "| Student | 0.9510 ± 0.0006† |" in md          # significantly worse than TD
+    assert "| Student | 0.9510 ± 0.0006†‡ |" in md         # significantly worse than TD, also after Holm
     assert "- TD: Drama: td_k2" in md
     assert "profile `test`" in md and "deadbeef" in md
     rows = list(csv.DictReader(io.StringIO(render_csv(table))))

@@ -21,6 +21,16 @@ CPU. Each pin below removes one such choice:
   apply_pins); on GPUs also CUBLAS_WORKSPACE_CONFIG and full float32 (no TF32). Which
   device trains is chosen in device.py.
 
+Two paths that no environment variable pins, replaced instead:
+- `sqrt` below: torch.sqrt of a CPU float tensor is MKL's vector math library, whose kernel
+  on the COMPATIBLE branch starts from RSQRTPS, the CPU's approximate reciprocal square root,
+  whose bits are the vendor's own (an Intel Xeon and an AMD EPYC gave different last bits of
+  the same RMSE); numpy's square root is one correctly rounded instruction everywhere.
+- the optimiser (optim.py: PinnedAdam): torch's Adam kernels take that square root too, and
+  the fused one rounds a tensor's scalar tail differently from its vector body.
+`make verify-kernels` (kernels.py) hashes each primitive the tracks use, so a machine on
+which one of them computes other bits is named operation by operation.
+
 The environment variables are read when the libraries initialise, so they must be set
 before torch runs its first operation: `import ikd_lib` does it (its first line), the
 Makefile exports them, worker processes inherit them. `IKD_UNPINNED=1` leaves everything
@@ -35,6 +45,10 @@ import functools
 import hashlib
 import os
 import platform
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 PINNED_ENV = {
     "MKL_CBWR": "COMPATIBLE",
@@ -74,11 +88,57 @@ def apply_pins() -> None:
     # runs. Nothing here reads such memory (a NaN would reach the losses and stop training),
     # so the fill only costs time: ~1.5% of a MovieLens step (an in-process A/B), same numbers.
     torch.utils.deterministic.fill_uninitialized_memory = False
+    pin_sqrt()
     # On a GPU, float32 products and convolutions in full float32 (cuDNN convolutions would
     # otherwise take TF32, 10 bits of mantissa): a GPU run differs from the CPU's by rounding
     # order only. bf16 autocast (the paper profile's ViT runs) is not affected.
     torch.backends.cuda.matmul.fp32_precision = "ieee"
     torch.backends.cudnn.conv.fp32_precision = "ieee"
+
+
+def sqrt(x: torch.Tensor) -> torch.Tensor:
+    """The correctly rounded square root, elementwise, the same bits on every CPU (see the
+    module docstring; a GPU's torch.sqrt is correctly rounded already). Under the pins it is
+    also what torch.sqrt computes on the CPU (`pin_sqrt`), so torch's own code that takes a
+    square root (L-BFGS's line search, say) is pinned too. No gradient of its own: torch.sqrt's
+    autograd formula sits above the kernel."""
+    import numpy as np
+    import torch
+    if x.device.type != "cpu":
+        return torch.sqrt(x)
+    if not x.is_floating_point():                      # torch promotes integers to the default float
+        x = x.to(torch.get_default_dtype())
+    if x.dtype in (torch.float16, torch.bfloat16):     # numpy has no bfloat16: through float32
+        return sqrt(x.float()).to(x.dtype)
+    values = x.detach().numpy()
+    out = np.empty_like(values)   # out=: a 0-d input stays an array, not a numpy scalar
+    with np.errstate(invalid="ignore"):                # sqrt of a negative: NaN, as torch gives
+        np.sqrt(values, out=out)
+    return torch.from_numpy(out)
+
+
+_SQRT_KERNELS = []   # the registration lives as long as the process
+
+
+def pin_sqrt() -> None:
+    """torch.sqrt on CPU tensors (and sqrt_, sqrt out=) computed by `sqrt` above instead of
+    MKL's vector math library: torch's own code takes square roots too, e.g. L-BFGS's line
+    search (the ViT teacher's probe): 15 % of float32 square roots, 0-d tensors included,
+    were not correctly rounded on an Intel Xeon, and which ones depends on the vendor."""
+    import torch
+    if _SQRT_KERNELS:
+        return
+    lib = torch.library.Library("aten", "IMPL")
+
+    def sqrt_out(x, *, out):
+        return out.copy_(sqrt(x))
+
+    def sqrt_inplace(x):
+        return x.copy_(sqrt(x))
+    lib.impl("sqrt", sqrt, "CPU")
+    lib.impl("sqrt.out", sqrt_out, "CPU")
+    lib.impl("sqrt_", sqrt_inplace, "CPU")
+    _SQRT_KERNELS.append(lib)
 
 
 def cpu_name() -> str:

@@ -234,13 +234,18 @@ class Experiment:
 
     higher_is_better = False   # the direction of the track's metric (RMSE: False; accuracy: True)
 
-    def replica_config(self, variant: Variant, task_name: str) -> dict:
-        """What a run's config says about its replicas (part of its hash)."""
-        replicas = self.replicas(variant, task_name)
-        return {"replicas": [[r.weight, r.l2, r.seed] for r in replicas],
-                "distill_weights": sorted({r.weight for r in replicas}),
-                "l2_grid": sorted({r.l2 for r in replicas}),
-                "seeds": list(self.profile.seeds)}
+    def replica_extras(self, variant: Variant, task_name: str, replica: Replica) -> dict:
+        """What a replica's configuration holds beyond (λ, l2, seed) and the stack's settings: a
+        choice it inherits per seed from another variant (none by default)."""
+        return {}
+
+    def replica_key(self, stack_key: str, variant: Variant, task_name: str, replica: Replica) -> str:
+        """A record's name in the store: the stack's settings (without its replica list) and the
+        replica's own configuration. A replica computes the same numbers alone or in any stack
+        (tests/test_stack_independence.py), so its record does not depend on which others
+        were trained beside it, and a grid that grows trains only its new values."""
+        return config_hash(stack_key, [replica.weight, replica.l2, replica.seed],
+                           self.replica_extras(variant, task_name, replica))
 
     # ------------------------------------------------------------ running
     def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
@@ -368,12 +373,14 @@ class Experiment:
         """Where the stack's records live; `key` is its config hash when the caller has it."""
         variant = self.variants[variant_key]
         key = key or config_hash(self.stack_config(variant, task_name))
-        return [self.store.record_path(variant.key, task_name, r.seed, r.weight, r.l2, key)
+        return [self.store.record_path(variant.key, task_name, r.seed, r.weight, r.l2,
+                                       self.replica_key(key, variant, task_name, r))
                 for r in self.replicas(variant, task_name)]
 
     def run_variant(self, variant: Variant, task_name: str) -> list[dict]:
-        """The stack's records: loaded when all are in the store, else computed (once, under a
-        lock: another process computing the same stack is waited for, not repeated)."""
+        """The stack's records: loaded when all are in the store, else its missing replicas
+        are computed (once, under a lock: another process computing the same stack is waited
+        for, not repeated) and the others loaded."""
         config = self.stack_config(variant, task_name)
         key = config_hash(config)
         paths = self.record_paths(variant.key, task_name, key)
@@ -385,27 +392,30 @@ class Experiment:
         with self.store.lock(variant.key, task_name, key):
             records = self.store.load_all(paths)    # finished by another process meanwhile?
             if records is None:
-                self._compute(variant, task_name, config, key, paths)
+                missing = [(r, p) for r, p in zip(self.replicas(variant, task_name), paths) if not p.exists()]
+                self._compute(variant, task_name, config, key, missing)
                 records = self.store.load_all(paths)
         return records
 
-    def _compute(self, variant: Variant, task_name: str, config: dict, key: str, paths) -> None:
-        """Train (or evaluate) the stack and write one record per replica, and its log."""
-        journal(f"computing {variant.key} · {task_name} · {key}")
-        replicas = self.replicas(variant, task_name)
+    def _compute(self, variant: Variant, task_name: str, config: dict, key: str, missing) -> None:
+        """Train (or evaluate) the `missing` (replica, record path) pairs as one stack and write
+        one record per replica, and the stack's log (a record names its column)."""
+        replicas = [r for r, _ in missing]
+        trained = config_hash(key, [[r.weight, r.l2, r.seed] for r in replicas])   # this stack's log
+        journal(f"computing {variant.key} · {task_name} · {key} ({len(replicas)} replicas)")
         task = self.task_for(variant, task_name)
-        log_path = self.store.log_path(variant.key, task_name, key)
+        log_path = self.store.log_path(variant.key, task_name, trained)
         if variant.method in EVALUATED:
-            outcome = self.reference_outcome(variant, task)
+            outcome = self.reference_outcome(variant, task, replicas)
         else:
             outcome = self._train(variant, task, replicas, noise_seed=int(key, 16) % 2**31)
             self.store.write_log(log_path, {**{f"step/{k}": v for k, v in outcome["step_log"].items()},
                                             **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()}})
-        for r, (replica, path) in enumerate(zip(replicas, paths)):
+        for r, (replica, path) in enumerate(missing):
             self.store.write(path, {
                 **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
                 "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
-                "l2": replica.l2, "config_hash": key,
+                "l2": replica.l2, "config_hash": key, "replica": self.replica_extras(variant, task_name, replica),
                 "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
                 "valid_metric": outcome["valid_metric"][r], "test_metric": outcome["test_metric"][r],
                 "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
@@ -413,10 +423,10 @@ class Experiment:
                 "stack_replicas": len(replicas), "n_train": len(task.train),
                 "log_file": None if variant.method in EVALUATED else
                 str(log_path.relative_to(self.store.root)),
+                "log_column": None if variant.method in EVALUATED else r,
                 "config": config, **provenance(),
                 **({"device": device_report(self.device)} if self.device.type != "cpu" else {}),
                 **({"analysis": outcome["analysis"][r]} if outcome.get("analysis") else {})})
-
 
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         if not self.stack_replicas and len(replicas) > 1:
@@ -430,16 +440,17 @@ class Experiment:
             with single_thread():
                 result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
                                      td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
-                                     drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name),
+                                     drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name, replicas),
                                      on_epoch=getattr(observer, "on_epoch", None))
                 analysis = observer.finish(result) if observer is not None else None
         finally:
             method.to("cpu")
         return vars(result) | ({"analysis": analysis} if analysis is not None else {})
 
-    def shared_warmup(self, variant: Variant, task_name: str) -> SharedWarmup | None:
+    def shared_warmup(self, variant: Variant, task_name: str, replicas) -> SharedWarmup | None:
         """Where the "separate" schedules of a task keep the start they share (warmup_source):
-        named by the stack's whole configuration but N2, so only identical starts meet."""
+        named by the stack's whole configuration but N2, and the replicas it trains, so only
+        identical starts meet."""
         source = self.warmup_source(variant)
         if source is None and any(self.warmup_source(v) == variant.key for v in self.variants.values()):
             source = variant.key   # the one whose start the others take
@@ -448,7 +459,7 @@ class Experiment:
         steps = self.variants[source].td.warmup_steps
         config = self.stack_config(variant, task_name)
         config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
-        key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT)
+        key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT, [[r.weight, r.l2, r.seed] for r in replicas])
         return SharedWarmup(steps, self.store.root / "warmups" / task_name / f"{key}.pt")
 
 

@@ -59,7 +59,7 @@ def feature_distillation(state_high: torch.Tensor, teacher_high: torch.Tensor, p
 
 def interact(question, state_high, decode_teacher: Module, teacher_up: Module, encode_teacher: Module,
              decode_student: Module, encode_student: Module, k_rounds: int,
-             noise_std: float = 0.0, generator: torch.Generator | None = None):
+             noise_std: float = 0.0, generators: list[torch.Generator] | None = None):
     """L_interact over K rounds of conversation; returns (mean over rounds [R], per-round list).
 
         q_1 = E_g(s_l)                                   (`question`, computed by the caller)
@@ -77,8 +77,10 @@ def interact(question, state_high, decode_teacher: Module, teacher_up: Module, e
     for k in range(k_rounds):
         teacher_state = decode_teacher(question)              # the teacher reads it as its own s'_h
         if noise_std > 0:
-            # drawn on the CPU (the method's generator lives there), so a GPU run draws the same noise
-            noise = torch.randn(teacher_state.shape, generator=generator).to(teacher_state.device)
+            # one generator per replica (its own stream, whatever the stack), drawn on the CPU
+            # (where the generators live), so a GPU run draws the same noise
+            noise = torch.stack([torch.randn(teacher_state.shape[1:], generator=g) for g in generators])
+            noise = noise.to(teacher_state.device)
             teacher_state = teacher_state + noise_std * noise
         answer = encode_teacher(teacher_up(teacher_state))    # thinks with its upper layers, answers
         understood = decode_student(answer)                   # ŝ_k, at the student's higher layer

@@ -25,7 +25,7 @@ from torch import nn
 from . import losses
 from .comm import Communication
 from .config import TDConfig, check_choice
-from .stacked import StackedLinear
+from .stacked import StackedLinear, replica_generator
 
 
 def matmul_of(student) -> str:
@@ -55,11 +55,6 @@ class Method(nn.Module):
 
     def weights(self) -> dict[str, torch.Tensor | float]:
         return {"task": 1.0, "penalty": 1.0}
-
-    @property
-    def replicas_independent(self) -> bool:
-        """Whether a replica's numbers depend on nothing but itself (stacked.ReplicaSubset)."""
-        return True
 
     def objective(self, named_losses) -> torch.Tensor:
         """Per-replica total; loss names without a weight (diagnostics) do not count."""
@@ -155,20 +150,19 @@ class Hybrid(FeatureDistillation):
 class TalkingModels(Method):
     """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), docs/method.md."""
     name, uses_teacher, teacher_states = "td", True, ("low", "high")
+    replica_buffers = Method.replica_buffers + ("noise_stream",)
 
     def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0):
         super().__init__(student, teacher, distill_weight, task)
         self.td = td
         self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module,
                                   matmul_of(student))
-        # One noise stream per stack; noise draws depend on the stack, not on one replica.
-        self.noise = torch.Generator().manual_seed(noise_seed) if td.noise_std > 0 else None
-
-    @property
-    def replicas_independent(self) -> bool:
-        """With noise, one stream feeds the whole stack: dropping a stopped replica would
-        change the draws of the others, so such a stack is never narrowed."""
-        return self.noise is None
+        # One noise stream per replica, named by its seed and λ (and the stack's configuration
+        # through noise_seed): a replica draws the same noise alone or anywhere in any stack.
+        # `noise_stream` [R] says which stream each row of a (narrowed) stack reads.
+        self.noise = [replica_generator(seed, f"td.noise.{noise_seed}.{weight!r}")
+                      for seed, weight in zip(student.seeds, distill_weight.tolist())] if td.noise_std > 0 else None
+        self.register_buffer("noise_stream", torch.arange(len(distill_weight)), persistent=False)
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -179,7 +173,8 @@ class TalkingModels(Method):
         teacher_says_high = c.encode_teacher(t_h)
         named["interact"], per_round = losses.interact(
             student_says_low, s_h, c.decode_teacher, self.teacher.up, c.encode_teacher,
-            c.decode_student, c.encode_student, self.td.k_rounds, self.td.noise_std, self.noise)
+            c.decode_student, c.encode_student, self.td.k_rounds, self.td.noise_std,
+            None if self.noise is None else [self.noise[r] for r in self.noise_stream.tolist()])
         for k, value in enumerate(per_round, start=1):
             named[f"interact_round{k}"] = value.detach()  # diagnostics for the plots
         named["message"] = losses.message_consistency(student_says_high, teacher_says_high)

@@ -4,7 +4,9 @@
     save_figure(fig, figures_dir, "rmse_vs_k")        # rmse_vs_k.png and rmse_vs_k.pdf
 
 - plot_loss_components: what TD optimises, step by step, on one or more tasks;
-- plot_metric_vs_k:     the test metric against the number of interaction rounds K.
+- plot_metric_vs_k:     the test metric against the number of interaction rounds K;
+- plot_budget_curves:   the expected test metric of the validation-chosen configuration against
+                        the number of configurations tried (Dodge et al. 2019; budget.py).
 Every choice (distillation weight, TD variant) is made on the validation metric; a
 `FigureMetric` says what the metric is called and which direction is better.
 """
@@ -219,4 +221,41 @@ def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "exam
         fig.suptitle(f"Test {metric.name} against the number of interaction rounds K\n"
                      "mean ± standard error over seeds; λ chosen on validation", fontweight="bold")
         fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+# ---------------------------------------------------------------- budget curves
+def plot_budget_curves(curves: dict, tasks, metric: FigureMetric, title: str = ""):
+    """Small multiples, one per task with its own y axis, one line per row: the expected test
+    metric of the configuration chosen on validation among n drawn from the row's grid, against n
+    (budget.table_curves gives `curves`: (row, task) -> BudgetCurve). A line ends at its row's
+    largest grid, so a row that searched more values reaches further right."""
+    ncols = min(4, len(tasks))
+    nrows = math.ceil(len(tasks) / ncols)
+    direction = "higher" if metric.higher_is_better else "lower"
+    labels = list(dict.fromkeys(label for label, _ in curves))   # the table's row order
+    colors = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
+    with sns.axes_style(STYLE):
+        fig = Figure(figsize=(3.6 * ncols, 3.2 * nrows + 0.9))
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for ax, task in zip(axes.flat, tasks):
+            for label in labels:
+                curve = curves.get((label, task))
+                if curve is not None:
+                    ax.plot(curve.budgets, curve.expected, "o-", ms=3, lw=1.4, color=colors[label], label=label)
+            ax.set_title(metric.task_label(task))
+            ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            ax.set_xlabel("configurations tried (n)")
+            ax.set_ylabel(f"expected test {metric.name}\n({direction} is better)")
+        for ax in list(axes.flat)[len(tasks):]:
+            ax.set_visible(False)
+        handles = [h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]]
+        by_label = dict(zip([h.get_label() for h in handles], handles))
+        fig.legend([by_label[label] for label in labels if label in by_label],
+                   [label for label in labels if label in by_label],
+                   loc="lower center", ncol=min(5, len(labels)), frameon=False)
+        fig.suptitle((title + "\n" if title else "") + f"Expected test {metric.name} of the configuration chosen on "
+                     "validation among n drawn from each row's grid\n(Dodge et al. 2019; uniform draws with "
+                     "replacement; mean over seeds)", fontweight="bold")
+        fig.tight_layout(rect=(0, 0.05 + 0.03 * math.ceil(len(labels) / 5), 1, 1))
     return fig

@@ -99,6 +99,13 @@ def _tie_break(record) -> tuple:
     return record["distill_weight"], record.get("l2", 0.0), record["variant"]
 
 
+def choice_key(record, higher_is_better: bool = False) -> tuple:
+    """What a seed's choice minimises: the validation error, then the tie-break. The one rule
+    of a per-seed choice, shared by cell_for, the grid brackets (bracket.py) and the budget
+    curves (budget.py): the record with the smallest key is the one chosen."""
+    return (as_error(record["valid_metric"], higher_is_better),) + _tie_break(record)
+
+
 def cell_for(records: list[dict], higher_is_better: bool = False, selection: str = "per_seed") -> Cell:
     """The chosen record of each seed among `records` (one or more variants, any weights)."""
     if selection not in SELECTIONS:
@@ -115,8 +122,7 @@ def cell_for(records: list[dict], higher_is_better: bool = False, selection: str
                                                    higher_is_better), g[1], g[2], g[0]))
         chosen = sorted(groups[best], key=lambda r: r["seed"])
     else:
-        chosen = [min(by_seed[s], key=lambda r: (as_error(r["valid_metric"], higher_is_better),) + _tie_break(r))
-                  for s in sorted(by_seed)]
+        chosen = [min(by_seed[s], key=lambda r: choice_key(r, higher_is_better)) for s in sorted(by_seed)]
     return Cell(seeds=[r["seed"] for r in chosen], records=chosen)
 
 
@@ -155,3 +161,23 @@ def paired_p(x, y) -> float:
     if len(x) < 2 or np.allclose(x, y, rtol=0, atol=0):
         return float("nan")
     return float(stats.ttest_rel(x, y).pvalue)
+
+
+def holm_adjusted(p_values: dict) -> dict:
+    """Holm's step-down adjusted p-values (Holm 1979) for a family of tests: key -> p in, key ->
+    adjusted p out, for every finite p (a NaN p is no test: it is neither in the family nor in
+    the result). With the m finite p-values sorted, p_(1) <= ... <= p_(m):
+
+        adjusted p_(k) = max over j <= k of min(1, (m - j + 1) * p_(j))
+
+    so "adjusted p < α" is "p_(j) < α / (m - j + 1) for every j <= k": the step-down rule, which
+    keeps the chance of any false "differs" in the family at most α. The running maximum makes
+    equal p-values get equal adjusted values whatever order they are sorted in, and an adjusted
+    p is never below its own p (a comparison that survives Holm also passes uncorrected)."""
+    tested = sorted(((p, key) for key, p in p_values.items() if not math.isnan(p)), key=lambda pk: pk[0])
+    m = len(tested)
+    adjusted, running = {}, 0.0
+    for j, (p, key) in enumerate(tested, start=1):
+        running = max(running, min(1.0, (m - j + 1) * p))
+        adjusted[key] = running
+    return adjusted

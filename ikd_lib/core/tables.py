@@ -6,6 +6,10 @@ A row names one or more candidate variants; with several, the one with the best
 validation metric is taken per task (results.py). "TD" is the best of all TD variants
 run, "TD (default)" the fixed default configuration. Bold marks the best mean among the
 students (highest accuracy, lowest RMSE); reference rows (a teacher) are not students.
+† marks a cell whose paired t-test against the TD row has p < ALPHA; ‡ one whose p is still
+below ALPHA after Holm's step-down correction over every test the table makes
+(results.holm_adjusted): the family is every cell with a p-value, CSV-only rows included, since
+the CSV reports their tests too. A ‡ never comes without a † (an adjusted p is never smaller).
 """
 from __future__ import annotations
 
@@ -17,11 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import config_hash
-from .results import Cell, as_error, best_cell, choices_differ_between_seeds, index_records, paired_p_value
+from .results import (Cell, as_error, best_cell, choices_differ_between_seeds, holm_adjusted, index_records,
+                      paired_p_value)
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)
-ALPHA = 0.05      # paired t-test level for the † marks
+ALPHA = 0.05      # the level of the † (uncorrected) and ‡ (Holm-corrected) marks
 BEST_ROW = "TD"   # the row every other row is tested against
 
 
@@ -63,6 +68,11 @@ class BuiltTable:
 
     def rows(self, include_csv_only=False):
         return [r for r in self.spec.rows if include_csv_only or not r.csv_only]
+
+    @property
+    def p_holm(self) -> dict[tuple[str, str], float]:
+        """Holm-adjusted p-values over every test this table makes (each cell with a finite p)."""
+        return holm_adjusted(self.p_values)
 
     def differing_choices(self) -> tuple[int, int]:
         """(cells whose seeds chose different weights, l2 or variants; cells that had a choice)."""
@@ -117,6 +127,20 @@ def provenance_of(records) -> dict:
             "rendered_at_revision": git_revision()}
 
 
+def significant(p: float) -> bool:
+    """The level every mark uses: a p-value (plain or Holm-adjusted) below ALPHA; NaN is no test."""
+    return not math.isnan(p) and p < ALPHA
+
+
+def holm_sentence(table: BuiltTable) -> str:
+    """The caption's ‡: how many tests the correction covers, at which level."""
+    csv_only = {r.label for r in table.spec.rows if r.csv_only}
+    counted_hidden = any(label in csv_only for label, _ in table.p_holm)
+    return (f"‡: still differs after Holm's step-down correction for the {len(table.p_holm)} tests this table "
+            "makes (every cell with a p-value" + (", CSV-only rows included" if counted_hidden else "")
+            + f"), adjusted p < {ALPHA}.")
+
+
 def caption(table: BuiltTable) -> str:
     p, spec = table.provenance, table.spec
     metric, direction = spec.metric, "higher" if spec.higher_is_better else "lower"
@@ -135,7 +159,7 @@ def caption(table: BuiltTable) -> str:
              f"**Bold**: {best} mean among the models trained on the task"
              + (f" (the {', '.join(r.label for r in spec.rows if r.reference)} row is not)"
                 if any(r.reference for r in spec.rows) else "")
-             + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}.",
+             + f". †: differs from the TD row in a paired t-test over seeds, p < {ALPHA}. " + holm_sentence(table),
              spec.note, spec.facts(table) if spec.facts else "",
              f"Provenance: profile `{p.get('profile')}`, table hash `{p.get('table_hash')}` "
              f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`"
@@ -156,7 +180,7 @@ def _best_labels(table: BuiltTable, genre: str) -> set[str]:
 
 
 def cell_text(table: BuiltTable, label: str, genre: str, bold: tuple[str, str] = ("**", "**"),
-              dagger: str = "†") -> str:
+              dagger: str = "†", double_dagger: str = "‡") -> str:
     cell = table.cells.get((label, genre))
     if cell is None:
         return "–"
@@ -164,7 +188,8 @@ def cell_text(table: BuiltTable, label: str, genre: str, bold: tuple[str, str] =
     if label in _best_labels(table, genre):
         text = f"{bold[0]}{text}{bold[1]}"
     p = table.p_values.get((label, genre), float("nan"))
-    return text + (dagger if not math.isnan(p) and p < ALPHA else "")
+    holm = table.p_holm.get((label, genre), float("nan"))
+    return text + (dagger if significant(p) else "") + (double_dagger if significant(holm) else "")
 
 
 def _blocks(genres, size=4):
@@ -245,7 +270,9 @@ def _published(v: dict) -> str:
 
 def render_latex(table: BuiltTable) -> str:
     def esc(s):
-        return s.replace("_", r"\_").replace("±", r"$\pm$").replace("†", r"$^\dagger$").replace("*", r"$^*$")
+        # "†‡" as one superscript: "$^\dagger$$^\ddagger$" would put "$$" (display math) between them
+        return (s.replace("_", r"\_").replace("±", r"$\pm$").replace("†‡", r"$^{\dagger\ddagger}$")
+                .replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$").replace("*", r"$^*$"))
     out = [r"\begin{table}[t]", r"\centering", r"\small"]
     for block in _blocks(list(table.genres)):
         out.append(r"\begin{tabular}{l" + "r" * len(block) + "}")
@@ -269,28 +296,31 @@ def render_csv(table: BuiltTable) -> str:
     writer = csv.writer(buffer)
     writer.writerow(["table", "row", "task_index", "task", "metric", "mean_test", "se", "n_seeds", "seeds",
                      "test_per_seed", "mean_valid", "variant_per_seed", "distill_weight_per_seed",
-                     "l2_per_seed", "p_vs_TD", "significant", "selection", "profile", "table_hash",
-                     "git_revisions"])
-    p = table.provenance
+                     "l2_per_seed", "p_vs_TD", "significant", "p_holm", "significant_holm", "selection", "profile",
+                     "table_hash", "git_revisions"])
+    p, holm = table.provenance, table.p_holm
     for row in table.rows(include_csv_only=True):
         for i, genre in enumerate(table.genres, start=1):
             cell = table.cells.get((row.label, genre))
             if cell is None:
                 continue
             pv = table.p_values.get((row.label, genre), float("nan"))
+            ph = holm.get((row.label, genre), float("nan"))
             writer.writerow([table.spec.key, row.label, i, genre, table.spec.metric, f"{cell.mean:.6f}",
                              f"{cell.se:.6f}", len(cell.test), " ".join(map(str, cell.seeds)),
                              " ".join(f"{v:.6f}" for v in cell.test), f"{cell.valid_mean:.6f}",
                              " ".join(cell.variants), " ".join(f"{w:g}" for w in cell.weights),
                              " ".join(f"{v:g}" for v in cell.l2s), "" if math.isnan(pv) else f"{pv:.4g}",
-                             int(not math.isnan(pv) and pv < ALPHA), table.selection, p.get("profile"),
+                             int(significant(pv)), "" if math.isnan(ph) else f"{ph:.4g}", int(significant(ph)),
+                             table.selection, p.get("profile"),
                              p.get("table_hash"), " ".join(p.get("git_revisions", []))])
     return buffer.getvalue()
 
 
 def read_csv(spec: TableSpec, path: Path) -> BuiltTable:
     """A table read back from the CSV that render_csv wrote: per cell the seeds, each seed's
-    test value (6 decimals) and choices, the p-value against TD; the provenance the CSV carries
+    test value (6 decimals) and choices, the p-value against TD (4 digits; the Holm-adjusted ones
+    are recomputed from these); the provenance the CSV carries
     (profile, table hash, seeds, run revisions) and the file it came from. Enough to compare
     tables (paper.py); validation values per seed and run configurations are not in a CSV."""
     path = Path(path)

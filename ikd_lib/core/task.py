@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .determinism import sqrt as pinned_sqrt
 from .stacked import gather_rows
 
 SPLITS = ("train", "valid", "test")
@@ -50,7 +51,7 @@ def _correct(logits, target):
     return (logits.argmax(-1) == target).float()
 
 
-RMSE = Metric("RMSE", higher_is_better=False, per_example=_squared_error, finish=torch.sqrt)
+RMSE = Metric("RMSE", higher_is_better=False, per_example=_squared_error, finish=pinned_sqrt)
 ACCURACY = Metric("top-1 accuracy", higher_is_better=True, per_example=_correct)
 
 

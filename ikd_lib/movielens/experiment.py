@@ -14,6 +14,8 @@ from dataclasses import asdict
 
 import torch
 
+from ..core.determinism import sqrt as pinned_sqrt
+from ..core.optim import NUMERICS
 from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
 from ..core.methods import build_method
 from ..core.store import cache_root, runs_dir
@@ -167,9 +169,15 @@ class MovieLensExperiment(Experiment):
         return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
                 "model": variant.model, "task": genre, "td": asdict(variant.td) if variant.td else None,
                 "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
-                **self.replica_config(variant, genre),
-                "bias_l2_per_seed": self.bias_l2(genre, p.seeds) if "bias_only" in self.dependencies(variant) else None,
+                "numerics": NUMERICS,
                 "teacher_hash": self.teacher_hash, "data": self.fingerprint}
+
+    def replica_extras(self, variant: Variant, genre: str, replica) -> dict:
+        """A model with a student's architecture regularises its biases as Bias only chose for
+        the replica's seed."""
+        if "bias_only" not in self.dependencies(variant):
+            return {}
+        return {"bias_l2": self.bias_l2(genre, (replica.seed,))[0]}
 
     def expected_cost(self, job) -> float:
         """Relative cost of a stack, roughly as measured on a 2-core machine: steps (about 15
@@ -191,11 +199,13 @@ class MovieLensExperiment(Experiment):
         rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)   # bias only: no layers
         return steps * (630 + batch * self.n_replicas(variant, genre) * rounds)
 
-    def reference_outcome(self, variant: Variant, task: RatingTask) -> dict:
+    def reference_outcome(self, variant: Variant, task: RatingTask, replicas) -> dict:
         """The Teacher row: the teachers (one per seed) evaluated directly on the genre."""
+        teachers = torch.tensor([self.profile.seeds.index(r.seed) for r in replicas])   # seed s: teacher s
+
         def teacher_rmse(split):
-            return (split.teacher["pred"] - split.target[None]).pow(2).mean(1).sqrt().tolist()
-        n = len(self.profile.seeds)
+            return pinned_sqrt((split.teacher["pred"][teachers] - split.target[None]).pow(2).mean(1)).tolist()
+        n = len(replicas)
         return {"valid_metric": teacher_rmse(task.valid), "test_metric": teacher_rmse(task.test),
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core import blas
+from ..core.determinism import sqrt as pinned_sqrt
 from ..core.stacked import StackedEmbedding, StackedLinear, gather_rows
 from .profiles import RatingModelConfig
 
@@ -108,7 +109,7 @@ def best_baseline(task) -> tuple[torch.Tensor, torch.Tensor, float]:
         user, item = baseline_biases(task.train.inputs, task.train.target, task.n_users, task.n_items, shrink)
         valid = task.valid
         pred = user[valid.inputs[:, 0]] + item[valid.inputs[:, 1]] + task.rating_offset
-        rmse = float((pred - valid.target).pow(2).mean().sqrt())
+        rmse = float(pinned_sqrt((pred - valid.target).pow(2).mean()))
         if best is None or rmse < best[0]:
             best = (rmse, user, item, shrink)
     return best[1], best[2], best[3]

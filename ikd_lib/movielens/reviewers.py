@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..core.alignment import linear_cka, probe_r2
+from ..core.determinism import sqrt as pinned_sqrt
 from ..core.experiment import Variant
 from ..core.methods import TalkingModels
 from ..core.reviewer_methods import REVIEWER_METHODS, build_reviewer_method
@@ -276,7 +277,7 @@ class ReviewersExperiment(MovieLensExperiment):
         teacher_index = teacher_index.to(device)
         head = head[teacher_index]                                              # [R, width, 1]
         moved = pred[teacher_index] + ((up.up(low[teacher_index]) - high[teacher_index]) @ head).squeeze(-1)
-        return (moved - target).pow(2).mean(1).sqrt().tolist()
+        return pinned_sqrt((moved - target).pow(2).mean(1)).tolist()
 
 
 def make_reviewers_experiment(profile: str = "cpu", genres=None, seeds=None, **kwargs) -> ReviewersExperiment:

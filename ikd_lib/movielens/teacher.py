@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..core.optim import NUMERICS
 from ..core.config import config_hash
 from ..core.device import hash_parts
 from ..core.methods import Method, freeze
@@ -29,10 +30,10 @@ from .tasks import RatingTask
 
 
 def teacher_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
-    """A teacher trained on a GPU is another teacher (core/device.py); on the CPU the hash is
-    what it always was."""
+    """A teacher trained on a GPU is another teacher (core/device.py); so is one trained by
+    other optimiser numerics (core/optim.py: NUMERICS)."""
     return config_hash("teacher", profile.teacher, profile.teacher_train, profile.teacher_l2,
-                       list(profile.seeds), data_fingerprint, *hash_parts(device))
+                       list(profile.seeds), data_fingerprint, NUMERICS, *hash_parts(device))
 
 
 def teacher_checkpoint(cache_dir: Path, key: str) -> Path:

@@ -18,6 +18,7 @@ import torch
 from ..core.config import config_hash
 from ..core.experiment import Experiment, Variant
 from ..core.methods import build_method
+from ..core.optim import NUMERICS
 from ..core.store import cache_root, runs_dir
 from ..core.torchfiles import atomic_save, load_cached
 from .data import DATASETS
@@ -105,7 +106,7 @@ class VisionExperiment(Experiment):
         return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
                 "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
                 "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], **self.replica_config(variant, name),
+                "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS,
                 "teacher_hash": self.teacher_summary["config_hash"],
                 "teacher_weights": self.teacher_summary.get("weights_sha256"),   # make verify checks a cached teacher
                 "probe_hash": self.probe(name)["config_hash"],
@@ -116,9 +117,9 @@ class VisionExperiment(Experiment):
         rounds = 3 * variant.td.k_rounds + 1.5 if variant.td else 1   # h_up is ~3x the student's blocks
         return len(self.splits[name].train.y) * self.n_replicas(variant, name) * rounds
 
-    def reference_outcome(self, variant: Variant, task) -> dict:
+    def reference_outcome(self, variant: Variant, task, replicas) -> dict:
         """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
-        accuracy, n = self.probe(task.name)["accuracy"], len(self.profile.seeds)
+        accuracy, n = self.probe(task.name)["accuracy"], len(replicas)
         return {"valid_metric": [accuracy["valid"]] * n, "test_metric": [accuracy["test"]] * n,
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
 

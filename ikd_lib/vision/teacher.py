@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ..core.config import config_hash
 from ..core.device import hash_parts
 from ..core.methods import freeze
+from ..core.optim import NUMERICS, PinnedAdam
 from ..core.stacked import replica_generator
 from ..core.store import file_lock
 from ..core.torchfiles import atomic_save, load_cached
@@ -55,7 +56,7 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def pretrain_config_hash(profile: Profile, data_fingerprint: str, device: torch.device | None = None) -> str:
     """A teacher pre-trained on a GPU is another teacher (core/device.py); the CPU's hash is unchanged."""
     return config_hash("vision-teacher", asdict(profile.vit), asdict(profile.pretrain), data_fingerprint,
-                       *hash_parts(device))
+                       NUMERICS, *hash_parts(device))
 
 
 def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tensor, n_classes: int,
@@ -67,7 +68,8 @@ def pretrain_teacher(profile: Profile, images: torch.Tensor, labels: torch.Tenso
     cfg, pre = profile.vit, profile.pretrain
     device = device or torch.device("cpu")
     vit = build_vit(cfg, cfg.teacher_depth, n_classes, seed=0).to(device)
-    optimiser = torch.optim.AdamW(vit.parameters(), lr=pre.lr, weight_decay=pre.weight_decay)
+    # PinnedAdam, not torch's AdamW: the same bits on every CPU (core/optim.py)
+    optimiser = PinnedAdam(vit.parameters(), lr=pre.lr, weight_decay=pre.weight_decay, decoupled=True)
     steps_per_epoch = math.ceil(len(labels) / pre.batch_size)
     total, warmup = pre.epochs * steps_per_epoch, pre.warmup_epochs * steps_per_epoch
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: min(1.0, (s + 1) / max(1, warmup)) * 0.5 * (

@@ -330,9 +330,9 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
     while not rules.stopped and state["joint_epochs"] < cfg.max_epochs:
         epoch = state["epoch"] + 1
         torch.manual_seed(_derived_seed(seed, f"ddp.global.epoch{epoch}.rank{rank}"))   # dropout, workers
-        if getattr(method, "noise", None) is not None:   # TD's "add noise", drawn on the device
+        if getattr(method, "noise", None) is not None:   # TD's "add noise"
             noise_seed = _derived_seed(seed, f"ddp.noise.epoch{epoch}.rank{rank}")
-            method.noise = torch.Generator(device).manual_seed(noise_seed)
+            method.noise = [torch.Generator().manual_seed(noise_seed)]   # one replica; drawn on the CPU
         sampler.set_epoch(epoch)
         train_losses, step_rows = _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
                                                state, seed, epoch, rank, device)

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 from ...core.config import config_hash
 from ...core.experiment import Variant
+from ...core.optim import NUMERICS
 from ...core.store import runs_dir
 from ...core.task import ACCURACY
 from ...launch.launched import PROBE_METHODS, LaunchedExperiment
@@ -115,7 +116,7 @@ class LaunchedVisionExperiment(LaunchedExperiment):
         return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
                 "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
                 "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], **self.replica_config(variant, name),
+                "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS,
                 "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
                 "data": self.fingerprint(name), "streamed": True}
 
@@ -123,8 +124,8 @@ class LaunchedVisionExperiment(LaunchedExperiment):
         """What a record reads of the task: its name, metric and training-set size."""
         return SimpleNamespace(name=name, metric=ACCURACY, train=range(self.sizes(name)["train"]))
 
-    def reference_outcome(self, variant: Variant, task) -> dict:
+    def reference_outcome(self, variant: Variant, task, replicas) -> dict:
         """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
-        accuracy, n = self.probe(task.name)["accuracy"], len(self.profile.seeds)
+        accuracy, n = self.probe(task.name)["accuracy"], len(replicas)
         return {"valid_metric": [accuracy["valid"]] * n, "test_metric": [accuracy["test"]] * n,
                 "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
