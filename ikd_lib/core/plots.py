@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import seaborn as sns
+from matplotlib import ticker
 from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
 
 from .config import TrainConfig

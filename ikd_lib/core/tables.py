@@ -21,8 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import config_hash
-from .results import (Cell, as_error, best_cell, choices_differ_between_seeds, holm_adjusted, index_records,
-                      paired_p_value)
+from .results import (
+    Cell,
+    as_error,
+    best_cell,
+    choices_differ_between_seeds,
+    holm_adjusted,
+    index_records,
+    paired_p_value,
+)
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)

@@ -15,9 +15,9 @@ from dataclasses import asdict
 import torch
 
 from ..core.determinism import sqrt as pinned_sqrt
-from ..core.optim import NUMERICS
 from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
 from ..core.methods import build_method
+from ..core.optim import NUMERICS
 from ..core.store import cache_root, runs_dir
 from .data import genre_task, load_movielens, locate_ml100k
 from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters, task_rows
