@@ -37,7 +37,7 @@ def test_vision_bench_says_whether_validation_accuracy_levelled_off(tmp_path):
     for name, valid in curves.items():
         np.savez(tmp_path / f"{name}.npz", **{"epoch/valid_metric": np.array(valid)[:, None]})
         records.append({"log_file": f"{name}.npz", "task": "cifar10", "distill_weight": 1.0, "l2": 0.0, "seed": 0,
-                        "config": {"replicas": [[1.0, 0.0, 0]]}})
+                        "log_column": 0})
     records.append({"log_file": None, "task": "cifar10"})          # an evaluated row (the probe): skipped
     exp = SimpleNamespace(store=SimpleNamespace(root=tmp_path),
                           splits={"cifar10": SimpleNamespace(valid=SimpleNamespace(y=np.zeros(400)))})

@@ -22,10 +22,9 @@ def record(variant, genre, seed, test, valid=None, weight=1.0, weights=(1.0,), s
             "valid_metric": test if valid is None else valid, "n_train": n_train, "profile": "handmade",
             "config_hash": f"{variant}-{genre}", "git_revision": "deadbeef",
             "log_file": f"logs/{variant}/{genre}.npz",
+            "log_column": [(w, s) for w in weights for s in seeds].index((weight, seed)),
             "l2": 0.0,
-            "config": {"train": asdict(TRAIN), "distill_weights": list(weights), "seeds": list(seeds),
-                       "replicas": [[w, 0.0, s] for w in weights for s in seeds],
-                       "teacher_hash": "t", "data": "d"}}
+            "config": {"train": asdict(TRAIN), "teacher_hash": "t", "data": "d"}}
 
 
 def stack(variant, genre, tests, valid=None, **kw):
@@ -70,15 +69,30 @@ def fake_log(steps, epochs, k_rounds, n_replicas):
     return log
 
 
-def test_loss_curves_average_the_seeds_of_the_weight_chosen_on_validation():
+def test_loss_curves_average_the_seeds_of_the_weight_chosen_on_validation(tmp_path):
     # replicas: (w=1, s0), (w=1, s1), (w=3, s0), (w=3, s1); weight 3 has the lower validation RMSE
     recs = [record("td", "Drama", s, 1.0, valid=v, weight=w, weights=(1.0, 3.0), seeds=(0, 1))
             for w, v in ((1.0, 0.9), (3.0, 0.8)) for s in (0, 1)]
-    curves = plots.loss_curves(recs, fake_log(steps=20, epochs=2, k_rounds=2, n_replicas=4))
+    path = tmp_path / "logs" / "td" / "Drama.npz"
+    path.parent.mkdir(parents=True)
+    np.savez(path, **fake_log(steps=20, epochs=2, k_rounds=2, n_replicas=4))
+    curves = plots.loss_curves(recs, tmp_path)
     assert curves.weight == 3.0 and curves.seeds == [0, 1]
     assert np.allclose(curves.losses["task"], 3.5)         # mean of replicas 3 and 4 (values 3, 4)
     assert np.allclose(curves.valid_metric, 3.5)
     assert curves.steps_per_epoch == 10                    # 1000 ratings, batches of 100
+
+
+def test_chosen_replicas_are_read_from_their_own_stacks_logs(tmp_path):
+    """A grown grid trains its new values in a stack of their own: seed 0's choice lives in one
+    log (column 1), seed 1's in another (column 0), a shorter one, padded with NaN."""
+    for name, steps in (("old", 6), ("new", 4)):
+        np.savez(tmp_path / f"{name}.npz", **{"step/task": np.arange(steps * 2, dtype=float).reshape(steps, 2)})
+    chosen = [{"log_file": "old.npz", "log_column": 1}, {"log_file": "new.npz", "log_column": 0}]
+    log = plots.chosen_logs(tmp_path, chosen)["step/task"]
+    assert log.shape == (6, 2)
+    assert log[:, 0].tolist() == [1, 3, 5, 7, 9, 11]
+    assert log[:4, 1].tolist() == [0, 2, 4, 6] and np.isnan(log[4:, 1]).all()
 
 
 @pytest.mark.parametrize("k_rounds,n_lines", [(2, 5), (0, 3)])   # task, rounds..., MC, SC; K=0: no interact

@@ -87,15 +87,22 @@ def steps_per_epoch(record: dict) -> int:
 
 
 def replica_column(record: dict) -> int:
-    """The column of its stack's log that holds this record's replica: the log has one
-    column per (λ, l2, seed) replica, in the order of the config's "replicas"."""
-    replicas = [tuple(r) for r in record["config"]["replicas"]]
-    return replicas.index((record["distill_weight"], record["l2"], record["seed"]))
+    """The column of its stack's log (`log_file`) that holds this record's replica."""
+    return record["log_column"]
 
 
-def replica_columns(cell: Cell) -> list[int]:
-    """Columns of the stack's log that hold each seed's chosen replica."""
-    return [replica_column(r) for r in cell.records]
+def chosen_logs(root, records) -> dict[str, np.ndarray]:
+    """The log columns of `records` side by side ([steps or epochs, len(records)]), each read
+    from its own stack's log (a grown grid trains its new values in a stack of their own);
+    rows past a shorter log are NaN, as for a replica that stopped early."""
+    columns: dict[str, list[np.ndarray]] = {}
+    for record in records:
+        with np.load(Path(root) / record["log_file"]) as log:
+            for name in log.files:
+                columns.setdefault(name, []).append(log[name][:, replica_column(record)])
+    longest = {name: max(len(c) for c in cols) for name, cols in columns.items()}
+    return {name: np.stack([np.pad(c.astype(float), (0, longest[name] - len(c)), constant_values=np.nan)
+                            for c in cols], axis=1) for name, cols in columns.items()}
 
 
 def mean_over(array, cols) -> np.ndarray:
@@ -109,10 +116,11 @@ def mean_over(array, cols) -> np.ndarray:
     return means[: rows[-1] + 1 if len(rows) else 0]
 
 
-def loss_curves(records: list[dict], log: dict, higher_is_better: bool = False) -> LossCurves:
-    """`records`: one variant x task (all weights and seeds); `log`: its .npz arrays."""
+def loss_curves(records: list[dict], root, higher_is_better: bool = False) -> LossCurves:
+    """`records`: one variant x task (all weights and seeds); `root`: the store their logs are in."""
     cell = cell_for(records, higher_is_better)
-    cols = replica_columns(cell)
+    log = chosen_logs(root, cell.records)
+    cols = list(range(len(cell.records)))
     losses = {k.removeprefix("step/"): mean_over(v, cols) for k, v in log.items() if k.startswith("step/")}
     return LossCurves(task=records[0]["task"], n_train=records[0]["n_train"], weight=cell.weight,
                       seeds=cell.seeds, steps_per_epoch=steps_per_epoch(records[0]), losses=losses,
@@ -172,8 +180,7 @@ def plot_loss_components(exp, tasks, metric: FigureMetric, variant: str = "td", 
         axes = fig.subplots(1, len(tasks), squeeze=False)
         for ax, task in zip(axes[0], tasks):
             stack = records[variant, task]
-            with np.load(exp.store.root / stack[0]["log_file"]) as log:
-                curves = loss_curves(stack, dict(log), metric.higher_is_better)
+            curves = loss_curves(stack, exp.store.root, metric.higher_is_better)
             twin = _draw_loss_panel(ax, curves, variant, metric, examples)
         # one legend for all panels, below them, so it never hides a curve
         handles, labels = axes[0, -1].get_legend_handles_labels()
