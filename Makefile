@@ -3,7 +3,7 @@
 #                 # TRACK=movielens|vision for one track)
 #   make test     # the linter (make lint), then the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
-# Other targets: verify (regenerate and compare with the committed tables), bench, figures,
+# Other targets: verify (regenerate and compare with the committed tables), verify-kernels, bench, figures,
 # notebooks (sync each notebooks/<name>.py with its .ipynb), site (the companion as HTML), clean-runs; for the paper profile
 # on GPUs (docs/paper_scale.md): paper-data, gpu-check, and LAUNCHER=local|slurm GPUS=<per run>.
 
@@ -48,7 +48,7 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test lint bench verify data notebooks lab report site clean-runs gpu-check paper-data mutation
+.PHONY: tables figures test lint bench verify data notebooks lab report site clean-runs gpu-check paper-data mutation verify-kernels
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
@@ -113,11 +113,18 @@ bench: data
 	$(if $(filter $(TRACK),all vision),$(PY) -m ikd_lib.vision.bench --profile $(PROFILE) $(BENCH_ARGS))
 
 # Regenerate (fresh store and teacher) all or part of the committed tables and compare:
+# The kernel fingerprint first (below); then every committed table, the reviewers' study included:
 #   make verify TABLES=table3 GENRES=Western
 #   make verify TABLES=table4 DATASETS=cifar10 SEEDS=0    (the ViT teacher from the cache, checked by hash)
 verify: data
 	$(PY) -m ikd_lib.verify $(if $(TABLES),--tables $(TABLES)) $(if $(GENRES),--genres $(GENRES)) \
 	  $(if $(DATASETS),--datasets $(DATASETS)) $(if $(SEEDS),--seeds $(SEEDS)) $(VERIFY_ARGS)
+
+# Seconds: every operation the two tracks compute, on fixed inputs at the cpu profile's shapes,
+# hashed and compared with the reference machine's (ikd_lib/kernels.py; KERNELS_ARGS=--write records
+# this machine's). A difference names the operation, before any table is regenerated.
+verify-kernels: $(INSTALLED)
+	$(PY) -m ikd_lib.kernels $(KERNELS_ARGS)
 
 # Each notebook is a pair: notebooks/<name>.py (jupytext percent format: the text to read, edit and
 # diff) and notebooks/<name>.ipynb (what JupyterLab opens and papermill runs). Edit either file; this

@@ -9,11 +9,12 @@ is trained again too: nothing computed earlier is reused, except a cached ViT te
 weights hash is the one the committed table names (--fresh-teacher trains it again).
 With fewer seeds, each regenerated seed's value and choices are compared with its own. Then, per cell of the committed
 table: the difference of the means in standard errors, and every change of a per-seed
-value, of bold, of † or ‡, of a chosen λ, l2 or variant. Any difference makes the exit status 1,
-except one kind, measured between an Intel and an AMD machine and reported as known: a cell
-whose choices, bold, † and ‡ are identical and whose per-seed values are each within one float32
-ULP of the committed ones (see one_ulp_apart). The machine's floating-point probe is printed beside
-the reference machine's (core/determinism.py), so a difference can be traced to the CPU.
+value, of bold, of †, of a chosen λ, l2 or variant. Any difference makes the exit status 1;
+no kind of difference is excused. The reviewers' study (`--tables reviewers`) is compared
+row by row of its CSV: per-seed values, means, standard errors and p-values.
+
+First of all it runs `make verify-kernels` (kernels.py): on a machine whose kernels compute
+other bits, the operation that differs is named before any table is regenerated.
 """
 from __future__ import annotations
 
@@ -26,10 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
+from . import kernels
 from .core.determinism import REFERENCE_PROBE, pin_report
-from .core.results import Cell
 from .core.tables import cell_text, render_markdown
 from .report import COMMITTED_PROFILE, TRACKS, output_dirs, table, track_of
 
@@ -57,29 +56,6 @@ def committed_cells(table_key: str, tables_dir: Path) -> tuple[dict, dict]:
 
 
 PER_SEED = ("test_per_seed", "variant_per_seed", "distill_weight_per_seed", "l2_per_seed")
-KNOWN = ("one float32 ULP in the evaluation (a CPU-vendor difference, docs/reproducibility.md): the same "
-         "training, every choice, bold, † and ‡ identical")
-
-
-def _neighbours32(value: float) -> list[float]:
-    """value and the float32 numbers one unit in the last place below and above it."""
-    v = np.float32(value)
-    return [float(v), float(np.nextafter(v, np.float32(-np.inf))), float(np.nextafter(v, np.float32(np.inf)))]
-
-
-def one_ulp_apart(cell, old: dict) -> bool:
-    """Would the committed row follow from this cell's runs if each per-seed value moved by at
-    most one float32 ULP? (The one kind of difference measured between CPU vendors under the
-    pins: training bit-identical, 126 of 2,480 reported metrics one ULP apart, docs/reproducibility.md.)"""
-    committed = old["test_per_seed"].split()
-    moved = []
-    for value, text in zip(cell.test, committed):
-        fits = [c for c in _neighbours32(value) if f"{c:.6f}" == text]
-        if not fits:
-            return False
-        moved.append(fits[0])
-    twin = Cell(cell.seeds, [dict(r, test_metric=v) for r, v in zip(cell.records, moved)])
-    return f"{twin.mean:.6f}" == old["mean_test"] and f"{twin.se:.6f}" == old["se"]
 
 
 def _per_seed(row: dict, seeds: list[str]) -> dict:
@@ -88,10 +64,9 @@ def _per_seed(row: dict, seeds: list[str]) -> dict:
     return {f: [row[f].split()[position[s]] for s in seeds] for f in PER_SEED}
 
 
-def compare(built, committed_rows: dict, committed_texts: dict, known: list | None = None) -> list[str]:
+def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
     """Every difference between a regenerated table and the committed one, as lines. A cell
-    regenerated for fewer seeds is compared seed by seed (values and choices). A cell whose only
-    difference is one float32 ULP per seed (one_ulp_apart) goes to `known` when a list is given."""
+    regenerated for fewer seeds is compared seed by seed (values and choices)."""
     from .core.tables import render_csv
     fresh = {(r["row"], r["task"]): r for r in csv.DictReader(render_csv(built).splitlines())}
     problems = []
@@ -116,9 +91,7 @@ def compare(built, committed_rows: dict, committed_texts: dict, known: list | No
             line = (f"{label} · {task}: {float(old['mean_test']):.4f} -> {float(new['mean_test']):.4f} "
                     f"({shift:+.2f} SE); changed: " + ", ".join(
                         f"{f} {old[f]!r} -> {new[f]!r}" for f in changed if f not in ("mean_test", "se")))
-            last_bit = (known is not None and set(changed) <= {"mean_test", "se", "test_per_seed"}
-                        and one_ulp_apart(built.cells[label, task], old))
-            (known if last_bit else problems).append(line)
+            problems.append(line)
         old_text = committed_texts.get((label, task))
         new_text = cell_text(built, label, task)
         if old_text is not None and old_text != new_text and seeds == old["seeds"].split():
@@ -126,6 +99,50 @@ def compare(built, committed_rows: dict, committed_texts: dict, known: list | No
     for (label, task) in committed_rows:
         if task in built.genres and (label, task) not in fresh:
             problems.append(f"{label} · {task}: in the committed table, missing from the regeneration")
+    return problems
+
+
+STUDY_FIELDS = ("mean", "se", "values_per_seed", "p_value", "significant")
+
+
+def compare_study(fresh_csv: str, committed_csv: Path) -> list[str]:
+    """Every difference between a regenerated reviewers' study and the committed CSV, row by
+    row (section, row, column, quantity); a row regenerated for fewer seeds, seed by seed."""
+    def rows(text):
+        return {(r["section"], r["row"], r["task"], r["quantity"]): r for r in csv.DictReader(text.splitlines())}
+    fresh, committed = rows(fresh_csv), rows(committed_csv.read_text())
+    problems = []
+    for key, new in fresh.items():
+        old, name = committed.get(key), " · ".join(key)
+        if old is None:
+            problems.append(f"{name}: not in the committed study")
+            continue
+        seeds = new["seeds"].split()
+        if seeds != old["seeds"].split():
+            position = {s: i for i, s in enumerate(old["seeds"].split())}
+            if not set(seeds) <= set(position):
+                problems.append(f"{name}: seeds {seeds} are not among the committed {old['seeds']}")
+                continue
+            was = [old["values_per_seed"].split()[position[s]] for s in seeds]
+            if was != new["values_per_seed"].split():
+                problems.append(f"{name}: seeds {' '.join(seeds)}: {was!r} -> {new['values_per_seed'].split()!r}")
+            continue
+        problems += [f"{name}: {f} {old[f]!r} -> {new[f]!r}" for f in STUDY_FIELDS if old[f] != new[f]]
+    return problems
+
+
+def verify_study(tables_dir: Path, tasks, seeds, workdir: Path) -> list[str]:
+    """Regenerate the reviewers' study (its genres and seeds, or a subset) and compare it."""
+    from .movielens import reviewers_tables
+    from .movielens.reviewers import make_reviewers_experiment
+    exp = make_reviewers_experiment(COMMITTED_PROFILE, genres=tasks, seeds=seeds, cache_dir=workdir / "cache",
+                                    store_root=workdir / "store" / "reviewers")
+    study = reviewers_tables.build_study(exp, exp.run_study())
+    problems = compare_study(reviewers_tables.render_study_csv(study), tables_dir / "reviewers.csv")
+    print(f"\nreviewers ({', '.join(exp.profile.genres)}; seeds {' '.join(map(str, exp.profile.seeds))}): "
+          f"{'identical' if not problems else f'{len(problems)} differences'}")
+    for line in problems:
+        print("  - " + line)
     return problems
 
 
@@ -164,15 +181,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     tables_dir = output_dirs(COMMITTED_PROFILE)[0]
     keys = args.tables or [k for track in TRACKS.values() for k in track.tables()
-                           if (tables_dir / f"{k}.csv").exists()]
+                           if (tables_dir / f"{k}.csv").exists()] + ["reviewers"]
+    kernels_ok = kernels.check()
     pins = pin_report()
     print(f"machine: {pins['cpu']}; floating-point probe {pins['probe']} "
           f"({'matches' if pins['probe_matches_reference'] else 'DIFFERS from'} the reference machine's "
           f"{REFERENCE_PROBE}); OpenBLAS kernels {pins['openblas_core']}; pins {'on' if pins['pinned'] else 'OFF'}")
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ikd-verify-"))
     start = time.perf_counter()
-    experiments, total, known = {}, [], []
+    experiments, total = {}, []
     for key in keys:
+        if key == "reviewers":
+            total += verify_study(tables_dir, args.tasks, args.seeds, workdir)
+            continue
         track = track_of(key)
         if track.name not in experiments:
             if track.name == "vision" and not args.fresh_teacher:
@@ -185,21 +206,17 @@ def main(argv=None) -> int:
         exp = experiments[track.name]
         built = table(exp, key, write=False)
         rows, texts = committed_cells(key, tables_dir)
-        found_known = []
-        problems = compare(built, rows, texts, known=found_known)
+        problems = compare(built, rows, texts)
         total += problems
-        known += found_known
         print(f"\n{key} ({', '.join(exp.task_names)}): {len(built.cells)} cells regenerated, "
-              f"{'identical' if not problems else f'{len(problems)} differences'}"
-              + (f"; {len(found_known)} known last-bit differences" if found_known else ""))
+              f"{'identical' if not problems else f'{len(problems)} differences'}")
         for line in problems:
             print("  - " + line)
-        for line in found_known:
-            print(f"  - known ({KNOWN}): {line}")
         if problems:
             print(render_markdown(built))
-    verdict = "PASS, every cell identical" if not total and not known else (
-        f"PASS, {len(known)} known last-bit differences" if not total else f"FAIL, {len(total)} differences")
+    verdict = "PASS, every cell identical" if not total else f"FAIL, {len(total)} differences"
+    if not kernels_ok:
+        verdict += " (and the kernels differ from the reference machine's: see above)"
     print(f"\nmake verify: {verdict} ({time.perf_counter() - start:.0f} s)")
     return 1 if total else 0
 

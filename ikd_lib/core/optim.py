@@ -76,21 +76,25 @@ def _scalars(step: int, group: dict) -> tuple[float, float, float]:
 
 
 def _update_cpu(p, grad, exp_avg, exp_avg_sq, step, group) -> None:
+    """In place, with one scratch array: each line one ufunc, one rounding per element."""
     beta1, beta2 = group["betas"]
     step_size, bias_root, shrink = _scalars(step, group)
     w, g, m, v = (_array(t) for t in (p, grad, exp_avg, exp_avg_sq))
+    scratch = np.empty_like(w)
     if group["weight_decay"] and group["decoupled"]:
         np.multiply(w, np.float32(shrink), out=w)
     elif group["weight_decay"]:
-        g = g + w * np.float32(group["weight_decay"])
+        g = np.add(g, np.multiply(w, np.float32(group["weight_decay"]), out=scratch))   # a new gradient array
     np.multiply(m, np.float32(beta1), out=m)
-    np.add(m, g * np.float32(1 - beta1), out=m)
+    np.add(m, np.multiply(g, np.float32(1 - beta1), out=scratch), out=m)
     np.multiply(v, np.float32(beta2), out=v)
-    np.add(v, (g * g) * np.float32(1 - beta2), out=v)
-    denom = np.sqrt(v)
-    np.divide(denom, np.float32(bias_root), out=denom)
-    np.add(denom, np.float32(group["eps"]), out=denom)
-    np.subtract(w, (m / denom) * np.float32(step_size), out=w)
+    np.multiply(g, g, out=scratch)
+    np.add(v, np.multiply(scratch, np.float32(1 - beta2), out=scratch), out=v)
+    np.sqrt(v, out=scratch)
+    np.divide(scratch, np.float32(bias_root), out=scratch)
+    np.add(scratch, np.float32(group["eps"]), out=scratch)
+    np.divide(m, scratch, out=scratch)
+    np.subtract(w, np.multiply(scratch, np.float32(step_size), out=scratch), out=w)
 
 
 def _array(t: torch.Tensor) -> np.ndarray:
