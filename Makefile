@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine:
 #   make tables   # every table and figure, default profile `cpu` (PROFILE=smoke|cpu|paper,
 #                 # TRACK=movielens|vision for one track)
-#   make test     # the test suite
+#   make test     # the linter (make lint), then the test suite
 # Both create the virtual environment (.venv) and fetch MovieLens-100K when missing.
 # Other targets: verify (regenerate and compare with the committed tables), verify-kernels, bench, figures,
 # notebooks (sync each notebooks/<name>.py with its .ipynb), site (the companion as HTML), clean-runs; for the paper profile
@@ -19,7 +19,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 RUN_DIR := runs/$(PROFILE)
-# The paper profile's ViT runs go to a launcher (ikd_lib/vision/launch.py): local (torchrun on
+# The paper profile's ViT runs go to a launcher (ikd_lib/launch/launchers.py): local (torchrun on
 # this node) or slurm (submitit); GPUS: GPUs per run (default: every GPU of the node).
 LAUNCHER ?= local
 export IKD_LAUNCHER := $(LAUNCHER)
@@ -48,7 +48,7 @@ SHELL := /bin/bash
 # lines, one summary per table); these lines of papermill's and the kernel's chatter are left out
 PAPERMILL_NOISE := Kernel is running over TCP\|Executing notebook with kernel\|^Input Notebook\|^Output Notebook\|^Working directory\|^Executing:\|Passed unknown parameter
 
-.PHONY: tables figures test bench verify data notebooks lab report site clean-runs gpu-check paper-data mutation verify-kernels
+.PHONY: tables figures test lint bench verify data notebooks lab report site clean-runs gpu-check paper-data mutation verify-kernels
 
 # The environment is a file target: created once, refreshed when the install files change.
 # constraints.txt pins every package to the versions the committed tables were made with.
@@ -67,7 +67,7 @@ data: $(INSTALLED)
 
 # Executed notebooks go to runs/<profile>/notebooks (not git); tables to tables/ (cpu) or runs/<profile>/tables.
 tables: data
-	$(if $(PAPER_PREFLIGHT),@$(PY) -m ikd_lib.vision.preflight --profile paper)
+	$(if $(PAPER_PREFLIGHT),@$(PY) -m ikd_lib.vision.paper.preflight --profile paper)
 	@mkdir -p $(RUN_DIR)/notebooks; start=$$(date +%s); \
 	for nb in $(NOTEBOOKS_$(TRACK)); do \
 	  echo "== $$nb ($(PROFILE))"; \
@@ -84,13 +84,19 @@ figures: data
 	    -p profile $(PROFILE) --no-progress-bar || exit 1; \
 	done
 
-test: data
+test: data lint
 	$(PY) -m pytest -q
+
+# ruff (pinned in constraints.txt), configured in pyproject.toml's [tool.ruff]: the library, the
+# tests, the tools and the notebooks' text (notebooks/<name>.py; the .ipynb pairs are synced from them).
+LINTED := ikd_lib tests tools $(wildcard notebooks/*.py)
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check $(LINTED)
 
 # Mutation testing of the core's rule modules (docs/mutation.md): mutmut, pinned, against the
 # fast tests named in pyproject.toml; not part of `make test` (hours on 2 cores). One module at
 # a time, smallest first (MUTATION_MODULES=losses for one); survivors -> docs/mutation_survivors.txt.
-MUTATION_MODULES ?= comm losses results methods train tables
+MUTATION_MODULES ?= comm losses results methods stopping train tables
 mutation: data
 	rm -rf mutants
 	for m in $(MUTATION_MODULES); do \
@@ -155,10 +161,10 @@ clean-runs:
 # The paper profile's GPU check and calibration (a few minutes on one GPU): images/s of Student,
 # KD and TD steps of ViT-B/16 at 224 px in bf16, peak memory, projected GPU-hours.
 gpu-check: $(INSTALLED)
-	$(PY) -m ikd_lib.vision.gpu_check
+	$(PY) -m ikd_lib.vision.paper.gpu_check
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_device.py   # the core loop on the GPU (skipped without one)
 
 # What the paper profile can download itself: CIFAR-10/100 (torchvision) and the teacher's
 # checkpoint (Hugging Face hub). ImageNet needs a login: see docs/paper_scale.md.
 paper-data: $(INSTALLED)
-	$(PY) -m ikd_lib.vision.preflight --profile paper --download
+	$(PY) -m ikd_lib.vision.paper.preflight --profile paper --download

@@ -24,13 +24,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import ikd_lib  # noqa: F401  (the pins, before torch)
+
+# isort: split
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .core import blas
-from .core.config import TDConfig, TrainConfig
+from .core.config import TDConfig
 from .core.determinism import pin_report
 from .core.methods import build_method, freeze
 from .core.optim import PinnedAdam
@@ -135,12 +137,12 @@ def movielens_entries() -> dict:
 
 
 def vision_entries() -> dict:
+    from . import vision  # noqa: F401
+    from .vision.data import ImageSplit
     from .vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
     from .vision.profiles import get_profile
     from .vision.tasks import ImageSplits, attach_teacher, image_task
-    from .vision.data import ImageSplit
     from .vision.teacher import PROBE_L2S, augment
-    from . import vision  # noqa: F401
     profile = get_profile("cpu")
     cfg = profile.vit
     g = torch.Generator().manual_seed(0)

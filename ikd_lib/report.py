@@ -39,7 +39,10 @@ class Track:
         return importlib.import_module(f"{self.module}.tables").TABLES
 
 
-TRACKS = {"movielens": Track("movielens", "ikd_lib.movielens", ""), "vision": Track("vision", "ikd_lib.vision", "vision")}
+TRACKS = {
+    "movielens": Track("movielens", "ikd_lib.movielens", ""),
+    "vision": Track("vision", "ikd_lib.vision", "vision"),
+}
 
 
 def track_of(table_key: str) -> Track:
@@ -103,8 +106,12 @@ def describe_vision(exp) -> None:
     each dataset's linear probe (the Teacher row of Table 4)."""
     print(f"profile {exp.profile.name}: datasets {exp.profile.datasets}, seeds {exp.profile.seeds}")
     summary = exp.teacher_summary
-    print(f"teacher {summary['config_hash']}: " + ", ".join(f"{k} {v}" for k, v in summary.items()
-                                                           if k in ("parameters", "n_images", "n_classes", "epochs", "source")))
+    print(
+        f"teacher {summary['config_hash']}: "
+        + ", ".join(
+            f"{k} {v}" for k, v in summary.items() if k in ("parameters", "n_images", "n_classes", "epochs", "source")
+        )
+    )
     for name in exp.profile.datasets:
         probe = exp.probe(name)
         print(f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "

@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from . import kernels
 from .core.determinism import REFERENCE_PROBE, pin_report
 from .core.tables import cell_text, render_markdown

@@ -15,10 +15,9 @@ import pandas as pd
 import torch
 
 from .core.config import TDConfig, TrainConfig
-from .core.methods import Method, build_method
+from .core.methods import Method, build_method, freeze
 from .core.store import REPO_ROOT
 from .core.train import train_stack
-from .core.methods import freeze
 from .movielens.models import FrozenTeacher, RatingModel, best_baseline
 from .movielens.profiles import RatingModelConfig
 from .movielens.tasks import attach_teacher, rating_task

@@ -53,7 +53,9 @@ from collections import namedtuple
 from dataclasses import replace
 from pathlib import Path
 
-import ikd_lib                      # first: pins the floating-point behaviour before torch starts
+import ikd_lib  # noqa: F401  first: pins the floating-point behaviour before torch starts
+
+# isort: split
 import numpy as np
 import pandas as pd
 import torch
@@ -296,7 +298,7 @@ def converse(method, s_l, rounds):
     """The conversation for `rounds` rounds; returns every intermediate, round by round."""
     c, h_up = method.comm, method.teacher.up
     q, steps = c.encode_student(s_l), []                  # q_1 = E_g(s_l)
-    for k in range(rounds):
+    for _k in range(rounds):                              # round k = 1, 2, ...
         s_h_read = c.decode_teacher(q)                    # s'_h = D_h(q_k)
         a = c.encode_teacher(h_up(s_h_read))              # a_k  = E_h(h_up(s'_h))
         s_hat = c.decode_student(a)                       # ŝ_k  = D_g(a_k)
@@ -388,8 +390,8 @@ for ax, snap, when in zip(fig.subplots(1, 2), (toy_before, toy_after), ("before 
     ax.set_title(f"Messages {when}")
     ax.set_xlabel("message number 1")
     ax.set_ylabel("message number 2")
-markers = [Line2D([], [], marker=m, color="grey", linestyle="", label=l, markersize=s, markeredgecolor="black")
-           for m, l, s in (("o", "q_1 = E_g(s_l), the question", 7), ("^", "a_k, the teacher's answer", 7),
+markers = [Line2D([], [], marker=m, color="grey", linestyle="", label=label, markersize=s, markeredgecolor="black")
+           for m, label, s in (("o", "q_1 = E_g(s_l), the question", 7), ("^", "a_k, the teacher's answer", 7),
                            ("D", "q_k+1 = E_g(ŝ_k), restated", 5), ("s", "E_g(s_h), student about itself", 8),
                            ("*", "E_h(t_h), teacher about x", 12))]
 ratings = [Line2D([], [], color=c, marker="o", linestyle="-", label=f"rating {float(y):.1f} stars")
@@ -622,7 +624,7 @@ for key in ("td", "td_no_sc"):
     stack = build(key)
     history = [spread(stack.method)]                                    # epoch 0
     run = train(stack, n_epochs=exercise_epochs,
-                on_epoch=lambda epoch, log: history.append(spread(stack.method)))   # after every epoch
+                on_epoch=lambda epoch, log: history.append(spread(stack.method)))  # noqa: B023  (this run's)
     ex2[stack.variant.label] = {"run": run, "spread": np.array(history)}
 display(pd.DataFrame({label: {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(e["run"].test_metric),
                               "spread E_g(s_h): start → end": f"{e['spread'][0, 0]:.4f} → {e['spread'][-1, 0]:.4f}",
@@ -756,7 +758,7 @@ if solutions:
     gains = {genre: paired_gain(runs), small: paired_gain(ex4)}     # section 5's runs, and this exercise's
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.subplots()
-    for x, (name, gain) in enumerate(gains.items()):
+    for x, gain in enumerate(gains.values()):
         ax.scatter(np.full(len(gain), x), gain, color="tab:orange", zorder=3, label="one seed" if x == 0 else None)
         mean, se = workshop.mean_se(gain)
         ax.errorbar(x + 0.15, mean, yerr=se, marker="_", markersize=20, color="black", capsize=4,

@@ -3,17 +3,18 @@ import subprocess
 import sys
 
 import ikd_lib  # noqa: F401  (first: the floating-point pins are set before torch starts)
+
+# isort: split
 import pytest
 import torch
 
 from ikd_lib.core.config import TrainConfig
-from ikd_lib.core.methods import Method
+from ikd_lib.core.methods import Method, freeze
 from ikd_lib.core.train import train_stack
-from ikd_lib.core.methods import freeze
 from ikd_lib.movielens.models import RatingModel
 from ikd_lib.movielens.profiles import RatingModelConfig
 from ikd_lib.movielens.tasks import attach_teacher, rating_task
-from ikd_lib.workshop import toy_ratings   # the same toy problem the workshop teaches with
+from ikd_lib.workshop import toy_ratings  # the same toy problem the workshop teaches with
 
 TOY_STUDENT = RatingModelConfig(emb_dim=4, width=8)
 TOY_TEACHER = RatingModelConfig(emb_dim=8, width=12)
@@ -31,8 +32,13 @@ def toy_teacher_and_task(toy_table):
     task = rating_task("toy", toy_table, 60, 40)
     teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher",
                           interactions=task.train.inputs, l2=0.01)
-    train_stack(Method(teacher, None, torch.zeros(2), task), task, TrainConfig(max_epochs=15, patience=3, batch_size=256),
-                (0, 1), progress=False)
+    train_stack(
+        Method(teacher, None, torch.zeros(2), task),
+        task,
+        TrainConfig(max_epochs=15, patience=3, batch_size=256),
+        (0, 1),
+        progress=False,
+    )
     freeze(teacher)
     attach_teacher(task, teacher)
     return teacher, task

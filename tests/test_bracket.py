@@ -8,8 +8,17 @@ import math
 
 import pytest
 
-from ikd_lib.core.bracket import (AT_BOUND, INTERIOR, OPEN_EDGE, TIED, axis_validation, bracket, choose,
-                                  next_value, search)
+from ikd_lib.core.bracket import (
+    AT_BOUND,
+    INTERIOR,
+    OPEN_EDGE,
+    TIED,
+    axis_validation,
+    bracket,
+    choose,
+    next_value,
+    search,
+)
 from ikd_lib.core.results import cell_for
 
 GRID = (1.0, 10.0, 100.0)

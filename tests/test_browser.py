@@ -37,7 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("IKD_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "runs" / "browser"
 TOKEN = "ikd-browser-test"
-WORKSHOP = {"profile": "smoke", "genre": "Sci-Fi", "epochs": 5, "exercise_epochs": 2, "solutions": True}   # as test_workshop.py
+WORKSHOP = {
+    "profile": "smoke",
+    "genre": "Sci-Fi",
+    "epochs": 5,
+    "exercise_epochs": 2,
+    "solutions": True,
+}  # as test_workshop.py
 TABLE3 = {"profile": "smoke", "genres": ["Western"]}
 RUN_ALL_TIMEOUT_S = 480
 SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"     # the notebook in the tab shown (lab reopens the others)
@@ -99,27 +105,26 @@ def lab(served, tmp_path_factory):
                f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
     if os.geteuid() == 0:          # CI runs as root; a participant's laptop does not
         command.append("--allow-root")
-    log = open(tmp / "lab.log", "w")
-    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5)
-                break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, \
-                    f"jupyter lab did not start: {(tmp / 'lab.log').read_text()[-3000:]}"
-                time.sleep(0.5)
-        yield url
-    finally:
-        server.terminate()
+    with open(tmp / "lab.log", "w") as log:   # closed once the server has stopped
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
         try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5)
+                    break
+                except OSError:
+                    assert server.poll() is None and time.monotonic() < deadline, \
+                        f"jupyter lab did not start: {(tmp / 'lab.log').read_text()[-3000:]}"
+                    time.sleep(0.5)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +161,9 @@ def run_all(page, name: str) -> list[str]:
     """Run > Run All Cells; wait until every code cell has its execution count; the prompts."""
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    script = f"() => [...document.querySelectorAll('{SHOWN} .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
+    script = (
+        f"() => [...document.querySelectorAll('{SHOWN} .jp-CodeCell .jp-InputPrompt')].map(e => e.textContent.trim())"
+    )
     deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
     while True:
         prompts = page.evaluate(script)
@@ -176,7 +183,9 @@ def assert_clean_outputs(page, name: str) -> None:
 
 def displayed_images(page, scope: str) -> int:
     """How many images under the selector are loaded and drawn (a broken one has no natural size)."""
-    return page.evaluate(f"() => [...document.querySelectorAll({scope!r})].filter(i => i.complete && i.naturalWidth > 0).length")
+    return page.evaluate(
+        f"() => [...document.querySelectorAll({scope!r})].filter(i => i.complete && i.naturalWidth > 0).length"
+    )
 
 
 def save(page, path: Path) -> None:

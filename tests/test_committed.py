@@ -5,8 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -161,7 +159,9 @@ def test_verify_compares_the_reviewers_study_row_by_row(tmp_path):
     from ikd_lib.verify import compare_study
     header = "section,row,task,quantity,mean,se,n_seeds,seeds,values_per_seed,tested_against,p_value,significant\n"
     committed = tmp_path / "reviewers.csv"
-    committed.write_text(header + "control_rmse,Student,Drama,test RMSE,0.9,0.001,2,0 1,0.89 0.91,One-way control,0.01,1\n")
+    committed.write_text(
+        header + "control_rmse,Student,Drama,test RMSE,0.9,0.001,2,0 1,0.89 0.91,One-way control,0.01,1\n"
+    )
     same = header + "control_rmse,Student,Drama,test RMSE,0.9,0.001,2,0 1,0.89 0.91,One-way control,0.01,1\n"
     assert compare_study(same, committed) == []
     moved = same.replace("0.89 0.91,One-way control,0.01", "0.89 0.92,One-way control,0.02")

@@ -55,7 +55,7 @@ def test_a_cpu_run_keeps_its_configuration_and_hash_and_a_gpu_run_gets_its_own(s
 def test_launched_runs_are_keyed_without_a_device_even_where_stacks_would_train_on_a_gpu(monkeypatch):
     """torchrun places a launched run's ranks; the key its result is ingested under and the
     key the tables look it up by must be the same whatever IKD_DEVICE says."""
-    from ikd_lib.vision.launched import LaunchedVisionExperiment
+    from ikd_lib.vision.paper.experiment import LaunchedVisionExperiment
     exp = object.__new__(LaunchedVisionExperiment)
     exp.device = torch.device("cuda")
     monkeypatch.setattr(LaunchedVisionExperiment, "run_config", lambda self, v, n: {"variant": v, "task": n})

@@ -18,7 +18,9 @@ def tracked_text_files() -> list[Path]:
     files = []
     for name in names:
         path = ROOT / name
-        if path.suffix in {".png", ".pdf"} or not path.is_file() or path == Path(__file__).resolve():   # this file names them
+        if (
+            path.suffix in {".png", ".pdf"} or not path.is_file() or path == Path(__file__).resolve()
+        ):  # this file names them
             continue
         files.append(path)
     return files
@@ -35,7 +37,9 @@ def relative_links(path: Path) -> list[str]:
             if not re.match(r"[a-z]+:", target) and not target.startswith("#")]
 
 
-@pytest.mark.parametrize("page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))])
+@pytest.mark.parametrize(
+    "page", ["README.md", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").glob("*.md"))]
+)
 def test_every_relative_link_resolves_inside_the_repository(page):
     path = ROOT / page
     for target in relative_links(path):

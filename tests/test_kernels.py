@@ -1,6 +1,8 @@
 """`make verify-kernels` (ikd_lib/kernels.py): this machine computes the committed reference's bits
 for every operation the two tracks use; and a difference is named by its first operation."""
 import ikd_lib  # noqa: F401
+
+# isort: split
 import json
 
 from ikd_lib import kernels

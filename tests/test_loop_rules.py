@@ -15,8 +15,9 @@ from torch import nn
 from ikd_lib.core import losses
 from ikd_lib.core.config import TDConfig, TrainConfig
 from ikd_lib.core.methods import Method
+from ikd_lib.core.stopping import clearly_beats_start
 from ikd_lib.core.task import RMSE, Split, Task
-from ikd_lib.core.train import clearly_beats_start, describe_nonfinite, make_optimizers, train_stack
+from ikd_lib.core.train import describe_nonfinite, make_optimizers, train_stack
 
 
 class Constant(nn.Module):

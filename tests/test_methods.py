@@ -80,7 +80,9 @@ def test_k_rounds_are_run_and_logged(toy_task, toy_teacher):
             assert torch.allclose(named["interact"], torch.stack([named[r] for r in rounds]).mean(0))
 
 
-@pytest.mark.parametrize("name,aux", [("kd", None), ("fitnet", "regressor"), ("fd", "projector"), ("hybrid", "projector")])
+@pytest.mark.parametrize(
+    "name,aux", [("kd", None), ("fitnet", "regressor"), ("fd", "projector"), ("hybrid", "projector")]
+)
 def test_baselines_learn_their_own_modules(toy_task, toy_teacher, name, aux):
     method, index = make(name, toy_task, toy_teacher)
     named = one_step_grads(method, toy_task, index)

@@ -7,10 +7,19 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from ikd_lib.movielens import data as mlmod
-from ikd_lib.movielens.data import (ALL_GENRES, DEFAULT_GENRES, GENRE_COLUMNS, check_genres,
-                               find_layout, genre_counts, genre_task, load_movielens,
-                               read_folder, read_grouplens, read_recbole)
-
+from ikd_lib.movielens.data import (
+    ALL_GENRES,
+    DEFAULT_GENRES,
+    GENRE_COLUMNS,
+    check_genres,
+    find_layout,
+    genre_counts,
+    genre_task,
+    load_movielens,
+    read_folder,
+    read_grouplens,
+    read_recbole,
+)
 
 # ------------------------------------------------------------ writers (tidy -> files)
 
@@ -157,7 +166,7 @@ def test_genre_task_keeps_full_table_split(ml):
         task = genre_task(ml, genre)
         assert list(task.columns) == list(ml.ratings.columns)
         assert (full.loc[list(zip(task["user"], task["item"]))].to_numpy() == task["split"].to_numpy()).all()
-        items = set(ml.items.loc[ml.items["genres"].map(lambda g: genre in g), "item"])
+        items = set(ml.items.loc[ml.items["genres"].map(lambda g, genre=genre: genre in g), "item"])
         assert set(task["item"]) == items
 
 

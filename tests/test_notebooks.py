@@ -6,10 +6,15 @@ import papermill as pm
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLE_NOTEBOOKS = {"table3_movielens": ("table3", "Genre 1 (Drama)"), "table5_iterations": ("table5", "Genre 2 (Western)"),
-                   "table7_consistency": ("table7", "Genre 1 (Drama)"), "table8_noise_schedule": ("table8", "(Western)"),
-                   "table4_vit": ("table4", "CIFAR-10"), "table6_vit_iterations": ("table6", "CIFAR-10"),
-                   "table9_vit_noise": ("table9", "CIFAR-10")}
+TABLE_NOTEBOOKS = {
+    "table3_movielens": ("table3", "Genre 1 (Drama)"),
+    "table5_iterations": ("table5", "Genre 2 (Western)"),
+    "table7_consistency": ("table7", "Genre 1 (Drama)"),
+    "table8_noise_schedule": ("table8", "(Western)"),
+    "table4_vit": ("table4", "CIFAR-10"),
+    "table6_vit_iterations": ("table6", "CIFAR-10"),
+    "table9_vit_noise": ("table9", "CIFAR-10"),
+}
 
 
 def execute(name, smoke_dirs, monkeypatch, **parameters):
@@ -18,8 +23,13 @@ def execute(name, smoke_dirs, monkeypatch, **parameters):
     monkeypatch.setenv("IKD_PAPER_RESULTS", str(ROOT / "tests" / "data" / "paper_results_sample.json"))
     out = smoke_dirs / "notebooks" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), parameters={"profile": "smoke", **parameters},
-                        cwd=str(ROOT / "notebooks"), progress_bar=False)
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(out),
+        parameters={"profile": "smoke", **parameters},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
     return out
 
 
@@ -60,7 +70,10 @@ def test_reviewers_notebook_renders_the_study_on_the_smoke_profile(smoke_dirs, m
         assert (smoke_dirs / "smoke" / "tables" / f"reviewers.{ext}").stat().st_size > 0
     for name in ("reviewers_data_size", "reviewers_alignment"):
         assert (smoke_dirs / "smoke" / "figures" / f"{name}.png").stat().st_size > 0
-    assert not (ROOT / "tables" / "reviewers.md").exists() or "profile `smoke`" not in (ROOT / "tables" / "reviewers.md").read_text()
+    assert (
+        not (ROOT / "tables" / "reviewers.md").exists()
+        or "profile `smoke`" not in (ROOT / "tables" / "reviewers.md").read_text()
+    )
 
     from ikd_lib.core.results import cell_for
     from ikd_lib.movielens.reviewers import make_reviewers_experiment

@@ -1,6 +1,8 @@
 """PinnedAdam (core/optim.py) and the pinned square root (core/determinism.py): the same bits
 wherever an element sits and on any CPU; otherwise the arithmetic of torch's Adam and AdamW."""
 import ikd_lib  # noqa: F401  (first: the pins)
+
+# isort: split
 import io
 
 import numpy as np

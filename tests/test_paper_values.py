@@ -47,16 +47,37 @@ def test_a_missing_file_is_an_error_that_names_it(tmp_path, monkeypatch):
         report.paper_results()
 
 
-@pytest.mark.parametrize("content,problem", [
-    ("{not json", "not readable JSON"),
-    ("[1, 2]", "top level is not an object"),
-    ('{"note": "no tables"}', "no table"),
-    (json.dumps({"table5": {"title": "t", "columns": ["Genre 1"], "rows": {"TD": [{"mean": 1.0}]}}}), "table5: no metric"),
-    (json.dumps({"table5": {"title": "t", "metric": "RMSE", "columns": ["Genre 1", "Genre 2"],
-                            "rows": {"TD": [{"mean": 1.0}]}}}), "row 'TD': not one value per column"),
-    (json.dumps({"table5": {"title": "t", "metric": "RMSE", "columns": ["Genre 1"],
-                            "rows": {"TD": [{"mean": "1.0"}]}}}), "numeric mean"),
-])
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("{not json", "not readable JSON"),
+        ("[1, 2]", "top level is not an object"),
+        ('{"note": "no tables"}', "no table"),
+        (
+            json.dumps({"table5": {"title": "t", "columns": ["Genre 1"], "rows": {"TD": [{"mean": 1.0}]}}}),
+            "table5: no metric",
+        ),
+        (
+            json.dumps(
+                {
+                    "table5": {
+                        "title": "t",
+                        "metric": "RMSE",
+                        "columns": ["Genre 1", "Genre 2"],
+                        "rows": {"TD": [{"mean": 1.0}]},
+                    }
+                }
+            ),
+            "row 'TD': not one value per column",
+        ),
+        (
+            json.dumps(
+                {"table5": {"title": "t", "metric": "RMSE", "columns": ["Genre 1"], "rows": {"TD": [{"mean": "1.0"}]}}}
+            ),
+            "numeric mean",
+        ),
+    ],
+)
 def test_a_malformed_file_is_an_error_that_names_it(tmp_path, content, problem):
     path = tmp_path / "values.json"
     path.write_text(content)

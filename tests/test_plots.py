@@ -207,7 +207,12 @@ def test_figures_notebook_runs_on_smoke_profile(smoke_dirs, monkeypatch):
 
 def test_vit_figures_name_the_imagenet_stand_in_for_what_it_is():
     from ikd_lib.vision import figures as vision_figures
-    records = [r for k, variant in enumerate(("td_k0", "td", "td_k2")) for r in stack(variant, "tinyimagenet", [0.3 + k / 100] * 3)]
+
+    records = [
+        r
+        for k, variant in enumerate(("td_k0", "td", "td_k2"))
+        for r in stack(variant, "tinyimagenet", [0.3 + k / 100] * 3)
+    ]
     fig = vision_figures.plot_accuracy_vs_k(records, ["tinyimagenet"])
     title = fig.axes[0].get_title()
     assert "Tiny-ImageNet-20" in title and "(ImageNet stand-in)" in title and "tinyimagenet" not in title

@@ -209,6 +209,7 @@ def test_holm_adjusts_step_down_with_a_running_maximum():
 def test_holm_agrees_with_the_step_down_rule_on_random_families():
     """Adjusted p < α exactly when every smaller-or-equal p_(j) is below α/(m − j + 1)."""
     import numpy as np
+
     from ikd_lib.core.results import holm_adjusted
     rng = np.random.default_rng(0)
     for _ in range(200):

@@ -10,10 +10,10 @@ stylesheet, font or import from another host. What the pages look like in a brow
 tests/test_browser.py.
 """
 import re
-from html import unescape
 import subprocess
 import sys
 import time
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -111,9 +111,13 @@ def test_every_page_names_its_revision_and_profile_and_nothing_is_fetched(site):
 
 
 def test_the_remote_check_sees_a_script_a_stylesheet_and_a_font(tmp_path):
-    (tmp_path / "a.html").write_text('<script src="https://cdn.example/mathjax.js"></script>\n'
-                                     '<link rel="stylesheet" href="//fonts.example/css">\n<a href="https://ok.example">a link</a>')
-    (tmp_path / "b.css").write_text("@import url('https://fonts.example/x.css');\n.x { background: url(http://e.example/i.png) }")
+    (tmp_path / "a.html").write_text(
+        '<script src="https://cdn.example/mathjax.js"></script>\n'
+        '<link rel="stylesheet" href="//fonts.example/css">\n<a href="https://ok.example">a link</a>'
+    )
+    (tmp_path / "b.css").write_text(
+        "@import url('https://fonts.example/x.css');\n.x { background: url(http://e.example/i.png) }"
+    )
     found = make_site.remote_references(tmp_path)
     assert len(found) == 4 and not any("ok.example" in f for f in found)
 

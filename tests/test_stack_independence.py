@@ -9,6 +9,8 @@ import dataclasses
 import json
 
 import ikd_lib  # noqa: F401  (first: the pins)
+
+# isort: split
 import numpy as np
 import pytest
 
@@ -37,8 +39,11 @@ def train(exp, cfg, variant, task, replicas):
 
 def numbers_of(result, column: int) -> dict:
     """Everything a stack's result says of one replica: metrics, best epoch and its log columns."""
-    logs = {f"{kind}/{name}": values[:, column] for kind, log in (("step", result.step_log), ("epoch", result.epoch_log))
-            for name, values in log.items()}
+    logs = {
+        f"{kind}/{name}": values[:, column]
+        for kind, log in (("step", result.step_log), ("epoch", result.epoch_log))
+        for name, values in log.items()
+    }
     return {"valid": result.valid_metric[column], "test": result.test_metric[column],
             "best_epoch": result.best_epoch[column],
             "logs": {k: v[~np.isnan(v)].tobytes() for k, v in logs.items()}}

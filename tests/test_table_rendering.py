@@ -44,8 +44,18 @@ is CSV-only) sits at an edge, and no validation ties there: 28 at an open edge, 
 import pytest
 
 from ikd_lib.core import tables
-from ikd_lib.core.tables import (Row, TableSpec, build_table, caption, expand, read_csv, render_csv,
-                                 render_latex, render_markdown, write_table)
+from ikd_lib.core.tables import (
+    Row,
+    TableSpec,
+    build_table,
+    caption,
+    expand,
+    read_csv,
+    render_csv,
+    render_latex,
+    render_markdown,
+    write_table,
+)
 
 GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime")
 SPEC = TableSpec(

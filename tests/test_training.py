@@ -34,8 +34,8 @@ def test_start_guard_at_the_cpu_profile_value_counts_standard_errors_of_the_mean
     16 examples with gains 0 and 2 alternating: mean 1, sd = √(16/15) ≈ 1.033, se ≈ 0.258,
     so 1 > 2·0.258 clears the guard (it would not against 2 sd = 2.07: the √n decides).
     Gains c ± 1 with c = 0.508: 2·se ≈ 0.5164 > c, not clear (with sd over n, 2·se = 0.5 < c)."""
+    from ikd_lib.core.stopping import clearly_beats_start
     from ikd_lib.core.task import ACCURACY, RMSE
-    from ikd_lib.core.train import clearly_beats_start
     from ikd_lib.movielens.profiles import get_profile
     guard = get_profile("cpu").student_train.start_guard
     assert guard == 2.0
@@ -200,8 +200,11 @@ def test_a_shared_warmup_changes_no_number(shared_steps, n1, batch, min_batches,
     cfg = TrainConfig(max_epochs=8, patience=1, batch_size=batch, lr=1e-2, min_batches_per_epoch=min_batches)
     assert cfg.batch_size_for(len(toy_task.train)) == batch
     saved_epochs = []
-    monkeypatch.setattr(train, "save_training_state",
-                        lambda *a, real=train.save_training_state, **k: (saved_epochs.append(k["epoch"]), real(*a, **k)))
+    monkeypatch.setattr(
+        train,
+        "save_training_state",
+        lambda *a, real=train.save_training_state, **k: (saved_epochs.append(k["epoch"]), real(*a, **k)),
+    )
 
     def run(n2, shared=None):
         td = TDConfig(schedule="separate", warmup_student_steps=n1, warmup_comm_steps=n2)

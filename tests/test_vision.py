@@ -8,10 +8,9 @@ import torch
 
 from ikd_lib.core import losses
 from ikd_lib.core.config import TDConfig, TrainConfig
-from ikd_lib.core.methods import build_method
+from ikd_lib.core.methods import build_method, freeze
 from ikd_lib.core.task import ACCURACY, Split, Task
 from ikd_lib.core.train import train_stack
-from ikd_lib.core.methods import freeze
 from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
 from ikd_lib.vision.profiles import PAPER_VIT, PROFILES, SMOKE_VIT
 from ikd_lib.vision.teacher import fit_probe, load_pretrained_teacher

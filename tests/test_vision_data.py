@@ -14,8 +14,15 @@ import torchvision
 from PIL import Image
 
 from ikd_lib.vision import data as vd
-from ikd_lib.vision.data import (CIFAR10_UNRECOVERED, DATASETS, ImageSplit, imagenet_folder, load_images,
-                                 resize, split_holdout)
+from ikd_lib.vision.data import (
+    CIFAR10_UNRECOVERED,
+    DATASETS,
+    ImageSplit,
+    imagenet_folder,
+    load_images,
+    resize,
+    split_holdout,
+)
 
 OFFLINE_DIR = Path(os.environ.get("IKD_IMAGE_DATA_DIR") or vd.DEFAULT_DATA_DIR)
 needs_offline = pytest.mark.skipif(not (OFFLINE_DIR / "cifar10_train.npz").is_file(),

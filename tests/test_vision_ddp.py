@@ -1,4 +1,4 @@
-"""ikd_lib.vision.ddp on CPUs: 2 processes, gloo, torch's DistributedDataParallel.
+"""ikd_lib.vision.paper.ddp on CPUs: 2 processes, gloo, torch's DistributedDataParallel.
 
 One spawn of 2 processes runs every scenario (starting a process that imports torch costs
 ~10 s here), each process saves what it ends with, and the tests compare the files:
@@ -8,6 +8,8 @@ not the last; another run's checkpoint is refused), a NaN on one rank stops both
 schedule's phases keep DDP's reducer fed, and main() runs the smoke profile with a frozen teacher.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
+
+# isort: split
 
 import functools
 import json
@@ -50,10 +52,9 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
     """TD (K = 1) on the smoke ViT, a tiny random frozen teacher and a random probe; the same
     weights in every process (all drawn from fixed seeds)."""
     from ikd_lib.core import losses
-    from ikd_lib.core.methods import build_method
-    from ikd_lib.vision.ddp import teacher_states_fn
-    from ikd_lib.core.methods import freeze
+    from ikd_lib.core.methods import build_method, freeze
     from ikd_lib.vision.models import TappedViT, TeacherUp, build_vit, student_from_teacher
+    from ikd_lib.vision.paper.ddp import teacher_states_fn
     from ikd_lib.vision.profiles import PROFILES
     vit = PROFILES["smoke"].vit
     teacher = freeze(TappedViT(build_vit(vit, vit.teacher_depth, 0, seed=0), vit.low_block, 0))
@@ -71,9 +72,9 @@ def build(nan_on_rank: int | None = None, weight: float = 1.0):
 
 
 def _worker(rank: int, port: int, out: str) -> None:
-    import ikd_lib  # noqa: F401
     import torch.distributed as dist
-    from ikd_lib.vision import ddp
+
+    from ikd_lib.vision.paper import ddp
     from ikd_lib.vision.teacher import augment
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -138,21 +139,22 @@ def _worker(rank: int, port: int, out: str) -> None:
                                "comm_zero": all(not g.any() for k, g in grads.items() if k.startswith("comm.")),
                                "head_zero": not grads["student.vit.head.weight"].any()}
 
-    # F, G: the best epoch is not the last. Validation is scripted (0.7, 0.6, 0.5 on every
-    # rank), so epoch 1 is the best: 3 epochs at once (F) against 2 epochs and a resume to 3 (G)
-    real_evaluate = ddp.evaluate
+    # F, G: the best epoch is not the last. Validation accuracy is scripted (the start 0.5, then
+    # 0.7, 0.6, 0.5 on every rank), so epoch 1 is the best: 3 epochs at once (F) against 2 epochs
+    # and a resume to 3 (G; the resumed run evaluates no start: it is in the checkpoint)
+    real_per_example = ddp.per_example
 
-    def scripted(values):
-        values = iter(values)
+    def scripted(accuracies):
+        values = iter([(torch.arange(10) < round(10 * a)).float()[None] for a in accuracies])
         return lambda *args, **kwargs: next(values)
     three = replace(CFG, max_epochs=3)
-    for key, values, cfg, folder in (("F", [0.7, 0.6, 0.5], three, "F"), ("G1", [0.7, 0.6], CFG, "G"),
+    for key, values, cfg, folder in (("F", [0.5, 0.7, 0.6, 0.5], three, "F"), ("G1", [0.5, 0.7, 0.6], CFG, "G"),
                                      ("G2", [0.5], three, "G")):
-        ddp.evaluate = scripted(values)
+        ddp.per_example = scripted(values)
         method, _, states = build()
         results[key] = asdict(run(method, states, cfg=cfg, checkpoint_dir=out / folder))
         torch.save({"trained": ddp.trained_state(method)}, out / f"{key}{rank}.pt")
-    ddp.evaluate = real_evaluate
+    ddp.per_example = real_per_example
 
     # D: the torchrun entry point on the smoke profile (offline CIFAR-10 subset, random teacher);
     # the teacher it builds must be frozen before anything (the student's copy of it) uses it
@@ -217,8 +219,12 @@ def test_checkpoint_holds_what_resume_needs(runs):
     assert saved["progress"]["epoch"] == 2 and saved["sampler"]["next_epoch"] == 3
     assert [h["epoch"] for h in saved["history"]] == [1, 2] and "train_interact" in saved["history"][0]
     assert set(saved["optimizers"]) == {"student", "aux"}
-    best = saved["history"][saved["progress"]["best_epoch"] - 1]["valid_metric"]
-    assert best == saved["progress"]["best_metric"] == runs.results[0]["A"]["valid_metric"]
+    rules = saved["stopping"]   # core/stopping.py's state, with epoch 0's per-example values (32 images)
+    assert rules["start_values"].shape == (1, 32) and set(rules["start_values"].unique().tolist()) <= {0.0, 1.0}
+    best_epoch, best = int(rules["best_epoch"][0]), -float(rules["best_error"][0])   # accuracy: error = -accuracy
+    start = float(rules["start_values"].mean())
+    assert best == runs.results[0]["A"]["valid_metric"] and best_epoch == runs.results[0]["A"]["best_epoch"]
+    assert best == (saved["history"][best_epoch - 1]["valid_metric"] if best_epoch else start)
     assert_same(saved["best_model"], runs.load("A0.pt")["trained"])   # the best epoch was restored
 
 
@@ -268,7 +274,7 @@ def test_resume_continues_and_equals_an_uninterrupted_run(runs):
 
 def test_a_checkpoint_without_step_log_is_refused_not_resumed_with_a_partial_log(runs, tmp_path):
     from ikd_lib.core.train import make_optimizers
-    from ikd_lib.vision import ddp
+    from ikd_lib.vision.paper import ddp
     saved = torch.load(runs.out / "A" / "checkpoint.pt", weights_only=True)
     del saved["step_log"]   # as an older version of ikd_lib wrote it
     torch.save(saved, tmp_path / "checkpoint.pt")
@@ -278,14 +284,16 @@ def test_a_checkpoint_without_step_log_is_refused_not_resumed_with_a_partial_log
 
 
 def test_resume_restores_a_best_epoch_that_is_not_the_last(runs):
-    """Validation 0.7, 0.6, 0.5: the best epoch is 1 of 3. A run resumed after epoch 2 must
+    """Validation 0.7, 0.6, 0.5 after a start of 0.5: the best epoch is 1 of 3. A run resumed after epoch 2 must
     keep epoch 1 as its best (from the checkpoint) and end with its weights, as the
     uninterrupted run does; neither ends with the last epoch's weights."""
     for r in range(WORLD):
         f, g1, g2 = (runs.results[r][k] for k in ("F", "G1", "G2"))
         assert g1["epochs_run"] == 2 and g2["resumed_from_epoch"] == 2
         assert f["epochs_run"] == g2["epochs_run"] == 3
-        assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == 0.7
+        assert f["best_epoch"] == g2["best_epoch"] == 1 and f["valid_metric"] == g2["valid_metric"] == pytest.approx(
+            0.7
+        )
         assert_same(runs.load(f"G2{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])
         assert_same(runs.load(f"G1{r}.pt")["trained"], runs.load(f"F{r}.pt")["trained"])   # epoch 1's, both
     f, g = (torch.load(runs.out / x / "checkpoint.pt", weights_only=True)["step_log"] for x in "FG")
@@ -317,7 +325,7 @@ def test_main_runs_the_smoke_profile(runs):
     assert result["epochs_run"] == 1 and result["world_size"] == WORLD
     assert 0 <= result["valid_metric"] <= 1 and 0 <= result["test_metric"] <= 1
     assert Path(result["checkpoint"]).is_file()
-    from ikd_lib.vision.ddp import read_step_log
+    from ikd_lib.launch.spec import read_step_log
     steps = read_step_log(runs.out / "D" / result["step_log_file"])
     saved = torch.load(result["checkpoint"], weights_only=True)
     assert steps.keys() == saved["step_log"].keys() and "interact" in steps

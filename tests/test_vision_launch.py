@@ -1,14 +1,17 @@
-"""The paper profile's orchestrator at smoke scale on CPUs (vision/launched.py, launch.py, run.py):
-a small grid through the `local` launcher (torchrun, 2 gloo processes per run) on a tiny
-ImageFolder streamed from disk, its results ingested as records (with their per-step losses),
-Tables 4, 6, 9 and the vision figures notebook rendered from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way resumed to
-the uninterrupted run's result; the `slurm` path through submitit's local executor; the
+"""The paper profile's orchestrator at smoke scale on CPUs (ikd_lib/launch/: launched.py,
+launchers.py; vision/paper/: experiment.py, run.py): a small grid through the `local` launcher
+(torchrun, 2 gloo processes per run) on a tiny ImageFolder streamed from disk, its results
+ingested as records (with their per-step losses), Tables 4, 6, 9 and the vision figures notebook
+rendered from them; the plan and its GPU-hours; finished runs skipped; a run killed mid-way
+resumed to the uninterrupted run's result; the `slurm` path through submitit's local executor; the
 preflight's message without data or checkpoint; the GPU check at a tiny size on the CPU.
 
 Each torchrun start costs ~10 s here (every process imports torch), so the grid runs all the
 specs of a wave in one torchrun, as the launcher does at any scale.
 """
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
+
+# isort: split
 
 import contextlib
 import io
@@ -28,9 +31,9 @@ from PIL import Image
 from ikd_lib import report
 from ikd_lib.core.config import TrainConfig, config_hash
 from ikd_lib.core.store import REQUIRED_FIELDS
-from ikd_lib.vision import spec as specs
-from ikd_lib.vision.launch import LocalLauncher, RunFailed, SlurmLauncher, SubmititRun
-from ikd_lib.vision.launched import LaunchedVisionExperiment
+from ikd_lib.launch import spec as specs
+from ikd_lib.launch.launchers import LocalLauncher, RunFailed, SlurmLauncher, SubmititRun
+from ikd_lib.vision.paper.experiment import ENTRY, LaunchedVisionExperiment
 from ikd_lib.vision.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +87,7 @@ def grid(tmp_path_factory):
         mp.setenv("IKD_IMAGENET_DIR", str(root / "imagenet"))
         mp.setenv("IKD_RUNS_DIR", str(root / "runs"))
         mp.setenv("IKD_CALIBRATION", str(root / "calibration.json"))
-        launcher = CountingLauncher(LocalLauncher(2, log_dir=root / "logs"))
+        launcher = CountingLauncher(LocalLauncher(ENTRY, 2, log_dir=root / "logs"))
         exp = LaunchedVisionExperiment(tiny_profile(), store_root=root / "store", launcher=launcher, progress=False)
         printed, tables = io.StringIO(), {}
         with contextlib.redirect_stdout(printed):
@@ -111,9 +114,12 @@ def test_plan_lists_the_stages_and_gpu_hours_by_the_documented_rule(grid):
                       2: ["td_k0", "td_k2", "td_no_sc", "td_noise"]}
     by_what = {r[1]: r for r in rows}
     assert by_what["td"][3] == "2" and by_what["td_k2"][3] == "1"   # λ grid of 2; an ablation inherits one
-    # plan.py's rule: epochs x (n_train / r + n_valid / r_eval); TD with K rounds: 1/r_kd + K (1/r_td - 1/r_kd)
-    student = 2 * (N_TRAIN / RATES["student"] + N_VALID / RATES["eval"]) / 3600
-    td_k2 = 2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"]) / 3600
+    # plan.py's rule: epochs x (n_train / r + n_valid / r_eval) + epoch 0's n_valid / r_eval; TD with K
+    # rounds: 1/r_kd + K (1/r_td - 1/r_kd)
+    start = N_VALID / RATES["eval"]
+    student = (2 * (N_TRAIN / RATES["student"] + N_VALID / RATES["eval"]) + start) / 3600
+    td_k2 = (2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"])
+             + start) / 3600
     assert float(by_what["student"][6]) == pytest.approx(student, abs=0.005)
     assert float(by_what["td_k2"][6]) == pytest.approx(td_k2, abs=0.005)
     assert by_what["student"][5] == str(N_TRAIN + N_VALID)
@@ -214,7 +220,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(gr
     (reference,) = [s for s in grid["launched"] if s.get("variant") == "td" and s["weight"] == 1.0]
     spec = {**reference, "out": str(tmp_path / "td")}
     path = specs.write(spec)
-    launcher = LocalLauncher(2, log_dir=tmp_path / "logs")
+    launcher = LocalLauncher(ENTRY, 2, log_dir=tmp_path / "logs")
     env = {**os.environ, **{k: v for k, v in grid["env"].items() if k.startswith("IKD_")},
            "IKD_FAULT_KILL_AT_STEP": "3"}   # 2 steps per epoch and rank: killed inside epoch 2
     killed = subprocess.run(launcher.command([path]), env=env, capture_output=True, text=True, timeout=300)
@@ -235,7 +241,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(gr
 def test_the_slurm_path_runs_through_submitits_local_executor(grid, tmp_path):
     (reference,) = [s for s in grid["launched"] if s.get("variant") == "student"]
     spec = {**reference, "out": str(tmp_path / "student")}
-    launcher = SlurmLauncher(tmp_path / "submitit", gpus=2, executor="local", time_min=10)
+    launcher = SlurmLauncher(ENTRY, tmp_path / "submitit", gpus=2, executor="local", time_min=10)
     with pytest.MonkeyPatch.context() as mp:
         for k, v in grid["env"].items():
             if k.startswith("IKD_"):
@@ -246,15 +252,16 @@ def test_the_slurm_path_runs_through_submitits_local_executor(grid, tmp_path):
     assert result["valid_metric"] == specs.result(reference)["valid_metric"]
     assert result["test_metric"] == specs.result(reference)["test_metric"]
     # a preempted job is requeued with the same spec (which resumes from its checkpoint)
-    again = SubmititRun(specs.SPEC).checkpoint()
+    again = SubmititRun(specs.SPEC, ENTRY).checkpoint()
     assert isinstance(again.function, SubmititRun) and again.function.spec_path == specs.SPEC
+    assert again.function.entry == ENTRY == "ikd_lib.vision.paper.run"
 
 
 def test_a_failed_run_names_its_log_and_how_to_resume(tmp_path):
     spec = {"kind": "train", "variant": "td", "dataset": "imagenet", "seed": 0, "weight": 1.0,
             "out": str(tmp_path / "broken")}   # fields missing: the run raises at once
     with pytest.raises(RunFailed, match="run the same command again"):
-        LocalLauncher(1, log_dir=tmp_path / "logs").run([specs.write(spec)], stage="broken")
+        LocalLauncher(ENTRY, 1, log_dir=tmp_path / "logs").run([specs.write(spec)], stage="broken")
     assert list((tmp_path / "logs").glob("broken-group0.log"))
 
 
@@ -262,7 +269,7 @@ def test_paper_profile_without_data_or_checkpoint_stops_within_seconds(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("IKD_IMAGENET_DIR", "IKD_VIT_CHECKPOINT")}
     env |= {"IKD_CACHE_DIR": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "hf"), "IKD_OFFLINE": "1"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ikd_lib.vision.preflight", "--profile", "paper"], env=env,
+    done = subprocess.run([sys.executable, "-m", "ikd_lib.vision.paper.preflight", "--profile", "paper"], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and time.perf_counter() - start < 60
     for needed in ("cifar10:", "cifar100:", "IKD_IMAGENET_DIR is unset", "image-net.org", "IKD_VIT_CHECKPOINT",
@@ -271,8 +278,8 @@ def test_paper_profile_without_data_or_checkpoint_stops_within_seconds(tmp_path)
 
 
 def test_the_gpu_check_measures_and_writes_a_calibration_at_a_tiny_size(tmp_path):
-    from ikd_lib.vision import gpu_check
-    from ikd_lib.vision.plan import load_calibration
+    from ikd_lib.launch.plan import load_calibration
+    from ikd_lib.vision.paper import gpu_check
     out = tmp_path / "calibration.json"
     calibration = gpu_check.main(["--tiny", "--steps", "2", "--warmup", "1", "--batch", "8", "--out", str(out)])
     saved = json.loads(out.read_text())
@@ -282,11 +289,11 @@ def test_the_gpu_check_measures_and_writes_a_calibration_at_a_tiny_size(tmp_path
     assert saved["batch"] == 8 and saved["weights"] == "random" and calibration["device"] == saved["device"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IKD_CALIBRATION", str(out))
-        assert load_calibration(tiny_profile().vit)["images_per_s"] == saved["images_per_s"]
+        assert load_calibration(tiny_profile().vit, "vision")["images_per_s"] == saved["images_per_s"]
 
 
 def test_holdout_keeps_the_last_images_of_each_class_and_refuses_an_empty_class():
-    from ikd_lib.vision.stream import holdout
+    from ikd_lib.vision.paper.stream import holdout
     train, valid = holdout([0, 1, 0, 1, 0, 1], 1)
     assert valid == [4, 5] and train == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="valid_per_class=3 must be in 1..2"):
@@ -304,10 +311,16 @@ def test_the_paper_profiles_captions_say_what_it_runs_from_its_settings():
     for key, spec in paper.items():
         assert spec.rows == TABLES[key].rows and spec.paper_key == TABLES[key].paper_key
         text = f"{spec.protocol} {spec.note}"
-        for needed in ("`vit_base_patch16_224.augreg_in21k` (12 blocks of width 768, 16-px patches)",
-                       "the file that IKD_VIT_CHECKPOINT names", "resized to 224 px", "first 4 blocks",
-                       "the full CIFAR-10, CIFAR-100 and ImageNet", "500 for CIFAR-10, 50 for CIFAR-100, 10 for ImageNet",
-                       "a hold-out of each training split", "ILSVRC-2012 validation set"):
+        for needed in (
+            "`vit_base_patch16_224.augreg_in21k` (12 blocks of width 768, 16-px patches)",
+            "the file that IKD_VIT_CHECKPOINT names",
+            "resized to 224 px",
+            "first 4 blocks",
+            "the full CIFAR-10, CIFAR-100 and ImageNet",
+            "500 for CIFAR-10, 50 for CIFAR-100, 10 for ImageNet",
+            "a hold-out of each training split",
+            "ILSVRC-2012 validation set",
+        ):
             assert needed in text, (key, needed)
         for stand_in in ("stand-in", "Tiny-ImageNet", "32 px", "cpu profile", "training subset"):
             assert stand_in not in text, (key, stand_in)
@@ -340,7 +353,14 @@ def test_a_paper_profile_experiment_renders_its_tables_with_the_paper_captions(t
 
 
 def test_a_result_without_its_step_log_names_the_folder_to_delete(tmp_path):
-    spec = {"kind": "train", "variant": "td", "dataset": "imagenet", "seed": 0, "weight": 1.0, "out": str(tmp_path / "run")}
+    spec = {
+        "kind": "train",
+        "variant": "td",
+        "dataset": "imagenet",
+        "seed": 0,
+        "weight": 1.0,
+        "out": str(tmp_path / "run"),
+    }
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / specs.RESULT).write_text(json.dumps({"spec_hash": specs.spec_hash(spec)}))
     with pytest.raises(FileNotFoundError, match=r"steps.npz is missing .* delete the folder .*run and launch again"):

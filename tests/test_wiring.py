@@ -152,9 +152,10 @@ def test_rating_methods_feed_the_right_taps(toy_task, toy_teacher, name, k):
             users, items = task.train.inputs[rows[r], 0], task.train.inputs[rows[r], 1]
             y = task.train.target[rows[r]]
 
-            def tower(model, m):   # the rating model written out for replica m (both built on the train split)
+            # the rating model written out for replica m (both built on the train split)
+            def tower(model, m, users=users, items=items):
                 U = model.user_emb.weight[m] + rated_by_user @ model.user_implicit.weight[m]
-                I = model.item_emb.weight[m] + raters_of_item @ model.item_implicit.weight[m]
+                I = model.item_emb.weight[m] + raters_of_item @ model.item_implicit.weight[m]  # noqa: E741 (U, I)
                 u, i = U[users], I[items]
                 low = torch.relu(lin(torch.cat([u, i, u * i], -1), model.low_layer, m))
                 high = torch.relu(lin(low, model.up_layers[0], m))
@@ -196,7 +197,7 @@ def test_classification_methods_feed_the_right_taps(classes, name, k):
         for r in range(len(SEEDS)):
             x, y = task.train.inputs[rows[r]], task.train.target[rows[r]]
 
-            def tower(model, m):   # the classifier written out: per token, then mean over tokens
+            def tower(model, m, x=x):   # the classifier written out: per token, then mean over tokens
                 low = torch.relu(lin(x, model.low, m))
                 high = low
                 for layer in model.ups:

@@ -69,7 +69,9 @@ def executed(tmp_path_factory):
 def test_committed_notebook_has_no_outputs_and_a_parameters_cell():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(not c.outputs and c.execution_count is None for c in code), "commit the notebook without outputs (make notebooks clears them)"
+    assert all(not c.outputs and c.execution_count is None for c in code), (
+        "commit the notebook without outputs (make notebooks clears them)"
+    )
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     for name in ("profile", "genre", "epochs", "exercise_epochs", "solutions", "results_path"):

@@ -134,7 +134,7 @@ def pages(html_dir: Path) -> list[str]:
 
 def build(profile: str, executed_dir: Path, out_dir: Path) -> dict:
     """Stage, build with Jupyter Book (warnings are errors: a broken link fails), check; returns a summary."""
-    from jupyter_book.sphinx import build_sphinx   # here: importing it takes seconds
+    from jupyter_book.sphinx import build_sphinx  # here: importing it takes seconds
 
     work = out_dir.parent / "site_build"
     src = work / "src"
@@ -167,8 +167,11 @@ def main() -> None:
     out_dir = Path(args.out or ROOT / "runs" / args.profile / "site").resolve()
     staged = build(args.profile, executed_dir, out_dir)
     missing = sorted(set(toc_notebooks()) - set(staged["executed"]))
-    print(f"{out_dir / 'index.html'}: git {staged['revision']}, profile {args.profile}, "
-          f"{len(staged['executed'])} executed notebooks" + (f" (without outputs: {', '.join(missing)})" if missing else ""))
+    print(
+        f"{out_dir / 'index.html'}: git {staged['revision']}, profile {args.profile}, "
+        f"{len(staged['executed'])} executed notebooks"
+        + (f" (without outputs: {', '.join(missing)})" if missing else "")
+    )
 
 
 if __name__ == "__main__":

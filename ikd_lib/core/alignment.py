@@ -12,8 +12,9 @@ states of N examples). It compares states of different widths (the student's 16 
 teacher's 32).
 
 Linear probe: ridge regression with an intercept (a small penalty on standardised features),
-fitted on one split (training) and judged on another (test) by R² = 1 − SSE / SST, SST about the judged split's own mean: 0 for a probe
-that predicts no better than that mean, negative when worse.
+fitted on one split (training) and judged on another (test) by R² = 1 − SSE / SST, SST about
+the judged split's own mean: 0 for a probe that predicts no better than that mean, negative
+when worse.
 """
 from __future__ import annotations
 

@@ -29,8 +29,8 @@ validation along one axis with the other fixed at that seed's own choice.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 from .results import cell_for, choice_key
 

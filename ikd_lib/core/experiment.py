@@ -340,10 +340,8 @@ class Experiment:
         with self.loading_only():
             for name in tuple(tasks or self.task_names):
                 for key in keys:
-                    try:
+                    with contextlib.suppress(NotInStore):
                         records += self.run_variant(self.variants[key], name)
-                    except NotInStore:
-                        pass
         return records
 
     @contextlib.contextmanager

@@ -7,7 +7,7 @@ losses read exactly like the equations and can be tested on fixed tensors.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

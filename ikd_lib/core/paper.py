@@ -39,7 +39,8 @@ def read_paper_values(path) -> dict:
     try:
         values = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PaperValuesError(f"the paper's published values file {path} is not readable JSON ({error}); {fix}")
+        raise PaperValuesError(f"the paper's published values file {path} is not readable JSON ({error}); {fix}") \
+            from error
     problems = _format_problems(values)
     if problems:
         raise PaperValuesError(f"the paper's published values file {path} is malformed: "
@@ -230,8 +231,11 @@ def _column_header(column: str, genre: str | None) -> str:
 
 def _summary(checks, paper) -> list[str]:
     counts = summary_counts(checks)
-    out = ["| Table | What it ablates | agree | disagree | tie in the paper (not counted) | not run | agree with our p < "
-           f"{ALPHA} |", "|---|---|---:|---:|---:|---:|---:|"]
+    out = [
+        "| Table | What it ablates | agree | disagree | tie in the paper (not counted) | not run | agree with our p < "
+        f"{ALPHA} |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     tables = paper_tables(paper)
     for key in [*tables, "overall"]:
         c = counts.get(key, Counter())
@@ -260,7 +264,7 @@ def _cells_section(key, published, table) -> list[str]:
             out.append(f"| {label} | paper | " + " | ".join(paper_value(values[i], d) for i in block) + " |")
             ours = [NOT_RUN if not_run else our_value(
                 table.cells.get((label, genres[i])) if table is not None and i < len(genres) else None) for i in block]
-            out.append(f"| | ours | " + " | ".join(ours) + " |")
+            out.append("| | ours | " + " | ".join(ours) + " |")
         for label in dict.fromkeys(extra):
             if not not_run:
                 out.append(f"| {label} | ours only | " + " | ".join(our_value(
@@ -297,7 +301,9 @@ def _provenance(tables) -> list[str]:
         parts = [f"profile `{p.get('profile')}`", f"table hash `{p.get('table_hash')}`"
                  + (f" ({p['config_hashes']} run configurations)" if "config_hashes" in p else ""),
                  f"seeds {p.get('seeds')}"]
-        parts += [f"{name} `{p[field]}`" for name, field in (("teacher", "teacher_hash"), ("data", "data")) if field in p]
+        parts += [
+            f"{name} `{p[field]}`" for name, field in (("teacher", "teacher_hash"), ("data", "data")) if field in p
+        ]
         parts.append(f"runs at git {', '.join(p.get('git_revisions', []))}")
         if "rendered_at_revision" in p:
             parts.append(f"rendered at git {p['rendered_at_revision']}")

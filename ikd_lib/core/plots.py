@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import seaborn as sns
 from matplotlib import ticker
-from matplotlib.figure import Figure   # not pyplot: no global figure state, no GUI backend
+from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
 
 from .config import TrainConfig
 from .results import Cell, cell_for, index_records
@@ -142,7 +142,9 @@ def _loss_series(curves: LossCurves, metric: FigureMetric) -> list[tuple[str, np
     """The components the objective adds up, in a fixed order; all-zero ones (K = 0) left out."""
     rounds = sorted((k for k in curves.losses if k.startswith("interact_round")), key=lambda k: int(k[14:]))
     named = [("task", rf"$L_\mathrm{{task}}$ ({metric.task_loss})")]
-    named += [(k, rf"$L_\mathrm{{interact}}$, round {k[14:]}") for k in rounds] or [("interact", r"$L_\mathrm{interact}$")]
+    named += [(k, rf"$L_\mathrm{{interact}}$, round {k[14:]}") for k in rounds] or [
+        ("interact", r"$L_\mathrm{interact}$")
+    ]
     named += [("message", r"$L_\mathrm{MC}$"), ("state", r"$L_\mathrm{SC}$")]
     return [(label, curves.losses[k]) for k, label in named if k in curves.losses and np.any(curves.losses[k] > 0)]
 

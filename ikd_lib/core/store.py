@@ -20,11 +20,11 @@ import contextlib
 import functools
 import json
 import os
-import sys
 import platform
 import subprocess
+import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +95,7 @@ def package_versions() -> dict[str, str]:
 def provenance() -> dict:
     from .determinism import pin_report
     return {"git_revision": git_revision(), "packages": package_versions(), "pins": pin_report(),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 REQUIRED_FIELDS = ("variant", "task", "seed", "distill_weight", "valid_metric", "test_metric",
@@ -173,7 +173,7 @@ class ResultStore:
 
     def move_aside(self, path: Path, why: str) -> Path:
         target = self.root / "damaged" / path.relative_to(self.root)
-        target = target.with_name(f"{target.name}.{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}")
+        target = target.with_name(f"{target.name}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
         print(f"damaged record moved aside and its runs will be recomputed: {why} -> {target}",

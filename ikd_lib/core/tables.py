@@ -16,14 +16,21 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .config import config_hash
-from .results import (Cell, as_error, best_cell, choices_differ_between_seeds, holm_adjusted, index_records,
-                      paired_p_value)
 from .bracket import AXES, axis_validation, bracket
+from .results import (
+    Cell,
+    as_error,
+    best_cell,
+    choices_differ_between_seeds,
+    holm_adjusted,
+    index_records,
+    paired_p_value,
+)
 from .store import atomic_write_bytes, git_revision
 
 TD_POOL = ("td*",)   # every TD variant that was run ("*": any variant key with this prefix)
@@ -50,7 +57,7 @@ class TableSpec:
     protocol: str = ""            # the track's caption sentence on how runs train and choose
     paper_key: str | None = None  # matching entry of paper_results.json
     note: str = ""
-    facts: Callable[["BuiltTable"], str] | None = None   # a caption sentence computed from the runs
+    facts: Callable[[BuiltTable], str] | None = None   # a caption sentence computed from the runs
 
     @property
     def variants(self) -> tuple[str, ...]:

@@ -13,8 +13,8 @@ gathers rows per replica: index [R, B] -> inputs [R, B, ...], teacher states [R,
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -70,7 +70,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.target)
 
-    def to(self, device) -> "Split":
+    def to(self, device) -> Split:
         return Split(self.inputs.to(device), self.target.to(device),
                      {name: t.to(device) for name, t in self.teacher.items()})
 
@@ -89,7 +89,7 @@ class Task:
     def split(self, name: str) -> Split:
         return getattr(self, name)
 
-    def to(self, device) -> "Task":
+    def to(self, device) -> Task:
         """The same task (same class and settings) with its splits' tensors on `device`."""
         return dataclasses.replace(self, **{name: self.split(name).to(device) for name in SPLITS})
 

@@ -11,7 +11,9 @@ sensible (a rating model from its baseline biases) never ends worse on validatio
 `start_guard` standard errors of the paired per-example difference on validation to be
 restored: on a split of a few hundred examples, smaller gains are indistinguishable from
 noise. The guard only decides which epoch is restored; patience follows the validation
-metric itself, so a method whose gains come later is not cut off early. The
+metric itself, so a method whose gains come later is not cut off early. These rules are
+written once, in core/stopping.py (`EarlyStopping`), which the paper profile's DDP loop
+calls too; this loop feeds it each epoch's per-example validation values. The
 stack ends when every replica has stopped (or at `max_epochs`). Because Adam is
 element-wise and the total loss is a sum of per-replica losses, replicas never interact.
 A track with one replica per stack (the ViT track) uses the same loop with R = 1.
@@ -36,8 +38,9 @@ from .console import bars_wanted
 from .methods import Method
 from .optim import PinnedAdam
 from .stacked import ReplicaSubset, copy_replicas_, replica_generator, take_replicas
-from .warmup import SharedWarmup, load_training_state, restore_training_state, save_training_state
+from .stopping import EarlyStopping
 from .task import Task
+from .warmup import SharedWarmup, load_training_state, restore_training_state, save_training_state
 
 
 @dataclass
@@ -62,16 +65,6 @@ def phase_at(step: int, td: TDConfig | None) -> str:
     if step < td.warmup_steps:
         return "comm"
     return "joint"
-
-
-def clearly_beats_start(values, start_values, metric, guard: float) -> torch.Tensor:
-    """Per replica: is the gain over the starting model larger than `guard` standard errors of
-    the paired per-example difference? (Always true when guard is 0.)"""
-    if guard <= 0:
-        return torch.ones(values.shape[0], dtype=torch.bool)
-    gain = metric.as_error(start_values) - metric.as_error(values)     # > 0: better than the start
-    se = gain.std(dim=1) / gain.shape[1] ** 0.5
-    return gain.mean(1) > guard * se
 
 
 def snapshot(module) -> dict[str, torch.Tensor]:
@@ -142,12 +135,8 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     n_rep = len(seeds)
     best_state = take_replicas(method.student, torch.arange(n_rep)) if n_rep > 1 else snapshot(method.student)
     method.eval()
-    start_values = task.per_example(method, "valid").cpu()         # epoch 0: the model as initialised
-    best_error = metric.as_error(metric.finish(start_values.mean(1)))  # the best epoch that may be restored
-    best_seen = best_error.clone()                                  # the best validation so far (patience)
-    best_epoch = torch.zeros(n_rep, dtype=torch.long)
-    stale = torch.zeros(n_rep, dtype=torch.long)   # epochs since the last improvement
-    active = torch.ones(n_rep, dtype=torch.bool)
+    # epoch 0, the model as initialised, is the first candidate (core/stopping.py: the rules)
+    rules = EarlyStopping.start(metric, task.per_example(method, "valid"), cfg.patience, cfg.start_guard)
     # the replicas still computed: all of them, until some stop (with drop_stopped)
     slots, live_seeds, live_teacher = torch.arange(n_rep), tuple(seeds), teacher_index
     drop_stopped = drop_stopped and n_rep > 1
@@ -191,8 +180,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         restore_training_state(saved, method, optimizers)
         best_state, step_rows, loss_names, epoch_rows = (saved[k] for k in ("best_state", "step_rows",
                                                                                "loss_names", "epoch_rows"))
-        best_error, best_seen, best_epoch, stale, active = (saved[k] for k in ("best_error", "best_seen",
-                                                                                "best_epoch", "stale", "active"))
+        rules.load_state_dict(saved)
         first_epoch, step = saved["epoch"] + 1, saved["step"]
     bar = tqdm(itertools.count(first_epoch), desc=desc or method.name, leave=False,
                disable=not bars_wanted(progress))
@@ -225,39 +213,28 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             step += 1
 
         method.eval()
-        values = run(task.per_example, "valid").cpu()                    # [R_live, N]
-        valid = full(metric.finish(values.mean(1)))                       # [R], NaN if not computed
-        error = torch.where(torch.isnan(valid), float("inf"), metric.as_error(valid))
-        progressed = active & (error < best_seen)
-        best_seen = torch.where(progressed, error, best_seen)
-        beats_start = torch.zeros(n_rep, dtype=torch.bool)
-        beats_start[slots] = clearly_beats_start(values, start_values[slots], metric, cfg.start_guard)
-        improved = active & (error < best_error) & beats_start
+        # [R_live, N] per-example values; patience counts only epochs after the warm-up
+        improved = rules.update(epoch, run(task.per_example, "valid"), step > warmup_steps, slots)
         if n_rep > 1:
             copy_replicas_(best_state, method.student, improved)
         elif bool(improved[0]):   # one model (a ViT is not stacked): keep all of it
             best_state = snapshot(method.student)
-        best_error = torch.where(improved, error, best_error)
-        best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
-        # patience counts only epochs after the warm-up, so the joint phase always gets its chance
-        stale = torch.where(progressed, torch.zeros_like(stale), stale + int(step > warmup_steps))
-        active &= stale < cfg.patience
-        epoch_rows.setdefault("valid_metric", []).append(valid.numpy())
+        active = rules.active
+        epoch_rows.setdefault("valid_metric", []).append(rules.last_valid.numpy())   # NaN if not computed
         for name in loss_names:   # the epoch's mean; NaN for an epoch before a loss was computed
             column = epoch_rows.setdefault(f"train_{name}", [np.full(n_rep, np.nan, np.float32)] * (epoch - 1))
             column.append((epoch_sums[name] / epoch_counts[name]).numpy() if name in epoch_sums
                           else np.full(n_rep, np.nan, np.float32))
-        bar.set_postfix(best_valid=f"{float(metric.as_error(best_error.min())):.4f}", active=int(active.sum()))
+        bar.set_postfix(best_valid=f"{float(metric.as_error(rules.best_error.min())):.4f}", active=int(active.sum()))
         joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
         if on_epoch is not None:
             on_epoch(epoch, {k: np.stack(v) for k, v in epoch_rows.items()})
         if epoch == share_epoch and saved is None:
             assert len(slots) == n_rep and joint_epochs == 0, "no replica stops within a warm-up"
             save_training_state(shared_warmup.path, method, optimizers, epoch=epoch, step=step,
-                                best_state=best_state, best_error=best_error, best_seen=best_seen,
-                                best_epoch=best_epoch, stale=stale, active=active, step_rows=step_rows,
+                                best_state=best_state, **rules.state_dict(), step_rows=step_rows,
                                 loss_names=loss_names, epoch_rows=epoch_rows)
-        if not active.any() or joint_epochs >= cfg.max_epochs:
+        if rules.stopped or joint_epochs >= cfg.max_epochs:
             break
         if drop_stopped and not bool(active[slots].all()):
             # a replica computes the same numbers in any stack, a last one alone included
@@ -278,7 +255,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     step_log = {name: np.stack([row[name].numpy() if name in row else missing for row in step_rows])
                 for name in loss_names}
     return StackResult(
-        valid_metric=valid.tolist(), test_metric=test.tolist(), best_epoch=best_epoch.tolist(),
+        valid_metric=valid.tolist(), test_metric=test.tolist(), best_epoch=rules.best_epoch.tolist(),
         epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
         step_log=step_log,
         epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})

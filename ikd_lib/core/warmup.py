@@ -17,7 +17,6 @@ import torch
 
 from .store import atomic_write_bytes
 
-
 # Part of every kept state's name: bumped when what a model holds changes shape, so a state
 # kept by older code is never loaded (2: a rating model's tables keep only its task's rows).
 FORMAT = 2

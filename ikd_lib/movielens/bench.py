@@ -10,9 +10,10 @@ Reported (absolute times depend on the machine, which is printed; ratios transfe
   - the pins' cost: the same steps unpinned (a fresh process), pinned / unpinned;
   - the stacking lever: one stacked step of all seeds against one step per seed;
   - wall time of every MovieLens table's runs (teacher included) from an empty store, and
-    again from the full store; then the reviewers' study's own stacks on top (docs/reviewers.md); and against training the same runs one at a time with a
-    plain loop (as other KD frameworks do): a sample of stacks is re-trained one replica at
-    a time, and its slow-down, per kind of method, is applied to every stack's measured time;
+    again from the full store; then the reviewers' study's own stacks on top (docs/reviewers.md);
+    and against training the same runs one at a time with a plain loop (as other KD frameworks
+    do): a sample of stacks is re-trained one replica at a time, and its slow-down, per kind of
+    method, is applied to every stack's measured time;
   - with --unstacked: Table 3's own rows trained as stacks and one seed at a time (at one
     weight), and how far the numbers move.
 """
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -152,7 +151,9 @@ def wall_times(profile, data_dir, plain_sample=SAMPLE, store=None, cache=None) -
         out["workers"] = exp.workers
         out["runs"] = len(records)
         out["configurations"] = len({(r["variant"], r["task"]) for r in records})
-        out |= training_time(records, exp.workers, pool_s, teacher_s=out["teacher_s"] if out["teacher_trained_now"] else 0.0)
+        out |= training_time(
+            records, exp.workers, pool_s, teacher_s=out["teacher_s"] if out["teacher_trained_now"] else 0.0
+        )
         start = time.perf_counter()
         exp = MovieLensExperiment(profile, data_dir=data_dir, cache_dir=cache, store_root=root, progress=False)
         again = exp.run(all_table_variants(exp))
@@ -239,22 +240,38 @@ def unstacked_comparison(profile, data_dir) -> dict:
 
 
 def render(report: dict) -> str:
-    lines = [f"# make bench (MovieLens) — profile `{report['profile']}`", "",
-             f"Machine: {report['machine']}; git {report['provenance']['git_revision']}.", "",
-             "## Step time per method (median; gather, forward, backward and Adam; the same batch and one replica per seed for every method)", "",
-             "| genre | variant | replicas | batch | step ms | × Student | × KD | saved activations MiB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# make bench (MovieLens) — profile `{report['profile']}`",
+        "",
+        f"Machine: {report['machine']}; git {report['provenance']['git_revision']}.",
+        "",
+        "## Step time per method (median; gather, forward, backward and Adam; the same batch and one replica "
+        "per seed for every method)",
+        "",
+        "| genre | variant | replicas | batch | step ms | × Student | × KD | saved activations MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in report["steps"]:
         lines.append(f"| {r['genre']} | {r['variant']} | {r['replicas']} | {r['batch']} | {r['step_ms']:.2f} | "
                      f"{r['vs_student']:.2f} | {r['vs_kd']:.2f} | {r['activations_mib']:.1f} |")
     if report.get("pins"):
-        lines += ["", "## What the floating-point pins cost (the same steps unpinned in a fresh process, with the same one thread)", "",
-                  "| genre | variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "## What the floating-point pins cost (the same steps unpinned in a fresh process, with the same one "
+            "thread)",
+            "",
+            "| genre | variant | pinned ms | unpinned ms | pinned / unpinned |",
+            "|---|---|---:|---:|---:|",
+        ]
         lines += [f"| {r['genre']} | {r['variant']} | {r['pinned_ms']:.2f} | {r['unpinned_ms']:.2f} | "
                   f"{r['ratio']:.2f} |" for r in report["pins"]]
     s = report["stacking"]
-    lines += ["", f"Stacking lever ({s['genre']}, TD K=1): {s['seeds']} seeds in one stacked step "
-              f"{s['stacked_ms']:.2f} ms vs one step per seed {s['one_by_one_ms']:.2f} ms: {s['speedup']:.2f}× faster.", ""]
+    lines += [
+        "",
+        f"Stacking lever ({s['genre']}, TD K=1): {s['seeds']} seeds in one stacked step "
+        f"{s['stacked_ms']:.2f} ms vs one step per seed {s['one_by_one_ms']:.2f} ms: {s['speedup']:.2f}× faster.",
+        "",
+    ]
     lines += [f"Peak resident memory of the whole bench process: {report['peak_rss_mib']:.0f} MiB.", ""]
     w = report.get("wall")
     if w:
@@ -279,12 +296,15 @@ def render(report: dict) -> str:
         plain = w.get("plain")
         if plain:
             factors = ", ".join(f"{k} {v:.1f}×" for k, v in plain["slowdown_per_kind"].items())
-            lines += [f"Against a plain loop (every run trained alone, one after another, one process): estimated "
-                      f"{plain['estimated_s']:.0f} s, so the tables' runs are **{w['speedup_vs_plain']:.1f}× faster**. "
-                      f"The estimate re-trains {plain['sampled_stacks']} of the {plain['stacks']} stacks one replica at "
-                      f"a time and applies their slow-down per kind of method ({factors}) to every stack's measured "
-                      f"training time ({plain['stacked_cpu_s']:.0f} s in all, over {w['workers']} workers), plus "
-                      "the teacher once.", ""]
+            lines += [
+                f"Against a plain loop (every run trained alone, one after another, one process): estimated "
+                f"{plain['estimated_s']:.0f} s, so the tables' runs are **{w['speedup_vs_plain']:.1f}× faster**. "
+                f"The estimate re-trains {plain['sampled_stacks']} of the {plain['stacks']} stacks one replica at "
+                f"a time and applies their slow-down per kind of method ({factors}) to every stack's measured "
+                f"training time ({plain['stacked_cpu_s']:.0f} s in all, over {w['workers']} workers), plus "
+                "the teacher once.",
+                "",
+            ]
     u = report.get("unstacked")
     if u:
         lines += ["## Stacked against one-seed-at-a-time (Table 3's own rows, λ = 1)", "",
@@ -307,7 +327,9 @@ def main(argv=None):
     parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
     parser.add_argument("--unstacked", action="store_true",
                         help="also train Table 3's own rows one seed at a time and compare")
-    parser.add_argument("--store", default=None, help="time the runs into this results store (default: a temporary one)")
+    parser.add_argument(
+        "--store", default=None, help="time the runs into this results store (default: a temporary one)"
+    )
     parser.add_argument("--cache", default=None, help="the cache for data and teacher (default: a temporary one)")
     parser.add_argument("--steps-json", default=None, help=argparse.SUPPRESS)   # the unpinned twin's output
     args = parser.parse_args(argv)

@@ -204,10 +204,9 @@ def _pip_download_wheel(dest: Path) -> Path:
 
 def _fetch_recbole_wheel(dest: Path) -> None:
     """Unpack only the three ml-100k atomic files from the recbole wheel into `dest`."""
-    with tempfile.TemporaryDirectory() as tmp:
-        with zipfile.ZipFile(_pip_download_wheel(Path(tmp))) as wheel:
-            for name in RECBOLE_FILES:
-                (dest / name).write_bytes(wheel.read(RECBOLE_PREFIX + name))
+    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(_pip_download_wheel(Path(tmp))) as wheel:
+        for name in RECBOLE_FILES:
+            (dest / name).write_bytes(wheel.read(RECBOLE_PREFIX + name))
 
 
 def _fill_cache(target: Path, fetch) -> None:

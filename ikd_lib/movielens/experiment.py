@@ -15,9 +15,9 @@ from dataclasses import asdict
 import torch
 
 from ..core.determinism import sqrt as pinned_sqrt
-from ..core.optim import NUMERICS
 from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
 from ..core.methods import build_method
+from ..core.optim import NUMERICS
 from ..core.store import cache_root, runs_dir
 from .data import genre_task, load_movielens, locate_ml100k
 from .models import BiasOnly, FrozenTeacher, RatingModel, best_baseline, count_parameters, task_rows
@@ -67,7 +67,7 @@ class MovieLensExperiment(Experiment):
         # worker pool, trained while the stacks that need no teacher (Bias only, Student) run
         self.teacher_hash = teacher_config_hash(profile, self.fingerprint, self.device)
         self._teacher = None
-        self.student_parameters = count_parameters(self._student(self.all_genres, (0,)))
+        self.student_parameters = count_parameters(self.student_model(self.all_genres, (0,)))
         self._tasks: dict[str, RatingTask] = {}
         self._with_teacher: set[str] = set()   # genres whose task has the teacher's states attached
         self._n_train: dict[str, int] = {}     # training ratings per genre (expected_cost)
@@ -126,7 +126,7 @@ class MovieLensExperiment(Experiment):
             self._tasks[genre] = rating_task(genre, genre_task(self.ml, genre), self.n_users, self.n_items)
         return self._tasks[genre]
 
-    def _student(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:
+    def student_model(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:
         """The genre's student: its implicit sums over the genre's own training ratings only, its
         embedding tables only for the genre's users and items."""
         return RatingModel(self.profile.student, self.n_users, self.n_items, seeds, task.rating_offset,
@@ -221,7 +221,7 @@ class MovieLensExperiment(Experiment):
             model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2,
                              bias_start=self.baseline(task))
         else:
-            model = self._student(task, seeds, l2, torch.tensor(self.bias_l2(task.name, seeds)))
+            model = self.student_model(task, seeds, l2, torch.tensor(self.bias_l2(task.name, seeds)))
         method = self.make_method(variant, model, teacher, weights, task, noise_seed)
         return method, seeds, (teacher_index if teacher is not None else None)
 

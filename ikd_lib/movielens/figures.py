@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import seaborn as sns
 from matplotlib import ticker
-from matplotlib.figure import Figure   # not pyplot: no global figure state, no GUI backend
+from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
 
 from ..core.plots import PALETTE, STYLE, FigureMetric, plot_loss_components, plot_metric_vs_k
 from ..core.results import Cell

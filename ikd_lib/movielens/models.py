@@ -11,8 +11,9 @@
 Every rating model starts as a bias model: b_u, b_i are initialised to the classic baseline
 estimates of its own training ratings (Koren 2008: item biases, then user biases, each a
 mean of residuals shrunk towards 0, the shrinkage chosen on the task's validation split)
-and the head to zero, so at epoch 0 it predicts b_u + b_i + μ. The training loop evaluates epoch 0 too, so where the interaction part does
-not help on validation (a sparse genre), a model keeps its biases.
+and the head to zero, so at epoch 0 it predicts b_u + b_i + μ. The training loop evaluates
+epoch 0 too, so where the interaction part does not help on validation (a sparse genre), a
+model keeps its biases.
 
 Like timm's `forward_features` / `forward_head`, the pieces are public methods, so every
 distillation method reads the taps it needs without model surgery; `forward` returns the

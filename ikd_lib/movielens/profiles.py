@@ -26,7 +26,8 @@ class RatingModelConfig:
     #                                  ratings must be able to shrink to its biases; the teacher's search
     #                                  found the penalty cost it 0.02 RMSE on all genres)
     matmul: str = "openblas"  # who computes the layers' products: "openblas" (core/blas.py: the same
-    #                           numbers on any x86-64 CPU with AVX2, its products ~3x faster than "torch"'s under the pins)
+    #                           numbers on any x86-64 CPU with AVX2, its products ~3x faster than
+    #                           "torch"'s under the pins)
 
     def __post_init__(self):
         check_positive_int("emb_dim", self.emb_dim)
@@ -47,8 +48,10 @@ class Profile:
     teacher: RatingModelConfig
     student_train: TrainConfig
     teacher_train: TrainConfig
-    distill_weights: tuple[float, ...]   # grid for the baselines' distillation weight, chosen on validation
-    td_weights: tuple[float, ...] = (1.0,)  # grid for TD (default)'s λ (multiplies w1-w3); its ablations reuse the λ chosen
+    distill_weights: tuple[float, ...]  # grid for the baselines' distillation weight, chosen on validation
+    td_weights: tuple[float, ...] = (
+        1.0,
+    )  # grid for TD (default)'s λ (multiplies w1-w3); its ablations reuse the λ chosen
     td: TDConfig = field(default_factory=TDConfig)   # the "TD (default)" configuration
     separate_comm_steps: tuple[int, ...] = (500, 1000)  # N2 values tried for "train E*, D* separately"
     student_l2s: tuple[float, ...] = (0.3, 3.0, 30.0, 300.0)  # the Student's L2 grid; each seed chooses

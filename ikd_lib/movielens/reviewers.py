@@ -136,7 +136,9 @@ class StackAnalysis:
         if comm is not None:
             out["message"] = comm.encode_student(states["high"])
             if isinstance(m, TalkingModels):
-                out["answer"] = comm.encode_teacher(m.teacher.up(comm.decode_teacher(comm.encode_student(states["low"]))))
+                out["answer"] = comm.encode_teacher(
+                    m.teacher.up(comm.decode_teacher(comm.encode_student(states["low"])))
+                )
         return out
 
     def finish(self, result) -> list[dict]:

@@ -17,7 +17,9 @@ from .reviewers_tables import TD_DEFAULT
 
 
 def _n_train(study, task: str) -> int:
-    return next(c.records[0]["n_train"] for (section, _, t), c in study.cells.items() if section == "sweep" and t == task)
+    return next(
+        c.records[0]["n_train"] for (section, _, t), c in study.cells.items() if section == "sweep" and t == task
+    )
 
 
 def _log_axis(ax) -> None:

@@ -17,8 +17,16 @@ from pathlib import Path
 import torch
 
 from ..core.alignment import RIDGE
-from ..core.comparisons import (ALPHA, CSV_HEADER, Comparison, csv_rows, difference, per_seed,
-                                render_latex, render_markdown)
+from ..core.comparisons import (
+    ALPHA,
+    CSV_HEADER,
+    Comparison,
+    csv_rows,
+    difference,
+    per_seed,
+    render_latex,
+    render_markdown,
+)
 from ..core.reviewer_methods import training_only_parameters
 from ..core.store import atomic_write_bytes
 from ..core.tables import TD_POOL, Row, build_table, provenance_of
@@ -99,7 +107,7 @@ def parameter_counts(exp, keys) -> dict[str, int]:
     counts = {}
     for key in keys:
         variant = exp.variants[key]
-        student = exp._student(task, (seed,))
+        student = exp.student_model(task, (seed,))
         teacher = exp.teacher_for(variant, torch.tensor([0])) if variant.method != "student" else None
         method = exp.make_method(variant, student, teacher, torch.ones(1), task, 0)
         counts[key] = training_only_parameters(method)
@@ -113,22 +121,39 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
     keys = {"Student": "student", "KD": "kd", "FitNet": "fitnet", "FD": "fd", "Hybrid": "hybrid",
             NO_INTERACTION: "td_k0", TD_DEFAULT: "td", "TD": "td", CONTROL: "oneway"}
     counts = parameter_counts(exp, sorted(set(keys.values())))
-    rmse = Comparison("control_rmse", "Test RMSE, every method beside the one-way control", "test RMSE", columns,
-                      [r.label for r in MAIN_ROWS], values, reference=CONTROL, better="lower",
-                      row_notes={label: f"{counts[key]:,}" for label, key in keys.items()},
-                      notes_header="training-only parameters",
-                      caption=("Bold: lowest mean. †: differs from the one-way control in a paired t-test over seeds, "
-                               f"p < {ALPHA}. \"TD\" is the best TD variant of Tables 3, 5, 7, 8 per seed on validation; "
-                               "the control, like TD (default), tries TD's λ grid itself. Training-only parameters: "
-                               "per replica, what the optimiser trains besides the student (E*, D*, a regressor or a "
-                               "projector), none of which the student keeps."))
+    rmse = Comparison(
+        "control_rmse",
+        "Test RMSE, every method beside the one-way control",
+        "test RMSE",
+        columns,
+        [r.label for r in MAIN_ROWS],
+        values,
+        reference=CONTROL,
+        better="lower",
+        row_notes={label: f"{counts[key]:,}" for label, key in keys.items()},
+        notes_header="training-only parameters",
+        caption=(
+            "Bold: lowest mean. †: differs from the one-way control in a paired t-test over seeds, "
+            f'p < {ALPHA}. "TD" is the best TD variant of Tables 3, 5, 7, 8 per seed on validation; '
+            "the control, like TD (default), tries TD's λ grid itself. Training-only parameters: "
+            "per replica, what the optimiser trains besides the student (E*, D*, a regressor or a "
+            "projector), none of which the student keeps."
+        ),
+    )
     diff_rows = ["TD", TD_DEFAULT, NO_INTERACTION]
     diffs = {(f"{row} − control", g): difference(values[row, g], values[CONTROL, g])
              for row in diff_rows for g in genres if (row, g) in values and (CONTROL, g) in values}
-    differences = Comparison("control_difference", "Paired difference to the one-way control (negative: lower RMSE "
-                             "than the control)", "test RMSE difference", columns, [f"{r} − control" for r in diff_rows],
-                             diffs, against_zero=True, signed=True,
-                             caption=f"Mean ± SE over seeds of the per-seed difference; †: the paired t-test, p < {ALPHA}.")
+    differences = Comparison(
+        "control_difference",
+        "Paired difference to the one-way control (negative: lower RMSE than the control)",
+        "test RMSE difference",
+        columns,
+        [f"{r} − control" for r in diff_rows],
+        diffs,
+        against_zero=True,
+        signed=True,
+        caption=f"Mean ± SE over seeds of the per-seed difference; †: the paired t-test, p < {ALPHA}.",
+    )
     sentences = []
     for row in diff_rows:
         below, sig_below, above, sig_above = _count(differences, f"{row} − control", genres)
@@ -137,10 +162,13 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
     finding = (f"The control has {counts['oneway']:,} training-only parameters, TD {counts['td']:,}. "
                + "; ".join(sentences) + ".")
     choices = _choices(cells, CONTROL, genres, lambda r: f"{r['distill_weight']:g}")
-    section = Section("1. Is the gain from the four extra modules? A parameter-matched one-way control",
-                      "Reviewers: the gain may come from E*, D*'s extra trainable parameters, not from the conversation.",
-                      [rmse, differences], finding, "λ chosen per seed (seed order " +
-                      f"{list(exp.profile.seeds)}):\n" + choices)
+    section = Section(
+        "1. Is the gain from the four extra modules? A parameter-matched one-way control",
+        "Reviewers: the gain may come from E*, D*'s extra trainable parameters, not from the conversation.",
+        [rmse, differences],
+        finding,
+        "λ chosen per seed (seed order " + f"{list(exp.profile.seeds)}):\n" + choices,
+    )
     return section, {("control", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -159,9 +187,17 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     others = ["Student", "KD", "Best feature baseline"]
     gains = {(f"over {o}", t): difference(values[o, t], values[TD_DEFAULT, t])
              for o in others for t in tasks if (o, t) in values and (TD_DEFAULT, t) in values}
-    gain = Comparison("sweep_gain", "TD (default)'s paired gain in RMSE (positive: TD lower)", "RMSE gain of TD (default)",
-                      columns, [f"over {o}" for o in others], gains, against_zero=True, signed=True,
-                      caption=f"Per seed, the other row's RMSE minus TD (default)'s; †: paired t-test, p < {ALPHA}.")
+    gain = Comparison(
+        "sweep_gain",
+        "TD (default)'s paired gain in RMSE (positive: TD lower)",
+        "RMSE gain of TD (default)",
+        columns,
+        [f"over {o}" for o in others],
+        gains,
+        against_zero=True,
+        signed=True,
+        caption=f"Per seed, the other row's RMSE minus TD (default)'s; †: paired t-test, p < {ALPHA}.",
+    )
     sentences = []
     for o in others:
         _, _, above, sig_above = _count(gain, f"over {o}", tasks)
@@ -192,28 +228,52 @@ def alignment_section(exp, records, genres, columns) -> tuple[Section, dict]:
     cka_values = {}
     for label, _ in ANALYSED:
         cka_values |= of(label, "cka_high")
-    cka = Comparison("cka", "Linear CKA between the student's s_h and the teacher's t_h on the test ratings",
-                     "linear CKA(s_h, t_h)", columns, [label for label, _ in ANALYSED], cka_values,
-                     reference=TD_DEFAULT, better="higher", digits=3,
-                     caption=("1: the same geometry up to rotation and scale; near 0: unrelated. Each model is the "
-                              "run its row's table chose per seed on validation, trained again to be analysed (the "
-                              f"store keeps numbers, not weights). †: differs from TD (default), paired t-test, p < {ALPHA}."))
-    probe_rows = [("Teacher: t_h", TD_DEFAULT, "r2_teacher"), ("Student: s_h", "Student", "r2_state"),
-                  ("TD (default): s_h", TD_DEFAULT, "r2_state"), ("TD (default): message E_g(s_h)", TD_DEFAULT, "r2_message"),
-                  ("TD (default): teacher's answer", TD_DEFAULT, "r2_answer"),
-                  ("No interaction: message E_g(s_h)", NO_INTERACTION, "r2_message"),
-                  ("One-way control: message E_g(s_h)", CONTROL, "r2_message")]
+    cka = Comparison(
+        "cka",
+        "Linear CKA between the student's s_h and the teacher's t_h on the test ratings",
+        "linear CKA(s_h, t_h)",
+        columns,
+        [label for label, _ in ANALYSED],
+        cka_values,
+        reference=TD_DEFAULT,
+        better="higher",
+        digits=3,
+        caption=(
+            "1: the same geometry up to rotation and scale; near 0: unrelated. Each model is the "
+            "run its row's table chose per seed on validation, trained again to be analysed (the "
+            f"store keeps numbers, not weights). †: differs from TD (default), paired t-test, p < {ALPHA}."
+        ),
+    )
+    probe_rows = [
+        ("Teacher: t_h", TD_DEFAULT, "r2_teacher"),
+        ("Student: s_h", "Student", "r2_state"),
+        ("TD (default): s_h", TD_DEFAULT, "r2_state"),
+        ("TD (default): message E_g(s_h)", TD_DEFAULT, "r2_message"),
+        ("TD (default): teacher's answer", TD_DEFAULT, "r2_answer"),
+        ("No interaction: message E_g(s_h)", NO_INTERACTION, "r2_message"),
+        ("One-way control: message E_g(s_h)", CONTROL, "r2_message"),
+    ]
     probe_values = {}
     for name, label, quantity in probe_rows:
         probe_values |= {(name, g): v for (_, g), v in of(label, quantity).items()}
-    probe = Comparison("probe", "Linear probe to the rating: R² on the test ratings", "probe R² on test", columns,
-                       [name for name, _, _ in probe_rows], probe_values, reference="TD (default): teacher's answer",
-                       digits=3, caption=(f"Ridge regression (penalty {RIDGE:g} on standardised features) with an intercept, fitted on the "
-                                          "genre's training ratings. "
-                                          "\"Teacher's answer\": E_h(h_up(D_h(E_g(s_l)))), the first round's answer "
-                                          "message. E_g is linear and square here (16 → 16), so a message carries "
-                                          "linearly what s_h carries: their R² agree up to rank. †: differs from the "
-                                          f"teacher's answer row, paired t-test, p < {ALPHA}."))
+    probe = Comparison(
+        "probe",
+        "Linear probe to the rating: R² on the test ratings",
+        "probe R² on test",
+        columns,
+        [name for name, _, _ in probe_rows],
+        probe_values,
+        reference="TD (default): teacher's answer",
+        digits=3,
+        caption=(
+            f"Ridge regression (penalty {RIDGE:g} on standardised features) with an intercept, fitted on the "
+            "genre's training ratings. "
+            "\"Teacher's answer\": E_h(h_up(D_h(E_g(s_l)))), the first round's answer "
+            "message. E_g is linear and square here (16 → 16), so a message carries "
+            "linearly what s_h carries: their R² agree up to rank. †: differs from the "
+            f"teacher's answer row, paired t-test, p < {ALPHA}."
+        ),
+    )
     sentences = []
     for other in ("FitNet", "FD", "Student", CONTROL):
         below, sig_below, above, sig_above = _count(cka, other, genres)
@@ -265,7 +325,9 @@ def plus_kd_section(exp, records, genres, columns) -> tuple[Section, dict]:
         below, sig_below, above, sig_above = _count(differences, f"TD + KD − {o}", genres)
         sentences.append(f"TD + KD is lower than {o} in {below} of {len(genres)} genres (p < {ALPHA} in {sig_below}) "
                          f"and higher in {above} (p < {ALPHA} in {sig_above})")
-    choices = _choices(cells, PLUS_KD, genres, lambda r: f"μ={r['config']['study']['kd_weight']:g},λ={r['distill_weight']:g}")
+    choices = _choices(
+        cells, PLUS_KD, genres, lambda r: f"μ={r['config']['study']['kd_weight']:g},λ={r['distill_weight']:g}"
+    )
     section = Section("4. Is the conversation complementary to logit KD? TD + KD",
                       "Reviewers: if the conversation carries something KD does not, adding it to KD should help.",
                       [rmse, differences], "; ".join(sentences) + ".",
@@ -277,11 +339,21 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
     rows = (Row(TD_DEFAULT, ("td",)), Row(LEARNS, ("thaw_*",)))
     cells = _cells(rows, records, genres)
     values = {key: per_seed(cell) for key, cell in cells.items()}
-    rmse = Comparison("learns_rmse", "The student's test RMSE with a frozen and with a learning teacher", "test RMSE",
-                      columns, [r.label for r in rows], values, reference=TD_DEFAULT, better="lower",
-                      caption=(f"The teacher's h_up learns at its own rate η ∈ {{{', '.join(f'{v:g}' for v in TEACHER_LRS)}}}, "
-                               "chosen per seed on the student's validation RMSE; λ as TD (default) chose. "
-                               f"†: differs from TD (default), paired t-test, p < {ALPHA}."))
+    rmse = Comparison(
+        "learns_rmse",
+        "The student's test RMSE with a frozen and with a learning teacher",
+        "test RMSE",
+        columns,
+        [r.label for r in rows],
+        values,
+        reference=TD_DEFAULT,
+        better="lower",
+        caption=(
+            f"The teacher's h_up learns at its own rate η ∈ {{{', '.join(f'{v:g}' for v in TEACHER_LRS)}}}, "
+            "chosen per seed on the student's validation RMSE; λ as TD (default) chose. "
+            f"†: differs from TD (default), paired t-test, p < {ALPHA}."
+        ),
+    )
     teacher = {}
     for g in genres:
         if (LEARNS, g) in cells:
@@ -298,16 +370,19 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
     change = Comparison("learns_teacher_change", "Its change (positive: the teacher got worse on its own task)",
                         "teacher all-genre validation RMSE change", columns, ["after − before"], teacher,
                         against_zero=True, signed=True, caption=f"†: paired t-test, p < {ALPHA}.")
-    below, sig_below, above, sig_above = _count(Comparison("x", "", "", columns, [LEARNS], values, reference=TD_DEFAULT),
-                                                LEARNS, genres)
+    below, sig_below, above, sig_above = _count(
+        Comparison("x", "", "", columns, [LEARNS], values, reference=TD_DEFAULT), LEARNS, genres
+    )
     changed = [change.entry("after − before", g) for g in genres if ("after − before", g) in teacher]
     worse, better = sum(e.mean > 0 for e in changed), sum(e.mean < 0 for e in changed)
     significant = sum(not math.isnan(e.p) and e.p < ALPHA for e in changed)
-    finding = (f"With a learning teacher the student's RMSE is lower than with the frozen one in {below} of "
-               f"{len(genres)} genres (p < {ALPHA} in {sig_below}) and higher in {above} (p < {ALPHA} in {sig_above}); "
-               f"the teacher's all-genre validation RMSE rises in {worse} of {len(genres)} genres and falls in {better} "
-               f"(p < {ALPHA} in {significant}), by at most "
-               f"{max((abs(e.mean) for e in changed), default=float('nan')):.4f} either way.")
+    finding = (
+        f"With a learning teacher the student's RMSE is lower than with the frozen one in {below} of "
+        f"{len(genres)} genres (p < {ALPHA} in {sig_below}) and higher in {above} (p < {ALPHA} in {sig_above}); "
+        f"the teacher's all-genre validation RMSE rises in {worse} of {len(genres)} genres and falls in {better} "
+        f"(p < {ALPHA} in {significant}), by at most "
+        f"{max((abs(e.mean) for e in changed), default=float('nan')):.4f} either way."
+    )
     choices = _choices(cells, LEARNS, genres, lambda r: f"{r['config']['study']['teacher_lr']:g}")
     section = Section("5. What if the teacher is not frozen? Its upper layers learn too",
                       "Reviewers: a frozen teacher is a choice; what happens when it adapts?",
@@ -332,9 +407,11 @@ def build_study(exp, records) -> Study:
 
 # ---------------------------------------------------------------- rendering
 def provenance_line(p: dict) -> str:
-    return (f"Provenance: profile `{p.get('profile')}`, seeds {p.get('seeds')}, table hash `{p.get('table_hash')}` "
-            f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, data `{p.get('data')}`, "
-            f"runs at git {', '.join(p.get('git_revisions', []))}, rendered at git {p.get('rendered_at_revision')}.")
+    return (
+        f"Provenance: profile `{p.get('profile')}`, seeds {p.get('seeds')}, table hash `{p.get('table_hash')}` "
+        f"({p.get('config_hashes')} run configurations), teacher `{p.get('teacher_hash')}`, data `{p.get('data')}`, "
+        f"runs at git {', '.join(p.get('git_revisions', []))}, rendered at git {p.get('rendered_at_revision')}."
+    )
 
 
 def render_study_markdown(study: Study) -> str:
@@ -371,8 +448,11 @@ def render_study_csv(study: Study) -> str:
 
 def write_study(study: Study, out_dir) -> list[Path]:
     out_dir = Path(out_dir)
-    paths = {out_dir / "reviewers.md": render_study_markdown(study), out_dir / "reviewers.tex": render_study_latex(study),
-             out_dir / "reviewers.csv": render_study_csv(study)}
+    paths = {
+        out_dir / "reviewers.md": render_study_markdown(study),
+        out_dir / "reviewers.tex": render_study_latex(study),
+        out_dir / "reviewers.csv": render_study_csv(study),
+    }
     for path, text in paths.items():
         atomic_write_bytes(path, text.encode())
     return list(paths)

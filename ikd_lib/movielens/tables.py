@@ -45,22 +45,53 @@ def separate_facts(table) -> str:
 
 
 TABLES = MOVIELENS_TABLES = {
-    "table3": rmse_table("table3", "MovieLens-100K: test RMSE per genre, all methods", (
-        Row("Teacher", ("teacher",), reference=True), Row("Bias only", ("bias_only",)),
-        Row("Student", ("student",)), Row("KD", ("kd",)),
-        Row("FitNet", ("fitnet",)), Row("FD", ("fd",)), Row("Hybrid", ("hybrid",))) + TD_ROWS),
-    "table5": rmse_table("table5", "MovieLens-100K: number of interaction iterations", (
-        Row("No interaction", ("td_k0",)), Row("1 iteration", ("td",)),
-        Row("2-3 iterations", ("td_k2", "td_k3")),
-        Row("2 iterations", ("td_k2",), csv_only=True), Row("3 iterations", ("td_k3",), csv_only=True),
-        Row("TD", TD_POOL)), paper_key="table5",
-        note="\"2-3 iterations\" takes, per genre, the K in {2, 3} with the lower validation RMSE."),
-    "table7": rmse_table("table7", "MovieLens-100K: without L_MC or L_SC", (
-        Row("No L_MC", ("td_no_mc",)), Row("No L_SC", ("td_no_sc",))) + TD_ROWS, paper_key="table7"),
-    "table8": rmse_table("table8", "MovieLens-100K: noise before the teacher's interpretation; separate E*, D* training", (
-        Row("Add noise", ("td_noise",)), Row("No noise", ("td",)),
-        Row(SEPARATE, ("td_separate*",)),
-        Row("Train together", ("td",))) + TD_ROWS[:1], paper_key="table8",
-        note="\"Train E*, D* separately\" takes, per genre, the N2 (steps that train only E*, D*) "
-             "with the lower validation RMSE.", facts=separate_facts),
+    "table3": rmse_table(
+        "table3",
+        "MovieLens-100K: test RMSE per genre, all methods",
+        (
+            Row("Teacher", ("teacher",), reference=True),
+            Row("Bias only", ("bias_only",)),
+            Row("Student", ("student",)),
+            Row("KD", ("kd",)),
+            Row("FitNet", ("fitnet",)),
+            Row("FD", ("fd",)),
+            Row("Hybrid", ("hybrid",)),
+        )
+        + TD_ROWS,
+    ),
+    "table5": rmse_table(
+        "table5",
+        "MovieLens-100K: number of interaction iterations",
+        (
+            Row("No interaction", ("td_k0",)),
+            Row("1 iteration", ("td",)),
+            Row("2-3 iterations", ("td_k2", "td_k3")),
+            Row("2 iterations", ("td_k2",), csv_only=True),
+            Row("3 iterations", ("td_k3",), csv_only=True),
+            Row("TD", TD_POOL),
+        ),
+        paper_key="table5",
+        note='"2-3 iterations" takes, per genre, the K in {2, 3} with the lower validation RMSE.',
+    ),
+    "table7": rmse_table(
+        "table7",
+        "MovieLens-100K: without L_MC or L_SC",
+        (Row("No L_MC", ("td_no_mc",)), Row("No L_SC", ("td_no_sc",))) + TD_ROWS,
+        paper_key="table7",
+    ),
+    "table8": rmse_table(
+        "table8",
+        "MovieLens-100K: noise before the teacher's interpretation; separate E*, D* training",
+        (
+            Row("Add noise", ("td_noise",)),
+            Row("No noise", ("td",)),
+            Row(SEPARATE, ("td_separate*",)),
+            Row("Train together", ("td",)),
+        )
+        + TD_ROWS[:1],
+        paper_key="table8",
+        note='"Train E*, D* separately" takes, per genre, the N2 (steps that train only E*, D*) '
+        "with the lower validation RMSE.",
+        facts=separate_facts,
+    ),
 }

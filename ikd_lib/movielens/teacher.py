@@ -17,14 +17,13 @@ from pathlib import Path
 
 import torch
 
-from ..core.optim import NUMERICS
 from ..core.config import config_hash
 from ..core.device import hash_parts
-from ..core.methods import Method
+from ..core.methods import Method, freeze
+from ..core.optim import NUMERICS
 from ..core.parallel import single_thread
 from ..core.store import file_lock, readable
 from ..core.train import train_stack
-from ..core.methods import freeze
 from .models import RatingModel, best_baseline, count_parameters
 from .profiles import Profile
 from .tasks import RatingTask

@@ -121,9 +121,14 @@ def render(report: dict) -> str:
     lines += [f"| {r['variant']} | {r['step_ms']:.0f} | {r['images_per_s']:.0f} | {r['vs_student']:.2f} | "
               f"{r['vs_kd']:.2f} |" for r in report["steps"]]
     if report.get("pins"):
-        lines += ["", "## What the floating-point pins cost (the same steps in a fresh process, unpinned, on torch's own "
-                  "kernels (MKL, fused attention, oneDNN), with the same one thread)", "",
-                  "| variant | pinned ms | unpinned ms | pinned / unpinned |", "|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "## What the floating-point pins cost (the same steps in a fresh process, unpinned, on torch's own "
+            "kernels (MKL, fused attention, oneDNN), with the same one thread)",
+            "",
+            "| variant | pinned ms | unpinned ms | pinned / unpinned |",
+            "|---|---:|---:|---:|",
+        ]
         lines += [f"| {r['variant']} | {r['pinned_ms']:.0f} | {r['unpinned_ms']:.0f} | {r['ratio']:.2f} |"
                   for r in report["pins"]]
     w = report.get("wall")
@@ -149,7 +154,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-wall", action="store_true", help="skip the wall-time runs")
-    parser.add_argument("--store", default=None, help="time the runs into this results store (default: a temporary one)")
+    parser.add_argument(
+        "--store", default=None, help="time the runs into this results store (default: a temporary one)"
+    )
     parser.add_argument("--steps-json", default=None, help=argparse.SUPPRESS)   # the unpinned twin's output
     parser.add_argument("--matmul", default=None, help=argparse.SUPPRESS)       # the twin: "torch"
     args = parser.parse_args(argv)

@@ -11,33 +11,23 @@ teacher's first blocks; seeds differ in the student's new head and in the data o
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, replace
-from pathlib import Path
+from dataclasses import asdict
 
 import torch
 
 from ..core.config import config_hash
-from ..core.optim import NUMERICS
-from ..core.experiment import Experiment, Variant, baseline_variants, td_variants
+from ..core.experiment import Experiment, Variant
 from ..core.methods import build_method
-from ..core.store import runs_dir
-from ..core.store import cache_root
+from ..core.optim import NUMERICS
+from ..core.store import cache_root, runs_dir
+from ..core.torchfiles import atomic_save, load_cached
 from .data import DATASETS
 from .models import TeacherUp, student_from_teacher
 from .profiles import Profile, get_profile
 from .tables import TABLES, tables_for
 from .tasks import ImageSplits, attach_teacher, fingerprint, image_task, load_splits
-from .teacher import (PROBE_L2S, _atomic_save, _load, features, fit_probe, load_or_pretrain_teacher,
-                      load_pretrained_teacher)
-
-VARIANT_KEYS = ("teacher", "student", "kd", "fitnet", "fd", "hybrid", "td", "td_k0", "td_k2", "td_no_sc", "td_noise")
-
-
-def vision_variants(profile: Profile, noise_std: float) -> dict[str, Variant]:
-    variants = baseline_variants() + td_variants(profile.td, noise_std, k_max=2)
-    by_key = {v.key: v for v in variants}
-    by_key["teacher"] = replace(by_key["teacher"], label="Teacher (probe)")
-    return {k: by_key[k] for k in VARIANT_KEYS}
+from .teacher import PROBE_L2S, features, fit_probe, load_or_pretrain_teacher, load_pretrained_teacher
+from .variants import vision_variants
 
 
 class VisionExperiment(Experiment):
@@ -89,7 +79,7 @@ class VisionExperiment(Experiment):
         if name not in self._probes:
             key = config_hash("probe", self.teacher_summary["config_hash"], self.fingerprint, name, PROBE_L2S)
             path = self.cache / "vision" / f"probe-{key}.pt"
-            probe = _load(path)
+            probe = load_cached(path)
             if probe is None:
                 s = self.splits[name]
                 weight, bias, info = fit_probe(features(self.teacher, s.train.x), s.train.y,
@@ -97,7 +87,7 @@ class VisionExperiment(Experiment):
                 accuracy = {split: float(((features(self.teacher, getattr(s, split).x) @ weight + bias).argmax(1)
                                           == getattr(s, split).y).float().mean()) for split in ("valid", "test")}
                 probe = {"weight": weight, "bias": bias, "info": info, "accuracy": accuracy, "config_hash": key}
-                _atomic_save(probe, path)
+                atomic_save(probe, path)
             self._probes[name] = probe
         return self._probes[name]
 
@@ -147,12 +137,12 @@ class VisionExperiment(Experiment):
 
 def make_experiment(profile: str = "cpu", tasks=None, seeds=None, **kwargs):
     """The experiment of a named profile, optionally on fewer datasets or seeds (report.Track).
-    A profile with a pre-trained timm teacher (paper) launches its runs (launched.py): its data
-    are streamed from disk, its runs go to torchrun or SLURM."""
+    A profile with a pre-trained timm teacher (paper) launches its runs (paper/experiment.py): its
+    data are streamed from disk, its runs go to torchrun or SLURM."""
     overrides = {k: v for k, v in (("datasets", tasks), ("seeds", seeds)) if v}
     chosen = get_profile(profile, **overrides)
     if chosen.vit.timm_name is not None:
-        from .launched import LaunchedVisionExperiment
+        from .paper.experiment import LaunchedVisionExperiment  # only when asked: the launch machinery
         known = ("store_root", "progress", "launcher", "loader_workers")
         return LaunchedVisionExperiment(chosen, **{k: v for k, v in kwargs.items() if k in known})
     return VisionExperiment(chosen, **kwargs)

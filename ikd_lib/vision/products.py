@@ -23,7 +23,6 @@ A module whose input lives on a GPU computes with torch's own kernels (the paper
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from timm.layers.attention import Attention
 from torch import nn
 

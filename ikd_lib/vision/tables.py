@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..core.tables import TD_POOL, Row, TableSpec
-from .preflight import CHECKPOINT_ENV
 from .profiles import CPU_VIT, Profile
+from .teacher import CHECKPOINT_ENV
 
 LABELS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet": "ImageNet",
           "tinyimagenet": "ImageNet (stand-in: Tiny-ImageNet-20)"}

@@ -20,6 +20,7 @@ from ..core.task import ACCURACY, Split, Task
 from .data import ImageSplit, load_images, resize, split_holdout
 from .profiles import Profile
 
+
 @dataclass(frozen=True, eq=False)
 class ImageSplits:
     name: str

@@ -28,36 +28,16 @@ from tqdm.auto import tqdm
 
 from ..core.config import config_hash
 from ..core.device import hash_parts
-from ..core.stacked import replica_generator
-from ..core.store import file_lock
 from ..core.methods import freeze
 from ..core.optim import NUMERICS, PinnedAdam
+from ..core.stacked import replica_generator
+from ..core.store import file_lock
+from ..core.torchfiles import atomic_save, load_cached
 from .models import TappedViT, build_vit
 from .profiles import Profile
 
 PROBE_L2S = (1e-4, 1e-3, 1e-2, 1e-1)     # the probe's L2 grid, chosen on validation accuracy
 CHECKPOINT_ENV = "IKD_VIT_CHECKPOINT"
-
-
-# ---------------------------------------------------------------- caching
-def _atomic_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _load(path: Path):
-    """A cached file, or None; a damaged one is moved aside (named) and recomputed."""
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:   # truncated or corrupt: any unpickling error
-        aside = path.with_name(path.name + ".damaged")
-        os.replace(path, aside)
-        print(f"damaged cache file moved aside ({type(e).__name__}: {e}) -> {aside}; recomputing")
-        return None
 
 
 # ---------------------------------------------------------------- pre-training (cpu, smoke)
@@ -141,7 +121,7 @@ def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, d
     key = pretrain_config_hash(profile, data_fingerprint, device)
     path = Path(cache_dir) / "vision" / f"teacher-{key}.pt"
     with file_lock(path.with_suffix(".lock"), "the ViT teacher"):
-        saved = _load(path)
+        saved = load_cached(path)
         if saved is not None:
             vit = build_vit(profile.vit, profile.vit.teacher_depth, n_classes, seed=0)
             vit.load_state_dict(saved["state_dict"])
@@ -150,7 +130,7 @@ def load_or_pretrain_teacher(profile: Profile, images, labels, n_classes: int, d
         teacher, summary = pretrain_teacher(profile, images, labels, n_classes, progress, device)
         summary["config_hash"] = key
         summary["weights_sha256"] = weights_hash(teacher.vit.state_dict())
-        _atomic_save({"state_dict": teacher.vit.state_dict(), "summary": summary}, path)
+        atomic_save({"state_dict": teacher.vit.state_dict(), "summary": summary}, path)
         return teacher, summary
 
 
@@ -192,7 +172,7 @@ def fit_probe(train_x, train_y, valid_x, valid_y, n_classes: int) -> tuple[torch
         opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=300, history_size=20,
                                 line_search_fn="strong_wolfe")
 
-        def closure():
+        def closure(opt=opt, weight=weight, bias=bias, l2=l2):   # called by opt.step of this l2 only
             opt.zero_grad()
             loss = F.cross_entropy(xs @ weight + bias, train_y) + l2 * weight.pow(2).sum()
             loss.backward()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ..core.store import cache_root
+from ...core.store import cache_root
 
 # torchvision's class and the folder its download unpacks to, under <cache>/vision
 CIFAR = {"cifar10": ("CIFAR10", "cifar-10-batches-py"), "cifar100": ("CIFAR100", "cifar-100-python")}
@@ -37,7 +37,7 @@ def raw_split(name: str, train: bool):
         cls = getattr(torchvision.datasets, CIFAR[name][0])
         return cls(cifar_root(), train=train, download=False)
     if name == "imagenet":
-        from .data import imagenet_folder
+        from ..data import imagenet_folder
         return imagenet_folder()[0 if train else 1]
     raise ValueError(f"no streamed dataset {name!r}; valid: {', '.join(STREAMED)}")
 
@@ -81,6 +81,20 @@ def streamed_splits(name: str, img_size: int, valid_per_class: int):
     train_idx, valid_idx = holdout(full.targets, valid_per_class)
     full, test = Resized(full, img_size), Resized(test, img_size)
     return Subset(full, train_idx), Subset(full, valid_idx), test, len(full.base.classes)
+
+
+# the official splits (train, test, classes), for a projection on a machine without the data
+OFFICIAL_SIZES = {
+    "cifar10": (50_000, 10_000, 10),
+    "cifar100": (50_000, 10_000, 100),
+    "imagenet": (1_281_167, 50_000, 1000),
+}
+
+
+def official_sizes(name: str, valid_per_class: int) -> dict:
+    """Images per split by the official sizes (what split_sizes would count with the data here)."""
+    train, test, classes = OFFICIAL_SIZES[name]
+    return {"train": train - valid_per_class * classes, "valid": valid_per_class * classes, "test": test}
 
 
 def split_sizes(name: str, valid_per_class: int) -> dict[str, int]:

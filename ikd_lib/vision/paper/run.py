@@ -1,9 +1,10 @@
 """What a launcher starts on each GPU: the runs (and probe preparations) of a list of spec files,
-one after another, in one process group. The orchestrator (launched.py) writes the specs.
+one after another, in one process group. The orchestrator (experiment.py, on
+ikd_lib/launch/launched.py) writes the specs.
 
-    torchrun --standalone --nproc_per_node=8 -m ikd_lib.vision.run runs/paper/vision/ddp/.../spec.json ...
+    torchrun --standalone --nproc_per_node=8 -m ikd_lib.vision.paper.run runs/paper/vision/ddp/.../spec.json ...
 
-A spec is a JSON object (spec.py). A finished spec (its result, with the spec's hash) is skipped;
+A spec is a JSON object (ikd_lib/launch/spec.py). A finished spec (its result, with the spec's hash) is skipped;
 an unfinished one resumes from its checkpoint (ddp.train_ddp), so a launcher may start the same
 list again after a crash, a kill or a preemption and lose at most one epoch per run.
 Data are streamed from disk (stream.py) with DataLoader workers; the frozen teacher computes its
@@ -23,16 +24,16 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from ..core import losses
-from ..core.config import TDConfig, TrainConfig
-from ..core.methods import build_method, freeze
-from ..core.stacked import replica_generator
-from ..core.store import atomic_write_json, provenance
-from . import ddp, spec as specs
-from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
-from .profiles import ViTConfig
+from ...core.config import TDConfig, TrainConfig
+from ...core.methods import build_method, freeze
+from ...core.store import atomic_write_json, provenance
+from ...core.torchfiles import atomic_save
+from ...launch import spec as specs
+from ..models import TappedViT, TeacherUp, build_vit, student_from_teacher
+from ..profiles import ViTConfig
+from ..teacher import augment as crop_and_flip, fit_probe
+from . import ddp
 from .stream import streamed_splits
-from .teacher import _atomic_save, augment as crop_and_flip, fit_probe
 
 
 @functools.lru_cache(maxsize=2)
@@ -75,7 +76,7 @@ def run_train(spec: dict) -> dict:
         raise ValueError(f"{spec['variant']} distils the teacher's logits: its spec needs a probe file")
     else:   # no method but kd and hybrid reads teacher_pred
         probe = {"weight": torch.zeros(teacher.width, n_classes), "bias": torch.zeros(n_classes)}
-    task_like = _TaskLike(spec["temperature"])
+    task_like = ddp.TaskLike(spec["temperature"])
     student = student_from_teacher(teacher, ViTConfig(**spec["vit"]), n_classes, spec["seed"])
     method = build_method(spec["method"], student, TeacherUp(teacher) if spec["method"] != "student" else None,
                           torch.tensor([spec["weight"]]), task_like, td, noise_seed=spec["seed"])
@@ -95,7 +96,7 @@ def run_train(spec: dict) -> dict:
               "n_train": len(train_set), "spec_hash": specs.spec_hash(spec), "spec": spec,
               "provenance": provenance()}
     if rank == 0:   # the step log first: a finished spec (its result.json) has both
-        ddp.write_step_log(out / specs.STEPS, saved["step_log"])
+        specs.write_step_log(out / specs.STEPS, saved["step_log"])
         atomic_write_json(out / specs.RESULT, record)
     return record
 
@@ -119,17 +120,11 @@ def _fault_injection(states):
     return states_or_die
 
 
-class _TaskLike:
-    """What build_method reads of a task: the task loss and the logit-KD loss (picklable)."""
-
-    def __init__(self, temperature: float):
-        self.task_loss = losses.class_cross_entropy
-        self.kd_loss = functools.partial(losses.kd_classes, temperature=temperature)
-
-
 # ---------------------------------------------------------------- the teacher's probe
 @torch.no_grad()
-def _features(teacher, dataset, device, batch_size: int, workers: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _features(
+    teacher, dataset, device, batch_size: int, workers: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features [n, D] float32, labels [n], index [n]) of this rank's share (every world-th image)."""
     from torch.utils.data import DataLoader, Subset
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -137,7 +132,7 @@ def _features(teacher, dataset, device, batch_size: int, workers: int) -> tuple[
     feats, labels = [], []
     for images, y in DataLoader(Subset(dataset, index.tolist()), batch_size=batch_size, num_workers=workers,
                                 pin_memory=device.type == "cuda"):
-        with ddp._autocast(device):
+        with ddp.autocast(device):
             feats.append(teacher.features(images.to(device, non_blocking=True)).float().cpu())
         labels.append(y)
     return (torch.cat(feats) if feats else torch.zeros(0, teacher.width)), (torch.cat(labels) if labels else
@@ -156,7 +151,7 @@ def run_probe(spec: dict) -> dict:
     n_classes = len(splits["train"].dataset.base.classes)
     out = Path(spec["out"])
     for name, dataset in splits.items():   # each rank's share to disk: the features, not the images
-        _atomic_save(_features(teacher, dataset, device, spec["batch_size"], spec["workers"]),
+        atomic_save(_features(teacher, dataset, device, spec["batch_size"], spec["workers"]),
                      out / f"features-{name}-rank{rank}.pt")
     dist.barrier()
     probe = None
@@ -172,7 +167,7 @@ def run_probe(spec: dict) -> dict:
                     for name in ("valid", "test")}
         probe = {"weight": weight.cpu(), "bias": bias.cpu(), "info": info, "accuracy": accuracy,
                  "config_hash": spec["key"], "n_train": len(splits["train"]), "spec": spec}
-        _atomic_save(probe, Path(spec["probe_file"]))
+        atomic_save(probe, Path(spec["probe_file"]))
         for path in out.glob("features-*-rank*.pt"):
             path.unlink()
     dist.barrier()
@@ -183,7 +178,7 @@ def run_probe(spec: dict) -> dict:
 def main(argv=None) -> None:
     paths = sys.argv[1:] if argv is None else argv
     if not paths:
-        raise SystemExit("usage: torchrun ... -m ikd_lib.vision.run SPEC.json [SPEC.json ...]")
+        raise SystemExit("usage: torchrun ... -m ikd_lib.vision.paper.run SPEC.json [SPEC.json ...]")
     created = not dist.is_initialized()
     rank, world = ddp.setup()
     for path in paths:

@@ -5,7 +5,8 @@ The estimate's rule (an upper bound: every run is charged max_epochs; early stop
 runs sooner). With r_X the calibrated images per second of one GPU for step X:
   seconds per training image: Student 1/r_student; KD, FitNet, FD, Hybrid 1/r_kd (the teacher
   runs live); TD with K rounds 1/r_kd + K (1/r_td - 1/r_kd) (r_td is measured at K = 1);
-  an epoch: n_train x that + n_valid / r_eval; a run: max_epochs epochs;
+  an epoch: n_train x that + n_valid / r_eval; a run: max_epochs epochs, plus one validation pass
+  of the model as initialised (epoch 0, a candidate of the early-stopping rules, core/stopping.py);
   the teacher's probe: (n_train + n_valid + n_test) / r_teacher.
 GPU-hours do not depend on the GPUs per run when throughput scales with them (DDP, one node).
 """
@@ -23,14 +24,15 @@ CALIBRATION_ENV = "IKD_CALIBRATION"
 RATES = ("student", "kd", "td", "eval", "teacher")   # what a calibration measures, images/s per GPU
 
 
-def calibration_path(vit) -> Path:
-    """Where the calibration of this ViT lives: IKD_CALIBRATION, else <cache>/vision/calibration-<hash>.json."""
+def calibration_path(model, track: str) -> Path:
+    """Where the calibration of a model (its configuration, a dataclass) lives: IKD_CALIBRATION,
+    else <cache>/<track>/calibration-<hash>.json."""
     env = os.environ.get(CALIBRATION_ENV)
-    return Path(env) if env else cache_root() / "vision" / f"calibration-{config_hash(asdict(vit))}.json"
+    return Path(env) if env else cache_root() / track / f"calibration-{config_hash(asdict(model))}.json"
 
 
-def load_calibration(vit) -> dict | None:
-    path = calibration_path(vit)
+def load_calibration(model, track: str) -> dict | None:
+    path = calibration_path(model, track)
     if not path.is_file():
         return None
     calibration = json.loads(path.read_text())
@@ -66,20 +68,11 @@ def seconds_per_train_image(method: str, k_rounds: int, rates: dict) -> float:
 
 def run_seconds(method: str, k_rounds: int, sizes: dict, epochs: int, rates: dict) -> float:
     epoch = sizes["train"] * seconds_per_train_image(method, k_rounds, rates) + sizes["valid"] / rates["eval"]
-    return epochs * epoch
+    return epochs * epoch + sizes["valid"] / rates["eval"]   # and epoch 0's validation
 
 
 def probe_seconds(sizes: dict, rates: dict) -> float:
     return (sizes["train"] + sizes["valid"] + sizes["test"]) / rates["teacher"]
-
-
-# the official splits (train, test, classes), for a projection on a machine without the data
-OFFICIAL_SIZES = {"cifar10": (50_000, 10_000, 10), "cifar100": (50_000, 10_000, 100), "imagenet": (1_281_167, 50_000, 1000)}
-
-
-def official_sizes(name: str, valid_per_class: int) -> dict:
-    train, test, classes = OFFICIAL_SIZES[name]
-    return {"train": train - valid_per_class * classes, "valid": valid_per_class * classes, "test": test}
 
 
 def plan_rows(exp, waves, tasks, sizes, rates: dict | None, done=lambda key, name: 0) -> list[PlanRow]:

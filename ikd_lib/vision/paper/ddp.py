@@ -1,13 +1,16 @@
 """The paper profile's trainer: one student per run on many GPUs, torch's DistributedDataParallel
 under torchrun, bf16 autocast, a checkpoint every epoch and resume.
 
-    torchrun --nproc_per_node=8 -m ikd_lib.vision.ddp --profile paper --dataset cifar10 \\
+    torchrun --nproc_per_node=8 -m ikd_lib.vision.paper.ddp --profile paper --dataset cifar10 \\
         --variant td --seed 0 --weight 1.0 --out runs/paper/ddp/cifar10-td-s0-w1
 
 At 224 px on full datasets the teacher's states cannot be cached (augmentation changes every
 image, and the states would not fit on disk), so the frozen teacher computes t_l, t_h and its
 prediction live for each batch, without gradients. Otherwise this is `core/train.py`'s loop for
-one replica (R = 1): the same methods, optimisers, phases, early stopping and best-epoch restore.
+one replica (R = 1): the same methods, optimisers and phases, and the same rules of early
+stopping and restoring (core/stopping.py's `EarlyStopping`: the task's metric in its direction,
+epoch 0 a candidate, the start guard, patience after the warm-up), fed the per-example
+validation values of all ranks, gathered in the dataset's order, so every rank decides the same.
 
 Reproducibility: every random draw is a function of (seed, epoch, rank, step): the data order
 (DistributedSampler: seed + epoch), the augmentation (a generator per step), the global
@@ -23,14 +26,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import io
 import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -38,17 +38,20 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Subset, TensorDataset
 from tqdm.auto import tqdm
 
-from ..core import losses
-from ..core.methods import build_method
-from ..core.stacked import replica_generator
-from ..core.store import atomic_write_bytes, atomic_write_json, provenance
-from ..core.train import describe_nonfinite, make_optimizers, phase_at
-from ..core.store import cache_root
-from ..core.methods import freeze
-from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
-from .profiles import get_profile
-from .spec import RESULT, STEPS
-from .teacher import _atomic_save, augment as crop_and_flip, load_pretrained_teacher
+from ...core import losses
+from ...core.methods import build_method, freeze
+from ...core.stacked import replica_generator
+from ...core.stopping import EarlyStopping
+from ...core.store import atomic_write_json, cache_root, provenance
+from ...core.task import ACCURACY
+from ...core.torchfiles import atomic_save
+from ...core.train import describe_nonfinite, make_optimizers, phase_at
+from ...launch.spec import RESULT, STEPS, write_step_log
+from ..models import TappedViT, TeacherUp, build_vit, student_from_teacher
+from ..profiles import get_profile
+from ..teacher import augment as crop_and_flip, load_pretrained_teacher
+from ..variants import VARIANT_KEYS, vision_variants
+from .stream import holdout
 
 CHECKPOINT = "checkpoint.pt"
 STEPS_BY_PHASE = {"student": ("student",), "comm": ("aux",), "joint": ("student", "aux")}
@@ -56,8 +59,8 @@ STEPS_BY_PHASE = {"student": ("student",), "comm": ("aux",), "joint": ("student"
 
 @dataclass
 class DDPResult:
-    valid_metric: float        # top-1 accuracy on the validation split at the best epoch
-    best_epoch: int            # 1-based
+    valid_metric: float        # the metric (top-1 accuracy) on the validation split at the best epoch
+    best_epoch: int            # 1-based (0: the model as initialised)
     epochs_run: int            # in total, including epochs run before a resume
     wall_s: float              # in total, including time before a resume
     checkpoint: str            # the checkpoint file (its last epoch; the best state is inside)
@@ -99,7 +102,16 @@ class Objective(nn.Module):
         return full.float().sum(), named   # the per-replica loss summed (R = 1); fp32 under autocast
 
 
-def _autocast(device: torch.device):
+class TaskLike:
+    """What build_method reads of a task, for a run that has no Task in memory: the task loss and
+    the logit-KD loss at the profile's temperature (picklable)."""
+
+    def __init__(self, temperature: float):
+        self.task_loss = losses.class_cross_entropy
+        self.kd_loss = functools.partial(losses.kd_classes, temperature=temperature)
+
+
+def autocast(device: torch.device):
     """bf16 on GPUs (its fp32 exponent range needs no loss scaling); plain fp32 on CPUs."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
@@ -129,21 +141,33 @@ def load_trained_state(method, state: dict[str, torch.Tensor]) -> None:
 
 
 @torch.no_grad()
-def evaluate(method, dataset, device, batch_size: int, num_workers: int = 0) -> float:
-    """Top-1 accuracy of method.predict on `dataset`, the same number on every rank. Each rank
-    takes every world_size-th image (not a DistributedSampler shard: that pads the last shard
-    with repeated images, which would be counted twice) and the counts are all-reduced."""
+def per_example(method, dataset, device, batch_size: int, num_workers: int = 0, metric=ACCURACY) -> torch.Tensor:
+    """The metric's per-example values [1, N] of method.predict on `dataset` (correct or not), in
+    the dataset's order, the same tensor on every rank (on the CPU): what Task.per_example gives
+    the in-process loop. Each rank takes every world_size-th image (not a DistributedSampler
+    shard: that pads the last shard with repeated images, which would be counted twice), and one
+    all_gather puts the shares back in order."""
     rank, world = dist.get_rank(), dist.get_world_size()
-    counts = torch.zeros(2, dtype=torch.float64, device=device)   # correct, seen
+    n = len(dataset)
     method.eval()
-    for images, labels in DataLoader(Subset(dataset, range(rank, len(dataset), world)), batch_size=batch_size,
+    mine = []
+    for images, labels in DataLoader(Subset(dataset, range(rank, n, world)), batch_size=batch_size,
                                      num_workers=num_workers, pin_memory=device.type == "cuda"):
-        with _autocast(device):
-            pred = method.predict(images.to(device, non_blocking=True)[None])[0]
-        counts[0] += (pred.argmax(-1) == labels.to(device)).sum()
-        counts[1] += len(labels)
-    dist.all_reduce(counts)
-    return float(counts[0] / counts[1])
+        with autocast(device):
+            pred = method.predict(images.to(device, non_blocking=True)[None])
+        mine.append(metric.per_example(pred.float(), labels.to(device)[None])[0].float())
+    share = torch.full((-(-n // world),), float("nan"), device=device)   # rank r: images r, r + world, ...
+    if mine:
+        values = torch.cat(mine)
+        share[:len(values)] = values
+    shares = [torch.empty_like(share) for _ in range(world)]
+    dist.all_gather(shares, share)
+    return torch.stack(shares).T.reshape(1, -1)[:, :n].cpu()   # image i = share i % world, row i // world
+
+
+def evaluate(method, dataset, device, batch_size: int, num_workers: int = 0, metric=ACCURACY) -> float:
+    """The metric (top-1 accuracy) of method.predict on `dataset`, the same number on every rank."""
+    return float(metric.finish(per_example(method, dataset, device, batch_size, num_workers, metric).mean(1))[0])
 
 
 def teacher_states_fn(teacher: TappedViT, probe_weight: torch.Tensor, probe_bias: torch.Tensor):
@@ -172,9 +196,9 @@ def _check_finite(total, named, method, epoch: int, step: int, rank: int) -> Non
 
 
 def _fresh_progress() -> dict:
-    """Where a run stands after an epoch: all a resume needs besides weights and optimisers."""
-    return {"epoch": 0, "step": 0, "joint_epochs": 0, "best_metric": float("-inf"), "best_epoch": 0,
-            "stale": 0, "stopped": False, "wall_s": 0.0}
+    """Where a run stands after an epoch: with the rules' state (core/stopping.py), all a resume
+    needs besides weights and optimisers."""
+    return {"epoch": 0, "step": 0, "joint_epochs": 0, "wall_s": 0.0}
 
 
 def _run_identity(method, seed: int) -> dict:
@@ -184,9 +208,9 @@ def _run_identity(method, seed: int) -> dict:
             "td": asdict(td) if td is not None else None}
 
 
-def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple[dict, list, dict, dict] | None:
-    """(progress, history, best state, step log) of the checkpoint at `path`, its weights and
-    optimiser states loaded into `method` and `optimizers`; None when there is none."""
+def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple[dict, list, dict, dict, dict] | None:
+    """(progress, history, best state, step log, the rules' state) of the checkpoint at `path`, its
+    weights and optimiser states loaded into `method` and `optimizers`; None when there is none."""
     if not path.exists():
         return None
     saved = torch.load(path, map_location=device, weights_only=True)
@@ -196,11 +220,14 @@ def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple
     if "step_log" not in saved:   # resumed, it would log only the epochs still to run
         raise ValueError(f"{path} holds no per-step losses (written by an older version of ikd_lib): "
                          f"delete its folder {path.parent} to run this run again from the start")
+    if "stopping" not in saved:   # its early stopping followed other rules (no epoch 0, no start guard)
+        raise ValueError(f"{path} holds no state of the early-stopping rules (written by an older version of "
+                         f"ikd_lib): delete its folder {path.parent} to run this run again from the start")
     load_trained_state(method, saved["model"])
     for name, opt in optimizers.items():
         opt.load_state_dict(saved["optimizers"][name])
     step_log = {k: v.cpu() for k, v in saved["step_log"].items()}   # map_location put it on the device
-    return saved["progress"], saved["history"], saved["best_model"], step_log
+    return saved["progress"], saved["history"], saved["best_model"], step_log, saved["stopping"]
 
 
 def _extend(step_log: dict[str, torch.Tensor], rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -210,19 +237,6 @@ def _extend(step_log: dict[str, torch.Tensor], rows: dict[str, torch.Tensor]) ->
     if rows.keys() != step_log.keys():
         raise RuntimeError(f"the named losses changed between epochs: {list(step_log)} then {list(rows)}")
     return {k: torch.cat([step_log[k], rows[k]]) for k in step_log}
-
-
-def write_step_log(path, step_log: dict[str, torch.Tensor]) -> None:
-    """name -> [steps] as an .npz, written whole and then renamed (a reader never sees half)."""
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **{k: v.numpy().astype(np.float32) for k, v in step_log.items()})
-    atomic_write_bytes(Path(path), buffer.getvalue())
-
-
-def read_step_log(path) -> dict[str, np.ndarray]:
-    """What write_step_log wrote: name -> float32 array [steps]."""
-    with np.load(path) as saved:
-        return {k: saved[k] for k in saved.files}
 
 
 def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td, progress: dict,
@@ -239,7 +253,7 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
         if augment is not None:   # on the CPU batch: the generator is a CPU one
             images = augment(images, replica_generator(seed, f"ddp.augment.epoch{epoch}.rank{rank}.step{i}"))
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with _autocast(device):
+        with autocast(device):
             with torch.no_grad():
                 states = teacher_states(images)
             total, named = model({"inputs": images[None], "target": labels[None], **states}, phase)
@@ -266,7 +280,8 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
 
 
 def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir, seed: int,
-              augment=None, device=None, progress: bool = True, num_workers: int = 4) -> DDPResult:
+              augment=None, device=None, progress: bool = True, num_workers: int = 4,
+              metric=ACCURACY) -> DDPResult:
     """Train `method` (one replica, R = 1) with DDP on every rank of the process group (`setup()`).
 
     teacher_states(images) -> {"teacher_low", "teacher_high", "teacher_pred"}, each [1, B, ...];
@@ -275,7 +290,11 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
     number of GPUs. A checkpoint in checkpoint_dir (readable by every rank) is resumed from its
     next epoch; a run that stopped early stays stopped, one capped by max_epochs goes on under a
     higher cap. At the end every rank holds the best epoch's state. num_workers: DataLoader
-    processes per rank (JPEG decoding and resizing at 224 px need a few per GPU)."""
+    processes per rank (JPEG decoding and resizing at 224 px need a few per GPU).
+
+    Early stopping is core/stopping.py's, on `metric` (core/task.py; top-1 accuracy by default):
+    a fresh run first evaluates the model as initialised (epoch 0, a candidate, and the start
+    that cfg.start_guard compares with); the rules' state is in every checkpoint."""
     start = time.perf_counter()
     rank, world = setup()
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -288,21 +307,27 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
     local_batch = max(1, cfg.batch_size_for(len(train_set)) // world)
     path = Path(checkpoint_dir) / CHECKPOINT
     # resume before DDP starts: all ranks read the same file (DDP then broadcasts rank 0's weights)
-    state, history, best, step_log = (_load_checkpoint(path, method, optimizers, seed, device)
-                                      or (_fresh_progress(), [], trained_state(method, copy=True), {}))
-    resumed_from, wall_before = state["epoch"], state["wall_s"]
+    resumed = _load_checkpoint(path, method, optimizers, seed, device)
 
     # forward_sync_buffers=False: no buffer changes in training (LayerNorm, no BatchNorm), so a
     # broadcast every step would buy nothing. find_unused_parameters=False: see Objective.
     model = DistributedDataParallel(Objective(method), device_ids=None if device.type == "cpu" else [device.index],
                                     forward_sync_buffers=False, find_unused_parameters=False)
+    if resumed is None:   # epoch 0: the model as initialised (rank 0's, which DDP has just broadcast)
+        state, history, best, step_log = _fresh_progress(), [], trained_state(method, copy=True), {}
+        rules = EarlyStopping.start(metric, per_example(method, valid_set, device, local_batch, num_workers, metric),
+                                    cfg.patience, cfg.start_guard)
+    else:
+        state, history, best, step_log, stopping = resumed
+        rules = EarlyStopping.resumed(metric, stopping, cfg.patience, cfg.start_guard)
+    resumed_from, wall_before = state["epoch"], state["wall_s"]
     # drop_last=True: no image repeated to even out the shards (at most world-1 left out per epoch)
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
     loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler, num_workers=num_workers,
                         pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
     bar = tqdm(total=cfg.max_epochs, initial=state["joint_epochs"], desc=f"DDP {method.name}",
                disable=not progress or rank != 0, leave=False)
-    while not state["stopped"] and state["joint_epochs"] < cfg.max_epochs:
+    while not rules.stopped and state["joint_epochs"] < cfg.max_epochs:
         epoch = state["epoch"] + 1
         torch.manual_seed(_derived_seed(seed, f"ddp.global.epoch{epoch}.rank{rank}"))   # dropout, workers
         if getattr(method, "noise", None) is not None:   # TD's "add noise"
@@ -313,20 +338,18 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
                                                state, seed, epoch, rank, device)
         step_log = _extend(step_log, step_rows)   # every rank holds it (all-reduced): rank 0 saves it
 
-        # early stopping as core/train.py, on all-reduced numbers: every rank decides the same
-        accuracy = evaluate(method, valid_set, device, local_batch, num_workers)
-        improved = accuracy > state["best_metric"]
-        if improved:
-            best = trained_state(method, copy=True)
-            state.update(best_metric=accuracy, best_epoch=epoch, stale=0)
+        # early stopping by core/stopping.py's rules, on the values of all ranks: every rank decides the same
         joint = int(state["step"] > warmup_steps)   # patience and max_epochs count after a warm-up
-        state["stale"] += 0 if improved else joint
+        values = per_example(method, valid_set, device, local_batch, num_workers, metric)
+        if bool(rules.update(epoch, values, past_warmup=bool(joint))[0]):
+            best = trained_state(method, copy=True)
+        valid = float(rules.last_valid[0])
         state["joint_epochs"] += joint
-        state.update(stopped=state["stale"] >= cfg.patience, epoch=epoch,
-                     wall_s=wall_before + time.perf_counter() - start)
-        history.append({"epoch": epoch, "valid_metric": accuracy, "wall_s": state["wall_s"], **train_losses})
+        state.update(epoch=epoch, wall_s=wall_before + time.perf_counter() - start)
+        history.append({"epoch": epoch, "valid_metric": valid, "wall_s": state["wall_s"], **train_losses})
         if rank == 0:   # written whole, then renamed: a crash never leaves half a checkpoint
-            _atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
+            atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
+                          "stopping": rules.state_dict(with_start=True),   # best epoch, patience, epoch 0's values
                           "step_log": step_log,   # loss name -> [steps so far]: a resumed run's log is whole
                           "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
                           "run": _run_identity(method, seed), "train_config": asdict(cfg),
@@ -335,33 +358,24 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
                          path)
         dist.barrier()   # no rank runs ahead of (or reads) a checkpoint that rank 0 has not finished
         bar.update(joint)
-        bar.set_postfix(valid=f"{accuracy:.4f}", best=f"{state['best_metric']:.4f}")
+        bar.set_postfix(valid=f"{valid:.4f}", best=f"{float(rules.best_metric[0]):.4f}")
     bar.close()
 
     load_trained_state(method, best)   # every rank: the best epoch's student and E*/D*
     method.eval()
-    return DDPResult(valid_metric=state["best_metric"], best_epoch=state["best_epoch"], epochs_run=state["epoch"],
+    return DDPResult(valid_metric=float(rules.best_metric[0]), best_epoch=int(rules.best_epoch[0]),
+                     epochs_run=state["epoch"],
                      wall_s=wall_before + time.perf_counter() - start, checkpoint=str(path),
                      resumed_from_epoch=resumed_from)
 
 
 # ---------------------------------------------------------------- the torchrun entry point
-def _holdout(targets, per_class: int) -> tuple[list[int], list[int]]:
-    """(train, valid) indices: the last `per_class` images of each class (official order)
-    are validation, the rule of data.split_holdout."""
-    targets = torch.as_tensor(targets)
-    valid = torch.zeros(len(targets), dtype=torch.bool)
-    for c in targets.unique():
-        valid[(targets == c).nonzero().flatten()[-per_class:]] = True
-    return (~valid).nonzero().flatten().tolist(), valid.nonzero().flatten().tolist()
-
-
 def _datasets(profile, name: str, rank: int):
     """(train, valid, test, n_classes). A profile with its own small ViT (smoke, cpu) uses the
     in-memory subsets of the cpu track (offline copies, no download); the paper profile the full
     datasets as uint8 tensors resized to its img_size (torchvision CIFAR, or ImageNet folders)."""
     if profile.vit.timm_name is None:
-        from .tasks import load_splits
+        from ..tasks import load_splits
         s = load_splits(profile, name)
         return (*(TensorDataset(p.x, p.y) for p in (s.train, s.valid, s.test)), len(s.classes))
     import torchvision
@@ -369,7 +383,7 @@ def _datasets(profile, name: str, rank: int):
     size = profile.vit.img_size
     transform = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])
     if name == "imagenet":
-        from .data import imagenet_folder
+        from ..data import imagenet_folder
         full, test = imagenet_folder()
         full.transform = test.transform = transform
     else:
@@ -379,7 +393,7 @@ def _datasets(profile, name: str, rank: int):
             cls(root, train=True, download=True), cls(root, train=False, download=True)
         dist.barrier()   # the other ranks wait for the download
         full, test = (cls(root, train=t, transform=transform) for t in (True, False))
-    train_idx, valid_idx = _holdout(full.targets, profile.valid_per_class[name])
+    train_idx, valid_idx = holdout(full.targets, profile.valid_per_class[name])
     return Subset(full, train_idx), Subset(full, valid_idx), test, len(full.classes)
 
 
@@ -387,7 +401,6 @@ def main(argv=None) -> DDPResult:
     """One (variant, dataset, seed, λ) run; rank 0 writes OUT/result.json and its per-step
     training losses OUT/steps.npz (loss name -> [steps], averaged over the ranks). The smoke profile uses
     a tiny *random* teacher and a random linear probe: it checks the machinery, not the method."""
-    from .experiment import VARIANT_KEYS, vision_variants
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper", choices=("smoke", "paper"))
     parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "tinyimagenet", "imagenet"))
@@ -421,8 +434,7 @@ def main(argv=None) -> DDPResult:
     else:   # no method but kd and hybrid reads teacher_pred; the smoke profile's stands in for one
         g = replica_generator(0, "ddp.random_probe")
         probe = {"weight": torch.randn(teacher.width, n_classes, generator=g) * 0.02, "bias": torch.zeros(n_classes)}
-    task_like = SimpleNamespace(task_loss=losses.class_cross_entropy,
-                                kd_loss=functools.partial(losses.kd_classes, temperature=profile.temperature))
+    task_like = TaskLike(profile.temperature)
     student = student_from_teacher(teacher, profile.vit, n_classes, args.seed)
     if len(student.vit.blocks) != profile.vit.student_depth:   # a timm model built at its own depth
         raise RuntimeError(f"the student has {len(student.vit.blocks)} blocks, not {profile.vit.student_depth}")

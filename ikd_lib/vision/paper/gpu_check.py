@@ -4,11 +4,11 @@ ViT-B/16 at 224 px (the pre-trained checkpoint when one is on this machine, else
 speed does not depend on them), bf16 autocast, the paper profile's global batch on one GPU:
 images per second of a Student, a KD and a TD (K = 1) training step, of the student's evaluation
 and of the teacher's forward pass (the probe's features); the TD/KD ratio; peak GPU memory; and
-the paper profile's projected GPU-hours (plan.py's rule). The rates are written as the
+the paper profile's projected GPU-hours (ikd_lib/launch/plan.py's rule). The rates are written as the
 calibration that `make tables PROFILE=paper` reads to print its plan.
 
-    python -m ikd_lib.vision.gpu_check                 # on a GPU
-    python -m ikd_lib.vision.gpu_check --tiny --out X  # the smoke ViT on the CPU (tests)
+    python -m ikd_lib.vision.paper.gpu_check                 # on a GPU
+    python -m ikd_lib.vision.paper.gpu_check --tiny --out X  # the smoke ViT on the CPU (tests)
 """
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ import json
 import platform
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
 
-from ..core.experiment import Experiment
-from ..core.train import make_optimizers
-from ..core.methods import build_method, freeze
+from ...core.experiment import Experiment
+from ...core.methods import build_method, freeze
+from ...core.train import make_optimizers
+from ...launch.plan import calibration_path, format_plan, plan_rows
+from ..models import TappedViT, TeacherUp, build_vit, student_from_teacher
+from ..profiles import get_profile
+from ..variants import vision_variants
 from . import ddp
-from .models import TappedViT, TeacherUp, build_vit, student_from_teacher
-from .plan import calibration_path, format_plan, official_sizes, plan_rows
-from .profiles import get_profile
-from .run import _TaskLike
+from .preflight import checkpoint_file
+from .stream import official_sizes
 
 
 def _timed(step, steps: int, warmup: int, device) -> float:
@@ -46,6 +48,42 @@ def _timed(step, steps: int, warmup: int, device) -> float:
     return (time.perf_counter() - start) / steps
 
 
+def _rates_of(kind: str, profile, teacher, states_of, images, labels, n_classes: int, steps: int, warmup: int,
+              device) -> dict:
+    """images/s of a `kind` (student, kd, td) training step on one batch; for the student also of
+    its evaluation ("eval"). The peak memory counter is reset first."""
+    batch = len(images)
+    student = student_from_teacher(teacher, profile.vit, n_classes, seed=0)
+    td = profile.td if kind == "td" else None
+    method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
+                          torch.tensor([1.0]), ddp.TaskLike(profile.temperature), td).to(device)
+    optimizers = make_optimizers(method, profile.student_train)
+    method.train()
+
+    def step():
+        with ddp.autocast(device):
+            with torch.no_grad():
+                states = states_of(images) if kind != "student" else {}
+            total, _ = ddp.Objective(method)({"inputs": images[None], "target": labels[None], **states})
+        for opt in optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        total.backward()
+        for opt in optimizers.values():
+            opt.step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rates = {kind: batch / _timed(step, steps, warmup, device)}
+    if kind == "student":   # evaluation: the student's forward pass alone
+        method.eval()
+
+        @torch.no_grad()
+        def evaluate():
+            with ddp.autocast(device):
+                method.predict(images[None])
+        rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
+    return rates
+
+
 def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: str | None = None,
             n_classes: int = 100) -> dict:
     """images/s per step kind and peak memory, with the profile's ViT on `device`."""
@@ -59,42 +97,14 @@ def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: st
     probe_w, probe_b = torch.randn(teacher.width, n_classes, generator=g) * 0.02, torch.zeros(n_classes)
     states_of = ddp.teacher_states_fn(teacher, probe_w, probe_b)
     rates, memory = {}, {}
-    for kind in ("student", "kd", "td"):
-        student = student_from_teacher(teacher, cfg, n_classes, seed=0)
-        td = profile.td if kind == "td" else None
-        method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
-                              torch.tensor([1.0]), _TaskLike(profile.temperature), td).to(device)
-        optimizers = make_optimizers(method, profile.student_train)
-        method.train()
-
-        def step():
-            with ddp._autocast(device):
-                with torch.no_grad():
-                    states = states_of(images) if kind != "student" else {}
-                total, _ = ddp.Objective(method)({"inputs": images[None], "target": labels[None], **states})
-            for opt in optimizers.values():
-                opt.zero_grad(set_to_none=True)
-            total.backward()
-            for opt in optimizers.values():
-                opt.step()
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        rates[kind] = batch / _timed(step, steps, warmup, device)
+    for kind in ("student", "kd", "td"):   # one model at a time: each is freed before the next is built
+        rates |= _rates_of(kind, profile, teacher, states_of, images, labels, n_classes, steps, warmup, device)
         if device.type == "cuda":
             memory[kind] = torch.cuda.max_memory_allocated(device) / 2**30
-        if kind == "student":   # evaluation: the student's forward pass alone
-            method.eval()
-
-            @torch.no_grad()
-            def evaluate():
-                with ddp._autocast(device):
-                    method.predict(images[None])
-            rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
-        del method, optimizers
 
     @torch.no_grad()
     def teacher_forward():
-        with ddp._autocast(device):
+        with ddp.autocast(device):
             teacher.features(images)
     rates["teacher"] = batch / _timed(teacher_forward, steps, warmup, device)
     return {"images_per_s": rates, "peak_memory_gib": memory}
@@ -105,7 +115,6 @@ class _Counting(Experiment):
 
     def __init__(self, profile):
         super().__init__(profile, Path("/nonexistent"), progress=False, stack_replicas=False, workers=1)
-        from .experiment import vision_variants
         self.variants = vision_variants(profile, profile.noise_std)
 
 
@@ -125,26 +134,29 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch", type=int, help="images per step (default: the profile's global batch)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per kind")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--out", help="the calibration file (default: plan.calibration_path)")
+    parser.add_argument("--out", help="the calibration file (default: ikd_lib.launch.plan.calibration_path)")
     args = parser.parse_args(argv)
     paper = get_profile("paper")
     profile = replace(paper, vit=get_profile("smoke").vit, td=get_profile("smoke").td) if args.tiny else paper
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     checkpoint = None
     if profile.vit.timm_name:
-        from .preflight import checkpoint_file
         checkpoint = checkpoint_file(profile.vit.timm_name)
     batch = args.batch or profile.student_train.batch_size
     start = time.perf_counter()
     measured = measure(profile, batch, args.steps, args.warmup, device, checkpoint)
     rates = measured["images_per_s"]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()})"
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU ({platform.processor() or platform.machine()})"
+    )
     calibration = {**measured, "device": name, "batch": batch, "bf16": device.type == "cuda",
                    "weights": "pre-trained" if checkpoint else "random", "vit": profile.vit.__dict__,
                    "td_over_kd_step_time": rates["kd"] / rates["td"],
-                   "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   "measured": datetime.now(UTC).isoformat(timespec="seconds"),
                    "torch": torch.__version__, "wall_s": time.perf_counter() - start}
-    out = Path(args.out) if args.out else calibration_path(profile.vit)
+    out = Path(args.out) if args.out else calibration_path(profile.vit, "vision")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(calibration, indent=1))
     print(f"{name}, batch {batch}, {'bf16' if calibration['bf16'] else 'fp32'}, {calibration['weights']} weights:")

@@ -1,11 +1,11 @@
 """Before any compute at the paper profile: are the full datasets and the teacher's checkpoint
 on this machine? Every missing piece is named at once, with how to provide it.
 
-    python -m ikd_lib.vision.preflight --profile paper              # exit 2 and a message if not
-    python -m ikd_lib.vision.preflight --profile paper --download   # fetch what can be fetched
+    python -m ikd_lib.vision.paper.preflight --profile paper              # exit 2 and a message if not
+    python -m ikd_lib.vision.paper.preflight --profile paper --download   # fetch what can be fetched
 
 Nothing here goes online unless asked (--download): a cluster node without internet access
-should fail in seconds, not after a download times out.
+should fail in seconds, not after a download times out (ikd_lib/launch/preflight.py).
 """
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ import os
 import sys
 from pathlib import Path
 
+from ...launch.preflight import SetupMissing, check as check_problems
+from ..profiles import get_profile
+from ..teacher import CHECKPOINT_ENV  # the variable the teacher's loader reads
 from .stream import CIFAR, IMAGENET_ENV, cifar_root
 
-CHECKPOINT_ENV = "IKD_VIT_CHECKPOINT"   # the same variable teacher.py reads
 CHECKPOINT_FILE = "model.safetensors"   # what timm's hub repositories hold
-
-
-class PaperSetupMissing(FileNotFoundError):
-    """The paper profile's data or checkpoint is not on this machine."""
 
 
 def hub_repo(timm_name: str) -> str:
@@ -75,11 +73,9 @@ def missing(datasets, timm_name: str | None) -> list[str]:
 
 
 def check(datasets, timm_name: str | None) -> None:
-    """Raise PaperSetupMissing naming everything that is missing (nothing: return)."""
-    problems = missing(datasets, timm_name)
-    if problems:
-        raise PaperSetupMissing("The paper profile needs the full datasets and the pre-trained teacher on this "
-                                "machine; missing:\n  - " + "\n  - ".join(problems))
+    """Raise SetupMissing naming everything that is missing (nothing: return)."""
+    check_problems(missing(datasets, timm_name),
+                   "The paper profile needs the full datasets and the pre-trained teacher on this machine")
 
 
 def download(datasets, timm_name: str | None) -> None:
@@ -94,11 +90,10 @@ def download(datasets, timm_name: str | None) -> None:
         from huggingface_hub import hf_hub_download
         print(f"teacher: {hf_hub_download(hub_repo(timm_name), CHECKPOINT_FILE)}")
     if "imagenet" in datasets and not os.environ.get(IMAGENET_ENV):
-        print(f"imagenet cannot be downloaded without a login: see the message of a plain preflight")
+        print("imagenet cannot be downloaded without a login: see the message of a plain preflight")
 
 
 def main(argv=None) -> int:
-    from .profiles import get_profile
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--datasets", nargs="*", help="default: the profile's")
@@ -110,7 +105,7 @@ def main(argv=None) -> int:
         download(datasets, profile.vit.timm_name)
     try:
         check(datasets, profile.vit.timm_name)
-    except PaperSetupMissing as e:
+    except SetupMissing as e:
         print(e, file=sys.stderr)
         return 2
     print(f"profile {profile.name}: datasets {', '.join(datasets)} and the teacher are on this machine")
