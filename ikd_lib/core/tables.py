@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import config_hash
 from .bracket import AXES, axis_validation, bracket
+from .config import config_hash
 from .results import (
     Cell,
     as_error,
@@ -128,7 +128,7 @@ def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched
     return out
 
 
-def open_edges(table: "BuiltTable") -> tuple[int, int, int]:
+def open_edges(table: BuiltTable) -> tuple[int, int, int]:
     """(choices at an open edge, tied choices, choices counted) over the table's shown cells."""
     shown = {r.label for r in table.rows()}
     counts = [s.counts for key, axes in table.searches.items() if key[0] in shown for s in axes.values() if s.counts]
