@@ -118,6 +118,28 @@ def describe_vision(exp) -> None:
               f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)")
 
 
+def show_selection(exp, table_key: str, built, task: str | None = None) -> None:
+    """Display how each seed chose in one column of a built table (core/plots.plot_selection):
+    the validation metric over every searched grid with each seed's choice, and the training of
+    the chosen runs. `task`: a column (default: the first)."""
+    import io
+
+    from .core.config import check_choice
+    from .core.plots import plot_selection
+    task = task or exp.task_names[0]
+    check_choice("task", task, exp.task_names)
+    records = exp.run(table_variants(table_key, exp), desc=table_key)   # from the store
+    metric = importlib.import_module(f"{TRACKS[exp.track].module}.figures").FIGURE_METRIC
+    fig = plot_selection(built, records, task, metric, exp.store.root)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    try:
+        from IPython.display import Image, display
+        display(Image(data=buffer.getvalue()))
+    except ImportError:
+        print(f"(the selection figure of {table_key} · {task}: {len(buffer.getvalue()):,} bytes of PNG)")
+
+
 def show(table) -> None:
     """Display a table in a notebook (plain print elsewhere)."""
     text = render_markdown(table, paper_results().get(table.spec.paper_key or ""))

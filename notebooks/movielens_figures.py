@@ -64,6 +64,15 @@ png, pdf = save_figure(fig, figures_dir, "gain_vs_density")
 print(png, pdf, sep="\n")
 Image(filename=str(png))
 
+# %% [markdown]
+# The search budget (Dodge et al., *Show Your Work*, 2019): for each row, the expected test metric of the configuration chosen on validation among n drawn at random from the row's grid, against n. A ranking that holds at every n is not an artifact of how many values were tried.
+
+# %%
+fig = figures.plot_movielens_budget_curves(records, exp.profile.genres)
+png, pdf = save_figure(fig, figures_dir, "budget_table3")
+print(png, pdf, sep="\n")
+Image(filename=str(png))
+
 # %%
 print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
       f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")

@@ -30,6 +30,8 @@ datasets = None
 seeds = None
 # methods: table rows by variant key (student, kd, td, td_k0, ...); None means every row the table needs
 methods = None
+# selection_task: the dataset whose selection is drawn below; None means the first
+selection_task = None
 
 # %%
 from ikd_lib import report
@@ -40,3 +42,9 @@ report.describe_vision(exp)   # the profile, the teacher and each dataset's line
 # %%
 table4 = report.table(exp, "table4", variants=methods)
 report.show(table4)
+
+# %% [markdown]
+# How each number was chosen, for one dataset (`selection_task`): above, the validation metric over every grid a row searched, one line per seed, each seed's choice starred (a choice at the end of its line is at an edge of the grid); below, the validation metric per epoch of each seed's chosen run, the restored epoch starred. Test plays no part in any choice.
+
+# %%
+report.show_selection(exp, "table4", table4, selection_task)

@@ -30,6 +30,8 @@ genres = None
 seeds = None
 # methods: table rows by variant key (student, kd, td, td_k2, ...); None means every row the table needs
 methods = None
+# selection_task: the genre whose selection is drawn below; None means the first
+selection_task = None
 
 # %%
 from ikd_lib import report
@@ -40,6 +42,12 @@ print(f"profile {exp.profile.name}: genres {exp.profile.genres}, seeds {exp.prof
 # %%
 table5 = report.table(exp, "table5", variants=methods)
 report.show(table5)
+
+# %% [markdown]
+# How each number was chosen, for one genre (`selection_task`): above, the validation metric over every grid a row searched, one line per seed, each seed's choice starred (a choice at the end of its line is at an edge of the grid); below, the validation metric per epoch of each seed's chosen run, the restored epoch starred. Test plays no part in any choice.
+
+# %%
+report.show_selection(exp, "table5", table5, selection_task)
 
 # %%
 print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "

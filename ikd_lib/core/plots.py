@@ -267,3 +267,54 @@ def plot_budget_curves(curves: dict, tasks, metric: FigureMetric, title: str = "
                      "replacement; mean over seeds)", fontweight="bold")
         fig.tight_layout(rect=(0, 0.05 + 0.03 * math.ceil(len(labels) / 5), 1, 1))
     return fig
+
+
+# ---------------------------------------------------------------- how each number was chosen
+def plot_selection(table, records, task: str, metric: FigureMetric, root):
+    """Two rows of small multiples for one task of a built table (core/tables.build_table), one
+    column per row of the table that searched a grid: above, the validation metric over the grid,
+    one line per seed, each seed's choice marked (so a reader sees whether the grid brackets it);
+    below, the validation metric per epoch of each seed's chosen run (its best epoch marked)."""
+    indexed = index_records(records)
+    panels = []
+    for row in table.rows():
+        searched = {a: s for a, s in table.searches.get((row.label, task), {}).items()
+                    if s.grid is not None and len(s.grid) > 1}
+        if searched and (row.label, task) in table.cells:
+            panels.append((row.label, next(iter(searched)), table.cells[row.label, task]))
+    names = {"distill_weight": "λ (distillation weight)", "l2": "L2 (regularisation)"}
+    with sns.axes_style(STYLE):
+        fig = Figure(figsize=(3.4 * max(1, len(panels)), 6.4))
+        axes = fig.subplots(2, max(1, len(panels)), squeeze=False)
+        for column, (label, axis, cell) in enumerate(panels):
+            ax, curves = axes[0, column], axes[1, column]
+            for k, chosen in enumerate(cell.records):
+                color = PALETTE[k % len(PALETTE)]
+                line = sorted((r.get(axis, 0.0), r["valid_metric"]) for r in indexed[chosen["variant"], task]
+                              if r["seed"] == chosen["seed"]
+                              and all(r.get(a, 0.0) == chosen.get(a, 0.0) for a in ("distill_weight", "l2") if a != axis))
+                ax.plot(*zip(*line), "o-", color=color, lw=1.2, ms=3, label=f"seed {chosen['seed']}")
+                ax.plot([chosen.get(axis, 0.0)], [chosen["valid_metric"]], "*", color=color, ms=12, mec="black")
+                if chosen.get("log_file"):
+                    valid = chosen_logs(root, [chosen])["epoch/valid_metric"][:, 0]
+                    epochs = np.arange(1, len(valid) + 1)
+                    curves.plot(epochs[~np.isnan(valid)], valid[~np.isnan(valid)], color=color, lw=1.2)
+                    if chosen["best_epoch"] >= 1:
+                        curves.plot([chosen["best_epoch"]], [valid[chosen["best_epoch"] - 1]], "*", color=color,
+                                    ms=11, mec="black")
+            ax.set_xscale("log")
+            ax.set_xlabel(names[axis])
+            ax.set_title(f"{label}", fontsize=10)
+            ax.set_ylabel(f"validation {metric.name}" if column == 0 else "")
+            curves.set_xlabel("epoch")
+            curves.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+            curves.set_ylabel(f"validation {metric.name} of the chosen runs" if column == 0 else "")
+        if panels:
+            axes[0, 0].legend(fontsize=8, frameon=False)
+        else:
+            axes[0, 0].text(0.5, 0.5, "no row of this table searched a grid", ha="center", va="center")
+        best = "highest" if metric.higher_is_better else "lowest"
+        fig.suptitle(f"{metric.task_label(task)}: how each seed chose ({best} validation {metric.name}, ★ = chosen)\n"
+                     "below: the chosen runs' training, ★ = the epoch restored", fontsize=10)
+        fig.tight_layout()
+    return fig

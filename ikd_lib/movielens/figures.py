@@ -16,12 +16,14 @@ import seaborn as sns
 from matplotlib import ticker
 from matplotlib.figure import Figure  # not pyplot: no global figure state, no GUI backend
 
-from ..core.plots import PALETTE, STYLE, FigureMetric, plot_loss_components, plot_metric_vs_k
+from ..core.budget import table_curves
+from ..core.plots import PALETTE, STYLE, FigureMetric, plot_budget_curves, plot_loss_components, plot_metric_vs_k
 from ..core.results import Cell
 from ..core.tables import build_table
 from .tables import MOVIELENS_TABLES
 
 RMSE_FIGURE = FigureMetric("RMSE", "rating stars", higher_is_better=False, task_loss="MSE")
+FIGURE_METRIC = RMSE_FIGURE   # the track's metric on a figure (report.show_selection reads it)
 BASELINES = ("KD", "FitNet", "FD", "Hybrid")                  # table 3 rows TD is compared with
 
 
@@ -103,3 +105,10 @@ def plot_gain_vs_density(records, genres):
         ax.margins(x=0.15, y=0.2)
         fig.tight_layout()
     return fig
+
+
+def plot_movielens_budget_curves(records, genres, table: str = "table3"):
+    """Table 3's rows: the expected test RMSE of the validation-chosen configuration against the
+    number of configurations tried (core/budget.py), so the ranking can be read at every budget."""
+    return plot_budget_curves(table_curves(MOVIELENS_TABLES[table], records, genres), genres, RMSE_FIGURE,
+                              title="Table 3 at every search budget")
