@@ -291,8 +291,9 @@ def plot_selection(table, records, task: str, metric: FigureMetric, root):
             for k, chosen in enumerate(cell.records):
                 color = PALETTE[k % len(PALETTE)]
                 others = [a for a in ("distill_weight", "l2") if a != axis]   # held at the seed's choice
-                line = sorted((r.get(axis, 0.0), r["valid_metric"]) for r in indexed[chosen["variant"], task]
-                              if r["seed"] == chosen["seed"] and all(r.get(a, 0.0) == chosen.get(a, 0.0) for a in others))
+                runs = [r for r in indexed[chosen["variant"], task] if r["seed"] == chosen["seed"]
+                        and all(r.get(a, 0.0) == chosen.get(a, 0.0) for a in others)]
+                line = sorted((r.get(axis, 0.0), r["valid_metric"]) for r in runs)
                 ax.plot(*zip(*line), "o-", color=color, lw=1.2, ms=3, label=f"seed {chosen['seed']}")
                 ax.plot([chosen.get(axis, 0.0)], [chosen["valid_metric"]], "*", color=color, ms=12, mec="black")
                 if chosen.get("log_file"):
