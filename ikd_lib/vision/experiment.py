@@ -11,14 +11,12 @@ teacher's first blocks; seeds differ in the student's new head and in the data o
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict
 
 import torch
 
 from ..core.config import config_hash
 from ..core.experiment import Experiment, Variant
 from ..core.methods import build_method
-from ..core.optim import NUMERICS
 from ..core.store import cache_root, runs_dir
 from ..core.torchfiles import atomic_save, load_cached
 from .data import DATASETS
@@ -27,7 +25,7 @@ from .profiles import Profile, get_profile
 from .tables import TABLES, tables_for
 from .tasks import ImageSplits, attach_teacher, fingerprint, image_task, load_splits
 from .teacher import PROBE_L2S, features, fit_probe, load_or_pretrain_teacher, load_pretrained_teacher
-from .variants import vision_variants
+from .variants import student_run_config, vision_variants
 
 
 class VisionExperiment(Experiment):
@@ -102,11 +100,7 @@ class VisionExperiment(Experiment):
         return self.profile.student_train
 
     def run_config(self, variant: Variant, name: str) -> dict:
-        p = self.profile
-        return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
-                "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
-                "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS,
+        return {**student_run_config(self.profile, variant, name),
                 "teacher_hash": self.teacher_summary["config_hash"],
                 "teacher_weights": self.teacher_summary.get("weights_sha256"),   # make verify checks a cached teacher
                 "probe_hash": self.probe(name)["config_hash"],

@@ -16,7 +16,6 @@ from types import SimpleNamespace
 
 from ...core.config import config_hash
 from ...core.experiment import Variant
-from ...core.optim import NUMERICS
 from ...core.store import runs_dir
 from ...core.task import ACCURACY
 from ...launch.launched import PROBE_METHODS, LaunchedExperiment
@@ -24,7 +23,7 @@ from ...launch.plan import load_calibration
 from ..profiles import Profile
 from ..tables import TABLES, tables_for
 from ..teacher import PROBE_L2S
-from ..variants import vision_variants
+from ..variants import student_run_config, vision_variants
 from . import preflight, stream
 
 ENTRY = "ikd_lib.vision.paper.run"   # what each launched process runs
@@ -112,11 +111,7 @@ class LaunchedVisionExperiment(LaunchedExperiment):
 
     # ------------------------------------------------------------ what Experiment asks of a track
     def run_config(self, variant: Variant, name: str) -> dict:
-        p = self.profile
-        return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
-                "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
-                "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-                "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS,
+        return {**student_run_config(self.profile, variant, name),
                 "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
                 "data": self.fingerprint(name), "streamed": True}
 
