@@ -52,17 +52,17 @@ png, pdf = save_figure(fig, figures_dir, "vit_accuracy_vs_k")
 print(png, pdf, sep="\n")
 Image(filename=str(png))
 
-# %%
-fig = figures.plot_vision_loss_components(exp, datasets=exp.profile.datasets[:1])
-png, pdf = save_figure(fig, figures_dir, "vit_loss_components")
-print(png, pdf, sep="\n")
-Image(filename=str(png))
-
 # %% [markdown]
 # The search budget (Dodge et al., *Show Your Work*, 2019): for each row, the expected test metric of the configuration chosen on validation among n drawn at random from the row's grid, against n. A ranking that holds at every n is not an artifact of how many values were tried.
 
 # %%
 fig = figures.plot_vision_budget_curves(records, exp.profile.datasets)
 png, pdf = save_figure(fig, figures_dir, "budget_table4")
+print(png, pdf, sep="\n")
+Image(filename=str(png))
+
+# %%
+fig = figures.plot_vision_loss_components(exp, datasets=exp.profile.datasets[:1])
+png, pdf = save_figure(fig, figures_dir, "vit_loss_components")
 print(png, pdf, sep="\n")
 Image(filename=str(png))

@@ -194,7 +194,7 @@ def test_figures_notebook_runs_on_smoke_profile(smoke_dirs, monkeypatch):
     pm.execute_notebook(str(ROOT / "notebooks" / "movielens_figures.ipynb"), str(out),
                         parameters={"profile": "smoke"}, cwd=str(ROOT / "notebooks"), progress_bar=False)
     figures = smoke_dirs / "smoke" / "figures"
-    for name in ("loss_components", "rmse_vs_k", "gain_vs_density"):
+    for name in ("loss_components", "rmse_vs_k", "gain_vs_density", "budget_table3"):
         assert (figures / f"{name}.png").stat().st_size > 10_000
         assert (figures / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
         # the committed cpu figures are never written by a smoke run
@@ -202,7 +202,7 @@ def test_figures_notebook_runs_on_smoke_profile(smoke_dirs, monkeypatch):
         assert not committed.exists() or committed.stat().st_mtime < started
     executed = nbformat.read(out, as_version=4)
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 3                                               # each figure is shown
+    assert len(images) == 4                                               # each figure is shown
 
 
 def test_vit_figures_name_the_imagenet_stand_in_for_what_it_is():

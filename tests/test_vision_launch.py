@@ -185,7 +185,7 @@ def test_the_vision_figures_notebook_renders_from_the_launched_runs(grid, monkey
             if cell.cell_type == "code":
                 exec(compile(cell.source, "vision_figures.py", "exec"), namespace)
     figures_dir = grid["root"] / "runs" / "smoke" / "figures"
-    for name in ("vit_accuracy_vs_k", "vit_loss_components"):
+    for name in ("vit_accuracy_vs_k", "vit_loss_components", "budget_table4"):
         for ext in ("png", "pdf"):
             assert (figures_dir / f"{name}.{ext}").stat().st_size > 0, (name, ext)
     loss_axes = namespace["fig"].axes[0]   # the last figure: the loss components on imagenet

@@ -100,7 +100,9 @@ def stage(profile: str, executed_dir: Path, out: Path) -> dict:
     shutil.copy2(ROOT / "README.md", out / "README.md")
     (out / "docs").mkdir()
     for md in sorted((ROOT / "docs").glob("*.md")):
-        shutil.copy2(md, out / "docs" / md.name)
+        # a Mermaid diagram renders on the repository's web page; the site would need Mermaid's
+        # script (fetched, or a package to pin) to draw it, so it shows the diagram's text instead
+        (out / "docs" / md.name).write_text(md.read_text().replace("```mermaid\n", "```text\n"))
     stage_tables(out)
     stage_figures(out)
     (out / "notebooks").mkdir()
