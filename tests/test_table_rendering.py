@@ -362,3 +362,16 @@ def test_a_csv_of_one_cell_or_of_a_pooled_table_reads_back(table, tmp_path, monk
     pooled = build_table(SPEC, records(), GENRES, selection="pooled")
     (tmp_path / "pooled.csv").write_text(render_csv(pooled))
     assert read_csv(SPEC, tmp_path / "pooled.csv").selection == "pooled"
+
+
+def test_records_older_than_the_inherited_field_are_read_by_the_rule_that_made_them():
+    """A record that does not say what it inherits: an axis on which its seed ran one value only is
+    inherited (a searched grid gives every seed every value); λ there was searched."""
+    old = [dict(r, inherited=None) for r in records() if r["variant"] == "kd" and r["task"] == "Drama"]
+    for r in old:
+        del r["inherited"]
+    cell = build_table(SPEC, old, ("Drama",)).cells["KD", "Drama"]
+    searched = tables.search_of(old, cell, higher_is_better=False)
+    assert searched["l2"].grid is None and searched["l2"].words() == "inherited"
+    assert searched["distill_weight"].grid == (1.0, 3.0)
+    assert searched["distill_weight"].counts["choices_at_open_edge"] == 2

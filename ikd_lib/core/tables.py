@@ -113,7 +113,7 @@ def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched
     out = {}
     chosen = [r for r in records if r["variant"] in set(cell.variants)]
     for axis in AXES:
-        if any(axis in r.get("inherited", ()) for r in cell.records):
+        if any(_inherits(r, axis, chosen) for r in cell.records):
             out[axis] = Searched(None)
             continue
         grid = tuple(sorted({r.get(axis, 0.0) for r in chosen}))
@@ -126,6 +126,16 @@ def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched
         except ValueError:      # the seeds searched different values (a row pooling variants)
             out[axis] = Searched(grid)
     return out
+
+
+def _inherits(record: dict, axis: str, records) -> bool:
+    """Does the record's variant take `axis` from another variant's choice? Records say so
+    ("inherited"); one written before they did is read by the rule that made it: its seed ran
+    one value only (a searched grid gives every seed every value)."""
+    if "inherited" in record:
+        return axis in record["inherited"]
+    values = {r.get(axis, 0.0) for r in records if r["seed"] == record["seed"] and r["variant"] == record["variant"]}
+    return len(values) == 1 and values != {0.0}
 
 
 def open_edges(table: BuiltTable) -> tuple[int, int, int]:
