@@ -14,6 +14,7 @@ import ikd_lib  # noqa: F401  (first: the pins)
 import numpy as np
 import pytest
 
+from ikd_lib.core.config import config_hash
 from ikd_lib.core.experiment import Replica
 from ikd_lib.core.parallel import single_thread
 from ikd_lib.core.train import train_stack
@@ -87,3 +88,33 @@ def test_a_grown_grid_trains_only_its_new_values_and_keeps_the_stored_records(tm
         assert (store / "records" / "kd" / "Western" / name).read_text() == text
     assert sorted(r["distill_weight"] for r in records) == [1.0, 1.0, 10.0, 10.0]
     assert json.loads(text)["stack_replicas"] == 2
+
+
+def test_a_vit_replica_alone_and_among_15_and_30_computes_the_same_bits(tmp_path):
+    """The ViT track trains each replica alone (R = 1), so what could tie a replica to the others
+    of its stack is anything drawn per stack: TD's noise was one stream seeded by a hash of the
+    whole replica list. Noisy TD at smoke size: the same replica alone and among 15 and 30."""
+    from ikd_lib import report
+    exp = report.experiment("smoke", track="vision", store_root=tmp_path / "store", progress=False, workers=1)
+    variant, task = exp.variants["td_noise"], exp.task("cifar10")
+    target = Replica(1.0, 0.0, 1)
+    others = [Replica(w, 0.0, s) for w in (0.01, 0.03, 0.1, 0.3, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0,
+                                            3000.0, 1e4, 3e4, 1e5, 3e5) for s in (0, 1)]
+    # the experiment derives the noise seed from the stack's settings, which hold no replica list:
+    # the same for another grid and other seeds
+    key = config_hash(exp.stack_config(variant, "cifar10"))
+    profile = exp.profile
+    exp.profile = dataclasses.replace(profile, td_weights=(0.3, 1.0, 3.0), distill_weights=(0.1, 1.0), seeds=(0, 1, 2))
+    assert config_hash(exp.stack_config(variant, "cifar10")) == key
+    exp.profile = profile
+    noise_seed = int(key, 16) % 2**31
+    alone = exp._train(variant, task, [target], noise_seed)
+
+    def column(result, i):
+        logs = {k: v[:, i][~np.isnan(v[:, i])].tobytes() for log in ("step_log", "epoch_log")
+                for k, v in result[log].items()}
+        return result["valid_metric"][i], result["test_metric"][i], result["best_epoch"][i], logs
+    for stack in (others[:7] + [target] + others[7:14], others[:29] + [target]):
+        assert len(stack) in (15, 30)
+        result = exp._train(variant, task, stack, noise_seed)
+        assert column(result, stack.index(target)) == column(alone, 0), len(stack)
