@@ -227,3 +227,15 @@ def test_a_comparison_tests_each_row_against_its_reference_over_shared_seeds():
     assert diff.entry("row − ref", "g").mean == pytest.approx(np.mean([row[s] - ref[s] for s in shared]))
     assert "-0.0800" in render_markdown(diff)
     assert csv_rows(c)[1][9] == "ref" and csv_rows(diff)[0][9] == "0"
+
+
+def test_every_analysed_run_has_the_teacher_states_it_is_compared_with(tmp_path):
+    """The Student's replay (cka_student) trains without a teacher, but its analysis compares its
+    s_h with the teacher's t_h: its task must carry them in whichever worker trains it (a fresh
+    `make verify TABLES=reviewers` once met a task without them)."""
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+    exp = make_reviewers_experiment("smoke", genres=["Western"], store_root=tmp_path / "store", progress=False,
+                                    workers=1)
+    assert exp.preparations(exp.variants["cka_student"]) == ("teacher",)
+    assert exp.preparations(exp.variants["student"]) == ()            # the table's own Student needs none
+    assert "high" in exp.task_for(exp.variants["cka_student"], "Western").train.teacher

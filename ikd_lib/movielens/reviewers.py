@@ -253,6 +253,11 @@ class ReviewersExperiment(MovieLensExperiment):
                                          kd_weight=variant.kd_weight, teacher_lr=variant.teacher_lr)
         return super().make_method(variant, model, teacher, weights, task, noise_seed)
 
+    def preparations(self, variant) -> tuple[str, ...]:
+        """A run of the study is analysed against the teacher's states (t_h for its CKA), the
+        Student's replay too: its task needs them attached, whichever process trains it."""
+        return ("teacher",) if isinstance(variant, StudyVariant) else super().preparations(variant)
+
     def training_observer(self, variant, method, task):
         if not isinstance(variant, StudyVariant):
             return None
