@@ -82,6 +82,10 @@ class Replica:
     l2: float         # the model's regularisation strength (0 where it has none)
     seed: int
 
+    def row(self) -> list:
+        """[λ, l2, seed]: how a configuration names the replica."""
+        return [self.weight, self.l2, self.seed]
+
 
 class Experiment:
     track = "core"
@@ -250,7 +254,7 @@ class Experiment:
         replica's own configuration. A replica computes the same numbers alone or in any stack
         (tests/test_stack_independence.py), so its record does not depend on which others
         were trained beside it, and a grid that grows trains only its new values."""
-        return config_hash(stack_key, [replica.weight, replica.l2, replica.seed],
+        return config_hash(stack_key, replica.row(),
                            self.replica_extras(variant, task_name, replica))
 
     # ------------------------------------------------------------ running
@@ -407,7 +411,7 @@ class Experiment:
         """Train (or evaluate) the `missing` (replica, record path) pairs as one stack and write
         one record per replica, and the stack's log (a record names its column)."""
         replicas = [r for r, _ in missing]
-        trained = config_hash(key, [[r.weight, r.l2, r.seed] for r in replicas])   # this stack's log
+        trained = config_hash(key, [r.row() for r in replicas])   # this stack's log
         journal(f"computing {variant.key} · {task_name} · {key} ({len(replicas)} replicas)")
         task = self.task_for(variant, task_name)
         log_path = self.store.log_path(variant.key, task_name, trained)
@@ -466,7 +470,7 @@ class Experiment:
         steps = self.variants[source].td.warmup_steps
         config = self.stack_config(variant, task_name)
         config = {**config, "variant": None, "td": {**config["td"], "warmup_comm_steps": None}}
-        key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT, [[r.weight, r.l2, r.seed] for r in replicas])
+        key = config_hash(config, "shared warm-up", steps, WARMUP_FORMAT, [r.row() for r in replicas])
         return SharedWarmup(steps, self.store.root / "warmups" / task_name / f"{key}.pt")
 
 
