@@ -33,6 +33,8 @@ import jupytext
 import nbformat
 import pytest
 
+from test_site import build_site
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("IKD_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = ROOT / "runs" / "browser"
@@ -260,13 +262,7 @@ def site(served, tmp_path_factory):
                 os.environ.pop("IKD_RUNS_DIR") if saved is None else os.environ.update(IKD_RUNS_DIR=saved)
         shutil.copy2(notebook, executed / notebook.name)
     out = tmp_path_factory.mktemp("site") / "site"
-    start = time.monotonic()
-    # as `make site` runs it (a process of its own: Sphinx patches docutils' globals)
-    built = subprocess.run([sys.executable, str(ROOT / "tools" / "make_site.py"), "--profile", "smoke",
-                            "--notebooks", str(executed), "--out", str(out)], capture_output=True, text=True)
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    print(f"site built in {time.monotonic() - start:.0f} s: {built.stdout.strip()}")
-    assert "2 executed notebooks" in built.stdout
+    assert "2 executed notebooks" in build_site(executed, out)
     table3 = (out / "notebooks" / "table3_movielens.html").read_text()    # the notebook's rendered table
     assert re.search(r"<table.*?Western.*?</table>", table3, re.S), "table3_movielens.html: no table of Western"
     return out

@@ -34,13 +34,19 @@ def site(tmp_path_factory, monkeypatch_module):
     pm.execute_notebook(str(ROOT / "notebooks" / "paper_vs_ours.ipynb"), str(executed / "paper_vs_ours.ipynb"),
                         parameters={"profile": "smoke"}, cwd=str(ROOT / "notebooks"), progress_bar=False)
     out = tmp / "site"
+    assert "1 executed notebooks" in build_site(executed, out)
+    return out
+
+
+def build_site(executed, out) -> str:
+    """`make site` at the smoke profile from the executed notebooks in `executed`, into `out`, as
+    the Makefile runs it (a process of its own: Sphinx patches docutils' globals); its output."""
     start = time.monotonic()
     built = subprocess.run([sys.executable, str(ROOT / "tools" / "make_site.py"), "--profile", "smoke",
                             "--notebooks", str(executed), "--out", str(out)], capture_output=True, text=True)
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     print(f"site built in {time.monotonic() - start:.0f} s: {built.stdout.strip()}")
-    assert "1 executed notebooks" in built.stdout
-    return out
+    return built.stdout
 
 
 @pytest.fixture(scope="module")
