@@ -8,6 +8,11 @@ A *variant* is a row of some table: a method plus, for TD, its configuration (K,
 loss weights, schedule). Every variant is run for every task as one stack of replicas
 (weight λ, regularisation l2, seed); λ and l2 are chosen later on validation, by each seed.
 
+Every hyperparameter a variant searches itself (λ, l2) starts from the profile's grid and
+grows until it brackets every seed's choice (core/bracket.py): one step (`search_step`) beyond an
+edge that some seed chose, never past the profile's declared bound for that axis. The grown grid
+is a function of the store (its validation values), so a second run loads it in seconds.
+
 Some choices are inherited, per seed, from another variant's choice (`l2_source`,
 `weight_source`): the distilling methods train the student with the l2 that the scratch
 Student chose for the same seed, and each TD ablation keeps the λ that TD (default) chose
@@ -27,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .bracket import axis_validation, bracket, check_search
 from .config import TDConfig, check_choice, config_hash
 from .device import compute_device, config_stamp, device_report
 from .parallel import default_workers, run_in_workers, single_thread
@@ -99,6 +105,7 @@ class Experiment:
         self.workers = default_workers() if workers is None else workers
         self.store = ResultStore(store_root)
         self._chosen: dict[tuple[str, str], Cell] = {}   # (variant, task) -> its per-seed choices
+        self._grids: dict[tuple[str, str, str], tuple] = {}   # (variant, task, axis) -> its grid, grown
         self.variants: dict[str, Variant] = {}
         self._load_only = False     # stored(): read what is in the store, compute nothing
         # where stacks train (core/device.py): checked here, before any compute is spent
@@ -194,6 +201,77 @@ class Experiment:
         return [axis for axis, source in (("distill_weight", self.weight_source(variant)),
                                           ("l2", self.l2_source(variant))) if source]
 
+    # ------------------------------------------------------------ searches that bracket their choices
+    search_step = 10.0   # a grid grows by this factor beyond an edge (profiles may set `search_step`)
+
+    def search_bounds(self, variant: Variant, task_name: str, axis: str) -> tuple[float, float]:
+        """How far the variant's grid on `axis` may grow: the profile's declared bounds
+        (`weight_bounds` for λ, `l2_bounds` for l2), wide enough to mean "no distillation" and
+        "only distillation" (or "no regularisation" and "only the biases")."""
+        return self.declared_bounds(variant, task_name, axis,
+                                    getattr(self.profile, "weight_bounds" if axis == "distill_weight" else "l2_bounds"))
+
+    def declared_bounds(self, variant: Variant, task_name: str, axis: str, bounds) -> tuple[float, float]:
+        """A profile's bounds for one axis; None: the grid is its own bound (it never grows)."""
+        if bounds is None:
+            grid = self.base_grid(variant, task_name, axis)
+            return (min(grid), max(grid))
+        return tuple(bounds)
+
+    def step_of(self) -> float:
+        return float(getattr(self.profile, "search_step", self.search_step))
+
+    def base_grid(self, variant: Variant, task_name: str, axis: str) -> tuple[float, ...]:
+        """The profile's grid on `axis`, where a search starts."""
+        return tuple(self.weight_grid(variant, task_name) if axis == "distill_weight" else self.l2_grid(variant))
+
+    def searched_axes(self, variant: Variant, task_name: str) -> tuple[str, ...]:
+        """The hyperparameters this variant searches itself: not inherited, not absent (a grid of
+        only 0, e.g. the Student's λ), and not evaluated rows."""
+        if variant.method in EVALUATED:
+            return ()
+        sources = {"distill_weight": self.weight_source(variant), "l2": self.l2_source(variant)}
+        return tuple(axis for axis in ("distill_weight", "l2")
+                     if sources[axis] is None and self.base_grid(variant, task_name, axis) != (0.0,))
+
+    def grid(self, variant: Variant, task_name: str, axis: str) -> tuple[float, ...]:
+        """The grid searched so far: the profile's, grown where the choices asked for it."""
+        return self._grids.get((variant.key, task_name, axis)) or self.base_grid(variant, task_name, axis)
+
+    def search_of(self, variant: Variant, task_name: str) -> dict:
+        """What the records of a search say about it (tables read it): per searched axis, the
+        declared bounds and the growth step."""
+        return {axis: {"bounds": list(self.search_bounds(variant, task_name, axis)), "step": self.step_of()}
+                for axis in self.searched_axes(variant, task_name)}
+
+    def grown(self, variant: Variant, task_name: str, records) -> bool:
+        """Bracket every searched axis on the stack's records (each seed choosing on its own
+        validation); where a choice sits at an open edge, grow that axis's grid by one step on
+        that side and say so (True). False: every choice is interior, tied or at a bound."""
+        grew = False
+        for axis in self.searched_axes(variant, task_name):
+            grid, bounds = self.grid(variant, task_name, axis), self.search_bounds(variant, task_name, axis)
+            found = bracket(grid, axis_validation(records, axis, self.higher_is_better), bounds, self.step_of(),
+                            self.higher_is_better)
+            if not found.bracketed:
+                self._grids[variant.key, task_name, axis] = found.next_grid
+                journal(f"growing {variant.key} · {task_name} · {axis}: "
+                        + "; ".join(s.why for s in (found.lower, found.upper) if s.grown_to is not None))
+                grew = True
+        return grew
+
+    def check_searches(self) -> None:
+        """Refuse, before any compute, a grid that its declared bounds or step could not grow."""
+        for variant in self.variants.values():
+            for task_name in self.task_names[:1]:
+                for axis in self.searched_axes(variant, task_name):
+                    try:
+                        check_search(self.base_grid(variant, task_name, axis),
+                                     self.search_bounds(variant, task_name, axis), self.step_of())
+                    except ValueError as e:
+                        raise ValueError(f"{variant.key}'s {axis} search in profile "
+                                         f"{getattr(self.profile, 'name', '?')!r}: {e}") from None
+
     def warmup_source(self, variant: Variant) -> str | None:
         """Of the "separate" schedules with this one's N1, the one with the fewest E*, D*-only
         steps (N2): all of them take its first N1 + N2 steps identically, so this variant can
@@ -228,15 +306,15 @@ class Experiment:
 
     def replicas(self, variant: Variant, task_name: str) -> list[Replica]:
         """The stack's replicas, weight-major, then l2, then seed. An inherited choice gives
-        each seed its own value; a grid gives every seed every value."""
+        each seed its own value; a grid (as grown so far) gives every seed every value."""
         seeds = self.profile.seeds
         if variant.method in EVALUATED:
             return [Replica(0.0, 0.0, s) for s in seeds]
         weight_from, l2_from = self.weight_source(variant), self.l2_source(variant)
         weights = {s: [self.chosen(weight_from, task_name).choice_of(s)["distill_weight"]] for s in seeds} \
-            if weight_from else {s: list(self.weight_grid(variant, task_name)) for s in seeds}
+            if weight_from else {s: list(self.grid(variant, task_name, "distill_weight")) for s in seeds}
         l2s = {s: [self.chosen(l2_from, task_name).choice_of(s)["l2"]] for s in seeds} \
-            if l2_from else {s: list(self.l2_grid(variant)) for s in seeds}
+            if l2_from else {s: list(self.grid(variant, task_name, "l2")) for s in seeds}
         grid_w = sorted({w for s in seeds for w in weights[s]})
         grid_l2 = sorted({v for s in seeds for v in l2s[s]})
         return [Replica(w, l2, s) for w in grid_w for l2 in grid_l2 for s in seeds
@@ -264,6 +342,7 @@ class Experiment:
         keys = list(variant_keys or self.variants)
         for key in keys:
             check_choice("variant", key, tuple(self.variants))
+        self.check_searches()
         tasks = tuple(tasks or self.task_names)
         jobs = [(key, name) for name in tasks for key in keys]
         waves = self.waves(keys)
@@ -328,11 +407,12 @@ class Experiment:
         return [[k for k in needed if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
 
     def in_store(self, job) -> bool:
-        """Are all the job's records in the store? Never computes anything: a job whose
-        inherited choice is not in the store yet is not done."""
+        """Are all the job's records in the store, its grids grown until they bracket? Never
+        computes anything: a job whose inherited choice is not in the store yet is not done."""
         with self.loading_only():
             try:
-                return self.store.has_all(self.record_paths(*job))
+                self.run_variant(self.variants[job[0]], job[1])
+                return True
             except NotInStore:
                 return False
 
@@ -388,9 +468,22 @@ class Experiment:
                 for r in self.replicas(variant, task_name)]
 
     def run_variant(self, variant: Variant, task_name: str) -> list[dict]:
-        """The stack's records: loaded when all are in the store, else its missing replicas
-        are computed (once, under a lock: another process computing the same stack is waited
-        for, not repeated) and the others loaded."""
+        """The stack's records, over grids grown until they bracket every seed's choice: each
+        round loads what the store has and computes the missing replicas (a grown value's), then
+        brackets. Each record says its search's bounds ("search") and what it inherits
+        ("inherited"), as this experiment has them, not as stored: a replica's numbers do not
+        depend on them, so bounds may widen, or a searched value become inherited, without any
+        run changing."""
+        while True:
+            records = self._stack_records(variant, task_name)
+            if not self.grown(variant, task_name, records):
+                search, inherited = self.search_of(variant, task_name), self.inherited(variant)
+                return [{**r, "inherited": inherited, **({"search": search} if search else {})} for r in records]
+
+    def _stack_records(self, variant: Variant, task_name: str) -> list[dict]:
+        """The stack's records on its current grids: loaded when all are in the store, else its
+        missing replicas are computed (once, under a lock: another process computing the same
+        stack is waited for, not repeated) and the others loaded."""
         config = self.stack_config(variant, task_name)
         key = config_hash(config)
         paths = self.record_paths(variant.key, task_name, key)

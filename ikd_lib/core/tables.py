@@ -90,8 +90,8 @@ class BuiltTable:
         return sum(choices_differ_between_seeds(c) for c in chosen), len(chosen)
 
 
-# No profile declares bounds on its grids yet: every edge of a searched grid is open (not "at a
-# bound") unless the validation there ties with its neighbour's.
+# Records loaded without their search's bounds (Experiment.run_variant adds them): every edge of a
+# searched grid is open (not "at a bound") unless the validation there ties with its neighbour's.
 UNDECLARED_BOUNDS = (1e-30, 1e30)
 
 
@@ -101,9 +101,13 @@ class Searched:
     choice per seed), and where each seed's choice sits in them (bracket.py's kinds)."""
     grid: tuple[float, ...] | None
     counts: dict[str, int] | None = None      # choices_interior / _at_bound / _tied / _at_open_edge
+    bounds: tuple[float, float] | None = None  # how far the grid could grow (None: not declared)
 
     def words(self) -> str:
         return "inherited" if self.grid is None else " ".join(f"{v:g}" for v in self.grid)
+
+    def bound_words(self) -> str:
+        return "" if self.bounds is None else f"{self.bounds[0]:g} to {self.bounds[1]:g}"
 
 
 def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched]:
@@ -119,12 +123,14 @@ def search_of(records, cell: Cell, higher_is_better: bool) -> dict[str, Searched
         grid = tuple(sorted({r.get(axis, 0.0) for r in chosen}))
         if grid == (0.0,):
             continue
+        declared = cell.records[0].get("search", {}).get(axis)
+        bounds = tuple(declared["bounds"]) if declared else None
         try:
-            found = bracket(grid, axis_validation(chosen, axis, higher_is_better), UNDECLARED_BOUNDS, 10.0,
-                            higher_is_better)
-            out[axis] = Searched(grid, found.counts())
+            found = bracket(grid, axis_validation(chosen, axis, higher_is_better), bounds or UNDECLARED_BOUNDS,
+                            declared["step"] if declared else 10.0, higher_is_better)
+            out[axis] = Searched(grid, found.counts(), bounds)
         except ValueError:      # the seeds searched different values (a row pooling variants)
-            out[axis] = Searched(grid)
+            out[axis] = Searched(grid, None, bounds)
     return out
 
 
@@ -138,12 +144,13 @@ def _inherits(record: dict, axis: str, records) -> bool:
     return len(values) == 1 and values != {0.0}
 
 
-def open_edges(table: BuiltTable) -> tuple[int, int, int]:
-    """(choices at an open edge, tied choices, choices counted) over the table's shown cells."""
+def open_edges(table: BuiltTable) -> tuple[int, int, int, int]:
+    """(choices at an open edge, tied choices, choices at a declared bound, choices counted) over
+    the table's shown cells."""
     shown = {r.label for r in table.rows()}
     counts = [s.counts for key, axes in table.searches.items() if key[0] in shown for s in axes.values() if s.counts]
     return (sum(c["choices_at_open_edge"] for c in counts), sum(c["choices_tied"] for c in counts),
-            sum(sum(c.values()) for c in counts))
+            sum(c["choices_at_bound"] for c in counts), sum(sum(c.values()) for c in counts))
 
 
 def expand(candidates, available) -> list[str]:
@@ -214,22 +221,40 @@ def search_sentence(table: BuiltTable) -> str:
     at an edge of their grid (a tie there is counted apart: a flat stretch, not a preference)."""
     if not table.searches:
         return ""
-    grids = {}
+    grids: dict = {}
     for row in table.rows():
         for genre in table.genres:
             for axis, searched in table.searches.get((row.label, genre), {}).items():
-                grids.setdefault(row.label, {}).setdefault(axis, set()).add(searched.words())
-    names = {"distill_weight": "λ", "l2": "L2"}
-    rows = []
-    for label, axes in grids.items():
-        words = [f"{names[a]} inherited per seed" if grids_ == {"inherited"} else
-                 f"{names[a]} ∈ " + " or ".join("{" + g.replace(" ", ", ") + "}" for g in sorted(grids_))
-                 for a, grids_ in axes.items()]
-        rows.append(f"{label}: {'; '.join(words)}")
-    at_edge, tied, counted = open_edges(table)
+                grids.setdefault(row.label, {}).setdefault(axis, []).append(searched)
+    rows = [f"{label}: {'; '.join(_axis_words(axis, cells) for axis, cells in axes.items())}"
+            for label, axes in grids.items()]
+    at_edge, tied, at_bound, counted = open_edges(table)
     return ("Searched per seed on validation: " + ". ".join(rows) + f". Of {counted} per-seed choices on a grid "
-            f"searched for the cell, {at_edge} sit at an open edge of it (the grid does not bracket them) and "
-            f"{tied} more tie there with the next value (a flat stretch, ties to the smaller value).")
+            f"searched for the cell, {at_edge} sit at an open edge of it (the grid does not bracket them), "
+            f"{at_bound} at a declared bound, and {tied} more tie at an edge with the next value (a flat stretch, "
+            "ties to the smaller value).")
+
+
+AXIS_NAMES = {"distill_weight": "λ", "l2": "L2"}
+
+
+def _axis_words(axis: str, cells: list[Searched]) -> str:
+    """One row's search on one axis over its cells: inherited, one grid for every cell, or the
+    grid every cell searched and how far the cells' grids grew, within which bounds."""
+    name = AXIS_NAMES[axis]
+    if all(c.grid is None for c in cells):
+        return f"{name} inherited per seed"
+    grids = [c.grid for c in cells if c.grid is not None]
+    def braces(values):
+        return "{" + ", ".join(f"{v:g}" for v in values) + "}"
+    bounds = {c.bounds for c in cells if c.bounds is not None}
+    within = f" (bounds {' or '.join(f'{lo:g} to {hi:g}' for lo, hi in sorted(bounds))})" if bounds else ""
+    if len(set(grids)) == 1:
+        return f"{name} ∈ {braces(grids[0])}{within}"
+    common = [v for v in grids[0] if all(v in g for g in grids)]
+    lo, hi = min(g[0] for g in grids), max(g[-1] for g in grids)
+    return (f"{name} ∈ {braces(common)} in every cell, grown per cell by a step beyond a chosen edge, "
+            f"from {lo:g} up to {hi:g}{within}")
 
 
 def caption(table: BuiltTable) -> str:
@@ -389,7 +414,8 @@ def render_csv(table: BuiltTable) -> str:
     writer.writerow(["table", "row", "task_index", "task", "metric", "mean_test", "se", "n_seeds", "seeds",
                      "test_per_seed", "mean_valid", "variant_per_seed", "distill_weight_per_seed",
                      "l2_per_seed", "p_vs_TD", "significant", "p_holm", "significant_holm", "selection",
-                     "distill_weight_grid", "l2_grid", "choices_at_open_edge", "choices_tied", "profile",
+                     "distill_weight_grid", "l2_grid", "distill_weight_bounds", "l2_bounds",
+                     "choices_at_open_edge", "choices_at_bound", "choices_tied", "profile",
                      "table_hash", "git_revisions"])
     p, holm = table.provenance, table.p_holm
     for row in table.rows(include_csv_only=True):
@@ -413,13 +439,17 @@ def render_csv(table: BuiltTable) -> str:
 
 def _search_columns(searched: dict) -> list[str]:
     """The CSV's account of a cell's search: each grid ("" where the model has no such
-    hyperparameter, "inherited" where it takes another row's choice), and its per-seed choices
-    at an open edge and tied there, summed over its searched grids ("" if none was searched)."""
+    hyperparameter, "inherited" where it takes another row's choice) and its declared bounds
+    ("lo hi"), and its per-seed choices at an open edge, at a bound and tied there, summed over
+    its searched grids ("" if none was searched)."""
     counted = [s.counts for s in searched.values() if s.counts]
-    return [searched["distill_weight"].words() if "distill_weight" in searched else "",
-            searched["l2"].words() if "l2" in searched else "",
-            str(sum(c["choices_at_open_edge"] for c in counted)) if counted else "",
-            str(sum(c["choices_tied"] for c in counted)) if counted else ""]
+
+    def total(kind):
+        return str(sum(c[kind] for c in counted)) if counted else ""
+    grids = [searched[a].words() if a in searched else "" for a in ("distill_weight", "l2")]
+    bounds = [" ".join(f"{v:g}" for v in searched[a].bounds) if a in searched and searched[a].bounds else ""
+              for a in ("distill_weight", "l2")]
+    return grids + bounds + [total("choices_at_open_edge"), total("choices_at_bound"), total("choices_tied")]
 
 
 def read_csv(spec: TableSpec, path: Path) -> BuiltTable:

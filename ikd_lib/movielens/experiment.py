@@ -151,7 +151,18 @@ class MovieLensExperiment(Experiment):
     def l2_grid(self, variant: Variant) -> tuple[float, ...]:
         if variant.model == "bias_only":
             return self.profile.bias_l2s
-        return self.profile.student_l2s if variant.method == "student" else (0.0,)
+        if variant.method == "student" or (self.distills(variant) and self.profile.distill_l2 == "own"):
+            return self.profile.student_l2s
+        return (0.0,)
+
+    def distills(self, variant: Variant) -> bool:
+        """Does the variant train the student with a distillation term (its L2: Profile.distill_l2)?"""
+        return variant.method in DISTILLING
+
+    def search_bounds(self, variant: Variant, genre: str, axis: str) -> tuple[float, float]:
+        if axis == "l2" and variant.model == "bias_only":
+            return self.declared_bounds(variant, genre, axis, self.profile.bias_l2_bounds)
+        return super().search_bounds(variant, genre, axis)
 
     def dependencies(self, variant: Variant) -> tuple[str, ...]:
         """Every model with a student's architecture regularises its biases as Bias only chose."""
@@ -160,9 +171,13 @@ class MovieLensExperiment(Experiment):
         return own + ("bias_only",) if uses_student and "bias_only" not in own else own
 
     def l2_source(self, variant: Variant) -> str | None:
-        """Every distilling method trains the student with the L2 the scratch Student chose
-        for the same seed: the student is tuned for itself, then distillation is added."""
-        return "student" if variant.method in DISTILLING else None
+        """distill_l2 = "student": every distilling method trains the student with the L2 the
+        scratch Student chose for the same seed (the student is tuned for itself, then
+        distillation is added). "own": a method that searches its λ searches its L2 with it; one
+        that inherits its λ (a TD ablation) inherits the L2 from the same row."""
+        if not self.distills(variant):
+            return None
+        return "student" if self.profile.distill_l2 == "student" else self.weight_source(variant)
 
     def run_config(self, variant: Variant, genre: str) -> dict:
         p = self.profile

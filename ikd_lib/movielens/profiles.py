@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from ..core.bracket import check_search
 from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_int
 from ..core.stacked import MATMULS
 
@@ -39,6 +40,9 @@ class RatingModelConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 
 
+DISTILL_L2 = ("student", "own")   # where a distilling method's L2 comes from (Profile.distill_l2)
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -58,16 +62,35 @@ class Profile:
     #                                   on validation and every distilling method reuses that choice
     bias_l2s: tuple[float, ...] = (0.001, 0.01, 0.1)  # the "Bias only" row's L2 grid
     teacher_l2: float = 1.0              # the teacher's L2 (chosen by `python -m ikd_lib.movielens.teacher_search`)
+    distill_l2: str = "student"          # "student": every distilling method reuses the L2 the Student
+    #                                   chose per seed; "own": each searches the Student's L2 grid
+    #                                   jointly with its λ (docs/protocol.md: which, and why)
+    # How far a searched grid may grow (core/bracket.py): one `search_step` beyond an edge that a
+    # seed chose, until every choice is inside its grid or at one of these declared bounds (None:
+    # the grid is its own bound, it never grows).
+    weight_bounds: tuple[float, float] | None = (1e-3, 1e4)   # λ: at 1e-3 the distillation terms weigh
+    #                                   a thousandth of the task's (no distillation), at 1e4 the task a
+    #                                   ten-thousandth of theirs (only distillation)
+    l2_bounds: tuple[float, float] | None = (3e-3, 3e4)       # the Student's L2: from none to only its biases
+    bias_l2_bounds: tuple[float, float] | None = (1e-5, 10.0)  # Bias only's: from none to the baseline's biases
+    search_step: float = 10.0            # the factor between a grid's edge and the value grown beyond it
 
     def __post_init__(self):
+        check_choice("distill_l2", self.distill_l2, DISTILL_L2)
         if not self.seeds:
             raise ValueError("a profile needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct, got {self.seeds}")
-        for name in ("distill_weights", "td_weights", "student_l2s", "bias_l2s"):
+        for name, bounds in (("distill_weights", "weight_bounds"), ("td_weights", "weight_bounds"),
+                             ("student_l2s", "l2_bounds"), ("bias_l2s", "bias_l2_bounds")):
             grid = getattr(self, name)
             if not grid or any(not (w > 0 and math.isfinite(w)) for w in grid):
                 raise ValueError(f"{name} must be a non-empty tuple of positive, finite numbers, got {grid}")
+            try:
+                check_search(grid, getattr(self, bounds) or (min(grid), max(grid)), self.search_step)
+            except ValueError as e:
+                raise ValueError(f"profile {self.name!r}: {name} {tuple(grid)} with {bounds} "
+                                 f"{getattr(self, bounds)}: {e}") from None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -92,6 +115,8 @@ PROFILES: dict[str, Profile] = {
         teacher_train=TrainConfig(max_epochs=3, patience=2),
         distill_weights=(1.0,),
         td=TDConfig(warmup_student_steps=20, warmup_comm_steps=10),
+        # seconds: the grids may not grow (every choice is at a bound); the cpu profile's do
+        weight_bounds=None, l2_bounds=None, bias_l2_bounds=None,
         separate_comm_steps=(10,),
     ),
     # minutes on a 2-core laptop: the default of `make tables`

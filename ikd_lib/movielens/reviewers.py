@@ -223,12 +223,13 @@ class ReviewersExperiment(MovieLensExperiment):
             return self.profile.td_weights   # TD's λ grid
         return super().weight_grid(variant, task_name)
 
+    def distills(self, variant) -> bool:
+        return variant.method in REVIEWER_METHODS or super().distills(variant)
+
     def l2_source(self, variant):
         source = self._replayed(variant)
         if source is not None:
             return super().l2_source(source) or source.key
-        if variant.method in REVIEWER_METHODS:
-            return "student"
         return super().l2_source(variant)
 
     def run_config(self, variant, genre):

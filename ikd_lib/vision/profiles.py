@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from ..core.bracket import check_search
 from ..core.config import TDConfig, TrainConfig, check_choice, check_positive_int
 from ..core.stacked import MATMULS
 from .data import DATASETS
@@ -74,6 +75,12 @@ class Profile:
     noise_std: float = 0.1                # σ of "add noise", relative to t_l's spread (see experiment.py)
     train_per_class: dict | None = None   # smoke: fewer training images per class
     test_limit: int | None = None         # smoke: fewer test images
+    # How far a λ grid may grow (core/bracket.py): one `search_step` beyond an edge that a seed
+    # chose, until every choice is inside its grid or at a declared bound. At 0.01 the distillation
+    # terms weigh about a hundredth of the cross-entropy (no distillation); at 1000 the cross-entropy
+    # a thousandth of theirs (only distillation).
+    weight_bounds: tuple[float, float] | None = (0.01, 1000.0)   # None: the grid never grows
+    search_step: float = 10.0
 
     def __post_init__(self):
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -84,6 +91,11 @@ class Profile:
             grid = getattr(self, name)
             if not grid or any(not (w > 0 and math.isfinite(w)) for w in grid):
                 raise ValueError(f"{name} must be a non-empty tuple of positive, finite numbers, got {grid}")
+            try:
+                check_search(grid, self.weight_bounds or (min(grid), max(grid)), self.search_step)
+            except ValueError as e:
+                raise ValueError(f"profile {self.name!r}: {name} {tuple(grid)} with weight_bounds "
+                                 f"{self.weight_bounds}: {e}") from None
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -106,6 +118,7 @@ PROFILES: dict[str, Profile] = {
         distill_weights=(1.0,), td_weights=(1.0,), td=TDConfig(message_dim=8),
         valid_per_class={"cifar10": 4, "cifar100": 1, "tinyimagenet": 2},
         train_per_class={"cifar10": 16, "cifar100": 3, "tinyimagenet": 6}, test_limit=200,
+        weight_bounds=None,   # seconds: the grid never grows; the cpu profile's does
     ),
     # a 2-core machine: the default of `make tables`
     "cpu": Profile(

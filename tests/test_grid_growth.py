@@ -1,0 +1,135 @@
+"""Searches that grow until they bracket, inside the experiment (core/experiment.py): a stack
+whose seeds choose an edge of the profile's grid trains one more value beyond that edge, only
+there, until every seed's choice is inside the grid, tied, or at the declared bound; the store
+keeps every value, so loading again computes nothing and grows the same grid.
+
+The runs here are not trained: a toy experiment writes each replica's validation value from a
+hand-made curve, so every grown grid below is worked out by hand.
+"""
+from types import SimpleNamespace
+
+import pytest
+
+from ikd_lib.core.bracket import search
+from ikd_lib.core.experiment import Experiment, Variant
+from ikd_lib.core.results import cell_for
+from ikd_lib.core.tables import Row, TableSpec, build_table, render_csv
+
+
+def rmse_curve(best: dict):
+    """Validation RMSE per seed: a V in log10 λ around that seed's best λ (lower is better)."""
+    import math
+    return lambda seed, weight, l2: 0.9 + 0.01 * abs(math.log10(weight) - math.log10(best[seed])) + 0.001 * l2
+
+
+class CurveExperiment(Experiment):
+    """KD on one task, three seeds; a replica's validation value is curve(seed, λ, l2)."""
+    track = "toy"
+    higher_is_better = False
+
+    def __init__(self, root, curve, grid=(1.0, 10.0, 100.0), bounds=(1e-3, 1e4), l2s=(0.0,), l2_bounds=(1.0, 1.0)):
+        profile = SimpleNamespace(name="toy", seeds=(0, 1, 2), tasks=("A",), distill_weights=grid, td_weights=grid,
+                                  weight_bounds=bounds, l2_bounds=l2_bounds, search_step=10.0)
+        super().__init__(profile, root, progress=False, workers=1)
+        self.variants = {"kd": Variant("kd", "KD", "kd")}
+        self.curve, self.l2s, self.trained = curve, l2s, []
+
+    def l2_grid(self, variant):
+        return self.l2s
+
+    def run_config(self, variant, task_name):
+        return {"experiment": "toy", "profile": "toy", "variant": variant.key, "method": variant.method,
+                "task": task_name, "teacher_hash": "none", "data": "toy curve"}
+
+    def _compute(self, variant, task_name, config, key, missing):
+        self.trained.append(sorted({r.weight for r, _ in missing}))
+        for replica, path in missing:
+            valid = self.curve(replica.seed, replica.weight, replica.l2)
+            self.store.write(path, {**{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                                    "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
+                                    "l2": replica.l2, "config_hash": key, "inherited": [],
+                                    "valid_metric": valid, "test_metric": valid, "config": config,
+                                    "git_revision": "toy"})
+
+
+def weights_of(records):
+    return sorted({r["distill_weight"] for r in records})
+
+
+def test_a_choice_at_the_upper_edge_grows_that_side_only_and_the_store_keeps_it(tmp_path):
+    """Seeds' best λ: 10, 100, 1000. On {1, 10, 100}, seed 2 (best 1000) chooses 100, the upper
+    edge, which is not the bound 1e4: the grid grows to 1000 (only that value is trained), where
+    seed 2 now chooses 1000, again the edge: it grows to 10000, the bound; there seed 2 chooses
+    1000, inside. Seed 0 chose 10, inside: the lower side never grows."""
+    exp = CurveExperiment(tmp_path, rmse_curve({0: 10.0, 1: 100.0, 2: 1000.0}))
+    records = exp.run_variant(exp.variants["kd"], "A")
+    assert exp.trained == [[1.0, 10.0, 100.0], [1000.0], [10000.0]]
+    assert weights_of(records) == [1.0, 10.0, 100.0, 1000.0, 10000.0]
+    assert {s: r["distill_weight"] for s, r in ((r["seed"], r) for r in cell_for(records).records)} == \
+        {0: 10.0, 1: 100.0, 2: 1000.0}
+    assert all(r["search"] == {"distill_weight": {"bounds": [1e-3, 1e4], "step": 10.0}} for r in records)
+
+    again = CurveExperiment(tmp_path, rmse_curve({0: 10.0, 1: 100.0, 2: 1000.0}))
+    assert again.in_store(("kd", "A"))                         # the grown grid counts as done
+    with again.loading_only():
+        assert weights_of(again.run_variant(again.variants["kd"], "A")) == weights_of(records)
+    assert again.trained == []                                 # a second run computes nothing
+
+
+def test_growth_stops_at_the_declared_bound_and_says_so(tmp_path):
+    """Seed 0's best λ is 1e-6, below the lower bound 1e-3: the grid grows 1 -> 0.1 -> 0.01 ->
+    0.001 and stops there, with seed 0's choice counted at a bound (not at an open edge)."""
+    exp = CurveExperiment(tmp_path, rmse_curve({0: 1e-6, 1: 10.0, 2: 10.0}))
+    records = exp.run_variant(exp.variants["kd"], "A")
+    assert exp.trained == [[1.0, 10.0, 100.0], [0.1], [0.01], [0.001]]
+    spec = TableSpec("toy", "Toy", (Row("KD", ("kd",)),), "RMSE", False)
+    table = build_table(spec, records, ("A",))
+    searched = table.searches["KD", "A"]["distill_weight"]
+    assert searched.grid == (0.001, 0.01, 0.1, 1.0, 10.0, 100.0) and searched.bounds == (1e-3, 1e4)
+    assert searched.counts == {"choices_interior": 2, "choices_at_bound": 1, "choices_tied": 0,
+                               "choices_at_open_edge": 0}
+    row = render_csv(table).splitlines()[1].split(",")
+    header = render_csv(table).splitlines()[0].split(",")
+    cell = dict(zip(header, row))
+    assert cell["distill_weight_grid"] == "0.001 0.01 0.1 1 10 100" and cell["distill_weight_bounds"] == "0.001 10000"
+    assert (cell["choices_at_open_edge"], cell["choices_at_bound"], cell["choices_tied"]) == ("0", "1", "0")
+
+
+def test_a_flat_stretch_grows_nothing(tmp_path):
+    """Every λ restores the same start for seed 1 (validation equal everywhere): its choice, the
+    smallest value, is a tie, and with the others inside, the grid stays the profile's."""
+    best = {0: 10.0, 2: 10.0}
+    exp = CurveExperiment(tmp_path, lambda seed, w, l2: 0.95 if seed == 1 else rmse_curve(best)(seed, w, l2))
+    exp.run_variant(exp.variants["kd"], "A")
+    assert exp.trained == [[1.0, 10.0, 100.0]]
+
+
+def test_the_grown_choice_equals_a_plain_search_over_the_final_grid(tmp_path):
+    """A joint (λ, l2) search that grows λ on both sides. Seed 0 (best λ 0.01) chooses 1, then
+    0.1, then 0.01, each time the lower edge, so the lower side grows to 0.001, where 0.01 is
+    inside; seed 2 (best 1e5) takes the upper side to its bound 1e4. Each seed's final choice
+    equals the choice over a plain search of the final grid run at once, and bracket.search (the
+    pure driver) ends at the same λ grid."""
+    best = {0: 1e-2, 1: 10.0, 2: 1e4 * 10}
+    curve = rmse_curve(best)
+    grown = CurveExperiment(tmp_path / "grown", curve, l2s=(0.5, 1.0), l2_bounds=(0.5, 1.0))
+    records = grown.run_variant(grown.variants["kd"], "A")
+    final = tuple(weights_of(records))
+    assert final == (0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+    assert grown.trained == [[1.0, 10.0, 100.0], [0.1, 1000.0], [0.01, 10000.0], [0.001]]
+    plain = CurveExperiment(tmp_path / "plain", curve, grid=final, l2s=(0.5, 1.0), l2_bounds=(0.5, 1.0))
+    plain_records = plain.run_variant(plain.variants["kd"], "A")
+    assert plain.trained == [list(final)]
+    def choices(recs):
+        return {r["seed"]: (r["distill_weight"], r["l2"]) for r in cell_for(recs).records}
+    assert choices(records) == choices(plain_records)
+    pure = search((1.0, 10.0, 100.0), lambda values: {s: {v: curve(s, v, 0.5) for v in values} for s in best},
+                  (1e-3, 1e4), 10.0)
+    assert pure.grid == final and pure.evaluations == 4 and pure.stopped_at_bound == ("upper",)
+
+
+def test_bounds_that_cut_into_the_grid_are_refused_before_any_run(tmp_path):
+    exp = CurveExperiment(tmp_path, rmse_curve({0: 1.0, 1: 1.0, 2: 1.0}), bounds=(2.0, 1e4))
+    with pytest.raises(ValueError, match="kd's distill_weight search in profile 'toy'.*lower bound 2 is inside"):
+        exp.run(["kd"])
+    assert exp.trained == []
