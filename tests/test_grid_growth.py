@@ -6,6 +6,7 @@ keeps every value, so loading again computes nothing and grows the same grid.
 The runs here are not trained: a toy experiment writes each replica's validation value from a
 hand-made curve, so every grown grid below is worked out by hand.
 """
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -133,3 +134,45 @@ def test_bounds_that_cut_into_the_grid_are_refused_before_any_run(tmp_path):
     with pytest.raises(ValueError, match="kd's distill_weight search in profile 'toy'.*lower bound 2 is inside"):
         exp.run(["kd"])
     assert exp.trained == []
+
+
+def test_td_plus_kd_grows_its_mu_per_genre_and_a_worker_knows_the_grown_variants(tmp_path, monkeypatch):
+    """The reviewers' TD + KD is a family of variants, one per μ; its row picks μ per seed. On
+    the smoke profile's one-value grid {1} with bounds 0.1 to 10, seed 0 (best μ 10) and seed 1
+    (best μ 0.1) both sit at that value, an open edge on both sides: the grid grows to
+    {0.1, 1, 10}, both bounds, where each seed chooses its bound. Loading it again computes
+    nothing; a worker process is built knowing the two grown variants."""
+    import math
+
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
+    def fake_compute(self, variant, task_name, config, key, missing):
+        best = {0: 10.0, 1: 0.1}
+        for replica, path in missing:
+            mu = getattr(variant, "kd_weight", 0.0)
+            valid = 0.9 + (0.01 * abs(math.log10(mu / best[replica.seed])) if variant.method == "td_kd" else 0.0)
+            self.store.write(path, {**{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                                    "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
+                                    "l2": replica.l2, "config_hash": key, "inherited": self.inherited(variant),
+                                    "valid_metric": valid, "test_metric": valid, "config": config,
+                                    "git_revision": "toy"})
+        computed.append((variant.key, len(missing)))
+
+    computed = []
+    monkeypatch.setattr("ikd_lib.core.experiment.Experiment._compute", fake_compute)
+    kwargs = {"genres": ["Western"], "store_root": tmp_path, "progress": False, "workers": 1}
+    exp = make_reviewers_experiment("smoke", **kwargs)
+    exp.profile = replace(exp.profile, weight_bounds=(0.1, 10.0))    # smoke's grids never grow
+    found = exp.family_search("plus_kd", "Western")
+    assert found.grid == (0.1, 1.0, 10.0) and found.evaluations == 2
+    assert set(found.stopped_at_bound) == {"lower", "upper"}
+    assert found.last.choices == {0: 10.0, 1: 0.1} and found.counts()["choices_at_bound"] == 2
+    assert {"plus_kd0.1", "plus_kd10"} <= {key for key, _ in computed}
+    assert exp.worker_factory().keywords["grown"] == (("plus_kd", 0.1), ("plus_kd", 10.0))
+
+    computed.clear()
+    again = make_reviewers_experiment("smoke", **kwargs)
+    again.profile = exp.profile
+    with again.loading_only():
+        assert again.family_search("plus_kd", "Western").grid == (0.1, 1.0, 10.0)
+    assert computed == []

@@ -226,7 +226,7 @@ def search_sentence(table: BuiltTable) -> str:
         for genre in table.genres:
             for axis, searched in table.searches.get((row.label, genre), {}).items():
                 grids.setdefault(row.label, {}).setdefault(axis, []).append(searched)
-    rows = [f"{label}: {'; '.join(_axis_words(axis, cells) for axis, cells in axes.items())}"
+    rows = [f"{label}: {'; '.join(axis_words(axis, cells) for axis, cells in axes.items())}"
             for label, axes in grids.items()]
     at_edge, tied, at_bound, counted = open_edges(table)
     return ("Searched per seed on validation: " + ". ".join(rows) + f". Of {counted} per-seed choices on a grid "
@@ -235,10 +235,10 @@ def search_sentence(table: BuiltTable) -> str:
             "ties to the smaller value).")
 
 
-AXIS_NAMES = {"distill_weight": "λ", "l2": "L2"}
+AXIS_NAMES = {"distill_weight": "λ", "l2": "L2", "kd_weight": "μ", "teacher_lr": "η"}
 
 
-def _axis_words(axis: str, cells: list[Searched]) -> str:
+def axis_words(axis: str, cells: list[Searched]) -> str:
     """One row's search on one axis over its cells: inherited, one grid for every cell, or the
     grid every cell searched and how far the cells' grids grew, within which bounds."""
     name = AXIS_NAMES[axis]

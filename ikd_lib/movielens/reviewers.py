@@ -8,8 +8,9 @@ It shares the MovieLens store: the rows of Tables 3, 5, 7, 8 it needs (Student, 
 are the same runs with the same config hashes, loaded, not trained again. What it adds:
   - "oneway": the parameter-matched one-way control (core/reviewer_methods.OneWayControl),
     its own λ grid (TD's);
-  - "plus_kd<μ>": TD + logit KD, λ as TD (default) chose per seed, one variant per μ of KD's
-    grid (the row picks μ per seed on validation);
+  - "plus_kd<μ>": TD + logit KD, λ as TD (default) chose per seed, one variant per μ, starting
+    from KD's grid and grown per genre like any λ until it brackets the choices (the row picks μ
+    per seed on validation; `mu_search`);
   - "thaw_lr<η>": TD whose teacher's h_up learns at rate η, λ as TD (default) chose;
   - "cka_<variant>": a row of Table 3 trained again with the choices it made per seed, to
     analyse the trained student (CKA, probes): the store keeps numbers, not weights;
@@ -20,16 +21,19 @@ R²s; for "thaw", the teacher's all-genre validation RMSE before and after).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..core.alignment import linear_cka, probe_r2
+from ..core.bracket import Search, search
 from ..core.determinism import sqrt as pinned_sqrt
-from ..core.experiment import Variant
+from ..core.experiment import NotInStore, Variant
 from ..core.methods import TalkingModels
 from ..core.reviewer_methods import REVIEWER_METHODS, build_reviewer_method
 from .data import genre_task
@@ -42,6 +46,8 @@ SWEEP_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)           # of its training rating
 SWEEP_SEED = 0                                          # the permutation every subset is cut from
 SWEEP_METHODS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
 TEACHER_LRS = (1e-4, 1e-3)                              # h_up's learning rate (the student's: 3e-3)
+TEACHER_LR_BOUNDS = (1e-6, 1e-2)                        # how far its grid may grow: from a teacher that
+#                                                         barely moves to three times the student's rate
 REPLAYED = ("student", "kd", "fitnet", "fd", "hybrid", "td_k0", "td")   # analysed (CKA, probes)
 ANALYSIS_FORMAT = 1                                     # bumped when the analysis changes
 
@@ -53,13 +59,35 @@ class StudyVariant(Variant):
     teacher_lr: float = 0.0        # the teacher's h_up learning rate (the "teacher learns" variant)
 
 
+def plus_kd_variant(profile: Profile, mu: float) -> StudyVariant:
+    """TD + KD at one μ (its key names μ: "plus_kd10")."""
+    return StudyVariant(f"plus_kd{mu:g}", f"TD + KD (μ={mu:g})", "td_kd", profile.td, kd_weight=mu)
+
+
+def thaw_variant(profile: Profile, lr: float) -> StudyVariant:
+    """TD whose teacher's h_up learns at rate η (its key names η: "thaw_lr0.001")."""
+    return StudyVariant(f"thaw_lr{lr:g}", f"TD, teacher learns (η={lr:g})", "td_teacher_learns", profile.td,
+                        teacher_lr=lr)
+
+
+@dataclass(frozen=True)
+class Family:
+    """Variants that differ in one value, which a row chooses per seed (a grid that grows)."""
+    method: str
+    grid: Callable[[Profile], tuple[float, ...]]     # where the search starts
+    make: Callable[[Profile, float], StudyVariant]
+    value: Callable[[StudyVariant], float]
+
+
+FAMILIES = {"plus_kd": Family("td_kd", lambda p: tuple(p.distill_weights), plus_kd_variant, lambda v: v.kd_weight),
+            "thaw": Family("td_teacher_learns", lambda p: TEACHER_LRS, thaw_variant, lambda v: v.teacher_lr)}
+
+
 def reviewer_variants(profile: Profile, base: dict[str, Variant]) -> dict[str, StudyVariant]:
     td = profile.td
     variants = [StudyVariant("oneway", "One-way control", "oneway", td)]
-    variants += [StudyVariant(f"plus_kd{mu:g}", f"TD + KD (μ={mu:g})", "td_kd", td, kd_weight=mu)
-                 for mu in profile.distill_weights]
-    variants += [StudyVariant(f"thaw_lr{lr:g}", f"TD, teacher learns (η={lr:g})", "td_teacher_learns", td,
-                              teacher_lr=lr) for lr in TEACHER_LRS]
+    variants += [plus_kd_variant(profile, mu) for mu in profile.distill_weights]
+    variants += [thaw_variant(profile, lr) for lr in TEACHER_LRS]
     variants += [StudyVariant(f"cka_{key}", base[key].label, base[key].method, base[key].td, base[key].model,
                               replays=key) for key in REPLAYED]
     return {v.key: v for v in variants}
@@ -160,34 +188,93 @@ class StackAnalysis:
 
 
 class ReviewersExperiment(MovieLensExperiment):
-    def __init__(self, profile: Profile, **kwargs):
+    def __init__(self, profile: Profile, grown=(), **kwargs):
+        """grown: (family, value) of variants beyond the profile's grids that a search grew (a
+        worker process is told them, to know their variants)."""
         super().__init__(profile, **kwargs)
         self.variants |= reviewer_variants(profile, self.variants)
+        for family, value in grown:
+            self.family_variant(family, value)
         self._teacher_valid = None
+        self.family_searches: dict[tuple[str, str], Search] = {}   # (family, genre) -> its search, bracketed
 
     def worker_factory(self):
-        return functools.partial(ReviewersExperiment, **self.worker_args, progress=False, workers=1)
+        grown = tuple((family, spec.value(v)) for v in self.variants.values() for family, spec in FAMILIES.items()
+                      if isinstance(v, StudyVariant) and v.method == spec.method
+                      and spec.value(v) not in spec.grid(self.profile))
+        return functools.partial(ReviewersExperiment, **self.worker_args, grown=grown, progress=False, workers=1)
 
     # ------------------------------------------------------------ what runs
     def study_jobs(self) -> list[tuple[list[str], tuple[str, ...]]]:
         """(variants, tasks) of the whole study: the genres' rows, then the sweep."""
         genres = self.profile.genres
         per_genre = ["student", "kd", "fitnet", "fd", "hybrid", "oneway"]
-        per_genre += [v for v in self.variants if v.startswith(("td", "plus_kd", "thaw_", "cka_"))]
+        per_genre += [v for v in self.variants if v.startswith(("td", "cka_"))]
+        per_genre += [spec.make(self.profile, v).key for spec in FAMILIES.values() for v in spec.grid(self.profile)]
+        # (then each family's grid grows per genre: run_study)
         sweep = tuple(t for t in SWEEP_TASKS if t != SWEEP_GENRE or SWEEP_GENRE in genres)
         return [(per_genre, genres), (list(SWEEP_METHODS), sweep)]
 
     def run_study(self) -> list[dict]:
-        """Every run the study reads, computed when not in the store (one worker pool per part)."""
+        """Every run the study reads, computed when not in the store (one worker pool per part),
+        TD + KD's μ and the learning teacher's η grown per genre until they bracket."""
         records = []
         for keys, tasks in self.study_jobs():
             records += self.run(keys, tasks, desc="reviewers")
+        for genre in self.profile.genres:
+            records += self.grown_records(genre)
         return records
 
     def stored_study(self) -> list[dict]:
         records = []
         for keys, tasks in self.study_jobs():
             records += self.stored(keys, tasks)
+        for genre in self.profile.genres:
+            with self.loading_only(), contextlib.suppress(NotInStore):
+                records += self.grown_records(genre)
+        return records
+
+    # ------------------------------------------------------------ grids of variants, searched like a λ
+    # TD + KD's μ and the learning teacher's η are each a family of variants, one per value; the
+    # row picks a value per seed on validation. Each family's grid grows per genre like any λ.
+    def family_bounds(self, family: str, genre: str) -> tuple[float, float]:
+        """μ weighs logit KD as λ does in KD: KD's declared bounds. η: TEACHER_LR_BOUNDS."""
+        if family == "plus_kd":
+            return self.search_bounds(self.variants["kd"], genre, "distill_weight")
+        return TEACHER_LR_BOUNDS if self.profile.weight_bounds is not None else (min(TEACHER_LRS), max(TEACHER_LRS))
+
+    def family_variant(self, family: str, value: float) -> str:
+        """The key of the family's variant at `value`, registered if a search grew it."""
+        variant = FAMILIES[family].make(self.profile, value)
+        self.variants.setdefault(variant.key, variant)
+        return variant.key
+
+    def family_search(self, family: str, genre: str) -> Search:
+        """The family's grid on one genre: the profile's, grown a step beyond an edge some seed
+        chose (each seed choosing on validation, as the table's row does) until every choice is
+        interior, tied or at a bound (core/bracket.py). Runs what is missing, unless loading only."""
+        if (family, genre) not in self.family_searches:
+            def validation(values):
+                keys = [self.family_variant(family, v) for v in values]
+                if not self._load_only:
+                    self.run(keys, (genre,), desc=f"{family} · {genre}")
+                out: dict[int, dict[float, float]] = {}
+                for value, key in zip(values, keys):
+                    for r in self.run_variant(self.variants[key], genre):
+                        out.setdefault(r["seed"], {})[value] = r["valid_metric"]
+                return out
+            self.family_searches[family, genre] = search(
+                FAMILIES[family].grid(self.profile), validation, self.family_bounds(family, genre), self.step_of(),
+                self.higher_is_better)
+        return self.family_searches[family, genre]
+
+    def grown_records(self, genre: str) -> list[dict]:
+        """The records of every family's values beyond the profile's grid on this genre."""
+        records = []
+        for family, spec in FAMILIES.items():
+            grown = [v for v in self.family_search(family, genre).grid if v not in spec.grid(self.profile)]
+            for value in grown:
+                records += self.run_variant(self.variants[self.family_variant(family, value)], genre)
         return records
 
     # ------------------------------------------------------------ tasks

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ..core.alignment import RIDGE
+from ..core.bracket import bracket
 from ..core.comparisons import (
     ALPHA,
     CSV_HEADER,
@@ -29,8 +30,8 @@ from ..core.comparisons import (
 )
 from ..core.reviewer_methods import training_only_parameters
 from ..core.store import atomic_write_bytes
-from ..core.tables import TD_POOL, Row, build_table, provenance_of
-from .reviewers import SWEEP_FRACTIONS, SWEEP_TASKS, TEACHER_LRS, sweep_task_name
+from ..core.tables import AXIS_NAMES, TD_POOL, Row, Searched, axis_words, build_table, provenance_of
+from .reviewers import FAMILIES, SWEEP_FRACTIONS, SWEEP_TASKS, sweep_task_name
 from .tables import genre_label, rmse_table
 
 CONTROL, TD_DEFAULT, NO_INTERACTION = "One-way control", "TD (default)", "No interaction"
@@ -51,6 +52,7 @@ class Section:
     comparisons: list[Comparison]
     finding: str = ""
     choices: str = ""
+    searches: dict = field(default_factory=dict)   # (row label, task) -> {axis: core.tables.Searched}
 
 
 @dataclass
@@ -67,9 +69,60 @@ class Study:
 
 
 # ---------------------------------------------------------------- helpers
+def _table(rows, records, tasks):
+    return build_table(rmse_table("reviewers", "", tuple(rows)), records, tasks)
+
+
 def _cells(rows, records, tasks):
-    spec = rmse_table("reviewers", "", tuple(rows))
-    return build_table(spec, records, tasks).cells
+    return _table(rows, records, tasks).cells
+
+
+def family_searches(exp, records, family: str, label: str, tasks) -> dict:
+    """(label, task) -> {axis: Searched} for a row that picks one of a family's variants per seed
+    (TD + KD's μ, the learning teacher's η): its grid and each seed's choice classified
+    against it (core/bracket.py), as the experiment grew it."""
+    spec = FAMILIES[family]
+    out = {}
+    for task in tasks:
+        valid: dict[int, dict[float, float]] = {}
+        for r in records:
+            variant = exp.variants.get(r["variant"])
+            if r["task"] == task and variant is not None and variant.method == spec.method:
+                valid.setdefault(r["seed"], {})[spec.value(variant)] = r["valid_metric"]
+        if valid:
+            grid = tuple(sorted({v for line in valid.values() for v in line}))
+            bounds = exp.family_bounds(family, task)
+            found = bracket(grid, valid, bounds, exp.step_of(), exp.higher_is_better)
+            out[label, task] = {family_axis(family): Searched(grid, found.counts(), bounds)}
+    return out
+
+
+def family_axis(family: str) -> str:
+    return {"plus_kd": "kd_weight", "thaw": "teacher_lr"}[family]
+
+
+def search_words(searches: dict, labels) -> str:
+    """A section's account of its searches: per row and hyperparameter, the grids, then the
+    per-seed choices at an open edge, at a bound and tied (core.tables's words)."""
+    parts, totals = [], {"choices_at_open_edge": 0, "choices_at_bound": 0, "choices_tied": 0, "counted": 0}
+    for label in labels:
+        axes: dict = {}
+        for (row, _), found in searches.items():
+            if row == label:
+                for axis, searched in found.items():
+                    axes.setdefault(axis, []).append(searched)
+                    if searched.counts:
+                        for k in ("choices_at_open_edge", "choices_at_bound", "choices_tied"):
+                            totals[k] += searched.counts[k]
+                        totals["counted"] += sum(searched.counts.values())
+        if axes:
+            parts.append(f"{label}: " + "; ".join(axis_words(axis, cells) for axis, cells in axes.items()))
+    if not parts:
+        return ""
+    return ("Searched per seed on validation: " + ". ".join(parts) + f". Of {totals['counted']} per-seed choices on "
+            f"a grid searched for the cell, {totals['choices_at_open_edge']} sit at an open edge of it, "
+            f"{totals['choices_at_bound']} at a declared bound, and {totals['choices_tied']} tie at an edge with "
+            "the next value.")
 
 
 def _count(comparison: Comparison, row: str, tasks, lower_is_good: bool = True) -> tuple[int, int, int, int]:
@@ -116,7 +169,8 @@ def parameter_counts(exp, keys) -> dict[str, int]:
 
 # ---------------------------------------------------------------- the five sections
 def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
-    cells = _cells(MAIN_ROWS, records, genres)
+    table = _table(MAIN_ROWS, records, genres)
+    cells = table.cells
     values = {key: per_seed(cell) for key, cell in cells.items()}
     keys = {"Student": "student", "KD": "kd", "FitNet": "fitnet", "FD": "fd", "Hybrid": "hybrid",
             NO_INTERACTION: "td_k0", TD_DEFAULT: "td", "TD": "td", CONTROL: "oneway"}
@@ -168,6 +222,7 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
         [rmse, differences],
         finding,
         "λ chosen per seed (seed order " + f"{list(exp.profile.seeds)}):\n" + choices,
+        table.searches,
     )
     return section, {("control", k[0], k[1]): c for k, c in cells.items()}
 
@@ -176,7 +231,8 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     tasks = [t for t in SWEEP_TASKS if any(r["task"] == t for r in records)]
     n_train = {t: next(r["n_train"] for r in records if r["task"] == t) for t in tasks}
     columns = [(t, f"{100 * SWEEP_TASKS[t]:g}% (n={n_train[t]:,})") for t in tasks]
-    cells = _cells(SWEEP_ROWS, records, tasks)
+    table = _table(SWEEP_ROWS, records, tasks)
+    cells = table.cells
     values = {key: per_seed(cell) for key, cell in cells.items()}
     rmse = Comparison("sweep_rmse", "Test RMSE on Drama against the share of its training ratings", "test RMSE",
                       columns, [r.label for r in SWEEP_ROWS], values, reference=TD_DEFAULT, better="lower",
@@ -208,7 +264,8 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     choices = _choices(cells, "Best feature baseline", tasks, lambda r: r["variant"])
     section = Section("2. Does it help when the student has far less data? A data-size sweep on Drama",
                       "Reviewers: the teacher should matter most where the student's data are scarce.",
-                      [rmse, gain], finding, f"Feature baseline chosen per seed (seed order {seeds}):\n" + choices)
+                      [rmse, gain], finding, f"Feature baseline chosen per seed (seed order {seeds}):\n" + choices,
+                      table.searches)
     return section, {("sweep", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -312,8 +369,8 @@ def plus_kd_section(exp, records, genres, columns) -> tuple[Section, dict]:
     rmse = Comparison("plus_kd_rmse", "Test RMSE: TD + KD against KD, Hybrid and TD (default)", "test RMSE", columns,
                       [r.label for r in rows], values, reference=PLUS_KD, better="lower",
                       caption=("TD + KD: TD (default)'s objective with the λ it chose per seed, plus μ · logit KD, μ "
-                               "from KD's grid chosen per seed on validation. †: differs from TD + KD, paired t-test, "
-                               f"p < {ALPHA}."))
+                               "searched per genre from KD's grid and chosen per seed on validation. †: differs from "
+                               f"TD + KD, paired t-test, p < {ALPHA}."))
     diff_rows = ["KD", "Hybrid", TD_DEFAULT]
     diffs = {(f"TD + KD − {o}", g): difference(values[PLUS_KD, g], values[o, g])
              for o in diff_rows for g in genres if (o, g) in values and (PLUS_KD, g) in values}
@@ -331,7 +388,8 @@ def plus_kd_section(exp, records, genres, columns) -> tuple[Section, dict]:
     section = Section("4. Is the conversation complementary to logit KD? TD + KD",
                       "Reviewers: if the conversation carries something KD does not, adding it to KD should help.",
                       [rmse, differences], "; ".join(sentences) + ".",
-                      f"Weights per seed (seed order {list(exp.profile.seeds)}):\n" + choices)
+                      f"Weights per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
+                      family_searches(exp, records, "plus_kd", PLUS_KD, genres))
     return section, {("plus_kd", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -349,8 +407,8 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
         reference=TD_DEFAULT,
         better="lower",
         caption=(
-            f"The teacher's h_up learns at its own rate η ∈ {{{', '.join(f'{v:g}' for v in TEACHER_LRS)}}}, "
-            "chosen per seed on the student's validation RMSE; λ as TD (default) chose. "
+            "The teacher's h_up learns at its own rate η, searched per genre (see below) and chosen per seed on "
+            "the student's validation RMSE; λ as TD (default) chose. "
             f"†: differs from TD (default), paired t-test, p < {ALPHA}."
         ),
     )
@@ -386,7 +444,8 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
     choices = _choices(cells, LEARNS, genres, lambda r: f"{r['config']['study']['teacher_lr']:g}")
     section = Section("5. What if the teacher is not frozen? Its upper layers learn too",
                       "Reviewers: a frozen teacher is a choice; what happens when it adapts?",
-                      [rmse, drift, change], finding, f"η per seed (seed order {list(exp.profile.seeds)}):\n" + choices)
+                      [rmse, drift, change], finding, f"η per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
+                      family_searches(exp, records, "thaw", LEARNS, genres))
     return section, {("learns", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -426,6 +485,9 @@ def render_study_markdown(study: Study) -> str:
         out += [f"**What the numbers say.** {s.finding}", ""]
         if s.choices:
             out += [s.choices, ""]
+        searched = search_words(s.searches, list(dict.fromkeys(row for row, _ in s.searches)))
+        if searched:
+            out += [searched, ""]
     return "\n".join(out)
 
 
@@ -438,12 +500,29 @@ def render_study_csv(study: Study) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     p = study.provenance
-    writer.writerow(CSV_HEADER + ["profile", "table_hash", "git_revisions"])
+    writer.writerow(CSV_HEADER + list(SEARCH_COLUMNS) + ["profile", "table_hash", "git_revisions"])
     for s in study.sections:
         for c in s.comparisons:
             for row in csv_rows(c):
-                writer.writerow(row + [p.get("profile"), p.get("table_hash"), " ".join(p.get("git_revisions", []))])
+                writer.writerow(row + search_columns(s.searches.get((row[1], row[2]), {}))
+                                + [p.get("profile"), p.get("table_hash"), " ".join(p.get("git_revisions", []))])
     return buffer.getvalue()
+
+
+SEARCH_COLUMNS = ("searched", "search_bounds", "choices_at_open_edge", "choices_at_bound", "choices_tied")
+
+
+def search_columns(found: dict) -> list[str]:
+    """A cell's search in the CSV: per hyperparameter "name: values" (or "name: inherited"), its
+    declared bounds, and its per-seed choices at an open edge, at a bound and tied (summed);
+    empty where the row searches nothing (a difference, a teacher's quantity)."""
+    if not found:
+        return ["", "", "", "", ""]
+    counted = [f.counts for f in found.values() if f.counts]
+    return ["; ".join(f"{AXIS_NAMES[a]}: {f.words()}" for a, f in found.items()),
+            "; ".join(f"{AXIS_NAMES[a]}: {f.bound_words()}" for a, f in found.items() if f.bounds),
+            *(str(sum(c[k] for c in counted)) if counted else "" for k in
+              ("choices_at_open_edge", "choices_at_bound", "choices_tied"))]
 
 
 def write_study(study: Study, out_dir) -> list[Path]:
