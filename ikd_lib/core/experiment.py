@@ -475,12 +475,12 @@ class Experiment:
         depend on them, so bounds may widen, or a searched value become inherited, without any
         run changing."""
         while True:
-            records = self._stack_records(variant, task_name)
+            records = self.stack_records(variant, task_name)
             if not self.grown(variant, task_name, records):
                 search, inherited = self.search_of(variant, task_name), self.inherited(variant)
                 return [{**r, "inherited": inherited, **({"search": search} if search else {})} for r in records]
 
-    def _stack_records(self, variant: Variant, task_name: str) -> list[dict]:
+    def stack_records(self, variant: Variant, task_name: str) -> list[dict]:
         """The stack's records on its current grids: loaded when all are in the store, else its
         missing replicas are computed (once, under a lock: another process computing the same
         stack is waited for, not repeated) and the others loaded."""

@@ -121,23 +121,24 @@ class LaunchedExperiment(Experiment):
             probes = [self.probe_spec(name) for name in tasks]
             launcher.run([specs.write(s) for s in probes if not specs.finished(s)], stage="probes")
         for stage, wave in enumerate(waves, start=1):
-            paths = []
-            for key in wave:
-                variant = self.variants[key]
-                if variant.method in EVALUATED:
-                    continue
-                for name in tasks:
-                    if self.in_store((key, name)):
-                        continue
+            pending = [(key, name) for key in wave if self.variants[key].method not in EVALUATED
+                       for name in tasks if not self.in_store((key, name))]
+            round_ = 0
+            while pending:   # a round launches every stack's missing replicas; a grown grid asks for another
+                round_ += 1
+                paths = []
+                for key, name in pending:
+                    variant = self.variants[key]
                     config_key = config_hash(self.run_config(variant, name))
-                    for replica in self.replicas(variant, name):
+                    for replica, record in zip(self.replicas(variant, name), self.record_paths(key, name)):
                         spec = self.train_spec(variant, name, replica, config_key)
-                        if not specs.finished(spec):
+                        if not record.exists() and not specs.finished(spec):
                             paths.append(specs.write(spec))
-            launcher.run(paths, stage=f"wave{stage}")
-            for key in wave:   # into the store now: the next wave reads these choices
-                for name in tasks:
-                    self.run_variant(self.variants[key], name)
+                launcher.run(paths, stage=f"wave{stage}" + (f".{round_}" if round_ > 1 else ""))
+                # into the store now (the next wave reads these choices); a search that does not
+                # bracket its choices yet grows, and its new values run in the next round
+                pending = [(key, name) for key, name in pending
+                           if self.grown(self.variants[key], name, self.stack_records(self.variants[key], name))]
         return super().run(keys, tasks, desc)
 
 
