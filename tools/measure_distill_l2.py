@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 from ikd_lib.core.results import paired_p_value
+from ikd_lib.core.store import git_revision
 from ikd_lib.core.tables import build_table
 from ikd_lib.movielens.experiment import MovieLensExperiment
 from ikd_lib.movielens.profiles import get_profile
@@ -46,6 +47,8 @@ def main() -> None:
     genres = tuple(parser.parse_args().genres)
     results = {mode: cells(mode, genres) for mode in ("student", "own")}
     print("# Each method's own L2, or the Student's? (tools/measure_distill_l2.py)\n")
+    print(f"Profile `cpu`, seeds 0-4, genres {', '.join(genres)}; every search grown until it brackets; "
+          f"run at git {git_revision()}. The decision it informs: docs/protocol.md (\"Each method's own L2?\").\n")
     for mode, (_, run) in results.items():
         print(f"- distill_l2 = {mode}: {run['computed']} of {run['stacks']} stacks computed, {run['wall_s']:.0f} s")
     for genre in genres:
