@@ -87,11 +87,13 @@ figures: data
 test: data lint
 	$(PY) -m pytest -q
 
-# ruff (pinned in constraints.txt), configured in pyproject.toml's [tool.ruff]: the library, the
-# tests, the tools and the notebooks' text (notebooks/<name>.py; the .ipynb pairs are synced from them).
+# ruff (pinned in constraints.txt), configured in pyproject.toml's [tool.ruff]: the linter and the
+# formatter (`ruff format $(LINTED)` fixes what the check finds) over the library, the tests, the
+# tools and the notebooks' text (notebooks/<name>.py; `make notebooks` syncs the .ipynb pairs).
 LINTED := ikd_lib tests tools $(wildcard notebooks/*.py)
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 
 # Mutation testing of the core's rule modules (docs/mutation.md): mutmut, pinned, against the
 # fast tests named in pyproject.toml; not part of `make test` (hours on 2 cores). One module at

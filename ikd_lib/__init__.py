@@ -5,6 +5,7 @@ classes, the training loop, the results store, choices, tables, figures, worker
 processes); each track (`movielens/`, ...) owns its data, models, teacher, experiment
 and tables. `report` is what the notebooks call. See README.md for a map.
 """
+
 # First, before anything imports torch: the floating-point pins (core/determinism.py).
 from .core.determinism import apply_pins, set_pinned_env
 

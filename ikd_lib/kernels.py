@@ -14,6 +14,7 @@ OpenBLAS kernels (core/blas.py). A machine whose bits differ is told the first o
 differs in each entry (its name, shape and position), not a table cell hours later.
 `make verify` prints this verdict first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,10 +41,32 @@ from .core.parallel import single_thread
 from .core.train import make_optimizers
 
 REFERENCE = Path(__file__).with_name("kernels_reference.json")
-SKIPPED = ("aten.detach", "aten.view", "aten._unsafe_view", "aten.alias", "aten.t.", "aten.transpose",
-           "aten.permute", "aten.expand", "aten.unsqueeze", "aten.squeeze", "aten.select", "aten.slice",
-           "aten.split", "aten.unbind", "aten.lift_fresh", "aten.empty", "aten.zeros_like", "aten.ones_like",
-           "aten.is_same_size", "aten._to_copy", "aten.clone", "aten.copy_", "aten.new_empty", "aten.zero_")
+SKIPPED = (
+    "aten.detach",
+    "aten.view",
+    "aten._unsafe_view",
+    "aten.alias",
+    "aten.t.",
+    "aten.transpose",
+    "aten.permute",
+    "aten.expand",
+    "aten.unsqueeze",
+    "aten.squeeze",
+    "aten.select",
+    "aten.slice",
+    "aten.split",
+    "aten.unbind",
+    "aten.lift_fresh",
+    "aten.empty",
+    "aten.zeros_like",
+    "aten.ones_like",
+    "aten.is_same_size",
+    "aten._to_copy",
+    "aten.clone",
+    "aten.copy_",
+    "aten.new_empty",
+    "aten.zero_",
+)
 
 
 def _digest(t) -> str | None:
@@ -89,6 +112,7 @@ def traced():
 def _ratings(n_users=943, n_items=1682, n=12_000, seed=0):
     """A synthetic genre with MovieLens-100K's users and items (the students' shapes)."""
     from .workshop import toy_ratings
+
     return toy_ratings(n_users=n_users, n_items=n_items, n=n, seed=seed)
 
 
@@ -96,31 +120,46 @@ def movielens_entries() -> dict:
     from .movielens.models import FrozenTeacher, RatingModel
     from .movielens.profiles import get_profile
     from .movielens.tasks import attach_teacher, rating_task
+
     profile = get_profile("cpu")
     task = rating_task("synthetic", _ratings(), 943, 1682)
-    teacher = freeze(RatingModel(profile.teacher, 943, 1682, (0, 1, 2, 3, 4), task.rating_offset, "teacher",
-                                 interactions=task.train.inputs))
+    teacher = freeze(
+        RatingModel(
+            profile.teacher, 943, 1682, (0, 1, 2, 3, 4), task.rating_offset, "teacher", interactions=task.train.inputs
+        )
+    )
     attach_teacher(task, teacher)
     seeds = tuple(s % 5 for s in range(15))
     index = torch.tensor(seeds)
     cfg = profile.student_train
-    order = torch.stack([torch.randperm(len(task.train), generator=torch.Generator().manual_seed(s))
-                         for s in range(15)])
+    order = torch.stack(
+        [torch.randperm(len(task.train), generator=torch.Generator().manual_seed(s)) for s in range(15)]
+    )
     entries = {}
     for name, td in (("kd", None), ("fitnet", None), ("hybrid", None), ("td", TDConfig(noise_std=0.1))):
+
         def step(name=name, td=td):
-            student = RatingModel(profile.student, 943, 1682, seeds, task.rating_offset, "student",
-                                  interactions=task.train.inputs, l2=3.0)
-            method = build_method(name, student, FrozenTeacher(teacher, index),
-                                  torch.tensor([1.0, 10.0, 100.0] * 5), task, td, noise_seed=1)
+            student = RatingModel(
+                profile.student, 943, 1682, seeds, task.rating_offset, "student", interactions=task.train.inputs, l2=3.0
+            )
+            method = build_method(
+                name,
+                student,
+                FrozenTeacher(teacher, index),
+                torch.tensor([1.0, 10.0, 100.0] * 5),
+                task,
+                td,
+                noise_seed=1,
+            )
             optimizers = make_optimizers(method, cfg)
-            batch = task.batch("train", order[:, :cfg.batch_size_for(len(task.train))], index, method.teacher_states)
+            batch = task.batch("train", order[:, : cfg.batch_size_for(len(task.train))], index, method.teacher_states)
             total = method.objective(method.forward_train(batch)[1])
             total.sum().backward()
             for opt in optimizers.values():
                 opt.step()
             method.eval()
             return task.evaluate(method, "valid")
+
         entries[f"movielens {name}: a training step of 15 replicas, then RMSE"] = step
     return entries
 
@@ -132,6 +171,7 @@ def vision_entries() -> dict:
     from .vision.profiles import get_profile
     from .vision.tasks import ImageSplits, attach_teacher, image_task
     from .vision.teacher import PROBE_L2S, augment
+
     profile = get_profile("cpu")
     cfg = profile.vit
     g = torch.Generator().manual_seed(0)
@@ -139,6 +179,7 @@ def vision_entries() -> dict:
 
     def images(n):
         return torch.randint(0, 256, (n, 3, size, size), generator=g, dtype=torch.uint8)
+
     split = lambda n: ImageSplit(images(n), torch.randint(0, 10, (n,), generator=g), torch.arange(n))  # noqa: E731
     splits = ImageSplits("synthetic", tuple(map(str, range(10))), split(256), split(64), split(64), "synthetic")
     vit = build_vit(cfg, cfg.teacher_depth, 130, seed=0)
@@ -146,8 +187,9 @@ def vision_entries() -> dict:
 
     def pretrain_step():
         model = TappedViT(vit, cfg.low_block, 0)
-        optimiser = PinnedAdam(vit.parameters(), lr=profile.pretrain.lr, weight_decay=profile.pretrain.weight_decay,
-                               decoupled=True)
+        optimiser = PinnedAdam(
+            vit.parameters(), lr=profile.pretrain.lr, weight_decay=profile.pretrain.weight_decay, decoupled=True
+        )
         batch = augment(splits.train.x[:batch_size], torch.Generator().manual_seed(1))
         loss = F.cross_entropy(model(batch)[0][0], torch.randint(0, 130, (len(batch),), generator=g))
         loss.backward()
@@ -167,6 +209,7 @@ def vision_entries() -> dict:
             loss = F.cross_entropy(x @ weight + bias, y) + PROBE_L2S[1] * weight.pow(2).sum()
             loss.backward()
             return loss
+
         opt.step(closure)
         return weight
 
@@ -186,13 +229,17 @@ def vision_entries() -> dict:
                 opt.step()
             method.eval()
             return task.evaluate(method, "valid")
+
         return step
 
-    return {"vit teacher: a pre-training step (augmentation, cross-entropy, AdamW)": pretrain_step,
-            "vit probe: the L-BFGS fit (strong Wolfe line search)": probe_fit,
-            "vit kd: a student's training step, then accuracy": student_step("kd"),
-            "vit td: a student's training step (noise on), then accuracy": student_step("td", TDConfig(noise_std=0.1,
-                                                                                                  message_dim=16))}
+    return {
+        "vit teacher: a pre-training step (augmentation, cross-entropy, AdamW)": pretrain_step,
+        "vit probe: the L-BFGS fit (strong Wolfe line search)": probe_fit,
+        "vit kd: a student's training step, then accuracy": student_step("kd"),
+        "vit td: a student's training step (noise on), then accuracy": student_step(
+            "td", TDConfig(noise_std=0.1, message_dim=16)
+        ),
+    }
 
 
 def fingerprint() -> dict[str, list[tuple[str, str, str]]]:
@@ -235,14 +282,20 @@ def encode(entries: dict) -> dict:
     "name-index:shape:hash" words (a hash's first 8 hex digits name a difference well enough)."""
     names = sorted({op for rows in entries.values() for op, _, _ in rows})
     index = {n: i for i, n in enumerate(names)}
-    return {"names": names, "entries": {entry: " ".join(f"{index[op]}:{shape}:{h[:8]}" for op, shape, h in rows)
-                                        for entry, rows in entries.items()}}
+    return {
+        "names": names,
+        "entries": {
+            entry: " ".join(f"{index[op]}:{shape}:{h[:8]}" for op, shape, h in rows) for entry, rows in entries.items()
+        },
+    }
 
 
 def decode(stored: dict) -> dict:
     names = stored["names"]
-    return {entry: [(names[int(i)], shape, h) for i, shape, h in (word.split(":") for word in words.split())]
-            for entry, words in stored["entries"].items()}
+    return {
+        entry: [(names[int(i)], shape, h) for i, shape, h in (word.split(":") for word in words.split())]
+        for entry, words in stored["entries"].items()
+    }
 
 
 def check(verbose: bool = True) -> bool:
@@ -252,12 +305,20 @@ def check(verbose: bool = True) -> bool:
     ok = all(line.startswith("same") for line in lines)
     if verbose:
         pins = pin_report()
-        print(f"make verify-kernels: this machine {pins['cpu']} (probe {pins['probe']}); "
-              f"reference {reference['machine']['cpu']} (probe {reference['machine']['probe']})")
+        print(
+            f"make verify-kernels: this machine {pins['cpu']} (probe {pins['probe']}); "
+            f"reference {reference['machine']['cpu']} (probe {reference['machine']['probe']})"
+        )
         print("\n".join("  " + line for line in lines))
-        print("kernels: " + ("every operation computes the reference's bits" if ok else
-                             "this machine computes other bits for the operations named above "
-                             "(docs/reproducibility.md says what to do)"))
+        print(
+            "kernels: "
+            + (
+                "every operation computes the reference's bits"
+                if ok
+                else "this machine computes other bits for the operations named above "
+                "(docs/reproducibility.md says what to do)"
+            )
+        )
     return ok
 
 
@@ -268,9 +329,21 @@ def main(argv=None) -> int:
     if args.write:
         pins = pin_report()
         entries = fingerprint()
-        REFERENCE.write_text(json.dumps({"machine": {"cpu": pins["cpu"], "probe": pins["probe"],
-                                                     "torch": torch.__version__, "numpy": np.__version__},
-                                         **encode(entries)}, indent=0) + "\n")
+        REFERENCE.write_text(
+            json.dumps(
+                {
+                    "machine": {
+                        "cpu": pins["cpu"],
+                        "probe": pins["probe"],
+                        "torch": torch.__version__,
+                        "numpy": np.__version__,
+                    },
+                    **encode(entries),
+                },
+                indent=0,
+            )
+            + "\n"
+        )
         print(f"wrote {REFERENCE}: {sum(len(v) for v in entries.values())} operations in {len(entries)} entries")
         return 0
     return 0 if check() else 1

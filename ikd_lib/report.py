@@ -8,6 +8,7 @@ Output folders: the default `cpu` profile writes to `tables/` and `figures/` (co
 every other profile to `runs/<profile>/tables` and `runs/<profile>/figures`, so a smoke or
 paper run never overwrites the committed tables.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,7 +20,7 @@ from .core.store import REPO_ROOT, runs_dir
 from .core.tables import build_table, expand, render_markdown, write_table
 
 DEFAULT_PROFILE = "cpu"
-COMMITTED_PROFILE = DEFAULT_PROFILE   # the profile whose tables and figures are committed
+COMMITTED_PROFILE = DEFAULT_PROFILE  # the profile whose tables and figures are committed
 # The paper's published values, installed with the package (package-data in pyproject.toml)
 PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.json"
 
@@ -27,9 +28,10 @@ PAPER_RESULTS = Path(__file__).resolve().parent / "paper_results.json"
 @dataclass(frozen=True)
 class Track:
     """How to build a track's experiment and which tables it owns (imported lazily)."""
+
     name: str
-    module: str            # "ikd_lib.movielens"
-    store_subdir: str      # where its results store lives inside runs/<profile>/
+    module: str  # "ikd_lib.movielens"
+    store_subdir: str  # where its results store lives inside runs/<profile>/
 
     def experiment(self, profile: str = DEFAULT_PROFILE, tasks=None, seeds=None, **kwargs):
         experiment_module = importlib.import_module(f"{self.module}.experiment")
@@ -68,13 +70,14 @@ def paper_results() -> dict:
     """The paper's published values, for side-by-side display only. A missing or malformed
     file is an error that names it (core/paper.py, read_paper_values)."""
     from .core.paper import read_paper_values
+
     return read_paper_values(paper_results_path())
 
 
-def experiment(profile: str = DEFAULT_PROFILE, track: str = "movielens", tasks=None, seeds=None,
-               genres=None, **kwargs):
+def experiment(profile: str = DEFAULT_PROFILE, track: str = "movielens", tasks=None, seeds=None, genres=None, **kwargs):
     """A track's experiment for a profile, optionally on fewer tasks (genres, datasets) or seeds."""
     from .core.config import check_choice
+
     check_choice("track", track, tuple(TRACKS))
     return TRACKS[track].experiment(profile, tasks=tasks or genres, seeds=seeds, **kwargs)
 
@@ -96,8 +99,11 @@ def table(exp, table_key: str, variants=None, write: bool = True):
     if write:
         where = f" -> {write_table(built, output_dirs(exp.profile.name)[0], paper_results())[0]}"
     run = exp.last_run
-    print(f"{table_key}: {len(built.cells)} cells from {len(records)} runs; {run['computed']} of {run['stacks']} "
-          f"stacks computed now, in {run['wall_s']:.0f} s{where}", flush=True)
+    print(
+        f"{table_key}: {len(built.cells)} cells from {len(records)} runs; {run['computed']} of {run['stacks']} "
+        f"stacks computed now, in {run['wall_s']:.0f} s{where}",
+        flush=True,
+    )
     return built
 
 
@@ -114,8 +120,10 @@ def describe_vision(exp) -> None:
     )
     for name in exp.profile.datasets:
         probe = exp.probe(name)
-        print(f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "
-              f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)")
+        print(
+            f"linear probe on {name}: validation accuracy {probe['accuracy']['valid']:.4f}, "
+            f"test {probe['accuracy']['test']:.4f} (L2 {probe['info']['l2']:g}, fitted on the training split only)"
+        )
 
 
 def show_selection(exp, table_key: str, built, task: str | None = None) -> None:
@@ -126,15 +134,17 @@ def show_selection(exp, table_key: str, built, task: str | None = None) -> None:
 
     from .core.config import check_choice
     from .core.plots import plot_selection
+
     task = task or exp.task_names[0]
     check_choice("task", task, exp.task_names)
-    records = exp.run(table_variants(table_key, exp), desc=table_key)   # from the store
+    records = exp.run(table_variants(table_key, exp), desc=table_key)  # from the store
     metric = importlib.import_module(f"{TRACKS[exp.track].module}.figures").FIGURE_METRIC
     fig = plot_selection(built, records, task, metric, exp.store.root)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     try:
         from IPython.display import Image, display
+
         display(Image(data=buffer.getvalue()))
     except ImportError:
         print(f"(the selection figure of {table_key} · {task}: {len(buffer.getvalue()):,} bytes of PNG)")
@@ -145,6 +155,7 @@ def show(table) -> None:
     text = render_markdown(table, paper_results().get(table.spec.paper_key or ""))
     try:
         from IPython.display import Markdown, display
+
         display(Markdown(text))
     except ImportError:
         print(text)
@@ -156,6 +167,7 @@ def paper_tables(profile: str = DEFAULT_PROFILE) -> dict:
     tables beside it whichever track ran last. A table without a CSV gives none ("not run");
     nothing is computed."""
     from .core.tables import read_csv
+
     tables_dir = output_dirs(profile)[0]
     tables = {}
     for track in TRACKS.values():
@@ -170,4 +182,5 @@ def write_paper_vs_ours(profile: str = DEFAULT_PROFILE) -> Path:
     """tables/paper_vs_ours.md (or runs/<profile>/tables/…) from the table CSVs beside it and
     the paper's published values."""
     from .core.paper import write_paper_vs_ours as write
+
     return write(paper_tables(profile), paper_results(), output_dirs(profile)[0])

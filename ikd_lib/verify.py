@@ -16,6 +16,7 @@ row by row of its CSV: per-seed values, means, standard errors and p-values.
 First of all it runs `make verify-kernels` (kernels.py): on a machine whose kernels compute
 other bits, the operation that differs is named before any table is regenerated.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,15 @@ from .core.determinism import REFERENCE_PROBE, pin_report
 from .core.tables import cell_text, render_markdown
 from .report import COMMITTED_PROFILE, TRACKS, output_dirs, table, track_of
 
-FIELDS = ("mean_test", "se", "test_per_seed", "variant_per_seed", "distill_weight_per_seed", "l2_per_seed",
-          "significant")
+FIELDS = (
+    "mean_test",
+    "se",
+    "test_per_seed",
+    "variant_per_seed",
+    "distill_weight_per_seed",
+    "l2_per_seed",
+    "significant",
+)
 
 
 def committed_cells(table_key: str, tables_dir: Path) -> tuple[dict, dict]:
@@ -68,6 +76,7 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
     """Every difference between a regenerated table and the committed one, as lines. A cell
     regenerated for fewer seeds is compared seed by seed (values and choices)."""
     from .core.tables import render_csv
+
     fresh = {(r["row"], r["task"]): r for r in csv.DictReader(render_csv(built).splitlines())}
     problems = []
     for (label, task), new in fresh.items():
@@ -76,27 +85,32 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
             problems.append(f"{label} · {task}: not in the committed table")
             continue
         seeds = new["seeds"].split()
-        if seeds != old["seeds"].split():     # a subset of the seeds: per-seed values and choices only
+        if seeds != old["seeds"].split():  # a subset of the seeds: per-seed values and choices only
             if not set(seeds) <= set(old["seeds"].split()):
                 problems.append(f"{label} · {task}: seeds {seeds} are not among the committed {old['seeds']}")
                 continue
             was, now = _per_seed(old, seeds), _per_seed(new, seeds)
-            problems += [f"{label} · {task}: seeds {' '.join(seeds)}: {f} {was[f]!r} -> {now[f]!r}"
-                         for f in PER_SEED if was[f] != now[f]]
+            problems += [
+                f"{label} · {task}: seeds {' '.join(seeds)}: {f} {was[f]!r} -> {now[f]!r}"
+                for f in PER_SEED
+                if was[f] != now[f]
+            ]
             continue
         changed = [f for f in FIELDS if old[f] != new[f]]
         if changed:
             se = math.hypot(float(old["se"]), float(new["se"])) or float("nan")
             shift = (float(new["mean_test"]) - float(old["mean_test"])) / se
-            line = (f"{label} · {task}: {float(old['mean_test']):.4f} -> {float(new['mean_test']):.4f} "
-                    f"({shift:+.2f} SE); changed: " + ", ".join(
-                        f"{f} {old[f]!r} -> {new[f]!r}" for f in changed if f not in ("mean_test", "se")))
+            line = (
+                f"{label} · {task}: {float(old['mean_test']):.4f} -> {float(new['mean_test']):.4f} "
+                f"({shift:+.2f} SE); changed: "
+                + ", ".join(f"{f} {old[f]!r} -> {new[f]!r}" for f in changed if f not in ("mean_test", "se"))
+            )
             problems.append(line)
         old_text = committed_texts.get((label, task))
         new_text = cell_text(built, label, task)
         if old_text is not None and old_text != new_text and seeds == old["seeds"].split():
             problems.append(f"{label} · {task}: rendered {old_text!r} -> {new_text!r} (bold, † or ‡ changed)")
-    for (label, task) in committed_rows:
+    for label, task in committed_rows:
         if task in built.genres and (label, task) not in fresh:
             problems.append(f"{label} · {task}: in the committed table, missing from the regeneration")
     return problems
@@ -108,8 +122,10 @@ STUDY_FIELDS = ("mean", "se", "values_per_seed", "p_value", "significant")
 def compare_study(fresh_csv: str, committed_csv: Path) -> list[str]:
     """Every difference between a regenerated reviewers' study and the committed CSV, row by
     row (section, row, column, quantity); a row regenerated for fewer seeds, seed by seed."""
+
     def rows(text):
         return {(r["section"], r["row"], r["task"], r["quantity"]): r for r in csv.DictReader(text.splitlines())}
+
     fresh, committed = rows(fresh_csv), rows(committed_csv.read_text())
     problems = []
     for key, new in fresh.items():
@@ -135,12 +151,20 @@ def verify_study(tables_dir: Path, tasks, seeds, workdir: Path) -> list[str]:
     """Regenerate the reviewers' study (its genres and seeds, or a subset) and compare it."""
     from .movielens import reviewers_tables
     from .movielens.reviewers import make_reviewers_experiment
-    exp = make_reviewers_experiment(COMMITTED_PROFILE, genres=tasks, seeds=seeds, cache_dir=workdir / "cache",
-                                    store_root=workdir / "store" / "reviewers")
+
+    exp = make_reviewers_experiment(
+        COMMITTED_PROFILE,
+        genres=tasks,
+        seeds=seeds,
+        cache_dir=workdir / "cache",
+        store_root=workdir / "store" / "reviewers",
+    )
     study = reviewers_tables.build_study(exp, exp.run_study())
     problems = compare_study(reviewers_tables.render_study_csv(study), tables_dir / "reviewers.csv")
-    print(f"\nreviewers ({', '.join(exp.profile.genres)}; seeds {' '.join(map(str, exp.profile.seeds))}): "
-          f"{'identical' if not problems else f'{len(problems)} differences'}")
+    print(
+        f"\nreviewers ({', '.join(exp.profile.genres)}; seeds {' '.join(map(str, exp.profile.seeds))}): "
+        f"{'identical' if not problems else f'{len(problems)} differences'}"
+    )
     for line in problems:
         print("  - " + line)
     return problems
@@ -156,6 +180,7 @@ def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
 
     from .core.store import cache_root
     from .vision.teacher import weights_hash
+
     found = re.search(r"weights sha256 `([0-9a-f]+)`", (tables_dir / f"{key}.md").read_text())
     if not found:
         return None
@@ -171,22 +196,36 @@ def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", nargs="*", default=None, help="table keys (default: every committed table)")
-    parser.add_argument("--genres", "--tasks", "--datasets", nargs="*", default=None, dest="tasks",
-                        help="columns to regenerate (default: all of the table's)")
-    parser.add_argument("--seeds", nargs="*", type=int, default=None,
-                        help="seeds to regenerate (default: all); compared seed by seed")
-    parser.add_argument("--fresh-teacher", action="store_true",
-                        help="train the ViT teacher again even when a cached one has the committed weights")
+    parser.add_argument(
+        "--genres",
+        "--tasks",
+        "--datasets",
+        nargs="*",
+        default=None,
+        dest="tasks",
+        help="columns to regenerate (default: all of the table's)",
+    )
+    parser.add_argument(
+        "--seeds", nargs="*", type=int, default=None, help="seeds to regenerate (default: all); compared seed by seed"
+    )
+    parser.add_argument(
+        "--fresh-teacher",
+        action="store_true",
+        help="train the ViT teacher again even when a cached one has the committed weights",
+    )
     parser.add_argument("--keep", default=None, help="keep the temporary store and cache in this folder")
     args = parser.parse_args(argv)
     tables_dir = output_dirs(COMMITTED_PROFILE)[0]
-    keys = args.tables or [k for track in TRACKS.values() for k in track.tables()
-                           if (tables_dir / f"{k}.csv").exists()] + ["reviewers"]
+    keys = args.tables or [
+        k for track in TRACKS.values() for k in track.tables() if (tables_dir / f"{k}.csv").exists()
+    ] + ["reviewers"]
     kernels_ok = kernels.check()
     pins = pin_report()
-    print(f"machine: {pins['cpu']}; floating-point probe {pins['probe']} "
-          f"({'matches' if pins['probe_matches_reference'] else 'DIFFERS from'} the reference machine's "
-          f"{REFERENCE_PROBE}); OpenBLAS kernels {pins['openblas_core']}; pins {'on' if pins['pinned'] else 'OFF'}")
+    print(
+        f"machine: {pins['cpu']}; floating-point probe {pins['probe']} "
+        f"({'matches' if pins['probe_matches_reference'] else 'DIFFERS from'} the reference machine's "
+        f"{REFERENCE_PROBE}); OpenBLAS kernels {pins['openblas_core']}; pins {'on' if pins['pinned'] else 'OFF'}"
+    )
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ikd-verify-"))
     start = time.perf_counter()
     experiments, total = {}, []
@@ -200,16 +239,22 @@ def main(argv=None) -> int:
                 said = reuse_cached_teacher(tables_dir, key, workdir / "cache")
                 if said:
                     print(said)
-            experiments[track.name] = track.experiment(COMMITTED_PROFILE, tasks=args.tasks, seeds=args.seeds,
-                                                       cache_dir=workdir / "cache",
-                                                       store_root=workdir / "store" / track.name)
+            experiments[track.name] = track.experiment(
+                COMMITTED_PROFILE,
+                tasks=args.tasks,
+                seeds=args.seeds,
+                cache_dir=workdir / "cache",
+                store_root=workdir / "store" / track.name,
+            )
         exp = experiments[track.name]
         built = table(exp, key, write=False)
         rows, texts = committed_cells(key, tables_dir)
         problems = compare(built, rows, texts)
         total += problems
-        print(f"\n{key} ({', '.join(exp.task_names)}): {len(built.cells)} cells regenerated, "
-              f"{'identical' if not problems else f'{len(problems)} differences'}")
+        print(
+            f"\n{key} ({', '.join(exp.task_names)}): {len(built.cells)} cells regenerated, "
+            f"{'identical' if not problems else f'{len(problems)} differences'}"
+        )
         for line in problems:
             print("  - " + line)
         if problems:

@@ -4,6 +4,7 @@ plots of messages) stays in the notebook; this module holds only what would dist
 a synthetic toy rating problem, the live training plot, reading the committed Table 3, and
 a mean with its standard error.
 """
+
 from __future__ import annotations
 
 import csv
@@ -80,12 +81,14 @@ def toy_ratings(n_users: int = 60, n_items: int = 40, n: int = 3000, seed: int =
     users, items = rng.integers(0, n_users, n), rng.integers(0, n_items, n)
     rating = np.clip(3 + (u_f[users] * i_f[items]).sum(1) + 0.3 * rng.normal(size=n), 1, 5)
     split = np.array(["train"] * int(0.8 * n) + ["valid"] * int(0.1 * n) + ["test"] * (n - int(0.9 * n)))
-    return pd.DataFrame({"user": users, "item": items, "rating": rating.astype("float32"),
-                         "split": rng.permutation(split)})
+    return pd.DataFrame(
+        {"user": users, "item": items, "rating": rating.astype("float32"), "split": rng.permutation(split)}
+    )
 
 
-def toy_problem(message_dim: int = 2, k_rounds: int = 3, distill_weight: float = 1.0,
-                teacher_epochs: int = 15, seed: int = 0):
+def toy_problem(
+    message_dim: int = 2, k_rounds: int = 3, distill_weight: float = 1.0, teacher_epochs: int = 15, seed: int = 0
+):
     """A synthetic rating task, a small teacher trained on it (a second or two), and a fresh
     TD student (one replica) whose messages have `message_dim` numbers.
 
@@ -94,24 +97,56 @@ def toy_problem(message_dim: int = 2, k_rounds: int = 3, distill_weight: float =
     n_users, n_items = 60, 40
     task = rating_task("toy", toy_ratings(n_users, n_items), n_users, n_items)
     seeds = (seed,)
-    teacher = RatingModel(RatingModelConfig(emb_dim=8, width=12, emb_std=0.1), n_users, n_items, seeds,
-                          task.rating_offset, "teacher", interactions=task.train.inputs, l2=0.01)
-    train_stack(Method(teacher, None, torch.zeros(1), task), task,
-                TrainConfig(max_epochs=teacher_epochs, patience=3, batch_size=256), seeds, progress=False)
+    teacher = RatingModel(
+        RatingModelConfig(emb_dim=8, width=12, emb_std=0.1),
+        n_users,
+        n_items,
+        seeds,
+        task.rating_offset,
+        "teacher",
+        interactions=task.train.inputs,
+        l2=0.01,
+    )
+    train_stack(
+        Method(teacher, None, torch.zeros(1), task),
+        task,
+        TrainConfig(max_epochs=teacher_epochs, patience=3, batch_size=256),
+        seeds,
+        progress=False,
+    )
     attach_teacher(task, freeze(teacher))
-    student = RatingModel(RatingModelConfig(emb_dim=4, width=8, emb_std=0.1), n_users, n_items, seeds,
-                          task.rating_offset, "student", interactions=task.train.inputs, l2=0.01,
-                          bias_start=best_baseline(task)[:2])
+    student = RatingModel(
+        RatingModelConfig(emb_dim=4, width=8, emb_std=0.1),
+        n_users,
+        n_items,
+        seeds,
+        task.rating_offset,
+        "student",
+        interactions=task.train.inputs,
+        l2=0.01,
+        bias_start=best_baseline(task)[:2],
+    )
     teacher_index = torch.tensor([0])
-    method = build_method("td", student, FrozenTeacher(teacher, teacher_index), torch.tensor([distill_weight]),
-                          task, TDConfig(message_dim=message_dim, k_rounds=k_rounds))
+    method = build_method(
+        "td",
+        student,
+        FrozenTeacher(teacher, teacher_index),
+        torch.tensor([distill_weight]),
+        task,
+        TDConfig(message_dim=message_dim, k_rounds=k_rounds),
+    )
     return task, method, teacher_index
 
 
 # ---------------------------------------------------------------- the live training plot
-DIAGNOSTIC_LOSSES = ("penalty",)   # shown nowhere: the model's own L2, not part of the story
-LOSS_LABELS = {"task": "L_task = mean (ŷ - y)², stars²", "kd": "KD: d(ŷ, teacher's ŷ)",
-               "interact": "L_interact", "message": "L_MC", "state": "L_SC"}
+DIAGNOSTIC_LOSSES = ("penalty",)  # shown nowhere: the model's own L2, not part of the story
+LOSS_LABELS = {
+    "task": "L_task = mean (ŷ - y)², stars²",
+    "kd": "KD: d(ŷ, teacher's ŷ)",
+    "interact": "L_interact",
+    "message": "L_MC",
+    "state": "L_SC",
+}
 
 
 class LiveCurves:
@@ -144,21 +179,35 @@ class LiveCurves:
     def __call__(self, epoch: int, epoch_log: dict) -> None:
         self.valid[self.current] = epoch_log["valid_metric"].mean(1)
         self.losses[self.current] = {
-            name[len("train_"):]: values.mean(1) for name, values in epoch_log.items()
-            if name.startswith("train_") and not name.startswith("train_interact_round")
-            and name[len("train_"):] not in DIAGNOSTIC_LOSSES}
+            name[len("train_") :]: values.mean(1)
+            for name, values in epoch_log.items()
+            if name.startswith("train_")
+            and not name.startswith("train_interact_round")
+            and name[len("train_") :] not in DIAGNOSTIC_LOSSES
+        }
         self._draw()
         self.handle.update(self.fig)
 
     def _draw(self) -> None:
         ax = self.ax_rmse
         ax.clear()
-        ax.axhline(self.start_rmse, color="black", linestyle=":", linewidth=1,
-                   label=f"untrained student ({self.start_rmse:.4f})")
+        ax.axhline(
+            self.start_rmse,
+            color="black",
+            linestyle=":",
+            linewidth=1,
+            label=f"untrained student ({self.start_rmse:.4f})",
+        )
         for name, curve in self.valid.items():
             epochs = np.arange(len(curve) + 1)
-            ax.plot(epochs, np.concatenate([[self.start_rmse], curve]), marker="o", markersize=3,
-                    color=self.COLOURS.get(name), label=name)
+            ax.plot(
+                epochs,
+                np.concatenate([[self.start_rmse], curve]),
+                marker="o",
+                markersize=3,
+                color=self.COLOURS.get(name),
+                label=name,
+            )
         ax.set_xlabel("epoch (0 = before training)")
         ax.set_ylabel("validation RMSE (stars), mean over seeds")
         ax.set_title("Validation error while training (lower is better)")

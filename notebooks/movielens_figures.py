@@ -43,7 +43,7 @@ from IPython.display import Image
 from ikd_lib.core.plots import save_figure
 from ikd_lib.movielens import figures
 
-records = exp.run(methods)     # every variant; finished runs come from the store
+records = exp.run(methods)  # every variant; finished runs come from the store
 figures_dir = report.output_dirs(exp.profile.name)[1]
 
 # %%
@@ -74,7 +74,13 @@ print(png, pdf, sep="\n")
 Image(filename=str(png))
 
 # %%
-print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
-      f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")
-print("teacher RMSE on all genres per seed, validation:", [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
-      "test:", [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]])
+print(
+    f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
+    f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)"
+)
+print(
+    "teacher RMSE on all genres per seed, validation:",
+    [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
+    "test:",
+    [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]],
+)

@@ -42,7 +42,7 @@ from ikd_lib.movielens.reviewers import make_reviewers_experiment
 
 exp = make_reviewers_experiment(profile, genres=genres, seeds=seeds)
 print(f"profile {exp.profile.name}: genres {exp.profile.genres}, seeds {exp.profile.seeds}")
-records = exp.run_study()     # only the runs not in the store yet
+records = exp.run_study()  # only the runs not in the store yet
 tables_dir, figures_dir = report.output_dirs(exp.profile.name)
 
 # %%

@@ -50,7 +50,13 @@ report.show(table3)
 report.show_selection(exp, "table3", table3, selection_task)
 
 # %%
-print(f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
-      f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)")
-print("teacher RMSE on all genres per seed, validation:", [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
-      "test:", [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]])
+print(
+    f"teacher {exp.teacher_summary['config_hash']}: {exp.teacher_summary['parameters']:,} parameters, "
+    f"student {exp.student_parameters:,} ({exp.teacher_summary['parameters'] / exp.student_parameters:.1f}x)"
+)
+print(
+    "teacher RMSE on all genres per seed, validation:",
+    [round(v, 4) for v in exp.teacher_summary["valid_rmse"]],
+    "test:",
+    [round(v, 4) for v in exp.teacher_summary["test_rmse_all_genres"]],
+)

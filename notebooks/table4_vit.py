@@ -37,7 +37,7 @@ selection_task = None
 from ikd_lib import report
 
 exp = report.experiment(profile, track="vision", tasks=datasets, seeds=seeds)
-report.describe_vision(exp)   # the profile, the teacher and each dataset's linear probe
+report.describe_vision(exp)  # the profile, the teacher and each dataset's linear probe
 
 # %%
 table4 = report.table(exp, "table4", variants=methods)

@@ -35,7 +35,7 @@ methods = None
 from ikd_lib import report
 
 exp = report.experiment(profile, track="vision", tasks=datasets, seeds=seeds)
-report.describe_vision(exp)   # the profile, the teacher and each dataset's linear probe
+report.describe_vision(exp)  # the profile, the teacher and each dataset's linear probe
 
 # %%
 from IPython.display import Image
@@ -43,7 +43,7 @@ from IPython.display import Image
 from ikd_lib.core.plots import save_figure
 from ikd_lib.vision import figures
 
-records = exp.run(methods)     # every variant; finished runs come from the store
+records = exp.run(methods)  # every variant; finished runs come from the store
 figures_dir = report.output_dirs(exp.profile.name)[1]
 
 # %%

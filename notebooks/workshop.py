@@ -38,12 +38,12 @@
 
 # %% tags=["parameters"]
 # Parameters (papermill overrides these: papermill workshop.ipynb out.ipynb -p profile smoke -p solutions True)
-profile = "cpu"          # "cpu": the class default; "smoke": a quick check (a weak teacher, seconds)
-genre = "Western"        # the student's task: the ratings of one (sparse) MovieLens genre
-epochs = 12              # epochs of the live training in section 5
-exercise_epochs = 8      # epochs of every run in the exercises (section 6)
-solutions = False        # True: run every exercise's solution cell (CI sets this)
-results_path = None      # a JSON file for the key numbers of this run (the tests read it); None: not written
+profile = "cpu"  # "cpu": the class default; "smoke": a quick check (a weak teacher, seconds)
+genre = "Western"  # the student's task: the ratings of one (sparse) MovieLens genre
+epochs = 12  # epochs of the live training in section 5
+exercise_epochs = 8  # epochs of every run in the exercises (section 6)
+solutions = False  # True: run every exercise's solution cell (CI sets this)
+results_path = None  # a JSON file for the key numbers of this run (the tests read it); None: not written
 
 # %%
 # %matplotlib inline
@@ -73,8 +73,15 @@ from ikd_lib.core.train import train_stack
 from ikd_lib.movielens.data import genre_counts, genre_task, load_movielens
 from ikd_lib.movielens.models import count_parameters
 
-results = {"profile": profile, "genre": genre, "epochs": epochs, "exercise_epochs": exercise_epochs,
-           "solutions": solutions, "timings_s": {}, "exercises": {}}
+results = {
+    "profile": profile,
+    "genre": genre,
+    "epochs": epochs,
+    "exercise_epochs": exercise_epochs,
+    "solutions": solutions,
+    "timings_s": {},
+    "exercises": {},
+}
 section_starts = {}
 
 
@@ -101,14 +108,16 @@ def per_seed(values, digits=4):
 # %%
 section("1 the problem")
 ml = load_movielens()
-counts = genre_counts(ml)                                    # ratings per genre, dense to sparse
+counts = genre_counts(ml)  # ratings per genre, dense to sparse
 sizes = genre_task(ml, genre)["split"].value_counts().reindex(list(SPLITS), fill_value=0)
 if (sizes == 0).any():
     raise ValueError(f"{genre} has no {'/'.join(sizes.index[sizes == 0])} ratings: pick another genre from the chart")
 n_teacher = int((ml.ratings["split"] == "train").sum())
 print(f"teacher: trained on {n_teacher:,} ratings of all genres")
-print(f"student: {genre}, {sizes['train']:,} training, {sizes['valid']:,} validation and {sizes['test']:,} test "
-      f"ratings ({sizes['train'] / n_teacher:.1%} of what the teacher saw)")
+print(
+    f"student: {genre}, {sizes['train']:,} training, {sizes['valid']:,} validation and {sizes['test']:,} test "
+    f"ratings ({sizes['train'] / n_teacher:.1%} of what the teacher saw)"
+)
 
 fig = Figure(figsize=(10, 4.2), layout="constrained")
 ax = fig.subplots()
@@ -119,8 +128,12 @@ ax.set_xlabel("genre (a movie counts once for each of its genres)")
 ax.set_title(f"MovieLens-100K: ratings per genre; the student learns {genre} only")
 ax.tick_params(axis="x", labelrotation=60)
 ax.annotate(f"{counts[genre]:,}", (list(counts.index).index(genre), counts[genre]), ha="center", va="bottom")
-ax.legend(handles=[Patch(color="tab:orange", label=f"the student's task: {genre}"),
-                   Patch(color="tab:grey", label="other genres (the teacher learns all of them)")])
+ax.legend(
+    handles=[
+        Patch(color="tab:orange", label=f"the student's task: {genre}"),
+        Patch(color="tab:grey", label="other genres (the teacher learns all of them)"),
+    ]
+)
 fig
 
 # %% [markdown]
@@ -148,21 +161,26 @@ fig
 # %%
 section("2 models and taps")
 start = time.perf_counter()
-exp = report.experiment(profile, genres=[genre])              # data, the frozen teacher, the variants
+exp = report.experiment(profile, genres=[genre])  # data, the frozen teacher, the variants
 build_s = time.perf_counter() - start
 teacher_info = exp.teacher_summary
 trained_now = build_s >= teacher_info["wall_s"]
-print(f"experiment ready in {build_s:.1f} s; the teacher ({len(teacher_info['seeds'])} seeds) "
-      + (f"was trained just now, in {teacher_info['wall_s']:.0f} s, and cached for every later run"
-         if trained_now else f"came from the cache (training it took {teacher_info['wall_s']:.0f} s once)"))
+print(
+    f"experiment ready in {build_s:.1f} s; the teacher ({len(teacher_info['seeds'])} seeds) "
+    + (
+        f"was trained just now, in {teacher_info['wall_s']:.0f} s, and cached for every later run"
+        if trained_now
+        else f"came from the cache (training it took {teacher_info['wall_s']:.0f} s once)"
+    )
+)
 print("teacher's validation RMSE on all genres, per seed:", per_seed(teacher_info["valid_rmse"]), "stars")
 results["timings_s"]["experiment build (teacher included if trained now)"] = round(build_s, 2)
 results["teacher_trained_now"] = trained_now
 
-task = exp.task(genre)        # the genre's ratings as tensors, with the teacher's t_l, t_h and prediction attached
-seeds = exp.profile.seeds     # one student per seed
-LAMBDA = 1.0                  # λ: weight of the distillation losses (the tables choose it on validation)
-L2 = 0.1                      # L2 on the student's embeddings: light, so a dozen epochs can move them
+task = exp.task(genre)  # the genre's ratings as tensors, with the teacher's t_l, t_h and prediction attached
+seeds = exp.profile.seeds  # one student per seed
+LAMBDA = 1.0  # λ: weight of the distillation losses (the tables choose it on validation)
+L2 = 0.1  # L2 on the student's embeddings: light, so a dozen epochs can move them
 
 Stack = namedtuple("Stack", "method variant teacher_index")
 
@@ -176,33 +194,36 @@ def build(variant, on=task):
     return Stack(method, variant, teacher_index)
 
 
-td_stack = build("td")        # TD (default): K = 1 round, w1 = w2 = w3 = 1, no noise
+td_stack = build("td")  # TD (default): K = 1 round, w1 = w2 = w3 = 1, no noise
 td, teacher_index = td_stack.method, td_stack.teacher_index
 print(f"a stack of {len(seeds)} students (seeds {seeds}); student r talks to teacher replica {teacher_index.tolist()}")
 
 # %%
 B = 256
-index = torch.arange(B).expand(len(seeds), B)           # the first 256 training ratings, for every seed
-batch = task.batch("train", index, teacher_index)        # inputs, targets and the teacher's states
-pred, states = td.student(batch["inputs"])               # ŷ and the student's taps
+index = torch.arange(B).expand(len(seeds), B)  # the first 256 training ratings, for every seed
+batch = task.batch("train", index, teacher_index)  # inputs, targets and the teacher's states
+pred, states = td.student(batch["inputs"])  # ŷ and the student's taps
 s_l, s_h = states["low"], states["high"]
 t_l, t_h = batch["teacher_low"], batch["teacher_high"]
 
 for name, x, meaning in (
-        ("x", batch["inputs"], "(user, item) ids of each rating"),
-        ("y", batch["target"], "the true rating, stars"),
-        ("s_l", s_l, "student's lower state  g_low(x)"),
-        ("s_h", s_h, "student's higher state g_up(s_l)"),
-        ("t_l", t_l, "teacher's lower state  h_low(x), frozen"),
-        ("t_h", t_h, "teacher's higher state h_up(t_l), frozen"),
-        ("ŷ", pred, "student's predicted rating, stars")):
+    ("x", batch["inputs"], "(user, item) ids of each rating"),
+    ("y", batch["target"], "the true rating, stars"),
+    ("s_l", s_l, "student's lower state  g_low(x)"),
+    ("s_h", s_h, "student's higher state g_up(s_l)"),
+    ("t_l", t_l, "teacher's lower state  h_low(x), frozen"),
+    ("t_h", t_h, "teacher's higher state h_up(t_l), frozen"),
+    ("ŷ", pred, "student's predicted rating, stars"),
+):
     print(f"{name:4} {str(tuple(x.shape)):15} {meaning}")
 
-n_student = count_parameters(td.student)                 # per student (one seed)
+n_student = count_parameters(td.student)  # per student (one seed)
 n_teacher = teacher_info["parameters"]
 n_comm = sum(p.numel() for p in td.comm.parameters()) // len(seeds)
-print(f"\nparameters per seed: student {n_student:,}, teacher {n_teacher:,} ({n_teacher / n_student:.1f}x the student), "
-      f"E_g, D_g, E_h, D_h together {n_comm:,} (trained with the student, dropped after training)")
+print(
+    f"\nparameters per seed: student {n_student:,}, teacher {n_teacher:,} ({n_teacher / n_student:.1f}x the student), "
+    f"E_g, D_g, E_h, D_h together {n_comm:,} (trained with the student, dropped after training)"
+)
 
 # %% [markdown]
 # ## 3. One conversation, step by step
@@ -227,15 +248,17 @@ E_h, D_h = td.comm.encode_teacher, td.comm.decode_teacher
 h_up = td.teacher.up
 
 with torch.no_grad():
-    q_1 = E_g(s_l)               # q_1 = E_g(s_l): the student describes x (what it sees at its lower layer)
-    s_h_read = D_h(q_1)          # s'_h = D_h(q_1): the teacher reads the message as its own lower state
-    a_1 = E_h(h_up(s_h_read))    # a_1 = E_h(h_up(s'_h)): it thinks with its upper layers and answers
-    s_hat_1 = D_g(a_1)           # ŝ_1 = D_g(a_1): the student decodes the answer at its higher layer
+    q_1 = E_g(s_l)  # q_1 = E_g(s_l): the student describes x (what it sees at its lower layer)
+    s_h_read = D_h(q_1)  # s'_h = D_h(q_1): the teacher reads the message as its own lower state
+    a_1 = E_h(h_up(s_h_read))  # a_1 = E_h(h_up(s'_h)): it thinks with its upper layers and answers
+    s_hat_1 = D_g(a_1)  # ŝ_1 = D_g(a_1): the student decodes the answer at its higher layer
 
-for name, x, meaning in (("q_1", q_1, "the student's question, a message"),
-                         ("s'_h", s_h_read, "the teacher's interpretation, a teacher lower state"),
-                         ("a_1", a_1, "the teacher's answer, a message"),
-                         ("ŝ_1", s_hat_1, "what the student understood, a student higher state")):
+for name, x, meaning in (
+    ("q_1", q_1, "the student's question, a message"),
+    ("s'_h", s_h_read, "the teacher's interpretation, a teacher lower state"),
+    ("a_1", a_1, "the teacher's answer, a message"),
+    ("ŝ_1", s_hat_1, "what the student understood, a student higher state"),
+):
     print(f"{name:5} {str(tuple(x.shape)):15} {meaning}")
 
 
@@ -252,6 +275,7 @@ for name, x, meaning in (("q_1", q_1, "the student's question, a message"),
 #
 # The library computes the same in `td.forward_train(batch)`; the table checks that the two agree.
 
+
 # %%
 def d(a, b):
     """d(a, b): mean squared difference over the batch and the features; one value per seed."""
@@ -259,32 +283,46 @@ def d(a, b):
 
 
 with torch.no_grad():
-    L_interact = d(s_h, s_hat_1)                                   # L_interact = d(s_h, ŝ_1)            (K = 1)
-    L_MC = d(E_g(s_h), E_h(t_h))                                   # L_MC = d(E_g(s_h), E_h(t_h))
-    L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)           # L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)
-    L_task = ((pred - batch["target"]) ** 2).mean(dim=1)           # L_task = mean over the batch of (ŷ - y)²
-    penalty = states["penalty"]                                    # the student's own L2 on its embeddings
-    w = td.td                                                      # TDConfig: w1, w2, w3, K, σ, ...
-    lam = td.distill_weight                                        # λ, one per seed
-    L = L_task + penalty + lam * (w.w_interact * L_interact + w.w_message * L_MC + w.w_state * L_SC)   # L = L_task + penalty + λ·(w1·L_interact + w2·L_MC + w3·L_SC)
+    L_interact = d(s_h, s_hat_1)  # L_interact = d(s_h, ŝ_1)            (K = 1)
+    L_MC = d(E_g(s_h), E_h(t_h))  # L_MC = d(E_g(s_h), E_h(t_h))
+    L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)  # L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)
+    L_task = ((pred - batch["target"]) ** 2).mean(dim=1)  # L_task = mean over the batch of (ŷ - y)²
+    penalty = states["penalty"]  # the student's own L2 on its embeddings
+    w = td.td  # TDConfig: w1, w2, w3, K, σ, ...
+    lam = td.distill_weight  # λ, one per seed
+    L = (
+        L_task + penalty + lam * (w.w_interact * L_interact + w.w_message * L_MC + w.w_state * L_SC)
+    )  # L = L_task + penalty + λ·(w1·L_interact + w2·L_MC + w3·L_SC)
 
-    _, named, _ = td.forward_train(batch)                          # the library: named losses, one per seed
+    _, named, _ = td.forward_train(batch)  # the library: named losses, one per seed
     library = {**named, "total": td.objective(named)}
 
 by_hand = {"task": L_task, "interact": L_interact, "message": L_MC, "state": L_SC, "total": L}
-formulas = {"task": "mean (ŷ - y)²  [stars²]", "interact": "d(s_h, ŝ_1)", "message": "L_MC = d(E_g(s_h), E_h(t_h))",
-            "state": "L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)",
-            "total": "L_task + penalty + λ(w1 L_int + w2 L_MC + w3 L_SC)"}
-check = pd.DataFrame({name: {"formula": formulas[name], f"by hand (seed {seeds[0]})": float(by_hand[name][0]),
-                             f"forward_train (seed {seeds[0]})": float(library[name][0]),
-                             "largest |difference| over seeds": float((by_hand[name] - library[name]).abs().max())}
-                      for name in by_hand}).T
+formulas = {
+    "task": "mean (ŷ - y)²  [stars²]",
+    "interact": "d(s_h, ŝ_1)",
+    "message": "L_MC = d(E_g(s_h), E_h(t_h))",
+    "state": "L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l)",
+    "total": "L_task + penalty + λ(w1 L_int + w2 L_MC + w3 L_SC)",
+}
+check = pd.DataFrame(
+    {
+        name: {
+            "formula": formulas[name],
+            f"by hand (seed {seeds[0]})": float(by_hand[name][0]),
+            f"forward_train (seed {seeds[0]})": float(library[name][0]),
+            "largest |difference| over seeds": float((by_hand[name] - library[name]).abs().max()),
+        }
+        for name in by_hand
+    }
+).T
 display(check)
 for name in by_hand:
     assert torch.allclose(by_hand[name], library[name], rtol=1e-5, atol=1e-7), f"{name} differs"
 print("every loss computed by hand equals method.forward_train (relative tolerance 1e-5)")
-results["hand_check"] = {"K=1": {name: {"by_hand": by_hand[name].tolist(), "forward_train": library[name].tolist()}
-                                 for name in by_hand}}
+results["hand_check"] = {
+    "K=1": {name: {"by_hand": by_hand[name].tolist(), "forward_train": library[name].tolist()} for name in by_hand}
+}
 
 
 # %% [markdown]
@@ -293,38 +331,42 @@ results["hand_check"] = {"K=1": {name: {"by_hand": by_hand[name].tolist(), "forw
 # teacher answers again. `L_interact` is the mean over the rounds. The function below is the whole
 # conversation of `docs/method.md`; sections 4 and 6 reuse it.
 
+
 # %%
 def converse(method, s_l, rounds):
     """The conversation for `rounds` rounds; returns every intermediate, round by round."""
     c, h_up = method.comm, method.teacher.up
-    q, steps = c.encode_student(s_l), []                  # q_1 = E_g(s_l)
-    for _k in range(rounds):                              # round k = 1, 2, ...
-        s_h_read = c.decode_teacher(q)                    # s'_h = D_h(q_k)
-        a = c.encode_teacher(h_up(s_h_read))              # a_k  = E_h(h_up(s'_h))
-        s_hat = c.decode_student(a)                       # ŝ_k  = D_g(a_k)
+    q, steps = c.encode_student(s_l), []  # q_1 = E_g(s_l)
+    for _k in range(rounds):  # round k = 1, 2, ...
+        s_h_read = c.decode_teacher(q)  # s'_h = D_h(q_k)
+        a = c.encode_teacher(h_up(s_h_read))  # a_k  = E_h(h_up(s'_h))
+        s_hat = c.decode_student(a)  # ŝ_k  = D_g(a_k)
         steps.append({"q": q, "s'_h": s_h_read, "a": a, "ŝ": s_hat})
-        q = c.encode_student(s_hat)                       # q_{k+1} = E_g(ŝ_k): the student restates
+        q = c.encode_student(s_hat)  # q_{k+1} = E_g(ŝ_k): the student restates
     return steps
 
 
-td2 = build("td_k2").method                               # K = 2; same seeds, so the same initial weights
+td2 = build("td_k2").method  # K = 2; same seeds, so the same initial weights
 with torch.no_grad():
     _, states2 = td2.student(batch["inputs"])
     steps = converse(td2, states2["low"], rounds=2)
-    per_round = [d(states2["high"], step["ŝ"]) for step in steps]   # d(s_h, ŝ_k), k = 1, 2
-    L_interact_2 = torch.stack(per_round).mean(0)                    # L_interact = mean_k d(s_h, ŝ_k)
+    per_round = [d(states2["high"], step["ŝ"]) for step in steps]  # d(s_h, ŝ_k), k = 1, 2
+    L_interact_2 = torch.stack(per_round).mean(0)  # L_interact = mean_k d(s_h, ŝ_k)
     _, named2, _ = td2.forward_train(batch)
 
-rows = {"round 1: d(s_h, ŝ_1)": (per_round[0], named2["interact_round1"]),
-        "round 2: d(s_h, ŝ_2)": (per_round[1], named2["interact_round2"]),
-        "L_interact (mean of the rounds)": (L_interact_2, named2["interact"])}
+rows = {
+    "round 1: d(s_h, ŝ_1)": (per_round[0], named2["interact_round1"]),
+    "round 2: d(s_h, ŝ_2)": (per_round[1], named2["interact_round2"]),
+    "L_interact (mean of the rounds)": (L_interact_2, named2["interact"]),
+}
 for name, (mine, lib) in rows.items():
     print(f"{name:33} by hand {per_seed(mine)}   forward_train {per_seed(lib)}")
     assert torch.allclose(mine, lib, rtol=1e-5, atol=1e-7), name
-assert torch.allclose(per_round[0], L_interact, rtol=1e-5, atol=1e-7)   # round 1 is the K = 1 conversation
+assert torch.allclose(per_round[0], L_interact, rtol=1e-5, atol=1e-7)  # round 1 is the K = 1 conversation
 print("K = 2 matches forward_train; its first round is exactly the K = 1 conversation above")
-results["hand_check"]["K=2"] = {name: {"by_hand": mine.tolist(), "forward_train": lib.tolist()}
-                                for name, (mine, lib) in rows.items()}
+results["hand_check"]["K=2"] = {
+    name: {"by_hand": mine.tolist(), "forward_train": lib.tolist()} for name, (mine, lib) in rows.items()
+}
 
 # %% [markdown]
 # ## 4. What the message space looks like
@@ -347,9 +389,9 @@ results["hand_check"]["K=2"] = {name: {"by_hand": mine.tolist(), "forward_train"
 # %%
 section("4 message space")
 toy_task, toy_td, toy_index = workshop.toy_problem(message_dim=2, k_rounds=3)
-order = toy_task.test.target.argsort()                                      # five test ratings, low to high
+order = toy_task.test.target.argsort()  # five test ratings, low to high
 picks = order[torch.linspace(0, len(order) - 1, 5).round().long()]
-toy_batch = toy_task.batch("test", picks[None], toy_index)                  # [1 student, 5 ratings]
+toy_batch = toy_task.batch("test", picks[None], toy_index)  # [1 student, 5 ratings]
 
 
 def toy_snapshot():
@@ -357,23 +399,39 @@ def toy_snapshot():
     with torch.no_grad():
         _, st = toy_td.student(toy_batch["inputs"])
         steps = converse(toy_td, st["low"], rounds=3)
-        return {"student": toy_td.comm.encode_student(st["high"])[0],                 # E_g(s_h)
-                "teacher": toy_td.comm.encode_teacher(toy_batch["teacher_high"])[0],  # E_h(t_h)
-                "q": [s["q"][0] for s in steps], "a": [s["a"][0] for s in steps],
-                "reading error": [float(d(s["s'_h"], toy_batch["teacher_low"])) for s in steps],  # d(s'_h, t_l)
-                "understanding error": [float(d(s["ŝ"], st["high"])) for s in steps],      # d(ŝ_k, s_h)
-                "L_MC": float(d(toy_td.comm.encode_student(st["high"]),                        # d(E_g(s_h), E_h(t_h))
-                                toy_td.comm.encode_teacher(toy_batch["teacher_high"])))}
+        return {
+            "student": toy_td.comm.encode_student(st["high"])[0],  # E_g(s_h)
+            "teacher": toy_td.comm.encode_teacher(toy_batch["teacher_high"])[0],  # E_h(t_h)
+            "q": [s["q"][0] for s in steps],
+            "a": [s["a"][0] for s in steps],
+            "reading error": [float(d(s["s'_h"], toy_batch["teacher_low"])) for s in steps],  # d(s'_h, t_l)
+            "understanding error": [float(d(s["ŝ"], st["high"])) for s in steps],  # d(ŝ_k, s_h)
+            "L_MC": float(
+                d(
+                    toy_td.comm.encode_student(st["high"]),  # d(E_g(s_h), E_h(t_h))
+                    toy_td.comm.encode_teacher(toy_batch["teacher_high"]),
+                )
+            ),
+        }
 
 
 toy_before = toy_snapshot()
-toy_run = train_stack(toy_td, toy_task, TrainConfig(max_epochs=25, patience=25), (0,), toy_index,
-                      td=toy_td.td, desc="toy TD, 2-number messages")
+toy_run = train_stack(
+    toy_td,
+    toy_task,
+    TrainConfig(max_epochs=25, patience=25),
+    (0,),
+    toy_index,
+    td=toy_td.td,
+    desc="toy TD, 2-number messages",
+)
 toy_after = toy_snapshot()
 
 fig = Figure(figsize=(12, 5.2), layout="constrained")
 colours = [f"C{j}" for j in range(len(picks))]
-for ax, snap, when in zip(fig.subplots(1, 2), (toy_before, toy_after), ("before training", f"after {toy_run.epochs_run} epochs")):
+for ax, snap, when in zip(
+    fig.subplots(1, 2), (toy_before, toy_after), ("before training", f"after {toy_run.epochs_run} epochs")
+):
     for j, colour in enumerate(colours):
         chain = [snap["q"][0][j]]
         for k in range(3):
@@ -390,22 +448,36 @@ for ax, snap, when in zip(fig.subplots(1, 2), (toy_before, toy_after), ("before 
     ax.set_title(f"Messages {when}")
     ax.set_xlabel("message number 1")
     ax.set_ylabel("message number 2")
-markers = [Line2D([], [], marker=m, color="grey", linestyle="", label=label, markersize=s, markeredgecolor="black")
-           for m, label, s in (("o", "q_1 = E_g(s_l), the question", 7), ("^", "a_k, the teacher's answer", 7),
-                           ("D", "q_k+1 = E_g(ŝ_k), restated", 5), ("s", "E_g(s_h), student about itself", 8),
-                           ("*", "E_h(t_h), teacher about x", 12))]
-ratings = [Line2D([], [], color=c, marker="o", linestyle="-", label=f"rating {float(y):.1f} stars")
-           for c, y in zip(colours, toy_batch["target"][0])]
+markers = [
+    Line2D([], [], marker=m, color="grey", linestyle="", label=label, markersize=s, markeredgecolor="black")
+    for m, label, s in (
+        ("o", "q_1 = E_g(s_l), the question", 7),
+        ("^", "a_k, the teacher's answer", 7),
+        ("D", "q_k+1 = E_g(ŝ_k), restated", 5),
+        ("s", "E_g(s_h), student about itself", 8),
+        ("*", "E_h(t_h), teacher about x", 12),
+    )
+]
+ratings = [
+    Line2D([], [], color=c, marker="o", linestyle="-", label=f"rating {float(y):.1f} stars")
+    for c, y in zip(colours, toy_batch["target"][0])
+]
 fig.axes[0].legend(handles=markers, fontsize=8, loc="best")
 fig.axes[1].legend(handles=ratings, fontsize=8, loc="best")
 fig.suptitle("A toy TD student with 2-number messages: the conversation about five test ratings, 3 rounds")
 display(fig)
-print(f"L_MC on these five ratings (■ to ★ of the same colour): before {toy_before['L_MC']:.4f}, after {toy_after['L_MC']:.4f}")
+print(
+    f"L_MC on these five ratings (■ to ★ of the same colour): before {toy_before['L_MC']:.4f}, after {toy_after['L_MC']:.4f}"
+)
 for name in ("reading error", "understanding error"):
-    print(f"{name:19} per round, before: {', '.join(f'{v:.4f}' for v in toy_before[name])}; "
-          f"after: {', '.join(f'{v:.4f}' for v in toy_after[name])}")
-print("(reading error d(s'_h, t_l): how far the teacher's interpretation is from its own lower state; "
-      "understanding error d(ŝ_k, s_h): how far the decoded answer is from the student's own higher state)")
+    print(
+        f"{name:19} per round, before: {', '.join(f'{v:.4f}' for v in toy_before[name])}; "
+        f"after: {', '.join(f'{v:.4f}' for v in toy_after[name])}"
+    )
+print(
+    "(reading error d(s'_h, t_l): how far the teacher's interpretation is from its own lower state; "
+    "understanding error d(ŝ_k, s_h): how far the decoded answer is from the student's own higher state)"
+)
 
 
 # %% [markdown]
@@ -415,6 +487,7 @@ print("(reading error d(s'_h, t_l): how far the teacher's interpretation is from
 # SVD of the centred messages) and coloured by the true rating. Before training the two sides speak
 # unrelated languages; section 5 shows the same picture after training.
 
+
 # %%
 def messages(method, split="test"):
     """Both sides' messages about every rating of a split, for the first seed: E_g(s_h), E_h(t_h), y."""
@@ -422,19 +495,27 @@ def messages(method, split="test"):
     b = task.batch(split, torch.arange(n).expand(len(seeds), n), teacher_index)
     with torch.no_grad():
         _, st = method.student(b["inputs"])
-        return method.comm.encode_student(st["high"])[0], method.comm.encode_teacher(b["teacher_high"])[0], b["target"][0]
+        return (
+            method.comm.encode_student(st["high"])[0],
+            method.comm.encode_teacher(b["teacher_high"])[0],
+            b["target"][0],
+        )
 
 
 def plot_messages(method, when):
     student_says, teacher_says, y = messages(method)
     both = torch.cat([student_says, teacher_says])
     centred = both - both.mean(0)
-    _, sv, directions = torch.linalg.svd(centred, full_matrices=False)   # PCA: the right singular vectors
-    xy = (centred @ directions[:2].T).numpy()                           # coordinates on the two main directions
-    explained = float((sv[:2] ** 2).sum() / (sv ** 2).sum())
+    _, sv, directions = torch.linalg.svd(centred, full_matrices=False)  # PCA: the right singular vectors
+    xy = (centred @ directions[:2].T).numpy()  # coordinates on the two main directions
+    explained = float((sv[:2] ** 2).sum() / (sv**2).sum())
     n = len(y)
-    paired = float(((student_says - teacher_says) ** 2).sum(1).mean())                       # same rating
-    shuffled = float(((student_says - teacher_says[torch.randperm(n, generator=torch.Generator().manual_seed(0))]) ** 2).sum(1).mean())
+    paired = float(((student_says - teacher_says) ** 2).sum(1).mean())  # same rating
+    shuffled = float(
+        ((student_says - teacher_says[torch.randperm(n, generator=torch.Generator().manual_seed(0))]) ** 2)
+        .sum(1)
+        .mean()
+    )
     fig = Figure(figsize=(11, 4.4), layout="constrained")
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
     for ax, part, who in zip(axes, (xy[:n], xy[n:]), ("student: E_g(s_h)", "teacher: E_h(t_h)")):
@@ -443,11 +524,15 @@ def plot_messages(method, when):
         ax.set_xlabel("main direction 1")
         ax.set_ylabel("main direction 2")
     fig.colorbar(dots, ax=axes, label="true rating (stars)")
-    fig.suptitle(f"{genre}, {n} test ratings, seed {seeds[0]}, {when}: messages projected on their 2 main "
-                 f"directions ({explained:.0%} of their variance)")
+    fig.suptitle(
+        f"{genre}, {n} test ratings, seed {seeds[0]}, {when}: messages projected on their 2 main "
+        f"directions ({explained:.0%} of their variance)"
+    )
     display(fig)
-    print(f"squared distance between the two sides' messages, same rating: {paired:.4f}; "
-          f"a random other rating: {shuffled:.4f} (ratio {paired / shuffled:.2f}; well below 1 means aligned)")
+    print(
+        f"squared distance between the two sides' messages, same rating: {paired:.4f}; "
+        f"a random other rating: {shuffled:.4f} (ratio {paired / shuffled:.2f}; well below 1 means aligned)"
+    )
     return {"paired": paired, "shuffled": shuffled, "explained": explained}
 
 
@@ -475,48 +560,78 @@ section("5 live training")
 def train(stack, on=task, n_epochs=epochs, on_epoch=None):
     """Train a stack for n_epochs (no early stop; each seed keeps its best validation epoch)."""
     config = replace(exp.train_config(stack.variant), max_epochs=n_epochs, patience=n_epochs, start_guard=0.0)
-    return train_stack(stack.method, on, config, stack.method.student.seeds, stack.teacher_index,
-                       td=stack.variant.td, desc=f"{stack.variant.label} · {on.name}", on_epoch=on_epoch)
+    return train_stack(
+        stack.method,
+        on,
+        config,
+        stack.method.student.seeds,
+        stack.teacher_index,
+        td=stack.variant.td,
+        desc=f"{stack.variant.label} · {on.name}",
+        on_epoch=on_epoch,
+    )
 
 
 stacks = {"Student": build("student"), "KD": build("kd"), "TD": build("td")}
 untrained = stacks["Student"].method.eval()
-untrained_test = task.evaluate(untrained, "test")            # the same initial students as every method
+untrained_test = task.evaluate(untrained, "test")  # the same initial students as every method
 untrained_valid = task.evaluate(untrained, "valid")
 live = workshop.LiveCurves(float(untrained_valid.mean()), title=f"{genre}: {len(seeds)} seeds, {epochs} epochs")
 runs = {}
 for name, stack in tqdm(stacks.items(), desc="methods"):
     live.start(name)
-    runs[name] = train(stack, on_epoch=live)                 # on_epoch redraws the figure above after every epoch
+    runs[name] = train(stack, on_epoch=live)  # on_epoch redraws the figure above after every epoch
 print("wall time per method:", ", ".join(f"{name} {run.wall_s:.1f} s" for name, run in runs.items()))
 
 # %%
-teacher_pred = task.test.teacher["pred"][teacher_index]                # the frozen teachers' own predictions
+teacher_pred = task.test.teacher["pred"][teacher_index]  # the frozen teachers' own predictions
 teacher_test = ((teacher_pred - task.test.target) ** 2).mean(1).sqrt()  # RMSE = sqrt(mean (ŷ - y)²), per seed
-committed = workshop.table3_cells(genre)                               # tables/table3.csv, the cpu profile
-rows = {"Teacher (frozen, all genres)": (teacher_test.tolist(), "—", "Teacher"),
-        "untrained student (its biases)": (untrained_test.tolist(), "—", None),
-        **{name: (run.test_metric, ", ".join(map(str, run.best_epoch)), {"TD": "TD (default)"}.get(name, name))
-           for name, run in runs.items()}}
-comparison = pd.DataFrame({
-    name: {"test RMSE, stars (mean ± SE over seeds)": workshop.fmt_mean_se(values),
-           "per seed": per_seed(values), "best epoch per seed": best,
-           "committed Table 3 cell": committed.get(row, "not available") if row else "—"}
-    for name, (values, best, row) in rows.items()}).T
+committed = workshop.table3_cells(genre)  # tables/table3.csv, the cpu profile
+rows = {
+    "Teacher (frozen, all genres)": (teacher_test.tolist(), "—", "Teacher"),
+    "untrained student (its biases)": (untrained_test.tolist(), "—", None),
+    **{
+        name: (run.test_metric, ", ".join(map(str, run.best_epoch)), {"TD": "TD (default)"}.get(name, name))
+        for name, run in runs.items()
+    },
+}
+comparison = pd.DataFrame(
+    {
+        name: {
+            "test RMSE, stars (mean ± SE over seeds)": workshop.fmt_mean_se(values),
+            "per seed": per_seed(values),
+            "best epoch per seed": best,
+            "committed Table 3 cell": committed.get(row, "not available") if row else "—",
+        }
+        for name, (values, best, row) in rows.items()
+    }
+).T
 display(comparison)
 
 gain = np.array(runs["TD"].test_metric) - untrained_test.numpy()
 vs_student = np.array(runs["TD"].test_metric) - np.array(runs["Student"].test_metric)
 print(f"TD - untrained student, per seed: {per_seed(gain)} stars (negative: TD is better)")
 print(f"TD - Student, per seed:           {per_seed(vs_student)} stars")
-print(f"(Table 3 chooses λ and L2 on validation and trains with early stopping; here λ = {LAMBDA}, L2 = {L2}, "
-      f"{epochs} epochs, so the numbers are comparable in kind, not cell by cell)")
-results["live"] = {"untrained_test_rmse": untrained_test.tolist(), "teacher_test_rmse": teacher_test.tolist(),
-                   **{name: {"test_rmse": run.test_metric, "valid_rmse": run.valid_metric, "best_epoch": run.best_epoch,
-                             "wall_s": run.wall_s,
-                             "final_train_losses": {k[len("train_"):]: v[-1].tolist() for k, v in run.epoch_log.items()
-                                                    if k.startswith("train_")}}
-                      for name, run in runs.items()}}
+print(
+    f"(Table 3 chooses λ and L2 on validation and trains with early stopping; here λ = {LAMBDA}, L2 = {L2}, "
+    f"{epochs} epochs, so the numbers are comparable in kind, not cell by cell)"
+)
+results["live"] = {
+    "untrained_test_rmse": untrained_test.tolist(),
+    "teacher_test_rmse": teacher_test.tolist(),
+    **{
+        name: {
+            "test_rmse": run.test_metric,
+            "valid_rmse": run.valid_metric,
+            "best_epoch": run.best_epoch,
+            "wall_s": run.wall_s,
+            "final_train_losses": {
+                k[len("train_") :]: v[-1].tolist() for k, v in run.epoch_log.items() if k.startswith("train_")
+            },
+        }
+        for name, run in runs.items()
+    },
+}
 
 # %% [markdown]
 # The same picture as in section 4(b), with the trained TD students. Compare: the two sides should now
@@ -548,16 +663,26 @@ ex1 = {}
 for key in ("td_k0", "td", "td_k2"):
     stack = build(key)
     ex1[stack.variant.td.k_rounds] = train(stack, n_epochs=exercise_epochs)
-display(pd.DataFrame({f"K = {k}": {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
-                                    "final L_interact": per_seed(run.epoch_log["train_interact"][-1])}
-                      for k, run in ex1.items()}).T)
+display(
+    pd.DataFrame(
+        {
+            f"K = {k}": {
+                "test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
+                "final L_interact": per_seed(run.epoch_log["train_interact"][-1]),
+            }
+            for k, run in ex1.items()
+        }
+    ).T
+)
 
 # %%
 if solutions:
     means = {k: workshop.mean_se(run.test_metric) for k, run in ex1.items()}
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.errorbar(list(means), [m for m, _ in means.values()], yerr=[se for _, se in means.values()], marker="o", capsize=4)
+    ax1.errorbar(
+        list(means), [m for m, _ in means.values()], yerr=[se for _, se in means.values()], marker="o", capsize=4
+    )
     ax1.axhline(float(untrained_test.mean()), color="black", linestyle=":", label="untrained student")
     ax1.set_xticks(list(means))
     ax1.set_xlabel("K, rounds of conversation")
@@ -578,20 +703,32 @@ if solutions:
     spread = max(m for m, _ in means.values()) - min(m for m, _ in means.values())
     se = max(s for _, s in means.values())
     r1, r2 = (float(log2[f"train_interact_round{k}"][-1].mean()) for k in (1, 2))
-    print(f"(a) Here K = {best} has the lowest mean test RMSE; the three means lie within {spread:.4f} stars of each other, "
-          f"{'less than' if spread < 2 * se else 'more than'} twice the largest SE ({se:.4f}), so "
-          f"{'the data cannot tell them apart' if spread < 2 * se else 'the difference is probably real'}. "
-          "K = 0 already aligns the two sides through L_MC and L_SC (the paper notes it resembles FitNet plus feature "
-          "distillation), which is why 'no interaction' is close to the best row in the paper's Table 5 too "
-          "(the best in two of its eight genres).")
-    verdict = ("about the same (within 10%)" if abs(r2 - r1) <= 0.1 * r1 else
-               "larger: the second round drifts further" if r2 > r1 else "smaller: the second round lands closer")
-    print(f"(b) After training, round 1's error is {r1:.2e} and round 2's {r2:.2e}, {verdict}. Round 2 starts from "
-          "the student's restatement q_2 = E_g(ŝ_1) of an answer it decoded, so it passes through every encoder and "
-          "decoder once more: errors could compound, and it is the consistency losses that keep a restatement as "
-          "good as the original question.")
-    results["exercises"]["k_rounds"] = {"test_rmse": {str(k): run.test_metric for k, run in ex1.items()},
-                                        "round_errors_k2": [r1, r2], "solution_ran": True}
+    print(
+        f"(a) Here K = {best} has the lowest mean test RMSE; the three means lie within {spread:.4f} stars of each other, "
+        f"{'less than' if spread < 2 * se else 'more than'} twice the largest SE ({se:.4f}), so "
+        f"{'the data cannot tell them apart' if spread < 2 * se else 'the difference is probably real'}. "
+        "K = 0 already aligns the two sides through L_MC and L_SC (the paper notes it resembles FitNet plus feature "
+        "distillation), which is why 'no interaction' is close to the best row in the paper's Table 5 too "
+        "(the best in two of its eight genres)."
+    )
+    verdict = (
+        "about the same (within 10%)"
+        if abs(r2 - r1) <= 0.1 * r1
+        else "larger: the second round drifts further"
+        if r2 > r1
+        else "smaller: the second round lands closer"
+    )
+    print(
+        f"(b) After training, round 1's error is {r1:.2e} and round 2's {r2:.2e}, {verdict}. Round 2 starts from "
+        "the student's restatement q_2 = E_g(ŝ_1) of an answer it decoded, so it passes through every encoder and "
+        "decoder once more: errors could compound, and it is the consistency losses that keep a restatement as "
+        "good as the original question."
+    )
+    results["exercises"]["k_rounds"] = {
+        "test_rmse": {str(k): run.test_metric for k, run in ex1.items()},
+        "round_errors_k2": [r1, r2],
+        "solution_ran": True,
+    }
 
 # %% [markdown]
 # ### Exercise 2: what does state consistency do?
@@ -614,24 +751,31 @@ def spread(method, split="valid"):
     b = task.batch(split, torch.arange(n).expand(len(seeds), n), teacher_index)
     with torch.no_grad():
         _, st = method.student(b["inputs"])
-        student_says = method.comm.encode_student(st["high"])          # E_g(s_h)  [R, n, 16]
-        teacher_says = method.comm.encode_teacher(b["teacher_high"])   # E_h(t_h)  [R, n, 16]
+        student_says = method.comm.encode_student(st["high"])  # E_g(s_h)  [R, n, 16]
+        teacher_says = method.comm.encode_teacher(b["teacher_high"])  # E_h(t_h)  [R, n, 16]
     return float(student_says.std(1).mean()), float(teacher_says.std(1).mean())
 
 
 ex2 = {}
 for key in ("td", "td_no_sc"):
     stack = build(key)
-    history = [spread(stack.method)]                                    # epoch 0
-    run = train(stack, n_epochs=exercise_epochs,
-                on_epoch=lambda epoch, log: history.append(spread(stack.method)))  # noqa: B023  (this run's)
+    history = [spread(stack.method)]  # epoch 0
+    run = train(stack, n_epochs=exercise_epochs, on_epoch=lambda epoch, log: history.append(spread(stack.method)))  # noqa: B023  (this run's)
     ex2[stack.variant.label] = {"run": run, "spread": np.array(history)}
-display(pd.DataFrame({label: {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(e["run"].test_metric),
-                              "spread E_g(s_h): start → end": f"{e['spread'][0, 0]:.4f} → {e['spread'][-1, 0]:.4f}",
-                              "spread E_h(t_h): start → end": f"{e['spread'][0, 1]:.4f} → {e['spread'][-1, 1]:.4f}",
-                              "final L_MC": per_seed(e["run"].epoch_log["train_message"][-1]),
-                              "final L_SC": per_seed(e["run"].epoch_log["train_state"][-1])}
-                      for label, e in ex2.items()}).T)
+display(
+    pd.DataFrame(
+        {
+            label: {
+                "test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(e["run"].test_metric),
+                "spread E_g(s_h): start → end": f"{e['spread'][0, 0]:.4f} → {e['spread'][-1, 0]:.4f}",
+                "spread E_h(t_h): start → end": f"{e['spread'][0, 1]:.4f} → {e['spread'][-1, 1]:.4f}",
+                "final L_MC": per_seed(e["run"].epoch_log["train_message"][-1]),
+                "final L_SC": per_seed(e["run"].epoch_log["train_state"][-1]),
+            }
+            for label, e in ex2.items()
+        }
+    ).T
+)
 
 # %%
 if solutions:
@@ -640,7 +784,9 @@ if solutions:
     for (label, e), colour in zip(ex2.items(), ("tab:orange", "tab:purple")):
         epochs_axis = np.arange(len(e["spread"]))
         ax1.plot(epochs_axis, e["spread"][:, 0], color=colour, marker="o", label=f"{label}: student E_g(s_h)")
-        ax1.plot(epochs_axis, e["spread"][:, 1], color=colour, linestyle="--", marker="x", label=f"{label}: teacher E_h(t_h)")
+        ax1.plot(
+            epochs_axis, e["spread"][:, 1], color=colour, linestyle="--", marker="x", label=f"{label}: teacher E_h(t_h)"
+        )
         message_loss = e["run"].epoch_log["train_message"].mean(1)
         ax2.plot(np.arange(1, len(message_loss) + 1), message_loss, color=colour, marker="o", label=f"{label}: L_MC")
     ax1.set_yscale("log")
@@ -654,21 +800,27 @@ if solutions:
     ax2.set_title("Message consistency")
     ax2.legend(fontsize=8)
     display(fig)
-    with_sc, without_sc = (ex2[label]["spread"][-1] for label in ex2)     # final (student, teacher) spreads
+    with_sc, without_sc = (ex2[label]["spread"][-1] for label in ex2)  # final (student, teacher) spreads
     for side, j in (("student's messages E_g(s_h)", 0), ("teacher's messages E_h(t_h)", 1)):
-        print(f"final spread of the {side}: {with_sc[j]:.4f} with L_SC, {without_sc[j]:.4f} without "
-              f"({with_sc[j] / without_sc[j]:.1f}x as spread with L_SC)")
+        print(
+            f"final spread of the {side}: {with_sc[j]:.4f} with L_SC, {without_sc[j]:.4f} without "
+            f"({with_sc[j] / without_sc[j]:.1f}x as spread with L_SC)"
+        )
     mc_with, mc_without = (float(ex2[label]["run"].epoch_log["train_message"][-1].mean()) for label in ex2)
     print(f"final L_MC: {mc_with:.2e} with L_SC, {mc_without:.2e} without")
-    print("Without L_SC nothing ties a message to the state it came from. L_MC only asks both sides to say the same "
-          "thing, and saying almost the same thing about every rating satisfies it cheaply, however little the "
-          "messages then carry about the rating. L_SC forbids that, because a message that hardly "
-          "varies cannot be decoded back into states that do. (Both sides' messages shrink in both runs: their scale "
-          "follows the student's states, which start tiny because every student starts as a bias model.)")
+    print(
+        "Without L_SC nothing ties a message to the state it came from. L_MC only asks both sides to say the same "
+        "thing, and saying almost the same thing about every rating satisfies it cheaply, however little the "
+        "messages then carry about the rating. L_SC forbids that, because a message that hardly "
+        "varies cannot be decoded back into states that do. (Both sides' messages shrink in both runs: their scale "
+        "follows the student's states, which start tiny because every student starts as a bias model.)"
+    )
     results["exercises"]["no_state_consistency"] = {
         "final_spread": {"with L_SC": with_sc.tolist(), "without L_SC": without_sc.tolist()},
         "final_message_loss": {label: e["run"].epoch_log["train_message"][-1].tolist() for label, e in ex2.items()},
-        "test_rmse": {label: e["run"].test_metric for label, e in ex2.items()}, "solution_ran": True}
+        "test_rmse": {label: e["run"].test_metric for label, e in ex2.items()},
+        "solution_ran": True,
+    }
 
 # %% [markdown]
 # ### Exercise 3: a noisy line
@@ -682,14 +834,24 @@ if solutions:
 
 # %%
 section("6.3 exercise: noise")
-print(f"typical size of the teacher's lower state: std of t_l per unit = {float(task.train.teacher['low'].std(1).mean()):.3f}")
-ex3 = {0.0: ex1[1]}                                   # σ = 0 is exercise 1's K = 1 run (same config, same seeds)
+print(
+    f"typical size of the teacher's lower state: std of t_l per unit = {float(task.train.teacher['low'].std(1).mean()):.3f}"
+)
+ex3 = {0.0: ex1[1]}  # σ = 0 is exercise 1's K = 1 run (same config, same seeds)
 for sigma in (0.1, 1.0):
     noisy = Variant(f"td_sigma{sigma:g}", f"TD, σ = {sigma:g}", "td", replace(exp.variants["td"].td, noise_std=sigma))
     ex3[sigma] = train(build(noisy), n_epochs=exercise_epochs)
-display(pd.DataFrame({f"σ = {s:g}": {"test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
-                                      "final L_interact": per_seed(run.epoch_log["train_interact"][-1])}
-                      for s, run in ex3.items()}).T)
+display(
+    pd.DataFrame(
+        {
+            f"σ = {s:g}": {
+                "test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
+                "final L_interact": per_seed(run.epoch_log["train_interact"][-1]),
+            }
+            for s, run in ex3.items()
+        }
+    ).T
+)
 
 # %%
 if solutions:
@@ -712,21 +874,27 @@ if solutions:
     ax2.set_title("Test error against noise")
     ax2.legend()
     display(fig)
-    average = {s: float(run.epoch_log["train_interact"].mean()) for s, run in ex3.items()}   # over epochs and seeds
+    average = {s: float(run.epoch_log["train_interact"].mean()) for s, run in ex3.items()}  # over epochs and seeds
     first, last = ({s: float(run.epoch_log["train_interact"][i].mean()) for s, run in ex3.items()} for i in (0, -1))
     gap_first, gap_last = first[1.0] / first[0.0], last[1.0] / last[0.0]
-    print(f"L_interact averaged over training: {', '.join(f'σ = {s:g}: {v:.2e}' for s, v in average.items())}; "
-          f"σ = 1 over σ = 0: {gap_first:.1f}x in the first epoch, {gap_last:.1f}x in the last.")
-    print(f"Noise of σ = 1, {1 / float(task.train.teacher['low'].std(1).mean()):.0f}x the typical size of the teacher's "
-          "own lower state, drowns the question: the answer depends less on what the student asked, and the student "
-          "understands it less well (a higher L_interact). The modules can learn to talk over the noise (make the "
-          "message's effect on s'_h larger and the teacher's answer less sensitive to it); here the gap "
-          + ("narrowed during training. " if gap_last < gap_first else "did not narrow within these epochs. ")
-          + "A little noise (σ = 0.1) hardly changes L_interact and acts as a regulariser at most; whether it helps on "
-          "test is for the differences against their SEs to say (the paper's Table 8 found small effects either way).")
-    results["exercises"]["noise"] = {"average_interact": {f"{s:g}": v for s, v in average.items()},
-                                     "test_rmse": {f"{s:g}": run.test_metric for s, run in ex3.items()},
-                                     "solution_ran": True}
+    print(
+        f"L_interact averaged over training: {', '.join(f'σ = {s:g}: {v:.2e}' for s, v in average.items())}; "
+        f"σ = 1 over σ = 0: {gap_first:.1f}x in the first epoch, {gap_last:.1f}x in the last."
+    )
+    print(
+        f"Noise of σ = 1, {1 / float(task.train.teacher['low'].std(1).mean()):.0f}x the typical size of the teacher's "
+        "own lower state, drowns the question: the answer depends less on what the student asked, and the student "
+        "understands it less well (a higher L_interact). The modules can learn to talk over the noise (make the "
+        "message's effect on s'_h larger and the teacher's answer less sensitive to it); here the gap "
+        + ("narrowed during training. " if gap_last < gap_first else "did not narrow within these epochs. ")
+        + "A little noise (σ = 0.1) hardly changes L_interact and acts as a regulariser at most; whether it helps on "
+        "test is for the differences against their SEs to say (the paper's Table 8 found small effects either way)."
+    )
+    results["exercises"]["noise"] = {
+        "average_interact": {f"{s:g}": v for s, v in average.items()},
+        "test_rmse": {f"{s:g}": run.test_metric for s, run in ex3.items()},
+        "solution_ran": True,
+    }
 
 # %% [markdown]
 # ### Exercise 4: a much smaller genre
@@ -741,28 +909,54 @@ if solutions:
 
 # %%
 section("6.4 exercise: a small genre")
-small = next(g for g in ("Documentary", "Film-Noir", "Fantasy") if g != genre                   # the first one with
-             and (genre_task(ml, g)["split"].value_counts().reindex(list(SPLITS), fill_value=0) > 0).all())  # all 3 splits
+small = next(
+    g
+    for g in ("Documentary", "Film-Noir", "Fantasy")
+    if g != genre  # the first one with
+    and (genre_task(ml, g)["split"].value_counts().reindex(list(SPLITS), fill_value=0) > 0).all()
+)  # all 3 splits
 small_task = exp.task(small)
-print(f"{small}: {len(small_task.train)} training, {len(small_task.valid)} validation, {len(small_task.test)} test ratings")
-ex4 = {name: train(build(key, on=small_task), on=small_task, n_epochs=epochs)      # as in section 5
-       for name, key in (("Student", "student"), ("KD", "kd"), ("TD", "td"))}
-display(pd.DataFrame({name: {f"{small}: test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
-                             "per seed": per_seed(run.test_metric)} for name, run in ex4.items()}).T)
+print(
+    f"{small}: {len(small_task.train)} training, {len(small_task.valid)} validation, {len(small_task.test)} test ratings"
+)
+ex4 = {
+    name: train(build(key, on=small_task), on=small_task, n_epochs=epochs)  # as in section 5
+    for name, key in (("Student", "student"), ("KD", "kd"), ("TD", "td"))
+}
+display(
+    pd.DataFrame(
+        {
+            name: {
+                f"{small}: test RMSE, stars (mean ± SE)": workshop.fmt_mean_se(run.test_metric),
+                "per seed": per_seed(run.test_metric),
+            }
+            for name, run in ex4.items()
+        }
+    ).T
+)
 
 # %%
 if solutions:
+
     def paired_gain(runs_of):
         return np.array(runs_of["TD"].test_metric) - np.array(runs_of["Student"].test_metric)
 
-    gains = {genre: paired_gain(runs), small: paired_gain(ex4)}     # section 5's runs, and this exercise's
+    gains = {genre: paired_gain(runs), small: paired_gain(ex4)}  # section 5's runs, and this exercise's
     fig = Figure(figsize=(6.5, 3.8), layout="constrained")
     ax = fig.subplots()
     for x, gain in enumerate(gains.values()):
         ax.scatter(np.full(len(gain), x), gain, color="tab:orange", zorder=3, label="one seed" if x == 0 else None)
         mean, se = workshop.mean_se(gain)
-        ax.errorbar(x + 0.15, mean, yerr=se, marker="_", markersize=20, color="black", capsize=4,
-                    label="mean ± SE" if x == 0 else None)
+        ax.errorbar(
+            x + 0.15,
+            mean,
+            yerr=se,
+            marker="_",
+            markersize=20,
+            color="black",
+            capsize=4,
+            label="mean ± SE" if x == 0 else None,
+        )
     ax.axhline(0, color="grey", linewidth=1)
     ax.set_xlim(-0.5, len(gains) - 0.5)
     ax.set_xticks(range(len(gains)), [f"{g}\n({len(exp.task(g).train)} training ratings)" for g in gains])
@@ -772,15 +966,20 @@ if solutions:
     display(fig)
     n_test = len(small_task.test)
     rmse = workshop.mean_se(ex4["TD"].test_metric)[0]
-    print(f"Mean gain of TD over the Student ({epochs} epochs each): {gains[genre].mean():+.4f} stars on {genre}, "
-          f"{gains[small].mean():+.4f} on {small}. With {n_test} test ratings, "
-          f"the test set alone makes an RMSE of {rmse:.2f} uncertain by roughly ± {rmse / np.sqrt(2 * n_test):.3f} "
-          "stars (RMSE / sqrt(2N)), more than most differences between methods here, and the SE over seeds "
-          "does not include that. Scarce data is exactly where a teacher should help most, and exactly where "
-          "it is hardest to measure; that is why the tables average five seeds and test for significance.")
-    results["exercises"]["small_genre"] = {"genre": small, "n_test": n_test,
-                                           "test_rmse": {name: run.test_metric for name, run in ex4.items()},
-                                           "solution_ran": True}
+    print(
+        f"Mean gain of TD over the Student ({epochs} epochs each): {gains[genre].mean():+.4f} stars on {genre}, "
+        f"{gains[small].mean():+.4f} on {small}. With {n_test} test ratings, "
+        f"the test set alone makes an RMSE of {rmse:.2f} uncertain by roughly ± {rmse / np.sqrt(2 * n_test):.3f} "
+        "stars (RMSE / sqrt(2N)), more than most differences between methods here, and the SE over seeds "
+        "does not include that. Scarce data is exactly where a teacher should help most, and exactly where "
+        "it is hardest to measure; that is why the tables average five seeds and test for significance."
+    )
+    results["exercises"]["small_genre"] = {
+        "genre": small,
+        "n_test": n_test,
+        "test_rmse": {name: run.test_metric for name, run in ex4.items()},
+        "solution_ran": True,
+    }
 
 # %% [markdown]
 # ## 7. Where to go next
@@ -811,6 +1010,7 @@ from ikd_lib.core.stacked import StackedLinear
 
 class CosineFD(Method):
     """L = L_task + λ·(1 - cos(p(s_h), t_h)): the direction of the teacher's higher state, not its size."""
+
     name, uses_teacher = "cosine_fd", True
 
     def __init__(self, student, teacher, distill_weight, task):
@@ -818,20 +1018,23 @@ class CosineFD(Method):
         self.projector = StackedLinear(student.seeds, student.width, teacher.width, "cosine_fd.projector")  # p
 
     def forward_train(self, batch):
-        pred, named, states = super().forward_train(batch)                # named: "task" (and "penalty")
-        cosine = F.cosine_similarity(self.projector(states["high"]), batch["teacher_high"], dim=-1)   # [R, B]
-        named["cosine"] = (1 - cosine).mean(-1)                            # one value per seed
+        pred, named, states = super().forward_train(batch)  # named: "task" (and "penalty")
+        cosine = F.cosine_similarity(self.projector(states["high"]), batch["teacher_high"], dim=-1)  # [R, B]
+        named["cosine"] = (1 - cosine).mean(-1)  # one value per seed
         return pred, named, states
 
     def weights(self):
-        return super().weights() | {"cosine": self.distill_weight}     # L_task + penalty + λ·cosine
+        return super().weights() | {"cosine": self.distill_weight}  # L_task + penalty + λ·cosine
 
 
 METHODS[CosineFD.name] = CosineFD
 new = CosineFD(build("student").method.student, td.teacher, torch.full((len(seeds),), LAMBDA), task)
 _, named_new, _ = new.forward_train(batch)
-print({name: per_seed(value.detach()) for name, value in named_new.items()}, "→ objective per seed:",
-      per_seed(new.objective(named_new).detach()))
+print(
+    {name: per_seed(value.detach()) for name, value in named_new.items()},
+    "→ objective per seed:",
+    per_seed(new.objective(named_new).detach()),
+)
 
 # %%
 ends = sorted(section_starts.items(), key=lambda item: item[1]) + [("end", time.perf_counter())]
@@ -839,8 +1042,10 @@ for (name, begin), (_, end) in zip(ends, ends[1:]):
     results["timings_s"][name] = round(end - begin, 2)
 total = ends[-1][1] - ends[0][1]
 results["timings_s"]["total"] = round(total, 2)
-print(f"this run took {total:.0f} s in all"
-      + (", including training the teacher once" if results["teacher_trained_now"] else " (teacher from the cache)"))
+print(
+    f"this run took {total:.0f} s in all"
+    + (", including training the teacher once" if results["teacher_trained_now"] else " (teacher from the cache)")
+)
 for name, seconds in results["timings_s"].items():
     print(f"  {name:50} {seconds:7.1f} s")
 if results_path:

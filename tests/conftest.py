@@ -1,4 +1,5 @@
 """Shared fixtures: a small learnable rating problem and a teacher trained on it."""
+
 import subprocess
 import sys
 
@@ -30,8 +31,9 @@ def toy_teacher_and_task(toy_table):
     """Two teacher replicas (seeds 0, 1) trained on the toy task, and the task with their states."""
     torch.manual_seed(0)
     task = rating_task("toy", toy_table, 60, 40)
-    teacher = RatingModel(TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher",
-                          interactions=task.train.inputs, l2=0.01)
+    teacher = RatingModel(
+        TOY_TEACHER, 60, 40, (0, 1), task.rating_offset, "teacher", interactions=task.train.inputs, l2=0.01
+    )
     train_stack(
         Method(teacher, None, torch.zeros(2), task),
         task,
@@ -64,6 +66,7 @@ def smoke_dirs(tmp_path_factory):
 def smoke_experiment(smoke_dirs):
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
+
     return MovieLensExperiment(get_profile("smoke"), store_root=smoke_dirs / "smoke", progress=False)
 
 
@@ -71,6 +74,20 @@ def pytest_sessionstart(session):
     """The notebooks name the kernel "ikd" (the Makefile registers it); register it when
     pytest runs without make."""
     from jupyter_client.kernelspec import KernelSpecManager
+
     if "ikd" not in KernelSpecManager().find_kernel_specs():
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "ikd",
-                        "--display-name", "Python (ikd)"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ipykernel",
+                "install",
+                "--sys-prefix",
+                "--name",
+                "ikd",
+                "--display-name",
+                "Python (ikd)",
+            ],
+            check=True,
+            capture_output=True,
+        )

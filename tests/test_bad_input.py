@@ -1,4 +1,5 @@
 """Bad input fails at once, names the problem and lists the valid choices."""
+
 import pytest
 
 from ikd_lib.core.config import TDConfig, TrainConfig
@@ -26,18 +27,27 @@ def test_unknown_variant_lists_valid_ones(smoke_experiment):
         smoke_experiment.run(["td_k9"])
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"k_rounds": -1}, "k_rounds"), ({"k_rounds": 1.5}, "k_rounds"), ({"noise_std": -0.1}, "noise_std"),
-    ({"noise_std": float("nan")}, "noise_std"), ({"message_dim": 0}, "message_dim"),
-    ({"w_state": -1.0}, "w_state"), ({"module": "conv"}, "module"), ({"schedule": "later"}, "schedule"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"k_rounds": -1}, "k_rounds"),
+        ({"k_rounds": 1.5}, "k_rounds"),
+        ({"noise_std": -0.1}, "noise_std"),
+        ({"noise_std": float("nan")}, "noise_std"),
+        ({"message_dim": 0}, "message_dim"),
+        ({"w_state": -1.0}, "w_state"),
+        ({"module": "conv"}, "module"),
+        ({"schedule": "later"}, "schedule"),
+    ],
+)
 def test_td_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TDConfig(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs", [{"emb_dim": 0, "width": 4}, {"emb_dim": 4, "width": -2},
-                                    {"emb_dim": 4, "width": 4, "n_upper": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"emb_dim": 0, "width": 4}, {"emb_dim": 4, "width": -2}, {"emb_dim": 4, "width": 4, "n_upper": 0}]
+)
 def test_model_widths_must_be_positive(kwargs):
     with pytest.raises(ValueError, match="positive integer"):
         RatingModelConfig(**kwargs)

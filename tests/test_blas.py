@@ -1,6 +1,7 @@
 """The MovieLens layers' products on numpy's OpenBLAS (core/blas.py): right gradients, the
 same numbers every time, the method's own layers following the student, a clear error when
 the pinned kernels are not the ones loaded."""
+
 import pytest
 import torch
 
@@ -16,8 +17,10 @@ def affine_inputs(dtype=torch.float64, n_rep=3, shared=False, tokens=False):
     g = torch.Generator().manual_seed(0)
     x_shape = (n_rep, 4, 6, 7) if tokens else (n_rep, 50, 7)
     w_rep = 1 if shared else n_rep
-    return [torch.randn(shape, generator=g, dtype=dtype, requires_grad=True)
-            for shape in ((w_rep, 1, 5), x_shape, (w_rep, 7, 5))]
+    return [
+        torch.randn(shape, generator=g, dtype=dtype, requires_grad=True)
+        for shape in ((w_rep, 1, 5), x_shape, (w_rep, 7, 5))
+    ]
 
 
 @pytest.mark.parametrize("shared,tokens", [(False, False), (True, False), (False, True)])
@@ -42,8 +45,15 @@ def test_affine_matches_torch_and_repeats_bit_for_bit():
 
 
 def test_rating_models_and_the_methods_layers_use_openblas(toy_task, toy_teacher):
-    student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, (0, 1), toy_task.rating_offset,
-                          "student", interactions=toy_task.train.inputs)
+    student = RatingModel(
+        TOY_STUDENT,
+        toy_task.n_users,
+        toy_task.n_items,
+        (0, 1),
+        toy_task.rating_offset,
+        "student",
+        interactions=toy_task.train.inputs,
+    )
     frozen = FrozenTeacher(toy_teacher, torch.tensor([0, 1]))
     assert student.matmul == "openblas" and frozen.matmul == "openblas"
     for name in ("fitnet", "fd", "td"):
@@ -63,7 +73,7 @@ def test_openblas_on_other_kernels_is_refused_with_the_fix(monkeypatch):
     try:
         with pytest.raises(RuntimeError, match="'SkylakeX' kernels.*import ikd_lib.*OPENBLAS_CORETYPE=Haswell"):
             blas.affine(*affine_inputs(torch.float32))
-        monkeypatch.setenv("IKD_UNPINNED", "1")   # unpinned (make bench's twin): whatever is loaded
+        monkeypatch.setenv("IKD_UNPINNED", "1")  # unpinned (make bench's twin): whatever is loaded
         blas.check_openblas.cache_clear()
         blas.affine(*affine_inputs(torch.float32))
     finally:

@@ -19,6 +19,7 @@ committed notebooks, which are kept without outputs); the kernels import ikd_lib
 checkout and use its caches, with a results store of their own. Screenshots go to runs/browser/
 for a person to look at. Without a Chromium the tests are skipped, saying how to get one.
 """
+
 import os
 import re
 import shutil
@@ -48,12 +49,13 @@ WORKSHOP = {
 }  # as test_workshop.py
 TABLE3 = {"profile": "smoke", "genres": ["Western"]}
 RUN_ALL_TIMEOUT_S = 480
-SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"     # the notebook in the tab shown (lab reopens the others)
+SHOWN = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the tab shown (lab reopens the others)
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
     reason=f"no Chromium at {CHROMIUM}: `apt-get install chromium` (Debian, as root; .ci/run does it) "
-           "or IKD_CHROMIUM=<path to a Chromium>")
+    "or IKD_CHROMIUM=<path to a Chromium>",
+)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the dev extra: `make test` installs it")
 
 
@@ -95,19 +97,33 @@ def lab(served, tmp_path_factory):
     installed = Path(sys.prefix) / "etc" / "jupyter"
     for source in (ROOT / "jupyter").rglob("*.*"):
         copy = installed / source.relative_to(ROOT / "jupyter")
-        assert copy.exists() and copy.read_bytes() == source.read_bytes(), \
+        assert copy.exists() and copy.read_bytes() == source.read_bytes(), (
             f"{copy} is not jupyter/'s: `make data` (or make lab, make test) installs the project's JupyterLab settings"
+        )
     tmp = tmp_path_factory.mktemp("lab")
     port = free_port()
-    env = {**os.environ, "IKD_RUNS_DIR": str(runs), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
-    command = [str(jupyter), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-               # a person's own JupyterLab settings and workspaces stay out of the test, and it writes none
-               f"--LabApp.user_settings_dir={tmp / 'settings'}", f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
-    if os.geteuid() == 0:          # CI runs as root; a participant's laptop does not
+    env = {
+        **os.environ,
+        "IKD_RUNS_DIR": str(runs),
+        "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+    }
+    command = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={TOKEN}",
+        f"--ServerApp.root_dir={root}",
+        # a person's own JupyterLab settings and workspaces stay out of the test, and it writes none
+        f"--LabApp.user_settings_dir={tmp / 'settings'}",
+        f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+    ]
+    if os.geteuid() == 0:  # CI runs as root; a participant's laptop does not
         command.append("--allow-root")
-    with open(tmp / "lab.log", "w") as log:   # closed once the server has stopped
+    with open(tmp / "lab.log", "w") as log:  # closed once the server has stopped
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
@@ -117,8 +133,9 @@ def lab(served, tmp_path_factory):
                     urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5)
                     break
                 except OSError:
-                    assert server.poll() is None and time.monotonic() < deadline, \
+                    assert server.poll() is None and time.monotonic() < deadline, (
                         f"jupyter lab did not start: {(tmp / 'lab.log').read_text()[-3000:]}"
+                    )
                     time.sleep(0.5)
             yield url
         finally:
@@ -133,8 +150,9 @@ def lab(served, tmp_path_factory):
 def browser():
     with sync_api.sync_playwright() as playwright:
         # Chromium's sandbox cannot start as root (CI); a user's run keeps it
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM),
-                                              args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"] if os.geteuid() == 0 else []
+        )
         yield chromium
         chromium.close()
 
@@ -148,11 +166,11 @@ def page(browser):
 
 def open_notebook(page, lab: str, name: str) -> None:
     """Open notebooks/<name>.ipynb and wait for its kernel; check what a person sees first."""
-    page.goto(f"{lab}/lab/tree/notebooks/{name}.ipynb?reset&token={TOKEN}")   # reset: only this notebook open
+    page.goto(f"{lab}/lab/tree/notebooks/{name}.ipynb?reset&token={TOKEN}")  # reset: only this notebook open
     page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
     page.locator(".jp-StatusBar-Widget", has_text="Python (ikd) | Idle").first.wait_for(timeout=90_000)
     assert page.locator(f"{SHOWN} .jp-Toolbar-kernelName").inner_text() == "Python (ikd)"
-    page.wait_for_timeout(2000)        # a prompt or dialog would have appeared by now
+    page.wait_for_timeout(2000)  # a prompt or dialog would have appeared by now
     assert page.locator(".jp-Dialog").count() == 0, page.locator(".jp-Dialog").all_inner_texts()
     toasts = page.locator(".Toastify__toast").all_inner_texts()
     assert not toasts, f"a notification over the notebook: {toasts}"
@@ -204,8 +222,9 @@ def test_workshop_opens_runs_and_shows_its_figures_in_jupyterlab(lab, served, pa
     root, _ = served
     open_notebook(page, lab, "workshop")
     listed = page.locator(".jp-DirListing-itemName").all_inner_texts()
-    assert sorted(listed) == sorted(p.name for p in (root / "notebooks").glob("*.ipynb")), \
+    assert sorted(listed) == sorted(p.name for p in (root / "notebooks").glob("*.ipynb")), (
         f"the file browser should list notebooks/ with each notebook once: {listed}"
+    )
     page.screenshot(path=SHOTS / "lab_workshop_opened.png")
 
     # the introduction's link to the method opens it (the repository is served, not notebooks/ alone)
@@ -219,15 +238,15 @@ def test_workshop_opens_runs_and_shows_its_figures_in_jupyterlab(lab, served, pa
     print(f"workshop: Run All in the browser {time.monotonic() - start:.0f} s, {len(prompts)} code cells")
     assert_clean_outputs(page, "workshop")
     figures = page.locator(f"{SHOWN} .jp-OutputArea-output img")
-    assert figures.count() >= 9            # as test_workshop.py counts them: bars, messages, PCA, curves, solutions
+    assert figures.count() >= 9  # as test_workshop.py counts them: bars, messages, PCA, curves, solutions
     figures.nth(figures.count() // 2).scroll_into_view_if_needed()
     page.wait_for_timeout(500)
     assert displayed_images(page, f"{SHOWN} .jp-OutputArea-output img") == figures.count()
     page.screenshot(path=SHOTS / "lab_workshop_figure.png")
     figures.last.evaluate("img => img.scrollIntoView({block: 'center'})")
-    page.wait_for_timeout(1000)        # the cells scrolled to are painted (content-visibility) before the shot
+    page.wait_for_timeout(1000)  # the cells scrolled to are painted (content-visibility) before the shot
     page.screenshot(path=SHOTS / "lab_workshop_end.png")
-    save(page, root / "notebooks" / "workshop.ipynb")        # the site test shows it
+    save(page, root / "notebooks" / "workshop.ipynb")  # the site test shows it
 
 
 def test_table3_notebook_runs_and_renders_its_table_in_jupyterlab(lab, served, page):
@@ -256,14 +275,19 @@ def site(served, tmp_path_factory):
         if not any(c.get("outputs") for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"):
             os.environ["IKD_RUNS_DIR"], saved = str(runs), os.environ.get("IKD_RUNS_DIR")
             try:
-                pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(notebook), parameters=parameters,
-                                    cwd=str(ROOT / "notebooks"), progress_bar=False)
+                pm.execute_notebook(
+                    str(ROOT / "notebooks" / f"{name}.ipynb"),
+                    str(notebook),
+                    parameters=parameters,
+                    cwd=str(ROOT / "notebooks"),
+                    progress_bar=False,
+                )
             finally:
                 os.environ.pop("IKD_RUNS_DIR") if saved is None else os.environ.update(IKD_RUNS_DIR=saved)
         shutil.copy2(notebook, executed / notebook.name)
     out = tmp_path_factory.mktemp("site") / "site"
     assert "2 executed notebooks" in build_site(executed, out)
-    table3 = (out / "notebooks" / "table3_movielens.html").read_text()    # the notebook's rendered table
+    table3 = (out / "notebooks" / "table3_movielens.html").read_text()  # the notebook's rendered table
     assert re.search(r"<table.*?Western.*?</table>", table3, re.S), "table3_movielens.html: no table of Western"
     return out
 
@@ -276,9 +300,9 @@ def test_site_front_page_and_a_notebook_page_show_tables_and_figures(site, page)
     page.wait_for_url("**/README.html")
     page.wait_for_load_state("load")
     assert page.locator("article table").count() >= 1
-    assert displayed_images(page, "article img") >= 1        # gain_vs_density.png
+    assert displayed_images(page, "article img") >= 1  # gain_vs_density.png
     page.screenshot(path=SHOTS / "site_front_page.png", full_page=True)
-    page.get_by_role("link", name=re.compile("method.md")).first.click()     # README -> docs/method.md
+    page.get_by_role("link", name=re.compile("method.md")).first.click()  # README -> docs/method.md
     page.wait_for_url("**/docs/method.html")
 
     page.goto((out / "notebooks" / "workshop.html").as_uri())

@@ -1,6 +1,7 @@
 """Budget curves (core/budget.py): the expected test metric of the configuration chosen on
 validation among n drawn uniformly with replacement (Dodge et al. 2019), worked out by hand and
 checked against an enumeration of every draw."""
+
 import itertools
 
 import numpy as np
@@ -13,8 +14,15 @@ from ikd_lib.core.tables import Row, TableSpec
 
 
 def rec(valid, test, weight=1.0, l2=0.0, variant="kd", seed=0, task="Drama"):
-    return {"variant": variant, "task": task, "seed": seed, "distill_weight": weight, "l2": l2,
-            "valid_metric": valid, "test_metric": test}
+    return {
+        "variant": variant,
+        "task": task,
+        "seed": seed,
+        "distill_weight": weight,
+        "l2": l2,
+        "valid_metric": valid,
+        "test_metric": test,
+    }
 
 
 # validation 0.90, 0.85, 0.88 with test 0.91, 0.86, 0.87 at λ = 1, 10, 100 (the docstring's example)
@@ -23,8 +31,10 @@ EXAMPLE = [rec(0.90, 0.91, 1.0), rec(0.85, 0.86, 10.0), rec(0.88, 0.87, 100.0)]
 
 def by_enumeration(records, n, higher_is_better=False):
     """The definition: every ordered n-tuple of draws is equally likely; keep what the selection keeps."""
-    kept = [min(draw, key=lambda r: choice_key(r, higher_is_better))["test_metric"]
-            for draw in itertools.product(records, repeat=n)]
+    kept = [
+        min(draw, key=lambda r: choice_key(r, higher_is_better))["test_metric"]
+        for draw in itertools.product(records, repeat=n)
+    ]
     return float(np.mean(kept))
 
 
@@ -68,7 +78,8 @@ def test_higher_is_better_reverses_the_ranking():
     (0.88), 0.91 (0.90). n = 2: (0.86 + 3·0.87 + 5·0.91) / 9 = 8.02 / 9."""
     assert expected_test(EXAMPLE, [2], higher_is_better=True)[0] == pytest.approx(8.02 / 9, abs=1e-12)
     assert expected_test(EXAMPLE, [2], higher_is_better=True)[0] == pytest.approx(
-        by_enumeration(EXAMPLE, 2, higher_is_better=True), abs=1e-12)
+        by_enumeration(EXAMPLE, 2, higher_is_better=True), abs=1e-12
+    )
     assert expected_test(EXAMPLE, [300], higher_is_better=True)[0] == pytest.approx(0.91, abs=1e-12)
 
 
@@ -81,36 +92,55 @@ def test_a_cell_curve_is_the_mean_of_its_seeds_curves():
     assert curve.label == "KD" and curve.task == "Drama" and curve.seeds == [0, 1] and curve.n_configs == [3, 2]
     assert curve.budgets.tolist() == [1, 2, 3]
     assert curve.per_seed[1] == pytest.approx([0.80, 0.75, 0.725], abs=1e-12)
-    assert curve.expected == pytest.approx([(0.88 + 0.80) / 2, (7.82 / 9 + 0.75) / 2, (23.34 / 27 + 0.725) / 2],
-                                           abs=1e-12)
+    assert curve.expected == pytest.approx(
+        [(0.88 + 0.80) / 2, (7.82 / 9 + 0.75) / 2, (23.34 / 27 + 0.725) / 2], abs=1e-12
+    )
     assert curve.chosen_test == cell_for(EXAMPLE + seed1).test == [0.86, 0.70]
     assert cell_curve(EXAMPLE + seed1, n_max=6).budgets.tolist() == [1, 2, 3, 4, 5, 6]
 
 
-SPEC = TableSpec(key="table3", title="Toy", metric="RMSE", higher_is_better=False,
-                 rows=(Row("Teacher", ("teacher",), reference=True), Row("Student", ("student",)),
-                       Row("KD", ("kd",)), Row("TD (default)", ("td",), csv_only=True), Row("TD", ("td*",))))
+SPEC = TableSpec(
+    key="table3",
+    title="Toy",
+    metric="RMSE",
+    higher_is_better=False,
+    rows=(
+        Row("Teacher", ("teacher",), reference=True),
+        Row("Student", ("student",)),
+        Row("KD", ("kd",)),
+        Row("TD (default)", ("td",), csv_only=True),
+        Row("TD", ("td*",)),
+    ),
+)
 
 
 def test_table_curves_follow_the_rows_of_the_table():
     """The teacher (a reference row) and CSV-only rows get no curve; the TD row pools every TD
     variant run (td at λ = 1, 10 and td_k2 at λ = 1: N = 3); a row not run on a task has none."""
-    records = [rec(0.8, 0.8, 0.0, variant="teacher"),
-               rec(0.95, 0.95, 0.0, 0.3, "student"), rec(0.93, 0.94, 0.0, 3.0, "student"),
-               rec(0.90, 0.91, 1.0, variant="td"), rec(0.89, 0.92, 10.0, variant="td"),
-               rec(0.88, 0.90, 1.0, variant="td_k2"), rec(0.9, 0.9, 1.0, variant="kd", task="Crime")]
+    records = [
+        rec(0.8, 0.8, 0.0, variant="teacher"),
+        rec(0.95, 0.95, 0.0, 0.3, "student"),
+        rec(0.93, 0.94, 0.0, 3.0, "student"),
+        rec(0.90, 0.91, 1.0, variant="td"),
+        rec(0.89, 0.92, 10.0, variant="td"),
+        rec(0.88, 0.90, 1.0, variant="td_k2"),
+        rec(0.9, 0.9, 1.0, variant="kd", task="Crime"),
+    ]
     curves = table_curves(SPEC, records, ("Drama", "Crime"))
     assert sorted(curves) == [("KD", "Crime"), ("Student", "Drama"), ("TD", "Drama")]
     assert curves["TD", "Drama"].n_configs == [3] and curves["Student", "Drama"].n_configs == [2]
-    assert curves["TD", "Drama"].chosen_test == [0.90]          # td_k2, validation 0.88
+    assert curves["TD", "Drama"].chosen_test == [0.90]  # td_k2, validation 0.88
     assert curves["KD", "Crime"].expected.tolist() == [0.9]
 
 
 def test_bad_input_is_refused_with_what_to_give():
     with pytest.raises(ValueError, match=r"no configurations: a budget curve needs at least one run"):
         expected_test([], [1])
-    with pytest.raises(ValueError, match=r"seed 0 has more than one run of \[\('kd', 1.0, 0.0\)\] \(variant, λ, l2\): "
-                                         "give one record per configuration and seed"):
+    with pytest.raises(
+        ValueError,
+        match=r"seed 0 has more than one run of \[\('kd', 1.0, 0.0\)\] \(variant, λ, l2\): "
+        "give one record per configuration and seed",
+    ):
         expected_test([rec(0.9, 0.9), rec(0.8, 0.8)], [1])
     with pytest.raises(ValueError, match=r"budgets are numbers of configurations tried, each at least 1, got \[0, 1\]"):
         expected_test(EXAMPLE, [0, 1])
@@ -119,17 +149,20 @@ def test_bad_input_is_refused_with_what_to_give():
 
 
 def test_the_budget_figure_has_a_panel_per_task_and_a_line_per_row(tmp_path):
-    records = [rec(v, t, w, variant=variant, seed=s, task=task)
-               for task in ("Drama", "Crime") for s in (0, 1)
-               for variant, grid in (("kd", (1.0, 10.0, 100.0)), ("td", (1.0, 10.0)))
-               for w, v, t in zip(grid, (0.90, 0.85, 0.88), (0.91, 0.86, 0.87))]
+    records = [
+        rec(v, t, w, variant=variant, seed=s, task=task)
+        for task in ("Drama", "Crime")
+        for s in (0, 1)
+        for variant, grid in (("kd", (1.0, 10.0, 100.0)), ("td", (1.0, 10.0)))
+        for w, v, t in zip(grid, (0.90, 0.85, 0.88), (0.91, 0.86, 0.87))
+    ]
     curves = table_curves(SPEC, records, ("Drama", "Crime"))
     metric = plots.FigureMetric("RMSE", "rating stars", higher_is_better=False, task_loss="MSE")
     fig = plots.plot_budget_curves(curves, ("Drama", "Crime"), metric, title="Table 3")
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["Drama", "Crime"]
     assert [[line.get_label() for line in ax.get_lines()] for ax in axes] == [["KD", "TD"], ["KD", "TD"]]
-    assert axes[0].get_lines()[0].get_xdata().tolist() == [1, 2, 3]       # KD tried 3 values, TD 2
+    assert axes[0].get_lines()[0].get_xdata().tolist() == [1, 2, 3]  # KD tried 3 values, TD 2
     assert axes[0].get_lines()[1].get_xdata().tolist() == [1, 2]
     assert axes[0].get_ylabel() == "expected test RMSE\n(lower is better)"
     assert axes[0].get_xlabel() == "configurations tried (n)"

@@ -2,6 +2,7 @@
 profiles, a GPU when asked (or at the paper profile, when there is one), a clear error
 before any compute when the asked-for device is not there, and CPU runs stored under
 exactly the configuration (and hash) they always had. The GPU tests run only on a GPU."""
+
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ def test_the_smoke_and_cpu_profiles_train_on_the_cpu_and_paper_takes_a_gpu_when_
     assert compute_device("cpu") == torch.device("cpu")
     assert compute_device("paper").type == ("cuda" if HAS_GPU else "cpu")
     monkeypatch.setenv("IKD_DEVICE", "cpu")
-    assert compute_device("paper") == torch.device("cpu")   # the setting wins over the profile
+    assert compute_device("paper") == torch.device("cpu")  # the setting wins over the profile
 
 
 @pytest.mark.parametrize("value", ["tpu", "gpu", "cuda:x"])
@@ -35,6 +36,7 @@ def test_a_value_that_is_not_a_device_is_refused_naming_the_setting_and_the_fix(
 def test_asking_for_a_gpu_on_a_machine_without_one_stops_the_experiment_before_it_loads_anything(monkeypatch, tmp_path):
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
+
     monkeypatch.setenv("IKD_DEVICE", "cuda")
     with pytest.raises(RuntimeError, match=r"asks for a GPU, but torch sees none.*Fix: unset IKD_DEVICE"):
         MovieLensExperiment(get_profile("smoke"), data_dir=tmp_path / "no data here", store_root=tmp_path)
@@ -45,7 +47,7 @@ def test_a_cpu_run_keeps_its_configuration_and_hash_and_a_gpu_run_gets_its_own(s
     assert exp.device == torch.device("cpu") and config_stamp(exp.device) == {}
     variant = exp.variants["td"]
     cpu_config = exp.stack_config(variant, "Action")
-    assert cpu_config == exp.run_config(variant, "Action")          # nothing added on the CPU
+    assert cpu_config == exp.run_config(variant, "Action")  # nothing added on the CPU
     assert "device" not in cpu_config
     gpu_config = {**exp.run_config(variant, "Action"), **config_stamp(torch.device("cuda"))}
     assert gpu_config["device"] == "cuda"
@@ -56,6 +58,7 @@ def test_launched_runs_are_keyed_without_a_device_even_where_stacks_would_train_
     """torchrun places a launched run's ranks; the key its result is ingested under and the
     key the tables look it up by must be the same whatever IKD_DEVICE says."""
     from ikd_lib.vision.paper.experiment import LaunchedVisionExperiment
+
     exp = object.__new__(LaunchedVisionExperiment)
     exp.device = torch.device("cuda")
     monkeypatch.setattr(LaunchedVisionExperiment, "run_config", lambda self, v, n: {"variant": v, "task": n})
@@ -64,6 +67,7 @@ def test_launched_runs_are_keyed_without_a_device_even_where_stacks_would_train_
 
 def test_the_movielens_teacher_trained_on_a_gpu_is_cached_under_another_hash(smoke_experiment):
     from ikd_lib.movielens.teacher import teacher_config_hash
+
     exp = smoke_experiment
     cpu = teacher_config_hash(exp.profile, exp.fingerprint)
     assert teacher_config_hash(exp.profile, exp.fingerprint, torch.device("cpu")) == cpu == exp.teacher_hash
@@ -73,6 +77,7 @@ def test_the_movielens_teacher_trained_on_a_gpu_is_cached_under_another_hash(smo
 def test_the_vit_teacher_pretrained_on_a_gpu_is_cached_under_another_hash():
     from ikd_lib.vision.profiles import get_profile
     from ikd_lib.vision.teacher import pretrain_config_hash
+
     profile = get_profile("cpu")
     cpu = pretrain_config_hash(profile, "data")
     assert pretrain_config_hash(profile, "data", torch.device("cpu")) == cpu
@@ -91,11 +96,19 @@ def test_a_task_moved_to_a_device_keeps_its_class_settings_and_values(toy_task):
 
 # ---------------------------------------------------------------- on a GPU only
 
+
 def _train_td(task, teacher, device):
     method, index = make("td", task, teacher)
     method = method.to(device)
-    result = train_stack(method, task.to(device), TrainConfig(max_epochs=4, batch_size=128, lr=1e-2), SEEDS,
-                         index, td=method.td, progress=False)
+    result = train_stack(
+        method,
+        task.to(device),
+        TrainConfig(max_epochs=4, batch_size=128, lr=1e-2),
+        SEEDS,
+        index,
+        td=method.td,
+        progress=False,
+    )
     return method, result
 
 
@@ -116,8 +129,8 @@ def test_the_core_loop_trains_a_stack_on_the_gpu_deterministically_and_leaves_th
 def test_a_smoke_experiment_on_the_gpu_stores_its_device_beside_the_numbers(monkeypatch, tmp_path):
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
+
     monkeypatch.setenv("IKD_DEVICE", "cuda")
-    exp = MovieLensExperiment(get_profile("smoke", genres=("Action",)), store_root=tmp_path, progress=False,
-                              workers=1)
+    exp = MovieLensExperiment(get_profile("smoke", genres=("Action",)), store_root=tmp_path, progress=False, workers=1)
     (record, *_) = exp.run(["student", "td"], tasks=["Action"])
     assert record["config"]["device"] == "cuda" and record["device"]["type"] == "cuda"

@@ -1,6 +1,7 @@
 """A clone stands on its own: the README is a short front page that links to docs/, every
 relative link in the README and docs/ resolves inside the repository, and no tracked file
 names a path outside it except the documented, optional offline image folder."""
+
 import re
 import subprocess
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # paths that lead out of a clone: the sibling folder of the development machines, its absolute path
 OUTSIDE = re.compile(r"\.\./shared|/work/|shared/METHOD|shared/paper_results")
-IMAGE_FOLDER = "../shared/data"      # IKD_IMAGE_DATA_DIR's default: optional, documented, used only if there
+IMAGE_FOLDER = "../shared/data"  # IKD_IMAGE_DATA_DIR's default: optional, documented, used only if there
 
 
 def tracked_text_files() -> list[Path]:
@@ -33,8 +34,11 @@ def test_the_readme_is_a_short_front_page_linking_the_method():
 
 
 def relative_links(path: Path) -> list[str]:
-    return [target.split("#")[0] for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text())
-            if not re.match(r"[a-z]+:", target) and not target.startswith("#")]
+    return [
+        target.split("#")[0]
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text())
+        if not re.match(r"[a-z]+:", target) and not target.startswith("#")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 same table; a damaged record is moved aside and recomputed; two runs at once compute every
 stack once and agree; a NaN loss names variant, genre, seed and weight; a script without
 a main guard works with worker processes."""
+
 import os
 import signal
 import subprocess
@@ -14,12 +15,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["teacher", "bias_only", "student", "kd", "fd", "td", "td_k0"]
-DEADLINE_S = 900   # a bound on a failing run on a loaded machine, not a measurement
+DEADLINE_S = 900  # a bound on a failing run on a loaded machine, not a measurement
 
 # Deliberately no `if __name__ == "__main__":` guard: workers must not re-run this script.
 # With IKD_TEST_STALL_AFTER=n the run stops after n finished stacks, writes the file named by
 # IKD_TEST_STALLED and waits there to be killed: a kill at a known point, not at a moment.
-SCRIPT = f'''
+SCRIPT = f"""
 import os, sys, time
 from ikd_lib import report
 from ikd_lib.core.tables import render_csv, render_markdown
@@ -41,7 +42,7 @@ exp = report.experiment("smoke", genres=["Western"], store_root=sys.argv[1], cac
                         workers=2, progress=False)
 table = report.table(exp, "table3", variants={VARIANTS!r}, write=False)
 open(sys.argv[2], "w").write(render_markdown(table) + render_csv(table))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def processes_with(marker: str) -> list[int]:
             try:
                 if marker.encode() in (entry / "environ").read_bytes():
                     status = (entry / "status").read_text()
-                    if "State:\tZ" not in status:      # a zombie has finished; its parent reaps it
+                    if "State:\tZ" not in status:  # a zombie has finished; its parent reaps it
                         pids.append(int(entry.name))
             except OSError:
                 pass
@@ -100,8 +101,14 @@ def test_killed_run_leaves_no_orphans_and_resumes_to_the_same_table(tmp_path, sc
     and renders the table of an uninterrupted run."""
     marker = f"IKD_TEST_MARKER_{uuid.uuid4().hex}"
     store, stalled = tmp_path / "store", tmp_path / "stalled"
-    proc = run(script, store, tmp_path / "killed.txt", teacher_cache, wait=False,
-               env={marker: "1", "IKD_TEST_STALL_AFTER": "3", "IKD_TEST_STALLED": str(stalled)})
+    proc = run(
+        script,
+        store,
+        tmp_path / "killed.txt",
+        teacher_cache,
+        wait=False,
+        env={marker: "1", "IKD_TEST_STALL_AFTER": "3", "IKD_TEST_STALLED": str(stalled)},
+    )
     deadline = time.monotonic() + DEADLINE_S
     while not stalled.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -123,9 +130,9 @@ def test_killed_run_leaves_no_orphans_and_resumes_to_the_same_table(tmp_path, sc
     assert (tmp_path / "resumed.txt").read_text() == uninterrupted
     complete = records_per_variant(store)
     finished = {v for v, n in killed.items() if n == complete[v]}
-    assert len(finished) >= 3 and finished != set(complete), (killed, complete)   # killed midway
+    assert len(finished) >= 3 and finished != set(complete), (killed, complete)  # killed midway
     computed = {line.split(" ")[2] for line in journal.read_text().splitlines() if " computing " in line}
-    assert computed == set(complete) - finished, (computed, killed, complete)     # the rest was loaded
+    assert computed == set(complete) - finished, (computed, killed, complete)  # the rest was loaded
 
 
 def records_per_variant(store) -> dict[str, int]:
@@ -139,33 +146,35 @@ def records_per_variant(store) -> dict[str, int]:
 def test_two_runs_at_once_agree_and_compute_every_stack_once(tmp_path, script, teacher_cache, uninterrupted):
     journal = tmp_path / "journal.txt"
     env = {"IKD_RUN_JOURNAL": str(journal)}
-    runs = [run(script, tmp_path / "store", tmp_path / f"out{i}.txt", teacher_cache, env=env, wait=False)
-            for i in range(2)]
+    runs = [
+        run(script, tmp_path / "store", tmp_path / f"out{i}.txt", teacher_cache, env=env, wait=False) for i in range(2)
+    ]
     for proc in runs:
         output = proc.communicate(timeout=600)[0].decode()
         assert proc.returncode == 0, output
     assert (tmp_path / "out0.txt").read_text() == (tmp_path / "out1.txt").read_text() == uninterrupted
     stacks = [line.split(" ", 1)[1] for line in journal.read_text().splitlines()]
-    assert len(stacks) == len(set(stacks)) == len(VARIANTS)   # each stack once, by one of the two
+    assert len(stacks) == len(set(stacks)) == len(VARIANTS)  # each stack once, by one of the two
 
 
 def test_damaged_record_is_moved_aside_and_recomputed(tmp_path, script, teacher_cache, uninterrupted):
     store = tmp_path / "store"
     run(script, store, tmp_path / "first.txt", teacher_cache)
     victim = sorted((store / "records" / "kd").rglob("*.json"))[0]
-    victim.write_text(victim.read_text()[:40])          # truncated mid-write by a crash, say
+    victim.write_text(victim.read_text()[:40])  # truncated mid-write by a crash, say
     other = sorted((store / "records" / "student").rglob("*.json"))[0]
     other_before = other.read_text()
     done = run(script, store, tmp_path / "second.txt", teacher_cache)
     assert "damaged record moved aside" in done.stderr and victim.name in done.stderr
-    assert list((store / "damaged").rglob(victim.name + ".*"))       # kept for inspection
+    assert list((store / "damaged").rglob(victim.name + ".*"))  # kept for inspection
     assert (tmp_path / "second.txt").read_text() == uninterrupted
-    assert other.read_text() == other_before                          # nothing else recomputed
+    assert other.read_text() == other_before  # nothing else recomputed
 
 
 def test_nan_loss_names_variant_genre_seed_and_weight(tmp_path):
     from ikd_lib.movielens.experiment import MovieLensExperiment
     from ikd_lib.movielens.profiles import get_profile
+
     # the Student (which KD depends on) trains normally; KD then meets non-finite teacher outputs
     profile = get_profile("smoke", genres=["Western"], seeds=[3], distill_weights=(2.5,))
     exp = MovieLensExperiment(profile, store_root=tmp_path / "store", progress=False, workers=1)
@@ -174,4 +183,4 @@ def test_nan_loss_names_variant_genre_seed_and_weight(tmp_path):
         exp.run(["kd"])
     text = str(err.value)
     assert "kd · Western" in text and "seed 3" in text and "weight 2.5" in text and "Fix:" in text
-    assert not list((tmp_path / "store" / "records" / "kd").rglob("*.json"))   # nothing half-written
+    assert not list((tmp_path / "store" / "records" / "kd").rglob("*.json"))  # nothing half-written

@@ -6,6 +6,7 @@ keeps every value, so loading again computes nothing and grows the same grid.
 The runs here are not trained: a toy experiment writes each replica's validation value from a
 hand-made curve, so every grown grid below is worked out by hand.
 """
+
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -20,17 +21,27 @@ from ikd_lib.core.tables import Row, TableSpec, build_table, render_csv
 def rmse_curve(best: dict):
     """Validation RMSE per seed: a V in log10 λ around that seed's best λ (lower is better)."""
     import math
+
     return lambda seed, weight, l2: 0.9 + 0.01 * abs(math.log10(weight) - math.log10(best[seed])) + 0.001 * l2
 
 
 class CurveExperiment(Experiment):
     """KD on one task, three seeds; a replica's validation value is curve(seed, λ, l2)."""
+
     track = "toy"
     higher_is_better = False
 
     def __init__(self, root, curve, grid=(1.0, 10.0, 100.0), bounds=(1e-3, 1e4), l2s=(0.0,), l2_bounds=(1.0, 1.0)):
-        profile = SimpleNamespace(name="toy", seeds=(0, 1, 2), tasks=("A",), distill_weights=grid, td_weights=grid,
-                                  weight_bounds=bounds, l2_bounds=l2_bounds, search_step=10.0)
+        profile = SimpleNamespace(
+            name="toy",
+            seeds=(0, 1, 2),
+            tasks=("A",),
+            distill_weights=grid,
+            td_weights=grid,
+            weight_bounds=bounds,
+            l2_bounds=l2_bounds,
+            search_step=10.0,
+        )
         super().__init__(profile, root, progress=False, workers=1)
         self.variants = {"kd": Variant("kd", "KD", "kd")}
         self.curve, self.l2s, self.trained = curve, l2s, []
@@ -39,18 +50,36 @@ class CurveExperiment(Experiment):
         return self.l2s
 
     def run_config(self, variant, task_name):
-        return {"experiment": "toy", "profile": "toy", "variant": variant.key, "method": variant.method,
-                "task": task_name, "teacher_hash": "none", "data": "toy curve"}
+        return {
+            "experiment": "toy",
+            "profile": "toy",
+            "variant": variant.key,
+            "method": variant.method,
+            "task": task_name,
+            "teacher_hash": "none",
+            "data": "toy curve",
+        }
 
     def _compute(self, variant, task_name, config, key, missing):
         self.trained.append(sorted({r.weight for r, _ in missing}))
         for replica, path in missing:
             valid = self.curve(replica.seed, replica.weight, replica.l2)
-            self.store.write(path, {**{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
-                                    "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
-                                    "l2": replica.l2, "config_hash": key, "inherited": [],
-                                    "valid_metric": valid, "test_metric": valid, "config": config,
-                                    "git_revision": "toy"})
+            self.store.write(
+                path,
+                {
+                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                    "label": variant.label,
+                    "seed": replica.seed,
+                    "distill_weight": replica.weight,
+                    "l2": replica.l2,
+                    "config_hash": key,
+                    "inherited": [],
+                    "valid_metric": valid,
+                    "test_metric": valid,
+                    "config": config,
+                    "git_revision": "toy",
+                },
+            )
 
 
 def weights_of(records):
@@ -66,15 +95,18 @@ def test_a_choice_at_the_upper_edge_grows_that_side_only_and_the_store_keeps_it(
     records = exp.run_variant(exp.variants["kd"], "A")
     assert exp.trained == [[1.0, 10.0, 100.0], [1000.0], [10000.0]]
     assert weights_of(records) == [1.0, 10.0, 100.0, 1000.0, 10000.0]
-    assert {s: r["distill_weight"] for s, r in ((r["seed"], r) for r in cell_for(records).records)} == \
-        {0: 10.0, 1: 100.0, 2: 1000.0}
+    assert {s: r["distill_weight"] for s, r in ((r["seed"], r) for r in cell_for(records).records)} == {
+        0: 10.0,
+        1: 100.0,
+        2: 1000.0,
+    }
     assert all(r["search"] == {"distill_weight": {"bounds": [1e-3, 1e4], "step": 10.0}} for r in records)
 
     again = CurveExperiment(tmp_path, rmse_curve({0: 10.0, 1: 100.0, 2: 1000.0}))
-    assert again.in_store(("kd", "A"))                         # the grown grid counts as done
+    assert again.in_store(("kd", "A"))  # the grown grid counts as done
     with again.loading_only():
         assert weights_of(again.run_variant(again.variants["kd"], "A")) == weights_of(records)
-    assert again.trained == []                                 # a second run computes nothing
+    assert again.trained == []  # a second run computes nothing
 
 
 def test_growth_stops_at_the_declared_bound_and_says_so(tmp_path):
@@ -87,8 +119,12 @@ def test_growth_stops_at_the_declared_bound_and_says_so(tmp_path):
     table = build_table(spec, records, ("A",))
     searched = table.searches["KD", "A"]["distill_weight"]
     assert searched.grid == (0.001, 0.01, 0.1, 1.0, 10.0, 100.0) and searched.bounds == (1e-3, 1e4)
-    assert searched.counts == {"choices_interior": 2, "choices_at_bound": 1, "choices_tied": 0,
-                               "choices_at_open_edge": 0}
+    assert searched.counts == {
+        "choices_interior": 2,
+        "choices_at_bound": 1,
+        "choices_tied": 0,
+        "choices_at_open_edge": 0,
+    }
     row = render_csv(table).splitlines()[1].split(",")
     header = render_csv(table).splitlines()[0].split(",")
     cell = dict(zip(header, row))
@@ -121,11 +157,14 @@ def test_the_grown_choice_equals_a_plain_search_over_the_final_grid(tmp_path):
     plain = CurveExperiment(tmp_path / "plain", curve, grid=final, l2s=(0.5, 1.0), l2_bounds=(0.5, 1.0))
     plain_records = plain.run_variant(plain.variants["kd"], "A")
     assert plain.trained == [list(final)]
+
     def choices(recs):
         return {r["seed"]: (r["distill_weight"], r["l2"]) for r in cell_for(recs).records}
+
     assert choices(records) == choices(plain_records)
-    pure = search((1.0, 10.0, 100.0), lambda values: {s: {v: curve(s, v, 0.5) for v in values} for s in best},
-                  (1e-3, 1e4), 10.0)
+    pure = search(
+        (1.0, 10.0, 100.0), lambda values: {s: {v: curve(s, v, 0.5) for v in values} for s in best}, (1e-3, 1e4), 10.0
+    )
     assert pure.grid == final and pure.evaluations == 4 and pure.stopped_at_bound == ("upper",)
 
 
@@ -151,18 +190,29 @@ def test_td_plus_kd_grows_its_mu_per_genre_and_a_worker_knows_the_grown_variants
         for replica, path in missing:
             mu = getattr(variant, "kd_weight", 0.0)
             valid = 0.9 + (0.01 * abs(math.log10(mu / best[replica.seed])) if variant.method == "td_kd" else 0.0)
-            self.store.write(path, {**{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
-                                    "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
-                                    "l2": replica.l2, "config_hash": key, "inherited": self.inherited(variant),
-                                    "valid_metric": valid, "test_metric": valid, "config": config,
-                                    "git_revision": "toy"})
+            self.store.write(
+                path,
+                {
+                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                    "label": variant.label,
+                    "seed": replica.seed,
+                    "distill_weight": replica.weight,
+                    "l2": replica.l2,
+                    "config_hash": key,
+                    "inherited": self.inherited(variant),
+                    "valid_metric": valid,
+                    "test_metric": valid,
+                    "config": config,
+                    "git_revision": "toy",
+                },
+            )
         computed.append((variant.key, len(missing)))
 
     computed = []
     monkeypatch.setattr("ikd_lib.core.experiment.Experiment._compute", fake_compute)
     kwargs = {"genres": ["Western"], "store_root": tmp_path, "progress": False, "workers": 1}
     exp = make_reviewers_experiment("smoke", **kwargs)
-    exp.profile = replace(exp.profile, weight_bounds=(0.1, 10.0))    # smoke's grids never grow
+    exp.profile = replace(exp.profile, weight_bounds=(0.1, 10.0))  # smoke's grids never grow
     found = exp.family_search("plus_kd", "Western")
     assert found.grid == (0.1, 1.0, 10.0) and found.evaluations == 2
     assert set(found.stopped_at_bound) == {"lower", "upper"}

@@ -1,5 +1,6 @@
 """`make verify-kernels` (ikd_lib/kernels.py): this machine computes the committed reference's bits
 for every operation the two tracks use; and a difference is named by its first operation."""
+
 import ikd_lib  # noqa: F401
 
 # isort: split
@@ -18,10 +19,14 @@ def test_every_operation_computes_the_reference_bits_on_this_machine(capsys):
 
 
 def test_a_difference_is_named_by_its_first_operation():
-    reference = {"a step": [("aten.mm", "2x3", "aaaa"), ("aten.add", "2x3", "bbbb"), ("aten.sqrt", "2", "cccc")],
-                 "other": [("aten.mul", "4", "dddd")]}
-    here = {"a step": [("aten.mm", "2x3", "aaaa"), ("aten.add", "2x3", "bbbx"), ("aten.sqrt", "2", "cccx")],
-            "other": [("aten.mul", "4", "dddd")]}
+    reference = {
+        "a step": [("aten.mm", "2x3", "aaaa"), ("aten.add", "2x3", "bbbb"), ("aten.sqrt", "2", "cccc")],
+        "other": [("aten.mul", "4", "dddd")],
+    }
+    here = {
+        "a step": [("aten.mm", "2x3", "aaaa"), ("aten.add", "2x3", "bbbx"), ("aten.sqrt", "2", "cccx")],
+        "other": [("aten.mul", "4", "dddd")],
+    }
     lines = kernels.compare(here, reference)
     assert lines[0] == "DIFFERS  a step: first at operation 2 of 3: aten.add [2x3]"
     assert lines[1] == "same     other (1 operations)"
@@ -32,5 +37,6 @@ def test_a_difference_is_named_by_its_first_operation():
 
 def test_the_reference_file_round_trips():
     rows = {"e": [("aten.mm", "2x3", "0123456789ab"), ("openblas.matmul", "", "ffffffff0000")]}
-    assert kernels.decode(kernels.encode(rows)) == {"e": [("aten.mm", "2x3", "01234567"),
-                                                          ("openblas.matmul", "", "ffffffff")]}
+    assert kernels.decode(kernels.encode(rows)) == {
+        "e": [("aten.mm", "2x3", "01234567"), ("openblas.matmul", "", "ffffffff")]
+    }

@@ -2,6 +2,7 @@
 knows no track (no module of ikd_lib/core imports ikd_lib.movielens, ikd_lib.vision or the layer
 above them: report, verify, workshop); the launch machinery (ikd_lib/launch) knows no track
 either; no import circle anywhere in ikd_lib; no module reaches for another's private names."""
+
 import ast
 from pathlib import Path
 
@@ -14,8 +15,8 @@ def imported_modules(path: Path) -> list[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):   # `from ..movielens import x`: module "movielens"
-            names += [node.module] if node.module else [a.name for a in node.names]   # `from .. import vision`
+        elif isinstance(node, ast.ImportFrom):  # `from ..movielens import x`: module "movielens"
+            names += [node.module] if node.module else [a.name for a in node.names]  # `from .. import vision`
     return names
 
 
@@ -65,8 +66,8 @@ def import_graph(root: Path) -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom):
-                if node.level:   # relative: `from ..core import x` in ikd_lib.vision.experiment
-                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                if node.level:  # relative: `from ..core import x` in ikd_lib.vision.experiment
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
                     source = ".".join(base + ([node.module] if node.module else []))
                 else:
                     source = node.module
@@ -111,15 +112,18 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_import_circle_in_ikd_lib():
     graph = import_graph(PACKAGE)
     assert len(graph) > 60 and "ikd_lib.core.stopping" in graph["ikd_lib.core.train"]
-    assert "ikd_lib.launch.spec" in graph["ikd_lib.vision.paper.run"]   # `from ...launch import spec as specs`
+    assert "ikd_lib.launch.spec" in graph["ikd_lib.vision.paper.run"]  # `from ...launch import spec as specs`
     assert not circles(graph), circles(graph)
 
 
 def test_the_launch_machinery_knows_no_track():
     """ikd_lib/launch/ imports the core, never a track (the track hands it an entry module's name)."""
     graph = import_graph(PACKAGE)
-    offenders = {m: sorted(t for t in targets if not t.startswith(("ikd_lib.core", "ikd_lib.launch")))
-                 for m, targets in graph.items() if m.startswith("ikd_lib.launch")}
+    offenders = {
+        m: sorted(t for t in targets if not t.startswith(("ikd_lib.core", "ikd_lib.launch")))
+        for m, targets in graph.items()
+        if m.startswith("ikd_lib.launch")
+    }
     assert not any(offenders.values()), offenders
 
 
@@ -146,11 +150,11 @@ def private_imports(root: Path) -> list[str]:
     for name, path in graph_files.items():
         tree = ast.parse(path.read_text())
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        aliases = set()   # local names bound to modules of the package
+        aliases = set()  # local names bound to modules of the package
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 if node.level:
-                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
                     source = ".".join(base + ([node.module] if node.module else []))
                 else:
                     source = node.module or ""
@@ -164,8 +168,13 @@ def private_imports(root: Path) -> list[str]:
             elif isinstance(node, ast.Import):
                 aliases |= {a.asname for a in node.names if a.asname and a.name.startswith(root.name)}
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
                 offenders.append(f"{name} uses {node.value.id}.{node.attr}")
     return offenders
 

@@ -7,6 +7,7 @@ The student here predicts one number per replica (its only weight) for every rat
 targets are all 0, so its validation RMSE is |weight| and Adam (whose first steps are about
 lr long) walks it towards 0 by about lr a step.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -26,7 +27,7 @@ class Constant(nn.Module):
     def __init__(self, start):
         super().__init__()
         self.seeds = tuple(range(len(start)))
-        self.weight = nn.Parameter(torch.tensor(start, dtype=torch.float32)[:, None])   # [R, 1]
+        self.weight = nn.Parameter(torch.tensor(start, dtype=torch.float32)[:, None])  # [R, 1]
 
     def forward(self, inputs):
         pred = self.weight.expand(self.weight.shape[0], inputs.shape[1])
@@ -36,8 +37,16 @@ class Constant(nn.Module):
 def zeros_task(n_train=64, n_valid=16):
     def split(n):
         return Split(inputs=torch.zeros(n, 1), target=torch.zeros(n))
-    return Task("zeros", split(n_train), split(n_valid), split(n_valid), RMSE,
-                task_loss=losses.rating_mse, kd_loss=losses.rating_mse)
+
+    return Task(
+        "zeros",
+        split(n_train),
+        split(n_valid),
+        split(n_valid),
+        RMSE,
+        task_loss=losses.rating_mse,
+        kd_loss=losses.rating_mse,
+    )
 
 
 def train(start, task=None, drop_stopped=False, **config):
@@ -54,13 +63,13 @@ def test_each_replica_is_judged_against_its_own_start():
     method, result = train([0.0, 1.0])
     assert result.best_epoch == [0, 3]
     assert result.valid_metric[0] == 0.0 and result.valid_metric[1] < 1.0
-    assert all(type(e) is int for e in result.best_epoch)     # epochs, as the records store them
+    assert all(type(e) is int for e in result.best_epoch)  # epochs, as the records store them
 
 
 def test_without_a_warmup_every_epoch_counts_even_with_one_step_an_epoch():
     """Nothing to warm up (no TD): max_epochs epochs run, also when an epoch is a single step
     (its one step must count as past the warm-up)."""
-    assert TrainConfig(batch_size=64, min_batches_per_epoch=1).batch_size_for(64) == 64   # one step an epoch
+    assert TrainConfig(batch_size=64, min_batches_per_epoch=1).batch_size_for(64) == 64  # one step an epoch
     _, result = train([1.0], batch_size=64, max_epochs=3, patience=1, min_batches_per_epoch=1)
     assert result.steps_run == result.epochs_run == 3
     # patience 1: a replica that stops improving stops one epoch later, also at one step an epoch
@@ -92,6 +101,7 @@ def test_the_start_guard_is_on_for_any_positive_value_and_counts_per_replica():
 @pytest.mark.parametrize("kind, decoupled", [("adam", False), ("adamw", True)])
 def test_the_optimiser_is_the_pinned_adam_of_the_config_with_its_rate_and_decay(kind, decoupled):
     from ikd_lib.core.optim import PinnedAdam
+
     method = Method(Constant([1.0, 2.0]), None, torch.zeros(2), zeros_task())
     (opt,) = make_optimizers(method, TrainConfig(lr=0.02, weight_decay=0.05, optimizer=kind)).values()
     assert type(opt) is PinnedAdam
@@ -102,9 +112,11 @@ def test_the_optimiser_is_the_pinned_adam_of_the_config_with_its_rate_and_decay(
 def test_a_non_finite_loss_is_described_in_full():
     named = {"task": torch.tensor([0.5, float("nan")]), "interact": torch.tensor([0.25, 1.0])}
     text = describe_nonfinite(7, 2, named, (3, 4), torch.tensor([0.3, 1.0]), "td · Action")
-    assert text == ("non-finite loss in td · Action at step 7 (epoch 2); stopping before more compute is spent.\n"
-                    "  replica 1 (seed 4, weight 1): task=nan, interact=1\n"
-                    "Fix: lower the learning rate or the distillation weight, or check the input data.")
+    assert text == (
+        "non-finite loss in td · Action at step 7 (epoch 2); stopping before more compute is spent.\n"
+        "  replica 1 (seed 4, weight 1): task=nan, interact=1\n"
+        "Fix: lower the learning rate or the distillation weight, or check the input data."
+    )
     assert describe_nonfinite(7, 2, named, (3, 4), torch.ones(2)).startswith("non-finite loss at step 7")
 
 
@@ -118,10 +130,12 @@ def test_the_student_alone_warmup_computes_only_the_students_losses(toy_task, to
     """In the "separate" schedule's first N1 steps only the scratch student's losses are
     computed: the TD losses' columns of the step log are NaN there, finite afterwards."""
     from test_methods import SEEDS, make
+
     td = TDConfig(schedule="separate", warmup_student_steps=3, warmup_comm_steps=2)
     method, index = make("td", toy_task, toy_teacher, td)
-    result = train_stack(method, toy_task, TrainConfig(max_epochs=1, batch_size=128), SEEDS, index, td=td,
-                         progress=False)
+    result = train_stack(
+        method, toy_task, TrainConfig(max_epochs=1, batch_size=128), SEEDS, index, td=td, progress=False
+    )
     interact = result.step_log["interact"]
     assert np.isnan(interact[:3]).all() and np.isfinite(interact[3:]).all()
     assert np.isfinite(result.step_log["task"]).all()
@@ -131,12 +145,15 @@ def test_an_empty_training_split_is_refused_before_training():
     """No step would ever run, so neither max_epochs nor patience could end the loop."""
     task = zeros_task(n_train=0)
     method = Method(Constant([1.0]), None, torch.zeros(1), task)
-    with pytest.raises(ValueError, match=r"student: the training split of 'zeros' is empty\. Fix: check the data "
-                                         r"selection \(genre, class subset, fraction\) that built the task\.$"):
+    with pytest.raises(
+        ValueError,
+        match=r"student: the training split of 'zeros' is empty\. Fix: check the data "
+        r"selection \(genre, class subset, fraction\) that built the task\.$",
+    ):
         train_stack(method, task, TrainConfig(), (0,), progress=False)
-    _, one = train([1.0], task=zeros_task(n_train=1), max_epochs=2)    # one example is enough
+    _, one = train([1.0], task=zeros_task(n_train=1), max_epochs=2)  # one example is enough
     assert one.steps_run == one.epochs_run == 2
-    assert 0 < one.wall_s < 60                                          # seconds this call took
+    assert 0 < one.wall_s < 60  # seconds this call took
 
 
 def test_an_epochs_logged_loss_is_the_mean_of_its_steps_and_on_epoch_sees_each_epoch():
@@ -145,12 +162,17 @@ def test_an_epochs_logged_loss_is_the_mean_of_its_steps_and_on_epoch_sees_each_e
     seen = []
     method = Method(Constant([1.0, -2.0]), None, torch.zeros(2), zeros_task())
     cfg = TrainConfig(lr=0.05, batch_size=16, max_epochs=3, patience=3, min_batches_per_epoch=1)
-    result = train_stack(method, zeros_task(), cfg,
-                         (0, 1), progress=False,
-                         on_epoch=lambda e, log: seen.append((e, {k: v.shape for k, v in log.items()})))
-    steps = result.step_log["task"]                                   # [12 steps, 2]: 4 steps an epoch
+    result = train_stack(
+        method,
+        zeros_task(),
+        cfg,
+        (0, 1),
+        progress=False,
+        on_epoch=lambda e, log: seen.append((e, {k: v.shape for k, v in log.items()})),
+    )
+    steps = result.step_log["task"]  # [12 steps, 2]: 4 steps an epoch
     assert steps.shape == (12, 2)
-    expected = np.stack([steps[4 * e:4 * e + 4].mean(0) for e in range(3)])
+    expected = np.stack([steps[4 * e : 4 * e + 4].mean(0) for e in range(3)])
     np.testing.assert_allclose(result.epoch_log["train_task"], expected, rtol=1e-6)
     assert seen == [(e, {"valid_metric": (e, 2), "train_task": (e, 2)}) for e in (1, 2, 3)]
 
@@ -159,10 +181,11 @@ def test_a_loss_that_starts_later_is_nan_before_and_aligned_with_the_epochs(toy_
     """The separate schedule computes L_interact from step N1 on (here in epoch 2): its epoch
     column is NaN for epoch 1 and as long as the validation column."""
     from test_methods import SEEDS, make
+
     td = TDConfig(schedule="separate", warmup_student_steps=25, warmup_comm_steps=2)
     method, index = make("td", toy_task, toy_teacher, td)
     cfg = TrainConfig(max_epochs=1, batch_size=128, min_batches_per_epoch=1)
-    assert -(-len(toy_task.train) // 128) < 25                        # epoch 1 is all student-alone steps
+    assert -(-len(toy_task.train) // 128) < 25  # epoch 1 is all student-alone steps
     log = train_stack(method, toy_task, cfg, SEEDS, index, td=td, progress=False).epoch_log
     assert log["train_interact"].shape == log["valid_metric"].shape
     assert np.isnan(log["train_interact"][0]).all() and np.isfinite(log["train_interact"][1:]).all()
@@ -174,14 +197,16 @@ def test_a_last_running_replica_goes_on_alone(monkeypatch):
     then), so replica 2 goes on alone. The numbers are those of the whole stack trained to the
     end (a replica computes the same bits in any stack, tests/test_stack_independence.py)."""
     import ikd_lib.core.train as loop
+
     narrowed = []
     real = loop.ReplicaSubset
-    monkeypatch.setattr(loop, "ReplicaSubset", lambda method, slots: (narrowed.append(slots.tolist()),
-                                                                       real(method, slots))[1])
+    monkeypatch.setattr(
+        loop, "ReplicaSubset", lambda method, slots: (narrowed.append(slots.tolist()), real(method, slots))[1]
+    )
     _, dropped = train([0.0, 0.0, 1.0], drop_stopped=True, max_epochs=8, patience=2)
     assert narrowed == [[2]]
     _, whole = train([0.0, 0.0, 1.0], max_epochs=8, patience=2)
-    assert narrowed == [[2]]                                          # the whole stack never narrows
+    assert narrowed == [[2]]  # the whole stack never narrows
     assert dropped.best_epoch == whole.best_epoch and dropped.best_epoch[:2] == [0, 0]
     assert dropped.best_epoch[2] >= 2 and dropped.epochs_run == whole.epochs_run
     assert dropped.valid_metric == whole.valid_metric and dropped.test_metric == whole.test_metric

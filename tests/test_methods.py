@@ -1,4 +1,5 @@
 """Methods: gradients reach exactly what should learn, the teacher never changes."""
+
 import copy
 
 import pytest
@@ -15,8 +16,16 @@ SEEDS = (0, 1)
 
 
 def make(name, task, teacher, td=None, seeds=SEEDS, weight=1.0):
-    student = RatingModel(TOY_STUDENT, task.n_users, task.n_items, seeds, task.rating_offset, "student",
-                          interactions=task.train.inputs, l2=0.01)
+    student = RatingModel(
+        TOY_STUDENT,
+        task.n_users,
+        task.n_items,
+        seeds,
+        task.rating_offset,
+        "student",
+        interactions=task.train.inputs,
+        l2=0.01,
+    )
     index = torch.tensor([list(SEEDS).index(s) for s in seeds])
     frozen = FrozenTeacher(teacher, index) if name != "student" else None
     return build_method(name, student, frozen, torch.full((len(seeds),), weight), task, td), index
@@ -100,12 +109,13 @@ def test_student_ignores_the_teacher(toy_task, toy_teacher):
 
 def test_teacher_is_larger_than_the_student_in_the_real_profiles():
     from ikd_lib.movielens.profiles import PROFILES
+
     pairs = torch.tensor([[0, 0], [942, 1681]])
     for profile in PROFILES.values():
         student = RatingModel(profile.student, 943, 1682, (0,), 3.5, "student", interactions=pairs)
         teacher = RatingModel(profile.teacher, 943, 1682, (0,), 3.5, "teacher", interactions=pairs)
         ratio = count_parameters(teacher) / count_parameters(student)
-        assert 9 <= ratio <= 11, (profile.name, ratio)          # "about 10x" (issue 8)
+        assert 9 <= ratio <= 11, (profile.name, ratio)  # "about 10x" (issue 8)
 
 
 def test_same_seed_same_student_under_every_method(toy_task, toy_teacher):
@@ -136,17 +146,20 @@ def test_the_students_objective_is_its_task_loss_plus_its_own_penalty():
     """What the student learns from alone (the Student row, the 'separate' warm-up): task + L2
     penalty, each as given (a penalty left out would change every regularised number)."""
     from ikd_lib.core.methods import Method
+
     task, penalty = torch.tensor([0.5, 2.0]), torch.tensor([0.25, 0.125])
     assert torch.equal(Method.student_objective({"task": task, "penalty": penalty}), task + penalty)
-    assert torch.equal(Method.student_objective({"task": task}), task)                  # no penalty: the task alone
+    assert torch.equal(Method.student_objective({"task": task}), task)  # no penalty: the task alone
 
 
-@pytest.mark.parametrize("name,layer,stream", [("fitnet", "regressor", "fitnet.regressor"),
-                                               ("fd", "projector", "fd.projector")])
+@pytest.mark.parametrize(
+    "name,layer,stream", [("fitnet", "regressor", "fitnet.regressor"), ("fd", "projector", "fd.projector")]
+)
 def test_fitnet_and_fd_layers_start_from_their_own_named_stream(name, layer, stream, toy_task, toy_teacher):
     """The regressor and the projector are drawn from streams named after them (the committed
     tables depend on these names), computed as the student's layers are."""
     from ikd_lib.core.stacked import StackedLinear
+
     method, _ = make(name, toy_task, toy_teacher)
     built = getattr(method, layer)
     expected = StackedLinear(method.student.seeds, method.student.width, method.teacher.width, stream)
@@ -168,8 +181,16 @@ def test_train_mode_reaches_the_student_and_never_the_teacher(toy_task, toy_teac
 
 def test_freeze_makes_a_teacher_eval_mode_without_gradients(toy_task):
     from ikd_lib.core.methods import freeze
-    model = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset, "m",
-                        interactions=toy_task.train.inputs)
+
+    model = RatingModel(
+        TOY_STUDENT,
+        toy_task.n_users,
+        toy_task.n_items,
+        SEEDS,
+        toy_task.rating_offset,
+        "m",
+        interactions=toy_task.train.inputs,
+    )
     model.train()
     for p in model.parameters():
         p.grad = torch.ones_like(p)
@@ -184,21 +205,30 @@ def test_td_draws_each_replicas_noise_from_its_own_stream_named_by_seed_weight_a
     draws the same noise alone or in any stack; 0 when none is given."""
     from ikd_lib.core.methods import TalkingModels
     from ikd_lib.core.stacked import replica_generator
+
     td = TDConfig(noise_std=0.1)
-    student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset,
-                          "student", interactions=toy_task.train.inputs)
+    student = RatingModel(
+        TOY_STUDENT,
+        toy_task.n_users,
+        toy_task.n_items,
+        SEEDS,
+        toy_task.rating_offset,
+        "student",
+        interactions=toy_task.train.inputs,
+    )
     frozen = FrozenTeacher(toy_teacher, torch.tensor([0, 1]))
     weights = torch.tensor([1.0, 10.0])
 
     def seeds_of(method):
         return [g.initial_seed() for g in method.noise]
+
     expected = [replica_generator(s, f"td.noise.7.{w!r}").initial_seed() for s, w in zip(SEEDS, (1.0, 10.0))]
     assert seeds_of(build_method("td", student, frozen, weights, toy_task, td, noise_seed=7)) == expected
     default = [replica_generator(s, f"td.noise.0.{w!r}").initial_seed() for s, w in zip(SEEDS, (1.0, 10.0))]
     assert seeds_of(build_method("td", student, frozen, weights, toy_task, td)) == default
     assert seeds_of(TalkingModels(student, frozen, weights, toy_task, td)) == default
     assert len(set(expected + default)) == 4
-    assert build_method("td", student, frozen, weights, toy_task, TDConfig()).noise is None   # no noise, no stream
+    assert build_method("td", student, frozen, weights, toy_task, TDConfig()).noise is None  # no noise, no stream
 
 
 def test_td_modules_compute_as_the_students_layers_do(toy_task, toy_teacher):
@@ -210,8 +240,15 @@ def test_td_modules_compute_as_the_students_layers_do(toy_task, toy_teacher):
 
 
 def test_build_method_names_an_unknown_method_and_a_missing_teacher(toy_task):
-    student = RatingModel(TOY_STUDENT, toy_task.n_users, toy_task.n_items, SEEDS, toy_task.rating_offset,
-                          "student", interactions=toy_task.train.inputs)
+    student = RatingModel(
+        TOY_STUDENT,
+        toy_task.n_users,
+        toy_task.n_items,
+        SEEDS,
+        toy_task.rating_offset,
+        "student",
+        interactions=toy_task.train.inputs,
+    )
     with pytest.raises(ValueError, match=r"unknown method 'tdd'; valid: .*td.*Did you mean 'td'"):
         build_method("tdd", student, None, torch.ones(2), toy_task)
     with pytest.raises(ValueError, match=r"method 'kd' needs a teacher"):

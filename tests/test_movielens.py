@@ -1,4 +1,5 @@
 """Tests for ikd_lib.movielens: both on-disk layouts, the split, genres, sources."""
+
 import zipfile
 
 import numpy as np
@@ -23,6 +24,7 @@ from ikd_lib.movielens.data import (
 
 # ------------------------------------------------------------ writers (tidy -> files)
 
+
 def write_grouplens(folder, ratings, items, users):
     """Write tidy (0-based) tables as u.data / u.item (latin-1) / u.user."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -32,8 +34,9 @@ def write_grouplens(folder, ratings, items, users):
     with open(folder / "u.item", "w", encoding="latin-1") as f:
         for it in items.itertuples():
             flags = [int(g in it.genres or (g == "unknown" and not it.genres)) for g in GENRE_COLUMNS]
-            f.write("|".join([str(it.item + 1), it.title, "01-Jan-1995", "", "http://x"]
-                             + [str(x) for x in flags]) + "\n")
+            f.write(
+                "|".join([str(it.item + 1), it.title, "01-Jan-1995", "", "http://x"] + [str(x) for x in flags]) + "\n"
+            )
     with open(folder / "u.user", "w") as f:
         for u in users.itertuples():
             f.write(f"{u.user + 1}|{u.age}|{u.gender}|{u.occupation}|{getattr(u, 'zip', '00000')}\n")
@@ -61,17 +64,39 @@ def tiny():
     """A dozen users and items, 40 ratings in file order that is not sorted."""
     rng = np.random.default_rng(1)
     pairs = rng.permutation(12 * 12)[:40]
-    ratings = pd.DataFrame({"user": pairs // 12, "item": pairs % 12,
-                            "rating": rng.integers(1, 6, 40).astype("float32"),
-                            "timestamp": rng.integers(874_000_000, 893_000_000, 40)})
+    ratings = pd.DataFrame(
+        {
+            "user": pairs // 12,
+            "item": pairs % 12,
+            "rating": rng.integers(1, 6, 40).astype("float32"),
+            "timestamp": rng.integers(874_000_000, 893_000_000, 40),
+        }
+    )
     titles = ["Toy Story (1995)", "Misérables, Les (1995)", "Nadja (1994)", "NA"] + [f"Movie {i}" for i in range(8)]
-    genres = [("Animation", "Children's", "Comedy"), ("Drama", "Musical"), ("Film-Noir",), (),
-              ("Sci-Fi", "Thriller"), ("Action",), ("Romance", "War"), ("Crime", "Drama"),
-              ("Western",), ("Horror", "Mystery"), ("Documentary",), ("Adventure", "Fantasy")]
+    genres = [
+        ("Animation", "Children's", "Comedy"),
+        ("Drama", "Musical"),
+        ("Film-Noir",),
+        (),
+        ("Sci-Fi", "Thriller"),
+        ("Action",),
+        ("Romance", "War"),
+        ("Crime", "Drama"),
+        ("Western",),
+        ("Horror", "Mystery"),
+        ("Documentary",),
+        ("Adventure", "Fantasy"),
+    ]
     items = pd.DataFrame({"item": range(12), "title": titles, "genres": genres})
-    users = pd.DataFrame({"user": range(12), "age": [20 + i for i in range(12)],
-                          "gender": list("MF" * 6), "occupation": ["student", "none"] * 6,
-                          "zip": ["T8H1N", "01002"] + ["55555"] * 10})
+    users = pd.DataFrame(
+        {
+            "user": range(12),
+            "age": [20 + i for i in range(12)],
+            "gender": list("MF" * 6),
+            "occupation": ["student", "none"] * 6,
+            "zip": ["T8H1N", "01002"] + ["55555"] * 10,
+        }
+    )
     return ratings, items, users
 
 
@@ -85,6 +110,7 @@ def fake_wheel(path, folder):
 
 
 # ------------------------------------------------------------ layouts on synthetic data
+
 
 def test_both_layouts_give_identical_tidy_tables(tiny, tmp_path):
     write_grouplens(tmp_path / "gl", *tiny)
@@ -126,6 +152,7 @@ def test_bad_ratings_are_rejected(tiny, tmp_path):
 
 
 # ------------------------------------------------------------ real data
+
 
 @pytest.fixture(scope="module")
 def ml():
@@ -197,6 +224,7 @@ def test_wheel_source_fills_cache_atomically(ml, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------ bad input
 
+
 def test_unknown_genre_lists_valid_names(ml):
     with pytest.raises(ValueError, match=r"'SciFi'.*Did you mean 'Sci-Fi'.*Valid genres: Action, Adventure"):
         genre_task(ml, "SciFi")
@@ -215,13 +243,22 @@ def test_no_source_lists_every_way(tmp_path, monkeypatch):
 
     def no_pip(dest):
         raise RuntimeError("pip download exited 1: no network")
+
     monkeypatch.setattr(mlmod, "_pip_download_wheel", no_pip)
     cache = tmp_path / "cache"
     with pytest.raises(FileNotFoundError) as err:
         load_movielens(cache_dir=cache, offline=True)
     msg = str(err.value)
-    for needle in ("IKD_MOVIELENS_DIR", "u.data/u.item/u.user", "ml-100k.inter", str(cache / "ml-100k"),
-                   mlmod.GROUPLENS_URL, "skipped (offline)", "pip download recbole==1.2.1", "no network"):
+    for needle in (
+        "IKD_MOVIELENS_DIR",
+        "u.data/u.item/u.user",
+        "ml-100k.inter",
+        str(cache / "ml-100k"),
+        mlmod.GROUPLENS_URL,
+        "skipped (offline)",
+        "pip download recbole==1.2.1",
+        "no network",
+    ):
         assert needle in msg
     assert not any(cache.iterdir())  # no half-written cache left behind
 

@@ -1,5 +1,6 @@
 """Every notebook is a pair (docs/notebooks.md): notebooks/<name>.py in jupytext's percent format
 and notebooks/<name>.ipynb, with the same cells; the .ipynb is committed without outputs."""
+
 from pathlib import Path
 
 import jupytext
@@ -44,7 +45,7 @@ def test_the_pair_is_in_sync_and_the_notebook_has_no_outputs(name):
     nb = nbformat.read(ipynb, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), f"{name}.ipynb has outputs: make notebooks"
-    assert sum("parameters" in c.metadata.get("tags", ()) for c in code) == 1    # what papermill injects after
+    assert sum("parameters" in c.metadata.get("tags", ()) for c in code) == 1  # what papermill injects after
     assert nb.metadata["kernelspec"]["name"] == "ikd"
 
 

@@ -1,5 +1,6 @@
 """Every table notebook of both tracks runs end to end through papermill on the smoke profile,
 and the paper-vs-ours notebook compares whatever the stores hold."""
+
 from pathlib import Path
 
 import papermill as pm
@@ -39,7 +40,7 @@ def test_notebook_runs_on_smoke_profile_and_renders_its_table(notebook, expected
     execute(notebook, smoke_dirs, monkeypatch)
     md = (smoke_dirs / "smoke" / "tables" / f"{table}.md").read_text()
     assert "profile `smoke`" in md and header in md
-    assert "–" not in md.split("## ")[0]      # every cell of our table is filled
+    assert "–" not in md.split("## ")[0]  # every cell of our table is filled
     for ext in ("tex", "csv"):
         assert (smoke_dirs / "smoke" / "tables" / f"{table}.{ext}").stat().st_size > 0
     # the committed cpu tables are never touched by a smoke run
@@ -48,12 +49,12 @@ def test_notebook_runs_on_smoke_profile_and_renders_its_table(notebook, expected
 
 
 def test_paper_vs_ours_notebook_compares_both_tracks(smoke_dirs, monkeypatch):
-    for notebook in ("table5_iterations", "table6_vit_iterations"):     # fill both stores first
+    for notebook in ("table5_iterations", "table6_vit_iterations"):  # fill both stores first
         execute(notebook, smoke_dirs, monkeypatch)
     execute("paper_vs_ours", smoke_dirs, monkeypatch)
     text = (smoke_dirs / "smoke" / "tables" / "paper_vs_ours.md").read_text()
     assert "profile `smoke`" in text and "Genre 1 (Drama)" in text and "CIFAR10 (cifar10)" in text
-    committed = ROOT / "tables" / "paper_vs_ours.md"       # a smoke run never overwrites the committed report
+    committed = ROOT / "tables" / "paper_vs_ours.md"  # a smoke run never overwrites the committed report
     assert not committed.exists() or "profile `smoke`" not in committed.read_text()
 
 
@@ -77,6 +78,7 @@ def test_reviewers_notebook_renders_the_study_on_the_smoke_profile(smoke_dirs, m
 
     from ikd_lib.core.results import cell_for
     from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
     exp = make_reviewers_experiment("smoke", progress=False, store_root=smoke_dirs / "smoke")
     records = exp.stored_study()
     valid = exp.teacher_summary["valid_rmse"]
@@ -88,5 +90,6 @@ def test_reviewers_notebook_renders_the_study_on_the_smoke_profile(smoke_dirs, m
     for genre in exp.profile.genres:
         chosen = cell_for([r for r in records if r["variant"] == "kd" and r["task"] == genre])
         again = [r for r in records if r["variant"] == "cka_kd" and r["task"] == genre]
-        assert {(r["seed"], r["distill_weight"], r["l2"]) for r in again} == \
-            {(r["seed"], r["distill_weight"], r["l2"]) for r in chosen.records}
+        assert {(r["seed"], r["distill_weight"], r["l2"]) for r in again} == {
+            (r["seed"], r["distill_weight"], r["l2"]) for r in chosen.records
+        }

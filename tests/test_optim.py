@@ -1,5 +1,6 @@
 """PinnedAdam (core/optim.py) and the pinned square root (core/determinism.py): the same bits
 wherever an element sits and on any CPU; otherwise the arithmetic of torch's Adam and AdamW."""
+
 import ikd_lib  # noqa: F401  (first: the pins)
 
 # isort: split
@@ -25,14 +26,14 @@ def test_the_pinned_square_root_is_correctly_rounded_and_is_torchs_on_the_cpu():
     x = torch.rand(1_000_000, generator=torch.Generator().manual_seed(0)) * 100
     exact = correctly_rounded_sqrt(x)
     assert torch.equal(pinned_sqrt(x), exact)
-    assert torch.equal(torch.sqrt(x), exact) and torch.equal(x.sqrt(), exact)   # pinned for all of torch
-    assert all(torch.sqrt(x[i]) == exact[i] for i in range(2000))               # one at a time, 0-d
+    assert torch.equal(torch.sqrt(x), exact) and torch.equal(x.sqrt(), exact)  # pinned for all of torch
+    assert all(torch.sqrt(x[i]) == exact[i] for i in range(2000))  # one at a time, 0-d
     inplace, out = x.clone(), torch.empty_like(x)
     inplace.sqrt_()
     torch.sqrt(x, out=out)
     assert torch.equal(inplace, exact) and torch.equal(out, exact)
     assert pinned_sqrt(torch.tensor(2.0)).shape == () and float(pinned_sqrt(torch.tensor(4.0))) == 2.0
-    assert torch.equal(pinned_sqrt(x.view(1000, 1000).t()), exact.view(1000, 1000).t())   # strided
+    assert torch.equal(pinned_sqrt(x.view(1000, 1000).t()), exact.view(1000, 1000).t())  # strided
     assert torch.sqrt(torch.tensor([4, 9])).tolist() == [2.0, 3.0] and torch.sqrt(torch.tensor(-1.0)).isnan()
     assert torch.sqrt(x[:4].bfloat16()).dtype == torch.bfloat16
     grad = x[:5].clone().requires_grad_()
@@ -66,7 +67,7 @@ def test_an_element_is_updated_by_the_same_bits_at_every_position(decoupled):
     fused torch kernel computed a tensor's last numel mod 8 elements without fused multiply-adds,
     so its twin alone and in a stack parted (this test fails with it)."""
     g = torch.Generator().manual_seed(2)
-    steps, width = 200, 7   # the fused kernel's twins part in 12 of these 14 stacks by step 200
+    steps, width = 200, 7  # the fused kernel's twins part in 12 of these 14 stacks by step 200
     mine = torch.randn(1, width, generator=g), [torch.randn(1, width, generator=g) for _ in range(steps)]
     alone = run(PinnedAdam, mine[0], mine[1], weight_decay=0.01, decoupled=decoupled)
     for size in (2, 5, 15, 30, 33):

@@ -1,6 +1,7 @@
 """The paper's published values ship with the package and are read by default; a missing or
 malformed file is an error that names it; a clone on its own (no folder beside it) renders
 Tables 5, 7, 8 and paper_vs_ours.md with the paper's values."""
+
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ def test_the_packaged_values_are_the_default(monkeypatch):
 
 def test_the_packaged_values_are_installed_with_the_package():
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert '[tool.setuptools.package-data]' in pyproject and '"paper_results.json"' in pyproject
+    assert "[tool.setuptools.package-data]" in pyproject and '"paper_results.json"' in pyproject
 
 
 def test_an_override_is_read_instead(monkeypatch):
@@ -108,19 +109,27 @@ print(json.dumps(out))
 def tracked_files() -> list[str]:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.fail("this test copies the tracked files: it needs git and a git checkout")
-    return subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip("\0").split("\0")
+    return (
+        subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+        .stdout.strip("\0")
+        .split("\0")
+    )
 
 
 def test_a_clone_on_its_own_renders_the_comparison_with_the_papers_values(tmp_path):
-    clone = tmp_path / "alone" / "ikd"       # nothing beside it: no sibling folder of the dev machines
+    clone = tmp_path / "alone" / "ikd"  # nothing beside it: no sibling folder of the dev machines
     for name in tracked_files():
         (clone / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, clone / name)
     assert not (clone.parent / "shared").exists()
     env = {k: v for k, v in os.environ.items() if k not in ("IKD_PAPER_RESULTS", "PYTHONPATH")}
-    done = subprocess.run([sys.executable, "-c", IN_THE_COPY], cwd=clone, capture_output=True, text=True,
-                          env={**env, "PYTHONPATH": str(clone)})
+    done = subprocess.run(
+        [sys.executable, "-c", IN_THE_COPY],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(clone)},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.splitlines()[-1])
     assert Path(out["path"]) == clone / "ikd_lib" / "paper_results.json"
@@ -132,7 +141,7 @@ def test_a_clone_on_its_own_renders_the_comparison_with_the_papers_values(tmp_pa
         assert section.startswith("## The paper's published values"), key
         first_row, values = next(iter(published[key]["rows"].items()))
         assert f"| {first_row} | {values[0]['mean']:.4f} ± {values[0]['se']:.4f} |" in section, key
-        assert section in (ROOT / "tables" / f"{key}.md").read_text(), key     # as committed
+        assert section in (ROOT / "tables" / f"{key}.md").read_text(), key  # as committed
     # the comparison made in the copy is the committed one, paper's side included
     assert out["paper_vs_ours"] == (ROOT / "tables" / "paper_vs_ours.md").read_text()
     assert "| No interaction | paper | 1.0018 ± 0.0002 |" in out["paper_vs_ours"]

@@ -5,6 +5,7 @@ No clock decides an order here: each job notes which jobs had finished when it s
 and the slow job does not end until the reader has finished, so a pool that made the
 reader wait for it would never finish the slow job (it gives up after DEADLINE_S and
 says so: a bound on a failing run, not a measurement)."""
+
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ class Journal:
     def __init__(self, folder):
         self.folder = Path(folder)
 
-    def __call__(self):          # the factory: the "experiment" a worker builds
+    def __call__(self):  # the factory: the "experiment" a worker builds
         return self
 
     def finished(self):
@@ -35,11 +36,14 @@ class Journal:
         deadline = time.monotonic() + DEADLINE_S
         while ends_after and ends_after not in self.finished() and time.monotonic() < deadline:
             time.sleep(0.05)
-        note = {"finished_at_start": seen, "waited_for": ends_after,
-                "it_finished": not ends_after or ends_after in self.finished()}
+        note = {
+            "finished_at_start": seen,
+            "waited_for": ends_after,
+            "it_finished": not ends_after or ends_after in self.finished(),
+        }
         tmp = self.folder / f"{name}.tmp"
         tmp.write_text(json.dumps(note))
-        tmp.rename(self.folder / f"{name}.json")   # whole, so a reader never sees half a note
+        tmp.rename(self.folder / f"{name}.json")  # whole, so a reader never sees half a note
 
 
 def test_a_job_starts_after_what_it_reads_and_no_later(tmp_path):
@@ -47,8 +51,13 @@ def test_a_job_starts_after_what_it_reads_and_no_later(tmp_path):
     # that ignored `after` would start reader before quick, and one that ran waves (reader
     # after slow) would leave slow waiting for reader
     slow, quick, reader, free = ("slow", "reader"), ("quick", ""), ("reader", ""), ("free", "")
-    run_in_workers(Journal(tmp_path), [slow, quick, reader, free], workers=2,
-                   after={reader: {quick}}, priority={slow: 3, reader: 2, quick: 1, free: 0})
+    run_in_workers(
+        Journal(tmp_path),
+        [slow, quick, reader, free],
+        workers=2,
+        after={reader: {quick}},
+        priority={slow: 3, reader: 2, quick: 1, free: 0},
+    )
     notes = {p.stem: json.loads(p.read_text()) for p in tmp_path.glob("*.json")}
     assert set(notes) == {"slow", "quick", "reader", "free"}
     assert "quick" in notes["reader"]["finished_at_start"], "the reader started before what it reads"

@@ -6,6 +6,7 @@ the rule in results.py's docstring and the README's protocol:
   - †: a paired two-sided t-test over seeds against the TD row, p < 0.05;
   - ‡: the same test after Holm's step-down correction over all the table's tests, adjusted p < 0.05.
 """
+
 import csv
 import io
 import math
@@ -16,20 +17,36 @@ from ikd_lib.core.results import best_cell, cell_for, index_records
 from ikd_lib.core.tables import build_table, render_csv, render_markdown
 from ikd_lib.movielens.tables import MOVIELENS_TABLES
 
-BASE = {"profile": "test", "config_hash": "abc", "git_revision": "deadbeef",
-        "config": {"teacher_hash": "t", "data": "d"}}
+BASE = {
+    "profile": "test",
+    "config_hash": "abc",
+    "git_revision": "deadbeef",
+    "config": {"teacher_hash": "t", "data": "d"},
+}
 
 
 def rec(variant, seed, test, valid, weight=1.0, task="Drama"):
-    return {**BASE, "variant": variant, "task": task, "seed": seed, "test_metric": test,
-            "valid_metric": valid, "distill_weight": weight}
+    return {
+        **BASE,
+        "variant": variant,
+        "task": task,
+        "seed": seed,
+        "test_metric": test,
+        "valid_metric": valid,
+        "distill_weight": weight,
+    }
 
 
 # KD at two weights; (validation, test) per seed. Seeds 0 and 2 prefer λ = 0.3 on validation,
 # seed 1 prefers λ = 1; pooled, λ = 0.3 has the lower mean validation (0.9267 vs 0.93).
-KD = [rec("kd", 0, test=0.88, valid=0.90, weight=0.3), rec("kd", 0, test=0.80, valid=0.95, weight=1.0),
-      rec("kd", 1, test=0.97, valid=0.96, weight=0.3), rec("kd", 1, test=0.93, valid=0.91, weight=1.0),
-      rec("kd", 2, test=0.89, valid=0.92, weight=0.3), rec("kd", 2, test=0.85, valid=0.93, weight=1.0)]
+KD = [
+    rec("kd", 0, test=0.88, valid=0.90, weight=0.3),
+    rec("kd", 0, test=0.80, valid=0.95, weight=1.0),
+    rec("kd", 1, test=0.97, valid=0.96, weight=0.3),
+    rec("kd", 1, test=0.93, valid=0.91, weight=1.0),
+    rec("kd", 2, test=0.89, valid=0.92, weight=0.3),
+    rec("kd", 2, test=0.85, valid=0.93, weight=1.0),
+]
 
 
 def test_each_seed_chooses_on_its_own_validation():
@@ -57,9 +74,14 @@ def test_higher_is_better_flips_every_choice():
 def test_a_row_of_several_variants_chooses_per_seed_or_pooled():
     # "2-3 iterations": seed 0 prefers K = 2, seeds 1 and 2 K = 3 on validation;
     # pooled, K = 2 has the lower mean validation (0.90 vs 0.9033)
-    records = [rec("td_k2", 0, 0.91, 0.89), rec("td_k3", 0, 0.95, 0.91),
-               rec("td_k2", 1, 0.92, 0.905), rec("td_k3", 1, 0.90, 0.90),
-               rec("td_k2", 2, 0.93, 0.905), rec("td_k3", 2, 0.96, 0.90)]
+    records = [
+        rec("td_k2", 0, 0.91, 0.89),
+        rec("td_k3", 0, 0.95, 0.91),
+        rec("td_k2", 1, 0.92, 0.905),
+        rec("td_k3", 1, 0.90, 0.90),
+        rec("td_k2", 2, 0.93, 0.905),
+        rec("td_k3", 2, 0.96, 0.90),
+    ]
     indexed = index_records(records)
     nested = best_cell(indexed, ["td_k2", "td_k3"], "Drama")
     assert nested.variants == ["td_k2", "td_k3", "td_k3"] and nested.test == [0.91, 0.90, 0.96]
@@ -92,8 +114,11 @@ def test_the_dagger_marks_significant_rows_only():
     < 0.05: ‡; KD 2 × 0.074 = 0.148; FD max(0.148, 1 × 0.48) = 0.48."""
     td = [0.90, 0.91, 0.92]
     rows = {"td": td, "student": [0.95, 0.961, 0.969], "kd": [0.91, 0.94, 0.94], "fd": [0.93, 0.90, 0.93]}
-    records = [rec(v, s, test, 0.9, weight=0.0 if v == "student" else 1.0)
-               for v, tests in rows.items() for s, test in enumerate(tests)]
+    records = [
+        rec(v, s, test, 0.9, weight=0.0 if v == "student" else 1.0)
+        for v, tests in rows.items()
+        for s, test in enumerate(tests)
+    ]
     table = build_table(MOVIELENS_TABLES["table3"], records, ("Drama",))
     assert table.p_values["KD", "Drama"] == pytest.approx(1 - math.sqrt(12 / 14), rel=1e-6)
     assert table.p_values["FD", "Drama"] == pytest.approx(1 - math.sqrt(3 / 11), rel=1e-6)
@@ -105,7 +130,7 @@ def test_the_dagger_marks_significant_rows_only():
     assert "| Student | 0.9600 ± 0.0055†‡ |" in md
     assert "| KD | 0.9300 ± 0.0100 |" in md
     assert "| FD | 0.9200 ± 0.0100 |" in md
-    assert "| TD | **0.9100 ± 0.0058** |" in md            # TD is not tested against itself
+    assert "| TD | **0.9100 ± 0.0058** |" in md  # TD is not tested against itself
     rows = {r["row"]: r for r in csv.DictReader(io.StringIO(render_csv(table)))}
     assert [rows[v]["significant"] for v in ("Student", "KD", "FD")] == ["1", "0", "0"]
     assert [rows[v]["significant_holm"] for v in ("Student", "KD", "FD")] == ["1", "0", "0"]
@@ -113,17 +138,23 @@ def test_the_dagger_marks_significant_rows_only():
 
 
 def test_ties_on_validation_go_to_the_smaller_weight_then_the_smaller_l2():
-    records = [dict(rec("student", 0, 0.91, 0.90, weight=0.0), l2=0.1),
-               dict(rec("student", 0, 0.92, 0.90, weight=0.0), l2=0.01),
-               dict(rec("kd", 0, 0.93, 0.90, weight=3.0), l2=0.0), dict(rec("kd", 0, 0.94, 0.90, weight=1.0), l2=0.0)]
+    records = [
+        dict(rec("student", 0, 0.91, 0.90, weight=0.0), l2=0.1),
+        dict(rec("student", 0, 0.92, 0.90, weight=0.0), l2=0.01),
+        dict(rec("kd", 0, 0.93, 0.90, weight=3.0), l2=0.0),
+        dict(rec("kd", 0, 0.94, 0.90, weight=1.0), l2=0.0),
+    ]
     assert cell_for(records[:2]).l2s == [0.01]
     assert cell_for(records[2:]).weights == [1.0]
 
 
 def test_pooled_rows_of_several_variants_follow_the_metric_direction():
     # accuracy: K = 3 at λ = 1 has the highest mean validation accuracy (0.8; λ = 3: 0.6; K = 2: 0.7)
-    records = [rec("td_k2", s, 0.70, 0.70) for s in range(2)] + [rec("td_k3", s, 0.60, 0.80) for s in range(2)] \
+    records = (
+        [rec("td_k2", s, 0.70, 0.70) for s in range(2)]
+        + [rec("td_k3", s, 0.60, 0.80) for s in range(2)]
         + [rec("td_k3", s, 0.65, 0.60, weight=3.0) for s in range(2)]
+    )
     cell = best_cell(index_records(records), ["td_k2", "td_k3"], "Drama", higher_is_better=True, selection="pooled")
     assert cell.variants == ["td_k3", "td_k3"] and cell.weights == [1.0, 1.0]
 
@@ -131,8 +162,12 @@ def test_pooled_rows_of_several_variants_follow_the_metric_direction():
 def test_a_cell_reports_one_choice_or_each_seeds():
     one = cell_for([rec("kd", 0, 0.9, 0.9, weight=0.3)])
     assert one.weight == 0.3 and one.variant == "kd"
-    records = [rec("td_k2", 0, 0.91, 0.89), rec("td_k3", 0, 0.95, 0.91), rec("td_k2", 1, 0.92, 0.905),
-               rec("td_k3", 1, 0.90, 0.90)]
+    records = [
+        rec("td_k2", 0, 0.91, 0.89),
+        rec("td_k3", 0, 0.95, 0.91),
+        rec("td_k2", 1, 0.92, 0.905),
+        rec("td_k3", 1, 0.90, 0.90),
+    ]
     assert best_cell(index_records(records), ["td_k2", "td_k3"], "Drama").variant == "td_k2/td_k3"
 
 
@@ -140,6 +175,7 @@ def test_the_paired_test_uses_the_seeds_both_cells_have():
     """Seeds 0-2 against 1-3: pairs at seeds 1 and 2, differences 0.01 and 0.03: mean 0.02,
     sd 0.01·√2, t = 2 with 1 degree of freedom, two-sided p = 1 − (2/π)·atan(2) ≈ 0.295."""
     from ikd_lib.core.results import paired_p_value
+
     a = cell_for([rec("a", s, t, 0.9) for s, t in ((0, 0.5), (1, 0.91), (2, 0.93))])
     b = cell_for([rec("b", s, t, 0.9) for s, t in ((1, 0.90), (2, 0.90), (3, 0.1))])
     assert paired_p_value(a, b) == pytest.approx(1 - 2 / math.pi * math.atan(2), rel=1e-6)
@@ -151,8 +187,9 @@ def test_the_paired_test_uses_the_seeds_both_cells_have():
 
 def test_pooled_chooses_one_l2_and_breaks_ties_by_the_smaller_weight():
     # l2 = 0.01 has the lower mean validation (0.90 vs 0.95): one record per seed, both at 0.01
-    students = [dict(rec("student", s, 0.9, v, weight=0.0), l2=l2) for s in range(2)
-                for l2, v in ((0.1, 0.95), (0.01, 0.90))]
+    students = [
+        dict(rec("student", s, 0.9, v, weight=0.0), l2=l2) for s in range(2) for l2, v in ((0.1, 0.95), (0.01, 0.90))
+    ]
     cell = cell_for(students, selection="pooled")
     assert cell.seeds == [0, 1] and cell.l2s == [0.01, 0.01]
     # equal mean validation at λ = 3 and λ = 1: the smaller weight
@@ -164,6 +201,7 @@ def test_cells_that_share_one_seed_or_none_have_no_p_value():
     """A paired test needs two pairs: one shared seed (or none) gives NaN, not an error, and
     the row then gets no †."""
     from ikd_lib.core.results import paired_p_value
+
     a = cell_for([rec("a", s, t, 0.9) for s, t in ((0, 0.5), (1, 0.91))])
     one = cell_for([rec("b", s, t, 0.9) for s, t in ((1, 0.70), (2, 0.90))])
     none = cell_for([rec("c", s, t, 0.9) for s, t in ((2, 0.70), (3, 0.90))])
@@ -186,6 +224,7 @@ def test_an_unknown_selection_is_refused_naming_the_valid_ones():
 
 def test_a_paired_test_of_unequal_lists_is_refused_with_both_lengths():
     from ikd_lib.core.results import paired_p
+
     with pytest.raises(ValueError, match=r"a paired test needs one value per seed on both sides, got 3 and 2"):
         paired_p([0.1, 0.2, 0.3], [0.1, 0.2])
 
@@ -196,6 +235,7 @@ def test_holm_adjusts_step_down_with_a_running_maximum():
     0.02, 0.03, 0.06, max(0.06, 0.04) = 0.06. At α = 0.05 the first two survive, as the step-down
     rule says: 0.005 < 0.05/4, 0.01 < 0.05/3, 0.03 ≥ 0.05/2 stops."""
     from ikd_lib.core.results import holm_adjusted
+
     p = {"a": 0.01, "b": 0.04, "c": 0.03, "d": 0.005, "none": float("nan")}
     adjusted = holm_adjusted(p)
     assert adjusted.keys() == {"a", "b", "c", "d"}
@@ -211,6 +251,7 @@ def test_holm_agrees_with_the_step_down_rule_on_random_families():
     import numpy as np
 
     from ikd_lib.core.results import holm_adjusted
+
     rng = np.random.default_rng(0)
     for _ in range(200):
         p = dict(enumerate(rng.uniform(0, 0.1, size=rng.integers(1, 12)).tolist()))

@@ -9,6 +9,7 @@ anchor resolving to a file of the site; the revision and profile on every page; 
 stylesheet, font or import from another host. What the pages look like in a browser:
 tests/test_browser.py.
 """
+
 import re
 import subprocess
 import sys
@@ -31,8 +32,13 @@ def site(tmp_path_factory, monkeypatch_module):
     executed = tmp / "notebooks"
     executed.mkdir()
     monkeypatch_module.setenv("IKD_RUNS_DIR", str(tmp / "runs"))
-    pm.execute_notebook(str(ROOT / "notebooks" / "paper_vs_ours.ipynb"), str(executed / "paper_vs_ours.ipynb"),
-                        parameters={"profile": "smoke"}, cwd=str(ROOT / "notebooks"), progress_bar=False)
+    pm.execute_notebook(
+        str(ROOT / "notebooks" / "paper_vs_ours.ipynb"),
+        str(executed / "paper_vs_ours.ipynb"),
+        parameters={"profile": "smoke"},
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
     out = tmp / "site"
     assert "1 executed notebooks" in build_site(executed, out)
     return out
@@ -42,8 +48,20 @@ def build_site(executed, out) -> str:
     """`make site` at the smoke profile from the executed notebooks in `executed`, into `out`, as
     the Makefile runs it (a process of its own: Sphinx patches docutils' globals); its output."""
     start = time.monotonic()
-    built = subprocess.run([sys.executable, str(ROOT / "tools" / "make_site.py"), "--profile", "smoke",
-                            "--notebooks", str(executed), "--out", str(out)], capture_output=True, text=True)
+    built = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools" / "make_site.py"),
+            "--profile",
+            "smoke",
+            "--notebooks",
+            str(executed),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     print(f"site built in {time.monotonic() - start:.0f} s: {built.stdout.strip()}")
     return built.stdout
@@ -57,14 +75,13 @@ def monkeypatch_module():
 
 def text_of(html: str) -> str:
     """A page's text: tags dropped, entities decoded, whitespace made single spaces."""
-    text = unescape(re.sub(r"<[^>]+>", "", html)).replace("\u2019", "'")      # Sphinx's smart quotes
+    text = unescape(re.sub(r"<[^>]+>", "", html)).replace("\u2019", "'")  # Sphinx's smart quotes
     return " ".join(text.split())
 
 
 def internal_links(html: str) -> list[str]:
     """Every href and src of a page that stays inside the site."""
-    return [t for t in re.findall(r"""(?:href|src)=["']([^"']+)["']""", html)
-            if not re.match(r"[a-z]+:|//|#|data:", t)]
+    return [t for t in re.findall(r"""(?:href|src)=["']([^"']+)["']""", html) if not re.match(r"[a-z]+:|//|#|data:", t)]
 
 
 def test_every_doc_table_figure_and_notebook_has_its_page(site):
@@ -81,8 +98,9 @@ def test_every_doc_table_figure_and_notebook_has_its_page(site):
     for png in (ROOT / "figures").glob("*.png"):
         assert re.search(rf'<img[^>]*src="_images/{re.escape(png.name)}"', figures), png.name
         assert (site / "_images" / png.name).exists()
-    assert sorted(make_site.toc_notebooks()) == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")), \
+    assert sorted(make_site.toc_notebooks()) == sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")), (
         "site/_toc.yml lists every notebook"
+    )
     for name in make_site.toc_notebooks():
         assert f"notebooks/{name}.html" in pages, name
     executed = (site / "notebooks" / "paper_vs_ours.html").read_text()
@@ -132,5 +150,5 @@ def test_a_notebook_without_outputs_says_how_to_get_them(tmp_path):
     (tmp_path / "notebooks").mkdir()
     assert make_site.stage_notebook("table3_movielens", "smoke", tmp_path / "none", tmp_path) is False
     nb = nbformat.read(tmp_path / "notebooks" / "table3_movielens.ipynb", as_version=4)
-    assert nb.cells[0].source.startswith("# Table 3")          # the title stays the page's title
+    assert nb.cells[0].source.startswith("# Table 3")  # the title stays the page's title
     assert "make tables PROFILE=smoke" in nb.cells[1].source

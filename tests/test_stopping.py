@@ -9,6 +9,7 @@ stop after, and when epoch 0 wins, the start's weights restored — for a higher
 lower-is-better metric, with and without the start guard, and with patience counted after a
 warm-up.
 """
+
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
 
 # isort: split
@@ -27,7 +28,7 @@ from ikd_lib.core.stopping import EarlyStopping
 from ikd_lib.core.task import ACCURACY, RMSE
 from ikd_lib.core.train import train_stack
 
-N = 8   # validation examples
+N = 8  # validation examples
 
 
 def correct(k: int) -> torch.Tensor:
@@ -44,13 +45,13 @@ def squared(value: float) -> torch.Tensor:
 class Case:
     name: str
     metric: object
-    values: tuple            # per-example rows [N]: epoch 0 (the start), then epoch 1, 2, ...
-    best_epoch: int          # what the rules restore
-    epochs_run: int          # the epoch after which the loop stops
+    values: tuple  # per-example rows [N]: epoch 0 (the start), then epoch 1, 2, ...
+    best_epoch: int  # what the rules restore
+    epochs_run: int  # the epoch after which the loop stops
     patience: int = 2
     start_guard: float = 0.0
     max_epochs: int = 20
-    warmup: int = 0          # steps of a "separate" schedule (1 step an epoch in both loops)
+    warmup: int = 0  # steps of a "separate" schedule (1 step an epoch in both loops)
 
 
 CASES = [
@@ -64,15 +65,32 @@ CASES = [
     # the start guard (2 standard errors of the paired difference): one and two more examples
     # right do not clear it (gain 1/8 against se 1/8; 2/8 against 2 x 0.164), so epoch 0 stays
     # the one restored although validation improved; patience follows the improvement itself
-    Case("accuracy_guard_keeps_start", ACCURACY, (correct(4), correct(5), correct(6), correct(5), correct(5)),
-         0, 4, start_guard=2.0),
+    Case(
+        "accuracy_guard_keeps_start",
+        ACCURACY,
+        (correct(4), correct(5), correct(6), correct(5), correct(5)),
+        0,
+        4,
+        start_guard=2.0,
+    ),
     # ... and four more right (gain 0.5 against 2 x 0.189) clears it
-    Case("accuracy_guard_passes", ACCURACY,
-         (correct(4), correct(5), correct(6), correct(8), correct(7), correct(7)), 3, 5, start_guard=2.0),
+    Case(
+        "accuracy_guard_passes",
+        ACCURACY,
+        (correct(4), correct(5), correct(6), correct(8), correct(7), correct(7)),
+        3,
+        5,
+        start_guard=2.0,
+    ),
     # lower is better with the guard: one example's error halved does not clear 2 se
-    Case("rmse_guard_keeps_start", RMSE,
-         (squared(1.0), torch.cat([torch.full((1,), 0.5), torch.ones(N - 1)]), squared(1.0), squared(1.0)),
-         0, 3, start_guard=2.0),
+    Case(
+        "rmse_guard_keeps_start",
+        RMSE,
+        (squared(1.0), torch.cat([torch.full((1,), 0.5), torch.ones(N - 1)]), squared(1.0), squared(1.0)),
+        0,
+        3,
+        start_guard=2.0,
+    ),
     # patience counts only epochs after a 2-step warm-up (epochs 1 and 2): nothing ever beats the
     # start, patience 1, so the first epoch that counts (3) ends training
     Case("warmup", RMSE, tuple(map(squared, (0.25, 0.36, 0.49, 0.64, 0.81))), 0, 3, patience=1, warmup=2),
@@ -100,7 +118,7 @@ def test_the_direction_comes_from_the_metric():
     up = EarlyStopping.start(ACCURACY, start, patience=3)
     down = EarlyStopping.start(RMSE, start, patience=3)
     assert up.update(1, later).tolist() == [True] and down.update(1, later).tolist() == [False]
-    assert up.best_metric.tolist() == [0.75] and down.best_metric.tolist() == [pytest.approx(0.5 ** 0.5)]
+    assert up.best_metric.tolist() == [0.75] and down.best_metric.tolist() == [pytest.approx(0.5**0.5)]
 
 
 def test_replicas_no_longer_computed_make_no_progress():
@@ -125,7 +143,12 @@ def test_state_dict_resumes_to_the_same_decisions():
     for key, value in whole.state_dict(with_start=True).items():
         assert torch.equal(value, resumed.state_dict(with_start=True)[key]), key
     assert set(EarlyStopping.start(RMSE, torch.ones(1, N), 2).state_dict()) == {
-        "best_error", "best_seen", "best_epoch", "stale", "active"}   # the keys a shared warm-up keeps
+        "best_error",
+        "best_seen",
+        "best_epoch",
+        "stale",
+        "active",
+    }  # the keys a shared warm-up keeps
 
 
 # ---------------------------------------------------------------- the two loops, fed the same values
@@ -134,8 +157,9 @@ def stacked_loop(case: Case, toy_task, toy_teacher) -> tuple[int, int, bool]:
     epochs run, whether the restored weights are the start's)."""
     from test_loop_rules import Constant, zeros_task
     from test_methods import make
+
     td = None
-    if case.warmup:   # a TD stack of the toy rating task, one step an epoch
+    if case.warmup:  # a TD stack of the toy rating task, one step an epoch
         td = TDConfig(schedule="separate", warmup_student_steps=1, warmup_comm_steps=case.warmup - 1)
         method, index = make("td", toy_task, toy_teacher, td)
         task, batch = toy_task, len(toy_task.train)
@@ -143,9 +167,9 @@ def stacked_loop(case: Case, toy_task, toy_teacher) -> tuple[int, int, bool]:
         task, index, batch = zeros_task(n_train=16), None, 16
         method = Method(Constant([1.0]), None, torch.zeros(1), task)
     assert -(-len(task.train) // batch) == 1
-    task = dataclasses.replace(task, metric=case.metric)   # a copy that judges by the case's metric
+    task = dataclasses.replace(task, metric=case.metric)  # a copy that judges by the case's metric
     start = {k: v.detach().clone() for k, v in method.student.named_parameters()}
-    real, fed = task.per_example, iter(case.values)   # the real values after the loop (test split, ...)
+    real, fed = task.per_example, iter(case.values)  # the real values after the loop (test split, ...)
 
     def per_example(m, split):
         if split == "valid":
@@ -153,11 +177,18 @@ def stacked_loop(case: Case, toy_task, toy_teacher) -> tuple[int, int, bool]:
             if row is not None:
                 return row.expand(len(m.student.seeds), N).clone()
         return real(m, split)
+
     task.per_example = per_example
-    cfg = TrainConfig(lr=0.01, batch_size=batch, max_epochs=case.max_epochs, patience=case.patience,
-                      start_guard=case.start_guard, min_batches_per_epoch=1)
+    cfg = TrainConfig(
+        lr=0.01,
+        batch_size=batch,
+        max_epochs=case.max_epochs,
+        patience=case.patience,
+        start_guard=case.start_guard,
+        min_batches_per_epoch=1,
+    )
     result = train_stack(method, task, cfg, method.student.seeds, index, td=td, progress=False)
-    assert len(set(result.best_epoch)) == 1   # every replica was fed the same values
+    assert len(set(result.best_epoch)) == 1  # every replica was fed the same values
     restored = all(torch.equal(p, start[k]) for k, p in method.student.named_parameters())
     return result.best_epoch[0], result.epochs_run, restored
 
@@ -178,27 +209,46 @@ def ddp_loop(case: Case, tmp_path, monkeypatch) -> tuple[int, int, bool]:
     from ikd_lib.vision.paper import ddp
 
     from test_vision_ddp import RedOrNot, build
+
     method, _, states = build()
     if case.warmup:
-        method.td = replace(method.td, schedule="separate", warmup_student_steps=1,
-                            warmup_comm_steps=case.warmup - 1)
+        method.td = replace(method.td, schedule="separate", warmup_student_steps=1, warmup_comm_steps=case.warmup - 1)
     start = ddp.trained_state(method, copy=True)
     fed = iter(case.values)
     monkeypatch.setattr(ddp, "per_example", lambda *args, **kwargs: next(fed)[None])
-    cfg = TrainConfig(lr=1e-3, batch_size=16, max_epochs=case.max_epochs, patience=case.patience,
-                      start_guard=case.start_guard, weight_decay=0.05, optimizer="adamw", min_batches_per_epoch=1)
-    result = ddp.train_ddp(method, states, RedOrNot(16, seed=0), RedOrNot(N, seed=1), cfg, tmp_path / "run", seed=0,
-                           progress=False, num_workers=0, metric=case.metric)   # 16 images: one step an epoch
+    cfg = TrainConfig(
+        lr=1e-3,
+        batch_size=16,
+        max_epochs=case.max_epochs,
+        patience=case.patience,
+        start_guard=case.start_guard,
+        weight_decay=0.05,
+        optimizer="adamw",
+        min_batches_per_epoch=1,
+    )
+    result = ddp.train_ddp(
+        method,
+        states,
+        RedOrNot(16, seed=0),
+        RedOrNot(N, seed=1),
+        cfg,
+        tmp_path / "run",
+        seed=0,
+        progress=False,
+        num_workers=0,
+        metric=case.metric,
+    )  # 16 images: one step an epoch
     end = ddp.trained_state(method)
     restored = all(torch.equal(end[k], v) for k, v in start.items())
     valid = case.metric.finish(case.values[result.best_epoch].mean())
-    assert result.valid_metric == pytest.approx(float(valid))   # the metric of the restored epoch
+    assert result.valid_metric == pytest.approx(float(valid))  # the metric of the restored epoch
     return result.best_epoch, result.epochs_run, restored
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_the_stacked_and_the_ddp_loop_decide_the_same(case, toy_task, toy_teacher, process_group, tmp_path,
-                                                      monkeypatch):
+def test_the_stacked_and_the_ddp_loop_decide_the_same(
+    case, toy_task, toy_teacher, process_group, tmp_path, monkeypatch
+):
     expected = (case.best_epoch, case.epochs_run, case.best_epoch == 0)
     assert stacked_loop(case, toy_task, toy_teacher) == expected
     assert ddp_loop(case, tmp_path, monkeypatch) == expected
@@ -210,11 +260,27 @@ def test_a_resumed_ddp_run_keeps_the_start_and_its_guard(process_group, tmp_path
     from ikd_lib.vision.paper import ddp
 
     from test_vision_ddp import RedOrNot, build
-    case = CASES[4]   # accuracy_guard_passes: best epoch 3, stops after 5
-    cfg = TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, patience=case.patience, start_guard=case.start_guard,
-                      optimizer="adamw", min_batches_per_epoch=1)
-    run = functools.partial(ddp.train_ddp, train_set=RedOrNot(16, seed=0), valid_set=RedOrNot(N, seed=1),
-                            checkpoint_dir=tmp_path / "run", seed=0, progress=False, num_workers=0, metric=case.metric)
+
+    case = CASES[4]  # accuracy_guard_passes: best epoch 3, stops after 5
+    cfg = TrainConfig(
+        lr=1e-3,
+        batch_size=16,
+        max_epochs=2,
+        patience=case.patience,
+        start_guard=case.start_guard,
+        optimizer="adamw",
+        min_batches_per_epoch=1,
+    )
+    run = functools.partial(
+        ddp.train_ddp,
+        train_set=RedOrNot(16, seed=0),
+        valid_set=RedOrNot(N, seed=1),
+        checkpoint_dir=tmp_path / "run",
+        seed=0,
+        progress=False,
+        num_workers=0,
+        metric=case.metric,
+    )
     fed = iter(case.values)
     monkeypatch.setattr(ddp, "per_example", lambda *args, **kwargs: next(fed)[None])
     method, _, states = build()
@@ -223,4 +289,4 @@ def test_a_resumed_ddp_run_keeps_the_start_and_its_guard(process_group, tmp_path
     method, _, states = build()
     second = run(method, states, cfg=replace(cfg, max_epochs=case.max_epochs))
     assert (second.best_epoch, second.epochs_run, second.resumed_from_epoch) == (3, 5, 2)
-    assert next(fed, None) is None   # epoch 0 was not evaluated again
+    assert next(fed, None) is None  # epoch 0 was not evaluated again

@@ -41,6 +41,7 @@ The search sentence (per-seed selection): the Student searched L2 ∈ {0.1, 1}, 
 each of the 28 per-seed choices on a searched grid (Student 10, KD 8, KD or TD 10; TD (default)
 is CSV-only) sits at an edge, and no validation ties there: 28 at an open edge, 0 tied.
 """
+
 import pytest
 
 from ikd_lib.core import tables
@@ -59,21 +60,47 @@ from ikd_lib.core.tables import (
 
 GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime")
 SPEC = TableSpec(
-    key="table3", title="A toy table", metric="RMSE", higher_is_better=False,
-    rows=(Row("Teacher", ("teacher",), reference=True), Row("Student", ("student",)), Row("KD", ("kd",)),
-          Row("TD (default)", ("td",), csv_only=True), Row("KD or TD (default)", ("kd", "td")),
-          Row("TD", ("td*",))),
-    column_label=lambda i, task: f"{i}: {task}", protocol="Toy protocol.", paper_key="table3",
-    note="A note on x_1 and a*.", facts=lambda t: f"{len(t.cells)} cells.")
-PAPER = {"table3": {"columns": ["Genre 1", "Genre 2", "Genre 3", "Genre 4", "Genre 5", "Genre 6"],
-                    "rows": {"TD": [{"mean": 0.9, "se": 0.01}] * 6, "KD": [{"mean": 0.95, "se": None}] * 6}}}
+    key="table3",
+    title="A toy table",
+    metric="RMSE",
+    higher_is_better=False,
+    rows=(
+        Row("Teacher", ("teacher",), reference=True),
+        Row("Student", ("student",)),
+        Row("KD", ("kd",)),
+        Row("TD (default)", ("td",), csv_only=True),
+        Row("KD or TD (default)", ("kd", "td")),
+        Row("TD", ("td*",)),
+    ),
+    column_label=lambda i, task: f"{i}: {task}",
+    protocol="Toy protocol.",
+    paper_key="table3",
+    note="A note on x_1 and a*.",
+    facts=lambda t: f"{len(t.cells)} cells.",
+)
+PAPER = {
+    "table3": {
+        "columns": ["Genre 1", "Genre 2", "Genre 3", "Genre 4", "Genre 5", "Genre 6"],
+        "rows": {"TD": [{"mean": 0.9, "se": 0.01}] * 6, "KD": [{"mean": 0.95, "se": None}] * 6},
+    }
+}
 
 
 def rec(variant, task, seed, test, valid, weight=0.0, l2=0.0, inherited=(), revision="run1"):
-    return {"variant": variant, "task": task, "seed": seed, "test_metric": test, "valid_metric": valid,
-            "distill_weight": weight, "l2": l2, "profile": "toy", "config_hash": f"{variant}-{task}",
-            "git_revision": revision, "inherited": list(inherited),
-            "config": {"teacher_hash": "teach", "teacher_weights": "w0", "data": "data0"}}
+    return {
+        "variant": variant,
+        "task": task,
+        "seed": seed,
+        "test_metric": test,
+        "valid_metric": valid,
+        "distill_weight": weight,
+        "l2": l2,
+        "profile": "toy",
+        "config_hash": f"{variant}-{task}",
+        "git_revision": revision,
+        "inherited": list(inherited),
+        "config": {"teacher_hash": "teach", "teacher_weights": "w0", "data": "data0"},
+    }
 
 
 def records():
@@ -83,22 +110,32 @@ def records():
         # Student: seed 0 takes l2 = 0.1 (validation 0.90 < 0.95), seed 1 l2 = 1 (0.91 < 0.92); on
         # Crime seed 1's validation values are swapped, so both seeds take l2 = 0.1 (same tests)
         other, rest = (0.1, 1.0) if task == "Crime" else (1.0, 0.1)
-        out += [rec("student", task, 0, 0.900, 0.90, l2=0.1), rec("student", task, 0, 0.95, 0.95, l2=1.0),
-                rec("student", task, 1, 0.9102 if task == "Crime" else 0.912, 0.91, l2=other),
-                rec("student", task, 1, 0.99, 0.92, l2=rest)]
+        out += [
+            rec("student", task, 0, 0.900, 0.90, l2=0.1),
+            rec("student", task, 0, 0.95, 0.95, l2=1.0),
+            rec("student", task, 1, 0.9102 if task == "Crime" else 0.912, 0.91, l2=other),
+            rec("student", task, 1, 0.99, 0.92, l2=rest),
+        ]
         # KD: each seed keeps the Student's l2 of its own seed (0.1, 1; no grid of its own)
-        if task == "Romance":   # both seeds take λ = 3; test 0.84, 0.84992: 0.84496, 0.8450 as TD's
-            out += [rec("kd", task, s, t, 0.85, weight=3.0, l2=l2, inherited=("l2",))
-                    for s, t, l2 in ((0, 0.84, 0.1), (1, 0.84992, 1.0))]
+        if task == "Romance":  # both seeds take λ = 3; test 0.84, 0.84992: 0.84496, 0.8450 as TD's
+            out += [
+                rec("kd", task, s, t, 0.85, weight=3.0, l2=l2, inherited=("l2",))
+                for s, t, l2 in ((0, 0.84, 0.1), (1, 0.84992, 1.0))
+            ]
         elif task != "Sci-Fi":  # KD was not run on Sci-Fi; elsewhere seed 0 takes λ = 1, seed 1 λ = 3
-            out += [rec("kd", task, 0, 0.86, 0.85, weight=1.0, l2=0.1, inherited=("l2",)),
-                    rec("kd", task, 0, 0.70, 0.86, weight=3.0, l2=0.1, inherited=("l2",)),
-                    rec("kd", task, 1, 0.88, 0.86, weight=3.0, l2=1.0, inherited=("l2",)),
-                    rec("kd", task, 1, 0.60, 0.87, weight=1.0, l2=1.0, inherited=("l2",))]
+            out += [
+                rec("kd", task, 0, 0.86, 0.85, weight=1.0, l2=0.1, inherited=("l2",)),
+                rec("kd", task, 0, 0.70, 0.86, weight=3.0, l2=0.1, inherited=("l2",)),
+                rec("kd", task, 1, 0.88, 0.86, weight=3.0, l2=1.0, inherited=("l2",)),
+                rec("kd", task, 1, 0.60, 0.87, weight=1.0, l2=1.0, inherited=("l2",)),
+            ]
         # TD: seed 0 takes td_k2 (validation 0.83 < 0.84), seed 1 takes td (0.84 < 0.85)
-        out += [rec("td", task, 0, 0.85, 0.84, weight=1.0), rec("td", task, 1, 0.85, 0.84, weight=1.0),
-                rec("td_k2", task, 0, 0.84, 0.83, weight=1.0, inherited=("distill_weight",), revision="run2"),
-                rec("td_k2", task, 1, 0.87, 0.85, weight=1.0, inherited=("distill_weight",), revision="run2")]
+        out += [
+            rec("td", task, 0, 0.85, 0.84, weight=1.0),
+            rec("td", task, 1, 0.85, 0.84, weight=1.0),
+            rec("td_k2", task, 0, 0.84, 0.83, weight=1.0, inherited=("distill_weight",), revision="run2"),
+            rec("td_k2", task, 1, 0.87, 0.85, weight=1.0, inherited=("distill_weight",), revision="run2"),
+        ]
     return out
 
 
@@ -180,38 +217,43 @@ TD & \textbf{0.8450 $\pm$ 0.0050} \\
 \end{table}
 """
 
-CSV = "\r\n".join([
-    'table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,p_holm,significant_holm,selection,distill_weight_grid,l2_grid,distill_weight_bounds,l2_bounds,choices_at_open_edge,choices_at_bound,choices_tied,profile,table_hash,git_revisions',
-    'table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,Student,5,Crime,RMSE,0.905100,0.005100,2,0 1,0.900000 0.910200,0.905000,student student,0 0,0.1 0.1,0.001059,1,0.02542,1,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,1,0,per_seed,3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2',
-    'table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2',
-]) + "\r\n"   # csv's own line ends
+CSV = (
+    "\r\n".join(
+        [
+            "table,row,task_index,task,metric,mean_test,se,n_seeds,seeds,test_per_seed,mean_valid,variant_per_seed,distill_weight_per_seed,l2_per_seed,p_vs_TD,significant,p_holm,significant_holm,selection,distill_weight_grid,l2_grid,distill_weight_bounds,l2_bounds,choices_at_open_edge,choices_at_bound,choices_tied,profile,table_hash,git_revisions",
+            "table3,Teacher,1,Drama,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,Teacher,2,Action,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,Teacher,3,Romance,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,Teacher,4,Sci-Fi,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,Teacher,5,Crime,RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,0.800000,teacher teacher,0 0,0 0,0.07045,0,1,0,per_seed,,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,Student,1,Drama,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,Student,2,Action,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,Student,3,Romance,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,Student,4,Sci-Fi,RMSE,0.906000,0.006000,2,0 1,0.900000 0.912000,0.905000,student student,0 0,0.1 1,0.01044,1,0.24,0,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,Student,5,Crime,RMSE,0.905100,0.005100,2,0 1,0.900000 0.910200,0.905000,student student,0 0,0.1 0.1,0.001059,1,0.02542,1,per_seed,,0.1 1,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD,1,Drama,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD,2,Action,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD,3,Romance,RMSE,0.844960,0.004960,2,0 1,0.840000 0.849920,0.850000,kd kd,3 3,0.1 1,0.5,0,1,0,per_seed,3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD,5,Crime,RMSE,0.870000,0.010000,2,0 1,0.860000 0.880000,0.855000,kd kd,1 3,0.1 1,0.1257,0,1,0,per_seed,1 3,inherited,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD or TD (default),1,Drama,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD or TD (default),2,Action,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD or TD (default),3,Romance,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD or TD (default),4,Sci-Fi,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,KD or TD (default),5,Crime,RMSE,0.850000,0.000000,2,0 1,0.850000 0.850000,0.840000,td td,1 1,0 0,0.5,0,1,0,per_seed,1,,,,2,0,0,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD,1,Drama,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD,2,Action,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD,3,Romance,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD,4,Sci-Fi,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2",
+            "table3,TD,5,Crime,RMSE,0.845000,0.005000,2,0 1,0.840000 0.850000,0.835000,td_k2 td,1 1,0 0,,0,,0,per_seed,inherited,,,,,,,toy,cf1cbdc4151e,run1 run2",
+        ]
+    )
+    + "\r\n"
+)  # csv's own line ends
 
 POOLED_CAPTION = 'A toy table. Test RMSE (lower is better), mean ± standard error over 2 seeds [0, 1]; Toy protocol. Distillation weights λ, regularisation strengths, the variants behind multi-variant rows, and the TD row (best of the TD variants run) are chosen once per cell on the mean validation RMSE over seeds (pooled), never on test; "TD (default)" is the fixed default configuration. Cells whose seeds chose differently: 0 of 17. **Bold**: lowest mean among the models trained on the task (the Teacher row is not). †: differs from the TD row in a paired t-test over seeds, p < 0.05. ‡: still differs after Holm\'s step-down correction for the 10 tests this table makes (every cell with a p-value), adjusted p < 0.05. A note on x_1 and a*. 29 cells. Provenance: profile `toy`, table hash `c7c281f5bdc8` (19 run configurations), teacher `teach` (weights sha256 `w0`), data `data0`, runs at git run1, rendered at git render0.'
 
@@ -235,7 +277,10 @@ def test_the_pooled_caption_says_how_it_chose(monkeypatch):
 
 def test_a_table_without_the_papers_values_has_no_published_section(table):
     text = render_markdown(table)
-    assert "published values" not in text and text == MARKDOWN.split("## The paper's")[0] + MARKDOWN[MARKDOWN.index("## Choices"):]
+    assert (
+        "published values" not in text
+        and text == MARKDOWN.split("## The paper's")[0] + MARKDOWN[MARKDOWN.index("## Choices") :]
+    )
 
 
 def test_the_csv_reads_back_into_the_same_cells(table, tmp_path):
@@ -244,7 +289,8 @@ def test_the_csv_reads_back_into_the_same_cells(table, tmp_path):
     back = read_csv(SPEC, path)
     assert back.genres == GENRES and back.selection == "per_seed"
     assert back.cells.keys() == table.cells.keys() and back.p_values.keys() == {
-        k for k, p in table.p_values.items() if p == p}                     # NaN p-values are left empty
+        k for k, p in table.p_values.items() if p == p
+    }  # NaN p-values are left empty
     for key, cell in table.cells.items():
         assert back.cells[key].seeds == cell.seeds and back.cells[key].test == cell.test
         assert back.cells[key].variants == cell.variants and back.cells[key].weights == cell.weights
@@ -257,8 +303,13 @@ def test_the_csv_reads_back_into_the_same_cells(table, tmp_path):
     assert [r["seed"] for r in back.cells["KD", "Drama"].records] == [0, 1]
     # how many options each seed had is not in a CSV: a table read back counts no choices
     assert back.differing_choices() == (0, 0) and table.differing_choices() == (12, 17)
-    assert back.provenance == {"profile": "toy", "table_hash": table.provenance["table_hash"], "seeds": [0, 1],
-                               "git_revisions": ["run1", "run2"], "source": "table3.csv"}
+    assert back.provenance == {
+        "profile": "toy",
+        "table_hash": table.provenance["table_hash"],
+        "seeds": [0, 1],
+        "git_revisions": ["run1", "run2"],
+        "source": "table3.csv",
+    }
 
 
 def test_a_csv_of_another_table_is_refused(table, tmp_path):
@@ -274,7 +325,7 @@ def test_write_table_writes_the_three_renderings_with_the_papers_values(table, t
     assert sorted(p.name for p in paths) == ["table3.csv", "table3.md", "table3.tex"]
     assert (tmp_path / "out" / "table3.md").read_text() == MARKDOWN
     assert (tmp_path / "out" / "table3.tex").read_text() == LATEX
-    assert (tmp_path / "out" / "table3.csv").read_bytes().decode() == CSV   # csv's own \r\n line ends
+    assert (tmp_path / "out" / "table3.csv").read_bytes().decode() == CSV  # csv's own \r\n line ends
     write_table(table, tmp_path / "plain")
     assert "published values" not in (tmp_path / "plain" / "table3.md").read_text()
 
@@ -313,23 +364,40 @@ def test_the_holm_sentence_counts_csv_only_rows_only_when_they_were_tested(monke
     """Without the CSV-only row the family is 19 tests and the caption does not mention CSV-only
     rows; with no test at all it says 0."""
     monkeypatch.setattr(tables, "git_revision", lambda: "render0")
-    shown = TableSpec(key="table3", title="T", metric="RMSE", higher_is_better=False,
-                      rows=tuple(r for r in SPEC.rows if not r.csv_only))
-    assert ("‡: still differs after Holm's step-down correction for the 19 tests this table makes (every cell "
-            "with a p-value), adjusted p < 0.05.") in caption(build_table(shown, records(), GENRES))
+    shown = TableSpec(
+        key="table3",
+        title="T",
+        metric="RMSE",
+        higher_is_better=False,
+        rows=tuple(r for r in SPEC.rows if not r.csv_only),
+    )
+    assert (
+        "‡: still differs after Holm's step-down correction for the 19 tests this table makes (every cell "
+        "with a p-value), adjusted p < 0.05."
+    ) in caption(build_table(shown, records(), GENRES))
     assert "correction for the 0 tests this table makes" in caption(build_table(SPEC, [], GENRES))
 
 
 def test_the_caption_names_the_reference_rows_and_adds_no_facts_it_was_not_given(monkeypatch):
     monkeypatch.setattr(tables, "git_revision", lambda: "render0")
-    plain = TableSpec(key="table3", title="T", metric="RMSE", higher_is_better=False,
-                      rows=(Row("Student", ("student",)), Row("TD", ("td*",))), note="N.")
+    plain = TableSpec(
+        key="table3",
+        title="T",
+        metric="RMSE",
+        higher_is_better=False,
+        rows=(Row("Student", ("student",)), Row("TD", ("td*",))),
+        note="N.",
+    )
     text = caption(build_table(plain, records(), GENRES))
     assert "Bold**: lowest mean among the models trained on the task. †" in text
     assert " N. Provenance:" in text
-    two = TableSpec(key="table3", title="T", metric="RMSE", higher_is_better=False,
-                    rows=(Row("Teacher", ("teacher",), reference=True), Row("Probe", ("kd",), reference=True),
-                          Row("TD", ("td*",))))
+    two = TableSpec(
+        key="table3",
+        title="T",
+        metric="RMSE",
+        higher_is_better=False,
+        rows=(Row("Teacher", ("teacher",), reference=True), Row("Probe", ("kd",), reference=True), Row("TD", ("td*",))),
+    )
     assert "(the Teacher, Probe row is not)" in caption(build_table(two, records(), GENRES))
 
 

@@ -1,6 +1,7 @@
 """Every library path that hands out a teacher hands it out frozen: eval mode and no weight
 that requires a gradient, whether it was just trained or read from the cache. (Tests that
 build a teacher themselves freeze it in their fixtures; these check the library does.)"""
+
 import dataclasses
 
 import torch
@@ -43,12 +44,18 @@ def test_the_paper_teacher_loader_freezes_the_checkpoint(monkeypatch, tmp_path):
     """The paper's ViT-B/16 from a local file; the build is replaced by the smoke ViT (the
     checkpoint is 330 MB): what is checked is that the loader freezes what it built."""
     smoke = VISION_PROFILES["smoke"].vit
-    monkeypatch.setattr(vision_teacher, "build_vit",
-                        lambda cfg, depth, n, seed, pretrained=False, checkpoint=None: build_vit(smoke, depth, n, seed))
+    monkeypatch.setattr(
+        vision_teacher,
+        "build_vit",
+        lambda cfg, depth, n, seed, pretrained=False, checkpoint=None: build_vit(smoke, depth, n, seed),
+    )
     file = tmp_path / "vit.safetensors"
     file.write_bytes(b"stand-in")
     monkeypatch.setenv(vision_teacher.CHECKPOINT_ENV, str(file))
     paper = VISION_PROFILES["paper"]
-    teacher, _ = vision_teacher.load_pretrained_teacher(dataclasses.replace(paper, vit=dataclasses.replace(
-        paper.vit, teacher_depth=smoke.teacher_depth, low_block=smoke.low_block)))
+    teacher, _ = vision_teacher.load_pretrained_teacher(
+        dataclasses.replace(
+            paper, vit=dataclasses.replace(paper.vit, teacher_depth=smoke.teacher_depth, low_block=smoke.low_block)
+        )
+    )
     assert_frozen(teacher, "the paper's checkpoint")

@@ -6,6 +6,7 @@ backpropagated alone, and the student's layers that reach it only through the st
 term reads must get a gradient: its upper layers for terms that read s_h (L_interact,
 L_MC, L_SC, FD), its lower layer for FitNet (s_l), its head for KD (ŷ).
 """
+
 import pytest
 import torch
 
@@ -30,22 +31,31 @@ def reached(module) -> bool:
 
 
 # (method, term) -> the student's part the term reaches only through the state it reads
-CASES = [("td", "interact", "ups"), ("td", "message", "ups"), ("td", "state", "ups"),
-         ("td", "state", "low"), ("fd", "fd", "ups"), ("fitnet", "fitnet", "low"),
-         ("kd", "kd", "head"), ("hybrid", "kd", "head"), ("hybrid", "fd", "ups")]
+CASES = [
+    ("td", "interact", "ups"),
+    ("td", "message", "ups"),
+    ("td", "state", "ups"),
+    ("td", "state", "low"),
+    ("fd", "fd", "ups"),
+    ("fitnet", "fitnet", "low"),
+    ("kd", "kd", "head"),
+    ("hybrid", "kd", "head"),
+    ("hybrid", "fd", "ups"),
+]
 
 
 @pytest.mark.parametrize("name,term,part", CASES)
 def test_each_term_alone_reaches_the_student(classes, name, term, part):
     teacher, task = classes
     student = TokenClassifier(SEEDS, width=8)
-    method = build_method(name, student, TeacherUp(teacher), torch.tensor([0.5, 2.0]), task,
-                          TDConfig(k_rounds=2, message_dim=5))
+    method = build_method(
+        name, student, TeacherUp(teacher), torch.tensor([0.5, 2.0]), task, TDConfig(k_rounds=2, message_dim=5)
+    )
     batch = task.batch("train", torch.stack([torch.arange(40)] * 2), torch.zeros(2, dtype=torch.long))
     _, named, _ = method.forward_train(batch)
     named[term].sum().backward()
     assert reached(getattr(student, part)), f"{name}: {term} alone sends no gradient to the student's {part}"
-    assert all(p.grad is None for p in teacher.parameters())          # the teacher never learns
+    assert all(p.grad is None for p in teacher.parameters())  # the teacher never learns
 
 
 def test_fitnet_alone_does_not_reach_the_upper_layers(classes):
@@ -61,7 +71,7 @@ def test_fitnet_alone_does_not_reach_the_upper_layers(classes):
 def test_l_interact_pulls_s_h_towards_the_answer():
     """No stop-gradient on either side: ∂/∂s_h d(s_h, ŝ) = 2 (s_h − ŝ) / (B·D), and the
     question gets a gradient through the teacher's upper layers."""
-    s_h = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]], requires_grad=True)   # [R=1, B=2, D=2]
+    s_h = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]], requires_grad=True)  # [R=1, B=2, D=2]
     question = torch.tensor([[[0.5, 0.0], [0.0, 0.5]]], requires_grad=True)
     double = lambda x: 2 * x  # noqa: E731
     ident = lambda x: x  # noqa: E731

@@ -1,5 +1,6 @@
 """The training loop: TD learns, messages stay informative, bad losses stop the run,
 replicas in a stack behave as if trained alone, same seed gives the same result."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -24,7 +25,7 @@ def test_td_loss_falls_and_beats_its_starting_point(toy_task, toy_teacher):
     log = result.epoch_log
     for name in ("train_task", "train_interact", "train_message", "train_state"):
         assert (log[name][-1] < log[name][0]).all(), name
-    assert all(v < s for v, s in zip(result.valid_metric, start))     # the restored model beats the start
+    assert all(v < s for v, s in zip(result.valid_metric, start))  # the restored model beats the start
     assert min(result.best_epoch) >= 1
 
 
@@ -37,14 +38,15 @@ def test_start_guard_at_the_cpu_profile_value_counts_standard_errors_of_the_mean
     from ikd_lib.core.stopping import clearly_beats_start
     from ikd_lib.core.task import ACCURACY, RMSE
     from ikd_lib.movielens.profiles import get_profile
+
     guard = get_profile("cpu").student_train.start_guard
     assert guard == 2.0
-    start = torch.full((1, 16), 5.0)                                       # squared errors at epoch 0
-    clear = start - torch.tensor([0.0, 2.0] * 8)                           # lower is better: a gain
+    start = torch.full((1, 16), 5.0)  # squared errors at epoch 0
+    clear = start - torch.tensor([0.0, 2.0] * 8)  # lower is better: a gain
     close = start - torch.tensor([0.508 - 1, 0.508 + 1] * 8)
     assert clearly_beats_start(clear, start, RMSE, guard).tolist() == [True]
     assert clearly_beats_start(close, start, RMSE, guard).tolist() == [False]
-    assert clearly_beats_start(start + 1.0, start, RMSE, 0.0).tolist() == [True]   # guard 0: off
+    assert clearly_beats_start(start + 1.0, start, RMSE, 0.0).tolist() == [True]  # guard 0: off
     # accuracy (higher is better): 12 of 16 examples turn correct: mean 0.75, se = √(0.2)/4 ≈ 0.112
     right = torch.tensor([[1.0] * 12 + [0.0] * 4])
     assert clearly_beats_start(right, torch.zeros(1, 16), ACCURACY, guard).tolist() == [True]
@@ -61,7 +63,7 @@ def test_messages_do_not_collapse(toy_task, toy_teacher):
         teacher_msg = method.comm.encode_teacher(batch["teacher_high"])
     # messages vary across inputs as much as the states they describe (not a constant)
     for msg, state in ((student_msg, states["high"]), (teacher_msg, batch["teacher_high"])):
-        spread = msg.std(dim=1).mean(-1)          # per replica, across the batch
+        spread = msg.std(dim=1).mean(-1)  # per replica, across the batch
         assert (spread > 0.1 * state.std(dim=1).mean(-1)).all()
     # and they carry the input: messages of different ratings are not interchangeable
     corr = np.corrcoef(student_msg[0, :, 0].numpy(), teacher_msg[0, :, 0].numpy())[0, 1]
@@ -109,14 +111,18 @@ def test_same_seed_same_result(toy_task, toy_teacher):
     runs = []
     for _ in range(2):
         method, index = make("td", toy_task, toy_teacher, TDConfig(noise_std=0.1))
-        runs.append(train_stack(method, toy_task, TrainConfig(max_epochs=3, batch_size=128), SEEDS, index,
-                                td=method.td, progress=False))
+        runs.append(
+            train_stack(
+                method, toy_task, TrainConfig(max_epochs=3, batch_size=128), SEEDS, index, td=method.td, progress=False
+            )
+        )
     assert runs[0].test_metric == runs[1].test_metric
     assert np.array_equal(runs[0].step_log["interact"], runs[1].step_log["interact"])
 
 
 def test_separate_schedule_steps_each_side_in_turn_then_both(toy_task, toy_teacher, monkeypatch):
     from ikd_lib.core import train as train_module
+
     td = TDConfig(schedule="separate", warmup_student_steps=3, warmup_comm_steps=3)
     assert [phase_at(s, td) for s in range(7)] == ["student"] * 3 + ["comm"] * 3 + ["joint"]
     assert phase_at(0, TDConfig()) == "joint"
@@ -126,11 +132,14 @@ def test_separate_schedule_steps_each_side_in_turn_then_both(toy_task, toy_teach
     def spy(method, cfg):
         optimizers = real(method, cfg)
         for name, opt in optimizers.items():
+
             def step(*args, _name=name, _step=opt.step, **kwargs):
                 stepped.append(_name)
                 return _step(*args, **kwargs)
+
             opt.step = step
         return optimizers
+
     monkeypatch.setattr(train_module, "make_optimizers", spy)
     method, index = make("td", toy_task, toy_teacher, td)
     # 3 steps per epoch; max_epochs counts only epochs after the 6 warm-up steps
@@ -149,7 +158,7 @@ def test_start_guard_restores_the_start_unless_the_gain_is_clear(toy_task, toy_t
     result = train_stack(method, toy_task, cfg, SEEDS, None, progress=False)
     assert result.best_epoch == [0, 0]
     assert result.valid_metric == pytest.approx(start.tolist(), abs=1e-6)
-    assert result.epochs_run > cfg.patience + 1          # the validation kept improving, so it kept going
+    assert result.epochs_run > cfg.patience + 1  # the validation kept improving, so it kept going
     assert (result.epoch_log["valid_metric"].min(0) < start.numpy()).all()
     # a guard of 0 restores the best epoch, as without a guard
     method, index = make("student", toy_task, toy_teacher)
@@ -170,7 +179,7 @@ def test_dropping_stopped_replicas_changes_no_number(toy_task, toy_teacher, name
         method.distill_weight.copy_(torch.tensor([0.1, 0.1, 30.0, 30.0]))
         runs.append(train_stack(method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=drop))
         if drop:
-            restored = toy_task.evaluate(method, "test").tolist()   # `method` ends with every best replica
+            restored = toy_task.evaluate(method, "test").tolist()  # `method` ends with every best replica
     kept, dropped = runs
     assert dropped.valid_metric == kept.valid_metric
     assert dropped.test_metric == kept.test_metric == restored
@@ -185,17 +194,22 @@ def test_dropping_stopped_replicas_changes_no_number(toy_task, toy_teacher, name
         assert np.array_equal(values[present], kept.step_log[key][present]), key
 
 
-@pytest.mark.parametrize("shared_steps, n1, batch, min_batches, shared_epochs", [
-    (20, 12, 480, 5, 4),    # 2,400 ratings, 5 steps an epoch: 20 steps are 4 whole epochs
-    (7, 12, 480, 5, 1),     # 7 steps: the last whole epoch within them is the first
-    (24, 16, 500, 1, 4),    # 4.8 batches of 500 are 5 steps an epoch (the last one short)
-])
-def test_a_shared_warmup_changes_no_number(shared_steps, n1, batch, min_batches, shared_epochs,
-                                           toy_task, toy_teacher, tmp_path, monkeypatch):
-    """"Train E*, D* separately" with N2 = 16 starts from the state that the N2 = 8 run kept
+@pytest.mark.parametrize(
+    "shared_steps, n1, batch, min_batches, shared_epochs",
+    [
+        (20, 12, 480, 5, 4),  # 2,400 ratings, 5 steps an epoch: 20 steps are 4 whole epochs
+        (7, 12, 480, 5, 1),  # 7 steps: the last whole epoch within them is the first
+        (24, 16, 500, 1, 4),  # 4.8 batches of 500 are 5 steps an epoch (the last one short)
+    ],
+)
+def test_a_shared_warmup_changes_no_number(
+    shared_steps, n1, batch, min_batches, shared_epochs, toy_task, toy_teacher, tmp_path, monkeypatch
+):
+    """ "Train E*, D* separately" with N2 = 16 starts from the state that the N2 = 8 run kept
     at its last epoch within their common first N1 + 8 steps, and ends with exactly the
     numbers (and logs) of the same run trained from the first step."""
     import ikd_lib.core.train as train
+
     seeds = (0, 1, 0, 1)
     cfg = TrainConfig(max_epochs=8, patience=1, batch_size=batch, lr=1e-2, min_batches_per_epoch=min_batches)
     assert cfg.batch_size_for(len(toy_task.train)) == batch
@@ -209,16 +223,19 @@ def test_a_shared_warmup_changes_no_number(shared_steps, n1, batch, min_batches,
     def run(n2, shared=None):
         td = TDConfig(schedule="separate", warmup_student_steps=n1, warmup_comm_steps=n2)
         method, index = make("td", toy_task, toy_teacher, td, seeds=seeds)
-        return train_stack(method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=True,
-                           shared_warmup=shared)
+        return train_stack(
+            method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=True, shared_warmup=shared
+        )
+
     restored = []
-    monkeypatch.setattr(train, "restore_training_state",
-                        lambda *a, real=train.restore_training_state: (restored.append(1), real(*a)))
+    monkeypatch.setattr(
+        train, "restore_training_state", lambda *a, real=train.restore_training_state: (restored.append(1), real(*a))
+    )
     shared = SharedWarmup(shared_steps, tmp_path / "warmup.pt")
     alone = run(16)
-    run(8, shared)                      # writes the shared start
+    run(8, shared)  # writes the shared start
     assert shared.path.exists() and not restored and saved_epochs == [shared_epochs]
-    resumed = run(16, shared)           # starts from it
+    resumed = run(16, shared)  # starts from it
     assert restored == [1]
     for field in ("valid_metric", "test_metric", "best_epoch", "epochs_run", "steps_run"):
         assert getattr(resumed, field) == getattr(alone, field), field
@@ -229,12 +246,12 @@ def test_a_shared_warmup_changes_no_number(shared_steps, n1, batch, min_batches,
         assert np.isnan(alone.epoch_log["valid_metric"]).any(), "no replica was dropped: part of the path is untested"
 
 
-
 def test_the_frozen_student_computes_no_gradient_and_changes_no_number(toy_task, toy_teacher, monkeypatch):
     """In the "comm" phase of the separate schedule the student gets no gradient at all (its
     parameters stop requiring one), and every number equals a run that computes the student's
     gradients and throws them away, as the loop did before."""
     import ikd_lib.core.train as train
+
     seeds = (0, 1, 0, 1)
     td = TDConfig(schedule="separate", warmup_student_steps=6, warmup_comm_steps=8)
     cfg = TrainConfig(max_epochs=4, patience=2, batch_size=480, lr=1e-2, min_batches_per_epoch=5)
@@ -245,21 +262,23 @@ def test_the_frozen_student_computes_no_gradient_and_changes_no_number(toy_task,
         student = list(method.student.parameters())
         real_step = PinnedAdam.step
 
-        def spy(opt, *a, **k):   # on every optimiser step: does any student parameter hold a gradient?
+        def spy(opt, *a, **k):  # on every optimiser step: does any student parameter hold a gradient?
             grads_in_comm.append(any(p.grad is not None for p in student))
             return real_step(opt, *a, **k)
+
         monkeypatch.setattr(PinnedAdam, "step", spy)
         result = train_stack(method, toy_task, cfg, seeds, index, td=td, progress=False, drop_stopped=True)
         monkeypatch.setattr(PinnedAdam, "step", real_step)
-        assert all(p.requires_grad for p in student)     # learning again after the loop
+        assert all(p.requires_grad for p in student)  # learning again after the loop
         return result
+
     frozen = run()
-    comm_steps = grads_in_comm[6:6 + 8]                   # the student phase steps one optimiser, then E*, D* alone
+    comm_steps = grads_in_comm[6 : 6 + 8]  # the student phase steps one optimiser, then E*, D* alone
     assert len(comm_steps) == 8 and not any(comm_steps)
-    monkeypatch.setattr(train, "student_learns", lambda params, on: None)   # the old loop
+    monkeypatch.setattr(train, "student_learns", lambda params, on: None)  # the old loop
     grads_in_comm.clear()
     reference = run()
-    assert all(grads_in_comm[6:6 + 8])
+    assert all(grads_in_comm[6 : 6 + 8])
     for field in ("valid_metric", "test_metric", "best_epoch", "epochs_run", "steps_run"):
         assert getattr(frozen, field) == getattr(reference, field), field
     for log in ("step_log", "epoch_log"):
@@ -273,6 +292,7 @@ def test_a_genre_student_keeps_only_its_genres_rows_with_the_same_numbers(smoke_
     27 of 1,682 items); every result and every logged loss equals that of full tables."""
     import ikd_lib.movielens.experiment as ml_experiment
     from ikd_lib.core.experiment import Replica
+
     exp = smoke_experiment
     task, spec = exp.task("Western"), exp.variants[variant]
     replicas = [Replica(1.0, 3.0, s) for s in exp.profile.seeds] * 2
@@ -282,8 +302,10 @@ def test_a_genre_student_keeps_only_its_genres_rows_with_the_same_numbers(smoke_
         if not compact:
             monkeypatch.setattr(ml_experiment, "task_rows", lambda task: None)
         method, seeds, index = exp.build_stack(spec, task, replicas)
-        tables = {name: method.student.get_parameter(f"{name}.weight").shape[1]
-                  for name in ("user_emb", "item_emb", "user_implicit", "item_implicit")}
+        tables = {
+            name: method.student.get_parameter(f"{name}.weight").shape[1]
+            for name in ("user_emb", "item_emb", "user_implicit", "item_implicit")
+        }
         runs[compact] = tables, train_stack(method, task, cfg, seeds, index, td=spec.td, progress=False)
     (small, compact), (full, reference) = runs[True], runs[False]
     items = task.train.inputs[:, 1].unique()

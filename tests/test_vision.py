@@ -1,5 +1,6 @@
 """The ViT track: taps through timm, the student copied from the teacher, the frozen teacher,
 the linear probe, the smoke experiment end to end, and clear errors offline."""
+
 import copy
 import functools
 
@@ -46,31 +47,38 @@ def test_taps_of_the_paper_model_built_with_random_weights():
     with torch.no_grad():
         low = model.forward_low(images(1, 224)[None])
         high = model.forward_up(low)
-    assert low.shape == high.shape == (1, 1, 197, 768)     # 14 x 14 patches + the class token
+    assert low.shape == high.shape == (1, 1, 197, 768)  # 14 x 14 patches + the class token
     student = build_vit(PAPER_VIT, PAPER_VIT.student_depth, 10, seed=0)
-    assert len(student.blocks) == 4                         # the paper's 4-block student
+    assert len(student.blocks) == 4  # the paper's 4-block student
 
 
 def test_the_student_starts_with_the_teachers_first_blocks(teacher):
     student = student_from_teacher(teacher, CFG, 10, seed=3)
     for i in range(CFG.student_depth):
-        for (name, a), (_, b) in zip(student.vit.blocks[i].state_dict().items(),
-                                     teacher.vit.blocks[i].state_dict().items()):
+        for (name, a), (_, b) in zip(
+            student.vit.blocks[i].state_dict().items(), teacher.vit.blocks[i].state_dict().items()
+        ):
             assert torch.equal(a, b), f"block {i}: {name}"
     for name in ("cls_token", "pos_embed"):
         assert torch.equal(getattr(student.vit, name), getattr(teacher.vit, name))
     assert torch.equal(student.vit.patch_embed.proj.weight, teacher.vit.patch_embed.proj.weight)
     assert student.vit.head.out_features == 10
     other = student_from_teacher(teacher, CFG, 10, seed=4)
-    assert not torch.equal(student.vit.head.weight, other.vit.head.weight)   # the seed draws the new head
+    assert not torch.equal(student.vit.head.weight, other.vit.head.weight)  # the seed draws the new head
 
 
 def tiny_task(teacher, n=64):
     x = images(n)
-    y = (x.float().mean((1, 2, 3)) > 127).long()          # a learnable rule: bright or dark
+    y = (x.float().mean((1, 2, 3)) > 127).long()  # a learnable rule: bright or dark
     parts = {name: Split(inputs=x, target=y) for name in ("train", "valid", "test")}
-    task = Task(name="tiny", metric=ACCURACY, task_loss=losses.class_cross_entropy,
-                kd_loss=functools.partial(losses.kd_classes, temperature=4.0), eval_chunk=64, **parts)
+    task = Task(
+        name="tiny",
+        metric=ACCURACY,
+        task_loss=losses.class_cross_entropy,
+        kd_loss=functools.partial(losses.kd_classes, temperature=4.0),
+        eval_chunk=64,
+        **parts,
+    )
     with torch.no_grad():
         low = teacher.forward_low(x[None])
         task.train.teacher = {"low": low, "high": teacher.forward_up(low), "pred": torch.randn(1, n, 2)}
@@ -81,11 +89,18 @@ def test_teacher_stays_bit_identical_and_gradients_pass_through_it(teacher):
     before = copy.deepcopy(teacher.state_dict())
     task = tiny_task(teacher)
     student = student_from_teacher(teacher, CFG, 2, seed=0)
-    method = build_method("td", student, TeacherUp(teacher), torch.tensor([1.0]), task,
-                          TDConfig(k_rounds=2, message_dim=4, noise_std=0.1))
-    result = train_stack(method, task, TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, optimizer="adamw",
-                                                   min_batches_per_epoch=1), (0,),
-                         teacher_index=torch.zeros(1, dtype=torch.long), td=method.td, progress=False)
+    method = build_method(
+        "td", student, TeacherUp(teacher), torch.tensor([1.0]), task, TDConfig(k_rounds=2, message_dim=4, noise_std=0.1)
+    )
+    result = train_stack(
+        method,
+        task,
+        TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, optimizer="adamw", min_batches_per_epoch=1),
+        (0,),
+        teacher_index=torch.zeros(1, dtype=torch.long),
+        td=method.td,
+        progress=False,
+    )
     for key, value in teacher.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert all(p.grad is None for p in teacher.parameters())
@@ -101,6 +116,7 @@ def test_teacher_stays_bit_identical_and_gradients_pass_through_it(teacher):
 
 def test_the_probe_is_fitted_on_the_training_split_only(monkeypatch):
     import ikd_lib.vision.teacher as vision_teacher
+
     g = torch.Generator().manual_seed(0)
     train_x, valid_x = torch.randn(200, 6, generator=g), torch.randn(60, 6, generator=g)
     train_y, valid_y = (train_x[:, 0] > 0).long(), (valid_x[:, 0] > 0).long()
@@ -127,9 +143,11 @@ def test_paper_teacher_offline_without_a_file_names_both_ways(monkeypatch):
 def test_smoke_experiment_runs_every_table_end_to_end(tmp_path):
     from ikd_lib import report
     from ikd_lib.core.tables import render_markdown
-    exp = report.experiment("smoke", track="vision", cache_dir=tmp_path / "cache", store_root=tmp_path / "store",
-                            progress=False, workers=1)
-    assert exp.teacher_summary["n_classes"] == 130          # the pooled head: 10 + 100 + 20
+
+    exp = report.experiment(
+        "smoke", track="vision", cache_dir=tmp_path / "cache", store_root=tmp_path / "store", progress=False, workers=1
+    )
+    assert exp.teacher_summary["n_classes"] == 130  # the pooled head: 10 + 100 + 20
     for key in ("table4", "table6", "table9"):
         table = report.table(exp, key, write=False)
         md = render_markdown(table)
@@ -137,4 +155,4 @@ def test_smoke_experiment_runs_every_table_end_to_end(tmp_path):
     records = exp.stored()
     assert {r["metric"] for r in records} == {"top-1 accuracy"} and all(r["higher_is_better"] for r in records)
     probe = [r for r in records if r["variant"] == "teacher"]
-    assert len({r["test_metric"] for r in probe}) == 1       # one teacher: the same probe for every seed
+    assert len({r["test_metric"] for r in probe}) == 1  # one teacher: the same probe for every seed

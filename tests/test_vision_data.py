@@ -1,4 +1,5 @@
 """Tests for ikd_lib.vision.data: the offline copies, the torchvision and zip sources, the helpers."""
+
 import hashlib
 import io
 import os
@@ -25,8 +26,9 @@ from ikd_lib.vision.data import (
 )
 
 OFFLINE_DIR = Path(os.environ.get("IKD_IMAGE_DATA_DIR") or vd.DEFAULT_DATA_DIR)
-needs_offline = pytest.mark.skipif(not (OFFLINE_DIR / "cifar10_train.npz").is_file(),
-                                   reason=f"offline image copies not in {OFFLINE_DIR}")
+needs_offline = pytest.mark.skipif(
+    not (OFFLINE_DIR / "cifar10_train.npz").is_file(), reason=f"offline image copies not in {OFFLINE_DIR}"
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +53,12 @@ def same_split(a: ImageSplit, b: ImageSplit) -> None:
 
 # ------------------------------------------------------------ offline copies
 
+
 @needs_offline
-@pytest.mark.parametrize("name, size, k, per_class, n_test", [
-    ("cifar10", 32, 10, 400, 9_979), ("cifar100", 32, 100, 40, 10_000), ("tinyimagenet", 64, 20, 80, 1_000)])
+@pytest.mark.parametrize(
+    "name, size, k, per_class, n_test",
+    [("cifar10", 32, 10, 400, 9_979), ("cifar100", 32, 100, 40, 10_000), ("tinyimagenet", 64, 20, 80, 1_000)],
+)
 def test_offline_load(offline, name, size, k, per_class, n_test):
     d = offline[name]
     assert d.name == name and len(d.classes) == k and d.resolution == size and "sha256 verified" in d.source
@@ -62,7 +67,7 @@ def test_offline_load(offline, name, size, k, per_class, n_test):
         assert split.y.dtype == split.src_idx.dtype == torch.int64 and split.y.shape == split.src_idx.shape == (n,)
         assert int(split.y.min()) == 0 and int(split.y.max()) == k - 1
     assert torch.bincount(d.train.y).tolist() == [per_class] * k
-    assert d.train.y[:2 * k].tolist() == list(range(k)) * 2  # round-robin rows
+    assert d.train.y[: 2 * k].tolist() == list(range(k)) * 2  # round-robin rows
 
 
 @needs_offline
@@ -82,6 +87,7 @@ def test_offline_details(offline):
 
 # ------------------------------------------------------------ torchvision source
 
+
 def write_fake_torchvision_cifar(root: Path, d, seed=0) -> None:
     """A torchvision-style CIFAR folder whose official order holds every offline image at its
     official position; the unrecovered positions, and a few after the subset, hold other images."""
@@ -90,8 +96,10 @@ def write_fake_torchvision_cifar(root: Path, d, seed=0) -> None:
     folder = root / ("cifar-10-batches-py" if c10 else "cifar-100-python")
     folder.mkdir(parents=True)
     label_key = "labels" if c10 else "fine_labels"
-    for split, files in ((d.train, [f"data_batch_{i}" for i in range(1, 6)] if c10 else ["train"]),
-                         (d.test, ["test_batch" if c10 else "test"])):
+    for split, files in (
+        (d.train, [f"data_batch_{i}" for i in range(1, 6)] if c10 else ["train"]),
+        (d.test, ["test_batch" if c10 else "test"]),
+    ):
         x, y, src = split.x.permute(0, 2, 3, 1).numpy(), split.y.numpy(), split.src_idx.numpy()
         length = [int(src[y == k].max()) + 1 + (3 if split is d.train else 0) for k in range(len(d.classes))]
         labels = rng.permutation(np.repeat(np.arange(len(d.classes)), length))  # classes interleaved at random
@@ -149,8 +157,10 @@ def tiny_zip(tmp_path):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("tiny-imagenet-200/wnids.txt", "\n".join(WNIDS) + "\n")
         zf.writestr("tiny-imagenet-200/words.txt", "".join(f"{w}\t{s}\n" for w, s in WORDS.items()))
-        zf.writestr("tiny-imagenet-200/val/val_annotations.txt",
-                    "".join(f"val_{i}.JPEG\t{w}\t0\t0\t63\t63\n" for i, w in enumerate(VAL)))
+        zf.writestr(
+            "tiny-imagenet-200/val/val_annotations.txt",
+            "".join(f"val_{i}.JPEG\t{w}\t0\t0\t63\t63\n" for i, w in enumerate(VAL)),
+        )
         for name, data in files.items():
             zf.writestr("tiny-imagenet-200/" + name, data)
     return path, files
@@ -201,6 +211,7 @@ def test_tiny_cache_round_trip(tiny_zip, tmp_path, no_offline_copy):
 
 
 # ------------------------------------------------------------ helpers
+
 
 def toy_split() -> ImageSplit:
     """3 classes x 6 images; src_idx unrelated to row order; x[i] holds i."""
@@ -259,6 +270,7 @@ def test_imagenet_folder(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------ bad input
 
+
 def test_unknown_name():
     with pytest.raises(ValueError, match="cifar10, cifar100, tinyimagenet.*did you mean 'cifar10'"):
         load_images("cifar1")
@@ -270,8 +282,14 @@ def test_missing_data(name, tmp_path, no_offline_copy):
         with pytest.raises(FileNotFoundError) as err:
             load_images(name, cache_dir=tmp_path / "cache", offline=True, **kwargs)
         msg = str(err.value)
-        for part in ("IKD_IMAGE_DATA_DIR", "IKD_OFFLINE", "IKD_CACHE_DIR", str(tmp_path / "cache" / "vision"),
-                     vd.OFFLINE_FILES[name][0], vd.TINY_URL if name == "tinyimagenet" else "torchvision"):
+        for part in (
+            "IKD_IMAGE_DATA_DIR",
+            "IKD_OFFLINE",
+            "IKD_CACHE_DIR",
+            str(tmp_path / "cache" / "vision"),
+            vd.OFFLINE_FILES[name][0],
+            vd.TINY_URL if name == "tinyimagenet" else "torchvision",
+        ):
             assert part in msg, part
     assert not (tmp_path / "cache" / "vision" / vd.TINY_ZIP).exists()  # offline: nothing downloaded
 

@@ -9,6 +9,7 @@ preflight's message without data or checkpoint; the GPU check at a tiny size on 
 Each torchrun start costs ~10 s here (every process imports torch), so the grid runs all the
 specs of a wave in one torchrun, as the launcher does at any scale.
 """
+
 import ikd_lib  # noqa: F401  first: the floating-point pins, before torch
 
 # isort: split
@@ -38,11 +39,13 @@ from ikd_lib.vision.profiles import get_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 CLASSES, TRAIN_PER_CLASS, VAL_PER_CLASS, VALID_PER_CLASS = 3, 12, 4, 2
-N_TRAIN, N_VALID = CLASSES * (TRAIN_PER_CLASS - VALID_PER_CLASS), CLASSES * VALID_PER_CLASS   # 30, 6
-RATES = {"student": 100.0, "kd": 50.0, "td": 20.0, "eval": 400.0, "teacher": 200.0}   # a made-up calibration
-TABLE_ROWS = {"table4": ["Teacher (probe)", "Student", "KD", "FitNet", "FD", "Hybrid", "TD", "TD (default)"],
-              "table6": ["No interaction", "1 iteration", "2 iterations", "TD"],
-              "table9": ["No L_SC", "Add noise", "No noise", "TD"]}
+N_TRAIN, N_VALID = CLASSES * (TRAIN_PER_CLASS - VALID_PER_CLASS), CLASSES * VALID_PER_CLASS  # 30, 6
+RATES = {"student": 100.0, "kd": 50.0, "td": 20.0, "eval": 400.0, "teacher": 200.0}  # a made-up calibration
+TABLE_ROWS = {
+    "table4": ["Teacher (probe)", "Student", "KD", "FitNet", "FD", "Hybrid", "TD", "TD (default)"],
+    "table6": ["No interaction", "1 iteration", "2 iterations", "TD"],
+    "table9": ["No L_SC", "Add noise", "No noise", "TD"],
+}
 
 
 def fake_imagefolder(root: Path, seed: int = 0) -> None:
@@ -60,10 +63,19 @@ def fake_imagefolder(root: Path, seed: int = 0) -> None:
 
 def tiny_profile():
     """The smoke ViT on the fake ImageFolder as "imagenet"; TD tries two λ, so its ablations inherit one."""
-    return get_profile("smoke", datasets=("imagenet",), seeds=(0,), valid_per_class={"imagenet": VALID_PER_CLASS},
-                       train_per_class=None, test_limit=None, distill_weights=(1.0,), td_weights=(1.0, 3.0),
-                       student_train=TrainConfig(lr=1e-3, batch_size=16, max_epochs=2, patience=2,
-                                                 optimizer="adamw", min_batches_per_epoch=1))
+    return get_profile(
+        "smoke",
+        datasets=("imagenet",),
+        seeds=(0,),
+        valid_per_class={"imagenet": VALID_PER_CLASS},
+        train_per_class=None,
+        test_limit=None,
+        distill_weights=(1.0,),
+        td_weights=(1.0, 3.0),
+        student_train=TrainConfig(
+            lr=1e-3, batch_size=16, max_epochs=2, patience=2, optimizer="adamw", min_batches_per_epoch=1
+        ),
+    )
 
 
 class CountingLauncher:
@@ -94,9 +106,17 @@ def grid(tmp_path_factory):
             for key in TABLE_ROWS:
                 tables[key] = report.table(exp, key)
         first = list(launcher.launched)
-        again = exp.run()   # everything is in the store: nothing is launched
-        yield {"root": root, "exp": exp, "plan": printed.getvalue(), "tables": tables, "launched": first,
-               "launched_again": launcher.launched[len(first):], "records": again, "env": dict(os.environ)}
+        again = exp.run()  # everything is in the store: nothing is launched
+        yield {
+            "root": root,
+            "exp": exp,
+            "plan": printed.getvalue(),
+            "tables": tables,
+            "launched": first,
+            "launched_again": launcher.launched[len(first) :],
+            "records": again,
+            "env": dict(os.environ),
+        }
 
 
 def plan_rows(text: str) -> list[list[str]]:
@@ -110,16 +130,20 @@ def test_plan_lists_the_stages_and_gpu_hours_by_the_documented_rule(grid):
     stages = {}
     for stage, what, *_ in rows:
         stages.setdefault(int(stage), []).append(what)
-    assert stages == {0: ["probe"], 1: ["student", "kd", "fitnet", "fd", "hybrid", "td"],
-                      2: ["td_k0", "td_k2", "td_no_sc", "td_noise"]}
+    assert stages == {
+        0: ["probe"],
+        1: ["student", "kd", "fitnet", "fd", "hybrid", "td"],
+        2: ["td_k0", "td_k2", "td_no_sc", "td_noise"],
+    }
     by_what = {r[1]: r for r in rows}
-    assert by_what["td"][3] == "2" and by_what["td_k2"][3] == "1"   # λ grid of 2; an ablation inherits one
+    assert by_what["td"][3] == "2" and by_what["td_k2"][3] == "1"  # λ grid of 2; an ablation inherits one
     # plan.py's rule: epochs x (n_train / r + n_valid / r_eval) + epoch 0's n_valid / r_eval; TD with K
     # rounds: 1/r_kd + K (1/r_td - 1/r_kd)
     start = N_VALID / RATES["eval"]
     student = (2 * (N_TRAIN / RATES["student"] + N_VALID / RATES["eval"]) + start) / 3600
-    td_k2 = (2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"])
-             + start) / 3600
+    td_k2 = (
+        2 * (N_TRAIN * (1 / RATES["kd"] + 2 * (1 / RATES["td"] - 1 / RATES["kd"])) + N_VALID / RATES["eval"]) + start
+    ) / 3600
     assert float(by_what["student"][6]) == pytest.approx(student, abs=0.005)
     assert float(by_what["td_k2"][6]) == pytest.approx(td_k2, abs=0.005)
     assert by_what["student"][5] == str(N_TRAIN + N_VALID)
@@ -130,7 +154,8 @@ def test_every_run_is_launched_once_on_two_processes_and_ingested_as_a_record(gr
     exp, launched = grid["exp"], grid["launched"]
     trained = [s for s in launched if s["kind"] == "train"]
     assert sorted(s["variant"] for s in trained) == sorted(
-        ["student", "kd", "fitnet", "fd", "hybrid", "td", "td", "td_k0", "td_k2", "td_no_sc", "td_noise"])
+        ["student", "kd", "fitnet", "fd", "hybrid", "td", "td", "td_k0", "td_k2", "td_no_sc", "td_noise"]
+    )
     assert [s["kind"] for s in launched].count("probe") == 1
     records = {(r["variant"], r["distill_weight"]): r for r in grid["records"]}
     for s in trained:
@@ -150,6 +175,7 @@ def test_every_record_has_its_runs_per_step_losses_in_the_stacks_log(grid):
     """The store's log of a launched stack holds step/<loss> [steps, replicas], as an in-process
     stack's (core/train.py): the record's column is its run's steps.npz, NaN after the run ended."""
     from ikd_lib.core.plots import replica_column
+
     trained = {(s["variant"], s["weight"]): s for s in grid["launched"] if s["kind"] == "train"}
     for record in grid["records"]:
         if record["variant"] == "teacher":
@@ -167,9 +193,9 @@ def test_every_record_has_its_runs_per_step_losses_in_the_stacks_log(grid):
             mine = values[:, column]
             n = specs.result(spec)["steps_run"]
             assert np.array_equal(mine[:n], run_steps[name]) and np.isnan(mine[n:]).all(), (record["variant"], name)
-            assert np.isfinite(mine[:n]).all() and n == 2 * 2   # 2 epochs of 2 steps per rank
+            assert np.isfinite(mine[:n]).all() and n == 2 * 2  # 2 epochs of 2 steps per rank
     td = [r for r in grid["records"] if r["variant"] == "td"]
-    assert len({r["log_file"] for r in td}) == 1 and td[0]["stack_replicas"] == 2   # λ 1 and 3: one log
+    assert len({r["log_file"] for r in td}) == 1 and td[0]["stack_replicas"] == 2  # λ 1 and 3: one log
 
 
 def test_the_vision_figures_notebook_renders_from_the_launched_runs(grid, monkeypatch):
@@ -177,6 +203,7 @@ def test_the_vision_figures_notebook_renders_from_the_launched_runs(grid, monkey
     (papermill's kernel could not be handed it): accuracy against K, and the loss components
     drawn from the ingested per-step losses."""
     import jupytext
+
     notebook = jupytext.read(ROOT / "notebooks" / "vision_figures.py")
     monkeypatch.setattr(report, "experiment", lambda *args, **kwargs: grid["exp"])
     namespace = {}
@@ -188,10 +215,10 @@ def test_the_vision_figures_notebook_renders_from_the_launched_runs(grid, monkey
     for name in ("vit_accuracy_vs_k", "vit_loss_components", "budget_table4"):
         for ext in ("png", "pdf"):
             assert (figures_dir / f"{name}.{ext}").stat().st_size > 0, (name, ext)
-    loss_axes = namespace["fig"].axes[0]   # the last figure: the loss components on imagenet
+    loss_axes = namespace["fig"].axes[0]  # the last figure: the loss components on imagenet
     curves = {line.get_label(): line.get_ydata() for line in loss_axes.get_lines()}
     assert any("task" in label for label in curves) and any("interact" in label for label in curves)
-    assert all(len(y) == 4 and np.isfinite(y).all() for y in curves.values())   # 2 epochs of 2 steps
+    assert all(len(y) == 4 and np.isfinite(y).all() for y in curves.values())  # 2 epochs of 2 steps
 
 
 def test_ablations_keep_the_lambda_td_chose_for_their_seed(grid):
@@ -221,12 +248,15 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(gr
     spec = {**reference, "out": str(tmp_path / "td")}
     path = specs.write(spec)
     launcher = LocalLauncher(ENTRY, 2, log_dir=tmp_path / "logs")
-    env = {**os.environ, **{k: v for k, v in grid["env"].items() if k.startswith("IKD_")},
-           "IKD_FAULT_KILL_AT_STEP": "3"}   # 2 steps per epoch and rank: killed inside epoch 2
+    env = {
+        **os.environ,
+        **{k: v for k, v in grid["env"].items() if k.startswith("IKD_")},
+        "IKD_FAULT_KILL_AT_STEP": "3",
+    }  # 2 steps per epoch and rank: killed inside epoch 2
     killed = subprocess.run(launcher.command([path]), env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode != 0 and not specs.finished(spec)
     assert torch.load(tmp_path / "td" / "checkpoint" / "checkpoint.pt", weights_only=True)["progress"]["epoch"] == 1
-    launcher.run([path])   # the same command again
+    launcher.run([path])  # the same command again
     resumed, uninterrupted = specs.result(spec), specs.result(reference)
     assert resumed["resumed_from_epoch"] == 1 and uninterrupted["resumed_from_epoch"] == 0
     for key in ("valid_metric", "test_metric", "best_epoch", "epochs_run", "steps_run"):
@@ -234,7 +264,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_to_the_uninterrupted_result(gr
     assert [h["valid_metric"] for h in resumed["history"]] == [h["valid_metric"] for h in uninterrupted["history"]]
     a, b = (torch.load(Path(r["checkpoint"]), weights_only=True)["model"] for r in (resumed, uninterrupted))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    a, b = specs.step_log(spec), specs.step_log(reference)   # epoch 1's rows from the checkpoint
+    a, b = specs.step_log(spec), specs.step_log(reference)  # epoch 1's rows from the checkpoint
     assert a.keys() == b.keys() and all(len(a[k]) == 4 and np.array_equal(a[k], b[k]) for k in a)
 
 
@@ -258,8 +288,14 @@ def test_the_slurm_path_runs_through_submitits_local_executor(grid, tmp_path):
 
 
 def test_a_failed_run_names_its_log_and_how_to_resume(tmp_path):
-    spec = {"kind": "train", "variant": "td", "dataset": "imagenet", "seed": 0, "weight": 1.0,
-            "out": str(tmp_path / "broken")}   # fields missing: the run raises at once
+    spec = {
+        "kind": "train",
+        "variant": "td",
+        "dataset": "imagenet",
+        "seed": 0,
+        "weight": 1.0,
+        "out": str(tmp_path / "broken"),
+    }  # fields missing: the run raises at once
     with pytest.raises(RunFailed, match="run the same command again"):
         LocalLauncher(ENTRY, 1, log_dir=tmp_path / "logs").run([specs.write(spec)], stage="broken")
     assert list((tmp_path / "logs").glob("broken-group0.log"))
@@ -269,17 +305,29 @@ def test_paper_profile_without_data_or_checkpoint_stops_within_seconds(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in ("IKD_IMAGENET_DIR", "IKD_VIT_CHECKPOINT")}
     env |= {"IKD_CACHE_DIR": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "hf"), "IKD_OFFLINE": "1"}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ikd_lib.vision.paper.preflight", "--profile", "paper"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "ikd_lib.vision.paper.preflight", "--profile", "paper"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and time.perf_counter() - start < 60
-    for needed in ("cifar10:", "cifar100:", "IKD_IMAGENET_DIR is unset", "image-net.org", "IKD_VIT_CHECKPOINT",
-                   "make paper-data"):
+    for needed in (
+        "cifar10:",
+        "cifar100:",
+        "IKD_IMAGENET_DIR is unset",
+        "image-net.org",
+        "IKD_VIT_CHECKPOINT",
+        "make paper-data",
+    ):
         assert needed in done.stderr, needed
 
 
 def test_the_gpu_check_measures_and_writes_a_calibration_at_a_tiny_size(tmp_path):
     from ikd_lib.launch.plan import load_calibration
     from ikd_lib.vision.paper import gpu_check
+
     out = tmp_path / "calibration.json"
     calibration = gpu_check.main(["--tiny", "--steps", "2", "--warmup", "1", "--batch", "8", "--out", str(out)])
     saved = json.loads(out.read_text())
@@ -294,6 +342,7 @@ def test_the_gpu_check_measures_and_writes_a_calibration_at_a_tiny_size(tmp_path
 
 def test_holdout_keeps_the_last_images_of_each_class_and_refuses_an_empty_class():
     from ikd_lib.vision.paper.stream import holdout
+
     train, valid = holdout([0, 1, 0, 1, 0, 1], 1)
     assert valid == [4, 5] and train == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="valid_per_class=3 must be in 1..2"):
@@ -306,6 +355,7 @@ def test_the_paper_profiles_captions_say_what_it_runs_from_its_settings():
     datasets), read from its settings: another resolution or depth changes the words."""
     from ikd_lib.vision.profiles import PAPER_VIT
     from ikd_lib.vision.tables import TABLES, tables_for
+
     paper = tables_for(get_profile("paper"))
     assert paper.keys() == TABLES.keys()
     for key, spec in paper.items():
@@ -327,12 +377,13 @@ def test_the_paper_profiles_captions_say_what_it_runs_from_its_settings():
     other = get_profile("paper", datasets=("cifar100",), vit=replace(PAPER_VIT, img_size=384, student_depth=6))
     note = tables_for(other)["table4"].note
     assert "resized to 384 px" in note and "first 6 blocks" in note and "the full CIFAR-100:" in note
-    assert "ImageNet" not in note   # no ImageNet column: no word on its test split
+    assert "ImageNet" not in note  # no ImageNet column: no word on its test split
     assert "first 6 blocks" in tables_for(other)["table4"].protocol
 
 
 def test_the_cpu_and_smoke_captions_are_the_committed_tables_words():
     from ikd_lib.vision.tables import TABLES, tables_for
+
     assert tables_for(get_profile("cpu")) is TABLES and tables_for(get_profile("smoke")) is TABLES
     for key, spec in TABLES.items():
         committed = (ROOT / "tables" / f"{key}.md").read_text()
@@ -342,6 +393,7 @@ def test_the_cpu_and_smoke_captions_are_the_committed_tables_words():
 
 def test_a_paper_profile_experiment_renders_its_tables_with_the_paper_captions(tmp_path, monkeypatch):
     from ikd_lib.vision.tables import tables_for
+
     fake_imagefolder(tmp_path / "imagenet")
     (tmp_path / "model.safetensors").write_bytes(b"not read: only named")
     monkeypatch.setenv("IKD_IMAGENET_DIR", str(tmp_path / "imagenet"))

@@ -1,6 +1,7 @@
 """The ViT's products on the pinned OpenBLAS kernels (vision/products.py, core/blas.py): each
 routed layer repeats bit for bit, agrees with torch's own product within float rounding, has
 the right gradients, and a process on other kernels is refused with the fix."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -61,8 +62,8 @@ def test_each_routed_layer_repeats_bit_for_bit_and_matches_torch(name):
     assert kinds & {PinnedLinear, PinnedAttention, PinnedPatchProjection}, kinds
     x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
     first, again, reference = step(routed, x), step(routed, x), step(plain, x)
-    assert all(torch.equal(a, b) for a, b in zip(first, again))            # the same step, the same bits
-    for a, b in zip(first, reference):                                       # torch's product, within rounding
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # the same step, the same bits
+    for a, b in zip(first, reference):  # torch's product, within rounding
         assert a.shape == b.shape
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), (a - b).abs().max()
 
@@ -74,8 +75,9 @@ def test_linear_and_batched_product_gradients_are_right():
     assert torch.autograd.gradcheck(blas.linear, (x, w, None))
     p, q = (torch.randn(s, generator=g, dtype=torch.float64, requires_grad=True) for s in ((2, 3, 4, 5), (2, 3, 5, 6)))
     assert torch.autograd.gradcheck(blas.batched_product, (p, q))
-    assert torch.autograd.gradcheck(blas.batched_product, (p, q.transpose(-1, -2).detach().requires_grad_()
-                                                           .transpose(-1, -2)))   # a transposed view too
+    assert torch.autograd.gradcheck(
+        blas.batched_product, (p, q.transpose(-1, -2).detach().requires_grad_().transpose(-1, -2))
+    )  # a transposed view too
 
 
 def test_batched_product_refuses_unequal_stacks():
@@ -96,8 +98,14 @@ def test_a_cpu_profile_vit_computes_every_product_on_the_pinned_route():
     with torch.profiler.profile() as prof:
         TappedViT(vit, 1, 0)(x)[0].sum().backward()
     names = {e.key for e in prof.key_averages()}
-    assert not names & {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::convolution",
-                        "aten::_scaled_dot_product_flash_attention_for_cpu"}, names
+    assert not names & {
+        "aten::mm",
+        "aten::addmm",
+        "aten::bmm",
+        "aten::baddbmm",
+        "aten::convolution",
+        "aten::_scaled_dot_product_flash_attention_for_cpu",
+    }, names
 
 
 def test_the_torch_route_keeps_timms_modules_and_the_weights_are_the_same():
@@ -143,11 +151,11 @@ def test_a_view_numpy_cannot_hand_to_blas_is_copied_first():
     take numpy's own loop, not the pinned kernel, so blas copies it first. A transpose is a
     flag to gemm: it is not copied."""
     g = torch.Generator().manual_seed(0)
-    broadcast = torch.randn(1, 37, generator=g).expand(5, 37)          # strides (0, 1)
-    strided = torch.randn(5, 74, generator=g)[:, ::2]                   # strides (74, 2)
+    broadcast = torch.randn(1, 37, generator=g).expand(5, 37)  # strides (0, 1)
+    strided = torch.randn(5, 74, generator=g)[:, ::2]  # strides (74, 2)
     base = torch.randn(6, 37, generator=g)
     for view in (broadcast, strided):
         handed = blas._np(view)
         assert handed.flags["C_CONTIGUOUS"] and (handed == view.numpy()).all()
-    for view in (base, base.t()):                                        # row-major, column-major
+    for view in (base, base.t()):  # row-major, column-major
         assert np.shares_memory(blas._np(view), base.numpy())

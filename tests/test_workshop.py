@@ -16,6 +16,7 @@ Western's 185 validation ratings 5 epochs do not move it), so the test runs the 
 where 5 epochs already move every seed. The default parameters (cpu profile, Western, 12 epochs)
 are the class's, not the test's.
 """
+
 import json
 import math
 import os
@@ -49,14 +50,21 @@ def executed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workshop")
     results_path = tmp / "results.json"
     out = tmp / "workshop.ipynb"
-    env = {"IKD_RUNS_DIR": str(tmp / "runs"),
-           # the kernel imports ikd_lib from this checkout, whatever the environment's install points at
-           "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env = {
+        "IKD_RUNS_DIR": str(tmp / "runs"),
+        # the kernel imports ikd_lib from this checkout, whatever the environment's install points at
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        pm.execute_notebook(str(NOTEBOOK), str(out), parameters={**PARAMETERS, "results_path": str(results_path)},
-                            cwd=str(ROOT / "notebooks"), progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOK),
+            str(out),
+            parameters={**PARAMETERS, "results_path": str(results_path)},
+            cwd=str(ROOT / "notebooks"),
+            progress_bar=False,
+        )
     finally:
         for key, value in saved.items():
             if value is None:
@@ -86,7 +94,7 @@ def test_hand_computed_losses_match_forward_train_and_are_finite(executed):
         check = results["hand_check"][k]
         assert check, k
         for name, pair in check.items():
-            assert len(pair["by_hand"]) == len(pair["forward_train"]) == 2      # the smoke profile's two seeds
+            assert len(pair["by_hand"]) == len(pair["forward_train"]) == 2  # the smoke profile's two seeds
             for mine, lib in zip(pair["by_hand"], pair["forward_train"]):
                 assert math.isfinite(mine) and math.isfinite(lib), (k, name)
                 assert mine == pytest.approx(lib, rel=1e-5, abs=1e-7), (k, name)
@@ -130,7 +138,7 @@ def test_outputs_are_clean(executed):
             if output.output_type == "stream":
                 assert "Warning" not in output.text and "WARNING" not in output.text, (cell.id, output.text)
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
-    assert figures >= 9      # genre bars, toy messages, PCA before/after, live curves, four solutions
+    assert figures >= 9  # genre bars, toy messages, PCA before/after, live curves, four solutions
 
 
 def test_table3_cells_reads_both_layouts_and_says_nothing_when_missing(tmp_path):

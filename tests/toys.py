@@ -7,6 +7,7 @@
 It is built only from core pieces (StackedLinear, Task, ACCURACY, cross-entropy, τ²·KL),
 so training TD and every baseline on it proves the core knows no track.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,7 +36,7 @@ class TokenClassifier(nn.Module):
 
     def forward_low(self, inputs):
         n_rep = len(self.seeds)
-        if inputs.shape[0] != n_rep:        # one batch shared by every replica
+        if inputs.shape[0] != n_rep:  # one batch shared by every replica
             inputs = inputs.expand(n_rep, *inputs.shape[1:])
         return torch.relu(self.low(inputs))
 
@@ -45,7 +46,7 @@ class TokenClassifier(nn.Module):
         return state
 
     def forward_head(self, state):
-        return self.head(state.mean(-2))   # mean over tokens: [R, B, N, D] -> [R, B, C]
+        return self.head(state.mean(-2))  # mean over tokens: [R, B, N, D] -> [R, B, C]
 
     def forward(self, inputs):
         low = self.forward_low(inputs)
@@ -78,8 +79,13 @@ def classification_task(n=(1200, 300, 300), seed=0) -> Task:
     for name, size in zip(("train", "valid", "test"), n):
         x = torch.randn(size, N_TOKENS, N_FEATURES, generator=g)
         splits[name] = Split(inputs=x, target=toy_rule(x))
-    return Task(name="toy classes", metric=ACCURACY, task_loss=losses.class_cross_entropy,
-                kd_loss=functools.partial(losses.kd_classes, temperature=TEMPERATURE), **splits)
+    return Task(
+        name="toy classes",
+        metric=ACCURACY,
+        task_loss=losses.class_cross_entropy,
+        kd_loss=functools.partial(losses.kd_classes, temperature=TEMPERATURE),
+        **splits,
+    )
 
 
 @torch.no_grad()
@@ -95,9 +101,14 @@ def attach_teacher(task: Task, teacher: TokenClassifier) -> Task:
 def trained_teacher(task: Task) -> TokenClassifier:
     """A wider, deeper teacher (R = 1), trained on the task, then frozen."""
     teacher = TokenClassifier((0,), width=24, n_upper=2, name="teacher")
-    train_stack(Method(teacher, None, torch.zeros(1), task), task,
-                TrainConfig(max_epochs=25, patience=25, batch_size=100, lr=1e-2), (0,), progress=False)
+    train_stack(
+        Method(teacher, None, torch.zeros(1), task),
+        task,
+        TrainConfig(max_epochs=25, patience=25, batch_size=100, lr=1e-2),
+        (0,),
+        progress=False,
+    )
     for p in teacher.parameters():
         p.requires_grad_(False)
-        p.grad = None          # frozen from here on: no gradient left over from its own training
+        p.grad = None  # frozen from here on: no gradient left over from its own training
     return teacher.eval()

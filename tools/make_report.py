@@ -5,14 +5,25 @@
 The executed notebooks of `make tables` (in their order) are joined into one notebook, the
 code cells hidden, and converted with nbconvert.
 """
+
 import sys
 from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
 
-ORDER = ("table3_movielens", "table5_iterations", "table7_consistency", "table8_noise_schedule", "movielens_figures",
-         "table4_vit", "table6_vit_iterations", "table9_vit_noise", "vision_figures", "paper_vs_ours")
+ORDER = (
+    "table3_movielens",
+    "table5_iterations",
+    "table7_consistency",
+    "table8_noise_schedule",
+    "movielens_figures",
+    "table4_vit",
+    "table6_vit_iterations",
+    "table9_vit_noise",
+    "vision_figures",
+    "paper_vs_ours",
+)
 
 
 def main(folder: str, out: str) -> None:

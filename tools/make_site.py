@@ -11,6 +11,7 @@ executed at this profile is shown without outputs, with a note that says how to 
 Nothing is executed here. Afterwards the built pages are checked: no script, stylesheet or font
 from another host (the site is read offline), and every page carries the revision and profile.
 """
+
 import argparse
 import re
 import shutil
@@ -21,19 +22,28 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
-SITE = ROOT / "site"          # _config.yml and _toc.yml, committed
+SITE = ROOT / "site"  # _config.yml and _toc.yml, committed
 # a reference that makes the browser fetch from another host when the page is shown
-REMOTE = re.compile(r"""<script[^>]*\bsrc=["']?(?:https?:)?//|<link[^>]*\bhref=["']?(?:https?:)?//|"""
-                    r"""@import\s+(?:url\()?["']?(?:https?:)?//|url\(["']?(?:https?:)?//""", re.I)
+REMOTE = re.compile(
+    r"""<script[^>]*\bsrc=["']?(?:https?:)?//|<link[^>]*\bhref=["']?(?:https?:)?//|"""
+    r"""@import\s+(?:url\()?["']?(?:https?:)?//|url\(["']?(?:https?:)?//""",
+    re.I,
+)
 
 
 def git_revision() -> str:
     """Short commit of the checkout, '+dirty' when tracked files have uncommitted changes."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return rev + ("+dirty" if dirty else "")
@@ -53,13 +63,18 @@ def stage_notebook(name: str, profile: str, executed_dir: Path, out: Path) -> bo
     executed = executed_dir / f"{name}.ipynb"
     nb = nbformat.read(executed if executed.exists() else ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
     if executed.exists():
-        by = "make site" if name == "workshop" else "make tables"     # make tables runs no workshop
-        where = (f"by `{by} PROFILE={profile}` (`runs/{profile}/notebooks/{name}.ipynb`)"
-                 if executed_dir.resolve() == (ROOT / "runs" / profile / "notebooks").resolve() else f"(`{executed}`)")
+        by = "make site" if name == "workshop" else "make tables"  # make tables runs no workshop
+        where = (
+            f"by `{by} PROFILE={profile}` (`runs/{profile}/notebooks/{name}.ipynb`)"
+            if executed_dir.resolve() == (ROOT / "runs" / profile / "notebooks").resolve()
+            else f"(`{executed}`)"
+        )
         note = f"Executed at profile `{profile}` {where}; the source is `notebooks/{name}.py`."
     else:
-        note = (f"Not executed at profile `{profile}` in this build, so the cells are shown without outputs: "
-                f"`make tables PROFILE={profile}` executes it, then `make site PROFILE={profile}` shows its outputs.")
+        note = (
+            f"Not executed at profile `{profile}` in this build, so the cells are shown without outputs: "
+            f"`make tables PROFILE={profile}` executes it, then `make site PROFILE={profile}` shows its outputs."
+        )
     nb.cells.insert(1 if nb.cells and nb.cells[0].cell_type == "markdown" else 0, note_cell(note))
     nbformat.write(nb, out / "notebooks" / f"{name}.ipynb")
     return executed.exists()
@@ -82,9 +97,13 @@ def stage_tables(out: Path) -> None:
 def stage_figures(out: Path) -> None:
     """figures.md: every committed figure (the PNG shown, the PDF to download)."""
     shutil.copytree(ROOT / "figures", out / "figures")
-    lines = ["# Figures", "",
-             "Every figure in the repository's `figures/` (made at profile `cpu` by `make tables`: "
-             "the figure notebooks and the reviewers' study).", ""]
+    lines = [
+        "# Figures",
+        "",
+        "Every figure in the repository's `figures/` (made at profile `cpu` by `make tables`: "
+        "the figure notebooks and the reviewers' study).",
+        "",
+    ]
     for png in sorted((ROOT / "figures").glob("*.png")):
         lines += [f"## {png.stem}", "", f"![{png.stem}](figures/{png.name})", ""]
         if png.with_suffix(".pdf").exists():
@@ -110,8 +129,11 @@ def stage(profile: str, executed_dir: Path, out: Path) -> dict:
     revision = git_revision()
     folder = executed_dir.resolve()
     folder = folder.relative_to(ROOT).as_posix() if folder.is_relative_to(ROOT) else folder.as_posix()
-    notebooks = (f"{len(executed)} of {len(toc_notebooks())} executed, {folder}"
-                 if executed else f"none executed: run make tables PROFILE={profile}")
+    notebooks = (
+        f"{len(executed)} of {len(toc_notebooks())} executed, {folder}"
+        if executed
+        else f"none executed: run make tables PROFILE={profile}"
+    )
     config = (SITE / "_config.yml").read_text()
     config = config.replace("{revision}", revision).replace("{profile}", profile).replace("{notebooks}", notebooks)
     (out / "_config.yml").write_text(config)
@@ -130,8 +152,11 @@ def remote_references(html_dir: Path) -> list[str]:
 
 def pages(html_dir: Path) -> list[str]:
     """The site's pages (relative paths), without the theme's templates and the redirect."""
-    return sorted(p.relative_to(html_dir).as_posix() for p in html_dir.rglob("*.html")
-                  if not p.relative_to(html_dir).parts[0].startswith("_") and p.name != "index.html")
+    return sorted(
+        p.relative_to(html_dir).as_posix()
+        for p in html_dir.rglob("*.html")
+        if not p.relative_to(html_dir).parts[0].startswith("_") and p.name != "index.html"
+    )
 
 
 def build(profile: str, executed_dir: Path, out_dir: Path) -> dict:
@@ -143,9 +168,18 @@ def build(profile: str, executed_dir: Path, out_dir: Path) -> dict:
     staged = stage(profile, executed_dir, src)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    status = build_sphinx(src, out_dir, noconfig=True, path_config=str(src / "_config.yml"),
-                          doctreedir=work / "doctrees", freshenv=True, warningiserror=True, keep_going=True,
-                          quiet=True, confoverrides={"latex_individualpages": False})   # its CLI always sets it
+    status = build_sphinx(
+        src,
+        out_dir,
+        noconfig=True,
+        path_config=str(src / "_config.yml"),
+        doctreedir=work / "doctrees",
+        freshenv=True,
+        warningiserror=True,
+        keep_going=True,
+        quiet=True,
+        confoverrides={"latex_individualpages": False},
+    )  # its CLI always sets it
     if status != 0:
         raise SystemExit(f"the site did not build cleanly (Sphinx status {status}): see the warnings above")
     # the front page under the name a browser and a web server look for (as `jupyter-book build` writes it)

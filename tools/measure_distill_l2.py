@@ -10,6 +10,7 @@ Student's L2 grid jointly with its λ ("own"). The store keeps both: a replica t
 Prints, per genre and mode, each row's test RMSE, its per-seed choices, and the verdicts the tables
 state (TD against the Student, against the better of KD and Hybrid; paired t-tests over seeds).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,7 @@ from ikd_lib.movielens.profiles import get_profile
 from ikd_lib.movielens.tables import MOVIELENS_TABLES
 
 ROWS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
-LABELS = {"student": "Student", "kd": "KD", "fitnet": "FitNet", "fd": "FD", "hybrid": "Hybrid",
-          "td": "TD (default)"}
+LABELS = {"student": "Student", "kd": "KD", "fitnet": "FitNet", "fd": "FD", "hybrid": "Hybrid", "td": "TD (default)"}
 
 
 def cells(mode: str, genres) -> dict:
@@ -37,8 +37,10 @@ def verdicts(cell, genre) -> list[str]:
     td, student = cell["td", genre], cell["student", genre]
     best = min((cell["kd", genre], cell["hybrid", genre]), key=lambda c: c.mean)
     best_name = "KD" if best is cell["kd", genre] else "Hybrid"
-    return [f"TD − Student {td.mean - student.mean:+.4f} (p = {paired_p_value(td, student):.3g})",
-            f"TD − {best_name} {td.mean - best.mean:+.4f} (p = {paired_p_value(td, best):.3g})"]
+    return [
+        f"TD − Student {td.mean - student.mean:+.4f} (p = {paired_p_value(td, student):.3g})",
+        f"TD − {best_name} {td.mean - best.mean:+.4f} (p = {paired_p_value(td, best):.3g})",
+    ]
 
 
 def main() -> None:
@@ -47,8 +49,10 @@ def main() -> None:
     genres = tuple(parser.parse_args().genres)
     results = {mode: cells(mode, genres) for mode in ("student", "own")}
     print("# Each method's own L2, or the Student's? (tools/measure_distill_l2.py)\n")
-    print(f"Profile `cpu`, seeds 0-4, genres {', '.join(genres)}; every search grown until it brackets; "
-          f"run at git {git_revision()}. The decision it informs: docs/protocol.md (\"Each method's own L2?\").\n")
+    print(
+        f"Profile `cpu`, seeds 0-4, genres {', '.join(genres)}; every search grown until it brackets; "
+        f'run at git {git_revision()}. The decision it informs: docs/protocol.md ("Each method\'s own L2?").\n'
+    )
     for mode, (_, run) in results.items():
         print(f"- distill_l2 = {mode}: {run['computed']} of {run['stacks']} stacks computed, {run['wall_s']:.0f} s")
     for genre in genres:

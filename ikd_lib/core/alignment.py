@@ -16,11 +16,12 @@ fitted on one split (training) and judged on another (test) by R² = 1 − SSE /
 the judged split's own mean: 0 for a probe that predicts no better than that mean, negative
 when worse.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-RIDGE = 1e-3   # the probe's penalty on standardised features: a hair above least squares
+RIDGE = 1e-3  # the probe's penalty on standardised features: a hair above least squares
 
 
 def _matrix(x) -> np.ndarray:
@@ -56,8 +57,9 @@ def probe_r2(train_x, train_y, test_x, test_y, ridge: float = RIDGE) -> float:
     z_train = (train_x[:, kept] - mean[kept]) / spread[kept]
     z_test = (test_x[:, kept] - mean[kept]) / spread[kept]
     n = len(train_y)
-    coef = np.linalg.solve(z_train.T @ z_train / n + ridge * np.eye(z_train.shape[1]),
-                           z_train.T @ (train_y - train_y.mean()) / n)
+    coef = np.linalg.solve(
+        z_train.T @ z_train / n + ridge * np.eye(z_train.shape[1]), z_train.T @ (train_y - train_y.mean()) / n
+    )
     pred = z_test @ coef + train_y.mean()
     sst = float(((test_y - test_y.mean()) ** 2).sum())
     if sst == 0:

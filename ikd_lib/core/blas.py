@@ -16,6 +16,7 @@ against 1.05 ms; a whole TD step 22% faster).
 and its gradients (g @ weightᵀ, xᵀ @ g, and g summed over M), as one autograd Function. A
 layer stored with one replica (weight [1, K, N]) is applied to every replica of x.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,26 +27,30 @@ import torch
 from .determinism import PINNED_ENV, unpinned
 from .openblas import openblas_core, set_openblas_threads
 
-CORETYPE = PINNED_ENV["OPENBLAS_CORETYPE"]   # the kernels every machine runs ("Haswell")
+CORETYPE = PINNED_ENV["OPENBLAS_CORETYPE"]  # the kernels every machine runs ("Haswell")
 
 
 @functools.lru_cache(maxsize=1)
 def check_openblas() -> None:
     """Before the first product: one thread, and (under the pins) the pinned kernels, else a
     clear error instead of numbers that differ from the committed tables."""
-    set_openblas_threads(1)   # one thread per process: its threads split products differently
+    set_openblas_threads(1)  # one thread per process: its threads split products differently
     if unpinned():
         return
     core = openblas_core()
     if core is None:
-        raise RuntimeError("numpy does not use its bundled OpenBLAS (scipy-openblas), which the layers' "
-                           "products need for machine-independent numbers. Fix: install numpy from PyPI as "
-                           "pinned in constraints.txt (`make test` or `pip install -c constraints.txt -e .`).")
+        raise RuntimeError(
+            "numpy does not use its bundled OpenBLAS (scipy-openblas), which the layers' "
+            "products need for machine-independent numbers. Fix: install numpy from PyPI as "
+            "pinned in constraints.txt (`make test` or `pip install -c constraints.txt -e .`)."
+        )
     if core != CORETYPE:
-        raise RuntimeError(f"numpy's OpenBLAS runs its {core!r} kernels, not the pinned {CORETYPE!r} ones, so "
-                           "the numbers would differ from the committed tables. numpy was loaded before "
-                           "ikd_lib could pin them. Fix: `import ikd_lib` before numpy (or pandas, ...) in a fresh "
-                           f"process, or export OPENBLAS_CORETYPE={CORETYPE} (the Makefile does).")
+        raise RuntimeError(
+            f"numpy's OpenBLAS runs its {core!r} kernels, not the pinned {CORETYPE!r} ones, so "
+            "the numbers would differ from the committed tables. numpy was loaded before "
+            "ikd_lib could pin them. Fix: `import ikd_lib` before numpy (or pandas, ...) in a fresh "
+            f"process, or export OPENBLAS_CORETYPE={CORETYPE} (the Makefile does)."
+        )
 
 
 # Called with every product's result when set (kernels.py hashes them: `make verify-kernels`).
@@ -76,9 +81,11 @@ class _Affine(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
         need_bias, need_x, need_weight = ctx.needs_input_grad
-        return (grad.sum(1, keepdim=True) if need_bias else None,
-                _matmul(grad, weight.transpose(1, 2)) if need_x else None,
-                _matmul(x.transpose(1, 2), grad) if need_weight else None)
+        return (
+            grad.sum(1, keepdim=True) if need_bias else None,
+            _matmul(grad, weight.transpose(1, 2)) if need_x else None,
+            _matmul(x.transpose(1, 2), grad) if need_weight else None,
+        )
 
 
 def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -86,7 +93,7 @@ def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.T
     between the replica and the feature axis ([R, B, N, K]): they are flattened."""
     check_openblas()
     shape = x.shape
-    if weight.shape[0] == 1 and shape[0] != 1:   # one shared layer, applied to every replica
+    if weight.shape[0] == 1 and shape[0] != 1:  # one shared layer, applied to every replica
         x = x.reshape(1, -1, shape[-1])
     elif x.dim() != 3:
         x = x.reshape(shape[0], -1, shape[-1])
@@ -96,6 +103,7 @@ def affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.T
 # ---------------------------------------------------------------- the ViT track's products
 # Its layers keep torch's layouts (nn.Linear's weight [N, K], attention's [..., M, K] stacks),
 # so that timm's modules, their state dicts and checkpoints stay as they are.
+
 
 def _np(t: torch.Tensor) -> np.ndarray:
     # numpy hands a matrix to OpenBLAS's gemm when it is row- or column-major (a transpose is
@@ -128,9 +136,11 @@ class _Linear(torch.autograd.Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need_x, need_weight, need_bias = ctx.needs_input_grad
-        return (_mm(grad, weight) if need_x else None,
-                _mm(grad.t(), x) if need_weight else None,
-                grad.sum(0) if need_bias and ctx.has_bias else None)
+        return (
+            _mm(grad, weight) if need_x else None,
+            _mm(grad.t(), x) if need_weight else None,
+            grad.sum(0) if need_bias and ctx.has_bias else None,
+        )
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -152,8 +162,7 @@ class _BatchedProduct(torch.autograd.Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         need_a, need_b = ctx.needs_input_grad
-        return (_mm(grad, b.transpose(-1, -2)) if need_a else None,
-                _mm(a.transpose(-1, -2), grad) if need_b else None)
+        return (_mm(grad, b.transpose(-1, -2)) if need_a else None, _mm(a.transpose(-1, -2), grad) if need_b else None)
 
 
 def batched_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

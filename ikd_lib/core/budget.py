@@ -27,6 +27,7 @@ Configurations are counted per row as the table chooses them: the TD row pools e
 run (its N is variants x λ), and a choice a row inherits (a distilling method's l2, the Student's
 per seed) is not counted again: it was the Student's search.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -54,8 +55,10 @@ def expected_test(records: list[dict], budgets, higher_is_better: bool = False) 
     configurations = [(r["variant"], r["distill_weight"], r.get("l2", 0.0)) for r in records]
     if len(set(configurations)) < len(configurations):
         repeated = sorted({c for c in configurations if configurations.count(c) > 1})
-        raise ValueError(f"seed {records[0].get('seed')} has more than one run of {repeated} (variant, λ, l2): "
-                         "give one record per configuration and seed")
+        raise ValueError(
+            f"seed {records[0].get('seed')} has more than one run of {repeated} (variant, λ, l2): "
+            "give one record per configuration and seed"
+        )
     budgets = np.asarray(budgets, dtype=int)
     if budgets.size == 0 or budgets.min() < 1:
         raise ValueError(f"budgets are numbers of configurations tried, each at least 1, got {budgets.tolist()}")
@@ -64,20 +67,21 @@ def expected_test(records: list[dict], budgets, higher_is_better: bool = False) 
     n_configs = len(tests)
     rank = np.arange(1, n_configs + 1, dtype=float)
     n = budgets[:, None].astype(float)
-    p = (rank / n_configs) ** n - ((rank - 1) / n_configs) ** n          # [budgets, N]; each row sums to 1
+    p = (rank / n_configs) ** n - ((rank - 1) / n_configs) ** n  # [budgets, N]; each row sums to 1
     return p @ tests
 
 
 @dataclass
 class BudgetCurve:
     """One cell's expected test metric against the number of configurations tried."""
-    label: str                 # the table row
+
+    label: str  # the table row
     task: str
     seeds: list[int]
-    n_configs: list[int]       # per seed: the configurations it chose among (N)
-    budgets: np.ndarray        # n = 1, 2, ...
-    per_seed: np.ndarray       # [seeds, budgets]: E_n[test] of each seed
-    chosen_test: list[float]   # per seed: the test of the validation-chosen configuration (n -> infinity)
+    n_configs: list[int]  # per seed: the configurations it chose among (N)
+    budgets: np.ndarray  # n = 1, 2, ...
+    per_seed: np.ndarray  # [seeds, budgets]: E_n[test] of each seed
+    chosen_test: list[float]  # per seed: the test of the validation-chosen configuration (n -> infinity)
 
     @property
     def expected(self) -> np.ndarray:
@@ -85,8 +89,9 @@ class BudgetCurve:
         return self.per_seed.mean(axis=0)
 
 
-def cell_curve(records: list[dict], label: str = "", higher_is_better: bool = False,
-               n_max: int | None = None) -> BudgetCurve:
+def cell_curve(
+    records: list[dict], label: str = "", higher_is_better: bool = False, n_max: int | None = None
+) -> BudgetCurve:
     """The budget curve of one cell: `records` are every run the cell chose among, for one task
     (any seeds). n runs from 1 to n_max (default: the largest N of its seeds)."""
     if not records:

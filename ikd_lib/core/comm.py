@@ -7,6 +7,7 @@ Each is linear or Dense-ReLU-Dense (hidden width = the wider of its two ends). T
 owned by the student's side of the stack (one set per replica) and trained with it; the
 teacher's own weights never change.
 """
+
 from __future__ import annotations
 
 from torch import nn
@@ -23,8 +24,9 @@ def make_module(kind: str, seeds, d_in: int, d_out: int, stream: str, matmul: st
 
 
 class Communication(nn.Module):
-    def __init__(self, seeds, student_width: int, teacher_width: int, message_dim: int, kind: str,
-                 matmul: str = "torch"):
+    def __init__(
+        self, seeds, student_width: int, teacher_width: int, message_dim: int, kind: str, matmul: str = "torch"
+    ):
         super().__init__()
         self.encode_student = make_module(kind, seeds, student_width, message_dim, "comm.E_g", matmul)
         self.decode_student = make_module(kind, seeds, message_dim, student_width, "comm.D_g", matmul)

@@ -4,6 +4,7 @@ a plain "test metric per task" table (differences to a control, CKA, probes, a t
 drift): the same protocol (mean ± standard error over seeds, paired t-tests over shared
 seeds), any quantity. Knows no track.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,8 @@ ALPHA = 0.05
 
 @dataclass
 class Entry:
-    values: dict[int, float]          # seed -> value
-    p: float = float("nan")           # paired t-test against the reference row, same column
+    values: dict[int, float]  # seed -> value
+    p: float = float("nan")  # paired t-test against the reference row, same column
 
     @property
     def seeds(self) -> list[int]:
@@ -52,20 +53,20 @@ def difference(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
 
 @dataclass
 class Comparison:
-    key: str                                   # "control_rmse"
+    key: str  # "control_rmse"
     title: str
-    quantity: str                              # what a cell is, e.g. "test RMSE"
-    columns: list[tuple[str, str]]             # (task, header)
+    quantity: str  # what a cell is, e.g. "test RMSE"
+    columns: list[tuple[str, str]]  # (task, header)
     rows: list[str]
-    values: dict[tuple[str, str], dict[int, float]]   # (row, task) -> seed -> value
-    reference: str | None = None               # row every other row is tested against
-    against_zero: bool = False                 # differences: test each row's mean against 0
-    better: str | None = None                  # "lower" / "higher": bold the best mean; None: no bold
+    values: dict[tuple[str, str], dict[int, float]]  # (row, task) -> seed -> value
+    reference: str | None = None  # row every other row is tested against
+    against_zero: bool = False  # differences: test each row's mean against 0
+    better: str | None = None  # "lower" / "higher": bold the best mean; None: no bold
     caption: str = ""
-    row_notes: dict[str, str] = field(default_factory=dict)   # a column beside the rows
+    row_notes: dict[str, str] = field(default_factory=dict)  # a column beside the rows
     notes_header: str = ""
     digits: int = 4
-    signed: bool = False                       # differences: print the sign
+    signed: bool = False  # differences: print the sign
 
     def entry(self, row: str, task: str) -> Entry | None:
         values = self.values.get((row, task))
@@ -108,9 +109,22 @@ def render_markdown(c: Comparison, level: int = 3) -> str:
     return "\n".join(out) + "\n"
 
 
-LATEX = {"±": r"$\pm$", "†": r"$^\dagger$", "μ": r"$\mu$", "η": r"$\eta$", "λ": r"$\lambda$", "*": r"$^*$",
-         "−": r"$-$", "→": r"$\to$", "²": r"$^2$", "·": r"$\cdot$", "∈": r"$\in$", "≈": r"$\approx$",
-         "‖": r"$\|$", "ŷ": r"$\hat y$"}   # characters a plain pdflatex does not take as they are
+LATEX = {
+    "±": r"$\pm$",
+    "†": r"$^\dagger$",
+    "μ": r"$\mu$",
+    "η": r"$\eta$",
+    "λ": r"$\lambda$",
+    "*": r"$^*$",
+    "−": r"$-$",
+    "→": r"$\to$",
+    "²": r"$^2$",
+    "·": r"$\cdot$",
+    "∈": r"$\in$",
+    "≈": r"$\approx$",
+    "‖": r"$\|$",
+    "ŷ": r"$\hat y$",
+}  # characters a plain pdflatex does not take as they are
 
 
 def render_latex(c: Comparison) -> str:
@@ -119,22 +133,48 @@ def render_latex(c: Comparison) -> str:
         for char, tex in LATEX.items():
             s = s.replace(char, tex)
         return s
+
     notes = bool(c.row_notes)
-    out = [r"\begin{table}[t]", r"\centering", r"\small",
-           r"\begin{tabular}{l" + ("r" if notes else "") + "r" * len(c.columns) + "}", r"\toprule",
-           " & ".join(["Row"] + ([esc(c.notes_header)] if notes else []) + [esc(h) for _, h in c.columns]) + r" \\",
-           r"\midrule"]
+    out = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{l" + ("r" if notes else "") + "r" * len(c.columns) + "}",
+        r"\toprule",
+        " & ".join(["Row"] + ([esc(c.notes_header)] if notes else []) + [esc(h) for _, h in c.columns]) + r" \\",
+        r"\midrule",
+    ]
     for row in c.rows:
-        cells = [esc(c.text(row, task, bold=("\x01", "\x02"))).replace("\x01", r"\textbf{").replace("\x02", "}")
-                 for task, _ in c.columns]
+        cells = [
+            esc(c.text(row, task, bold=("\x01", "\x02"))).replace("\x01", r"\textbf{").replace("\x02", "}")
+            for task, _ in c.columns
+        ]
         out.append(" & ".join([esc(row)] + ([esc(c.row_notes.get(row, ""))] if notes else []) + cells) + r" \\")
-    out += [r"\bottomrule", r"\end{tabular}", r"\caption{" + esc(f"{c.title}. {c.caption}") + "}",
-            r"\label{tab:" + c.key + "}", r"\end{table}"]
+    out += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\caption{" + esc(f"{c.title}. {c.caption}") + "}",
+        r"\label{tab:" + c.key + "}",
+        r"\end{table}",
+    ]
     return "\n".join(out) + "\n"
 
 
-CSV_HEADER = ["section", "row", "task", "quantity", "mean", "se", "n_seeds", "seeds", "values_per_seed",
-              "tested_against", "p_value", "significant", "row_note"]
+CSV_HEADER = [
+    "section",
+    "row",
+    "task",
+    "quantity",
+    "mean",
+    "se",
+    "n_seeds",
+    "seeds",
+    "values_per_seed",
+    "tested_against",
+    "p_value",
+    "significant",
+    "row_note",
+]
 
 
 def csv_rows(c: Comparison) -> list[list]:
@@ -145,8 +185,21 @@ def csv_rows(c: Comparison) -> list[list]:
             if e is None:
                 continue
             tested = "0" if c.against_zero else c.reference if c.reference and row != c.reference else ""
-            rows.append([c.key, row, task, c.quantity, f"{e.mean:.6f}", f"{e.se:.6f}", len(e.values),
-                         " ".join(map(str, e.seeds)), " ".join(f"{e.values[s]:.6f}" for s in e.seeds), tested,
-                         "" if math.isnan(e.p) else f"{e.p:.4g}", int(not math.isnan(e.p) and e.p < ALPHA),
-                         c.row_notes.get(row, "")])
+            rows.append(
+                [
+                    c.key,
+                    row,
+                    task,
+                    c.quantity,
+                    f"{e.mean:.6f}",
+                    f"{e.se:.6f}",
+                    len(e.values),
+                    " ".join(map(str, e.seeds)),
+                    " ".join(f"{e.values[s]:.6f}" for s in e.seeds),
+                    tested,
+                    "" if math.isnan(e.p) else f"{e.p:.4g}",
+                    int(not math.isnan(e.p) and e.p < ALPHA),
+                    c.row_notes.get(row, ""),
+                ]
+            )
     return rows

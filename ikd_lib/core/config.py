@@ -3,6 +3,7 @@
 Every knob has a comment. A track's profiles (`movielens/profiles.py`, ...) bundle these
 with its own models and data; `config_hash` names a configuration in the results store.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 def check_choice(what: str, value, valid) -> None:
     if value not in valid:
         import difflib
+
         close = difflib.get_close_matches(str(value), [str(v) for v in valid], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown {what} {value!r}; valid: {', '.join(map(str, valid))}.{hint}")
@@ -33,16 +35,16 @@ def check_nonnegative_int(what: str, value) -> None:
 # ---------------------------------------------------------------- the method (docs/method.md)
 @dataclass(frozen=True)
 class TDConfig:
-    k_rounds: int = 1            # K: rounds of interactive communication; 0 switches L_interact off
-    w_interact: float = 1.0      # w1: weight of L_interact
-    w_message: float = 1.0       # w2: weight of L_MC (message consistency)
-    w_state: float = 1.0         # w3: weight of L_SC (state consistency)
-    noise_std: float = 0.0       # σ of the Gaussian noise added to s'_h ("add noise" variant)
-    message_dim: int = 16        # m_d: width of the shared message space
-    module: str = "linear"       # E*, D*: "linear" or "mlp" (Dense-ReLU-Dense); the paper tried both
-    schedule: str = "together"   # "together" (one stage) or "separate" (warm-up, see below)
+    k_rounds: int = 1  # K: rounds of interactive communication; 0 switches L_interact off
+    w_interact: float = 1.0  # w1: weight of L_interact
+    w_message: float = 1.0  # w2: weight of L_MC (message consistency)
+    w_state: float = 1.0  # w3: weight of L_SC (state consistency)
+    noise_std: float = 0.0  # σ of the Gaussian noise added to s'_h ("add noise" variant)
+    message_dim: int = 16  # m_d: width of the shared message space
+    module: str = "linear"  # E*, D*: "linear" or "mlp" (Dense-ReLU-Dense); the paper tried both
+    schedule: str = "together"  # "together" (one stage) or "separate" (warm-up, see below)
     warmup_student_steps: int = 1000  # N1 of "train E*, D* separately": student alone
-    warmup_comm_steps: int = 500      # N2 of "train E*, D* separately": only E*, D*
+    warmup_comm_steps: int = 500  # N2 of "train E*, D* separately": only E*, D*
 
     def __post_init__(self):
         check_nonnegative_int("k_rounds (K)", self.k_rounds)
@@ -65,12 +67,12 @@ class TDConfig:
 # ---------------------------------------------------------------- training
 @dataclass(frozen=True)
 class TrainConfig:
-    lr: float = 3e-3          # learning rate (student and E*, D* alike)
-    batch_size: int = 1024    # ratings per minibatch
-    max_epochs: int = 40      # hard cap (after any warm-up schedule); early stopping usually ends sooner
-    patience: int = 5         # epochs without a better validation metric before stopping
-    weight_decay: float = 0.0 # Adam: coupled L2 on all trained weights; AdamW: decoupled decay
-    optimizer: str = "adam"   # "adam" or "adamw" (decoupled weight decay, as ViT fine-tuning uses)
+    lr: float = 3e-3  # learning rate (student and E*, D* alike)
+    batch_size: int = 1024  # ratings per minibatch
+    max_epochs: int = 40  # hard cap (after any warm-up schedule); early stopping usually ends sooner
+    patience: int = 5  # epochs without a better validation metric before stopping
+    weight_decay: float = 0.0  # Adam: coupled L2 on all trained weights; AdamW: decoupled decay
+    optimizer: str = "adam"  # "adam" or "adamw" (decoupled weight decay, as ViT fine-tuning uses)
     start_guard: float = 0.0  # a trained epoch counts only if it beats the model as initialised on
     #                           validation by this many standard errors of the paired per-example
     #                           difference (0: off). Tiny validation splits cannot tell noise from gain.
@@ -102,6 +104,5 @@ def as_dict(obj) -> dict:
 
 def config_hash(*parts) -> str:
     """A short, stable name for a configuration: sha256 of its canonical JSON."""
-    blob = json.dumps([as_dict(p) if dataclasses.is_dataclass(p) else p for p in parts],
-                      sort_keys=True, default=str)
+    blob = json.dumps([as_dict(p) if dataclasses.is_dataclass(p) else p for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

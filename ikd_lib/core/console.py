@@ -6,6 +6,7 @@ tells whether per-stack progress bars help: in JupyterLab they are widgets, on a
 (IKD_PROGRESS=lines, `make tables`) the one-line-per-stack report of core/progress.py
 replaces them.
 """
+
 from __future__ import annotations
 
 import multiprocessing

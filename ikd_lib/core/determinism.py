@@ -39,6 +39,7 @@ unpinned (only `make bench` uses it, to measure what the pins cost).
 `pin_report()` goes into every record's provenance: the pins, the CPU, and a probe (a
 hash of a few fixed computations) that is the same on every machine where the pins hold.
 """
+
 from __future__ import annotations
 
 import functools
@@ -54,11 +55,11 @@ PINNED_ENV = {
     "MKL_CBWR": "COMPATIBLE",
     "ATEN_CPU_CAPABILITY": "avx2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
-    "OPENBLAS_CORETYPE": "Haswell",          # numpy's OpenBLAS, the MovieLens layers' products (core/blas.py)
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy's OpenBLAS, the MovieLens layers' products (core/blas.py)
     "OPENBLAS_NUM_THREADS": "1",
-    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",   # deterministic cuBLAS (the paper profile on GPUs)
+    "CUBLAS_WORKSPACE_CONFIG": ":4096:8",  # deterministic cuBLAS (the paper profile on GPUs)
 }
-THREADS = 1   # intra-op threads per process while computing numbers
+THREADS = 1  # intra-op threads per process while computing numbers
 # The probe under the pins on the machine that made the committed tables (x86-64, AMD EPYC).
 # Another machine whose probe differs computes on other floating-point paths: `make verify`
 # says so beside any difference it finds.
@@ -79,6 +80,7 @@ def set_pinned_env() -> None:
 def apply_pins() -> None:
     """The pins that need torch: threads and deterministic algorithms."""
     import torch
+
     if unpinned():
         return
     torch.set_num_threads(THREADS)
@@ -104,20 +106,21 @@ def sqrt(x: torch.Tensor) -> torch.Tensor:
     autograd formula sits above the kernel."""
     import numpy as np
     import torch
+
     if x.device.type != "cpu":
         return torch.sqrt(x)
-    if not x.is_floating_point():                      # torch promotes integers to the default float
+    if not x.is_floating_point():  # torch promotes integers to the default float
         x = x.to(torch.get_default_dtype())
-    if x.dtype in (torch.float16, torch.bfloat16):     # numpy has no bfloat16: through float32
+    if x.dtype in (torch.float16, torch.bfloat16):  # numpy has no bfloat16: through float32
         return sqrt(x.float()).to(x.dtype)
     values = x.detach().numpy()
-    out = np.empty_like(values)   # out=: a 0-d input stays an array, not a numpy scalar
-    with np.errstate(invalid="ignore"):                # sqrt of a negative: NaN, as torch gives
+    out = np.empty_like(values)  # out=: a 0-d input stays an array, not a numpy scalar
+    with np.errstate(invalid="ignore"):  # sqrt of a negative: NaN, as torch gives
         np.sqrt(values, out=out)
     return torch.from_numpy(out)
 
 
-_SQRT_KERNELS = []   # the registration lives as long as the process
+_SQRT_KERNELS = []  # the registration lives as long as the process
 
 
 def pin_sqrt() -> None:
@@ -126,6 +129,7 @@ def pin_sqrt() -> None:
     search (the ViT teacher's probe): 15 % of float32 square roots, 0-d tensors included,
     were not correctly rounded on an Intel Xeon, and which ones depends on the vendor."""
     import torch
+
     if _SQRT_KERNELS:
         return
     lib = torch.library.Library("aten", "IMPL")
@@ -135,6 +139,7 @@ def pin_sqrt() -> None:
 
     def sqrt_inplace(x):
         return x.copy_(sqrt(x))
+
     lib.impl("sqrt", sqrt, "CPU")
     lib.impl("sqrt.out", sqrt_out, "CPU")
     lib.impl("sqrt_", sqrt_inplace, "CPU")
@@ -158,6 +163,7 @@ def probe() -> str:
     """A hash of fixed computations (long-reduction matmuls, softmax, sums) that depend on
     the kernels chosen: equal on two machines when their floating-point paths agree."""
     import torch
+
     g = torch.Generator().manual_seed(1)
     parts = []
     for m, k, n in ((64, 4096, 64), (1024, 48, 16), (17 * 128, 64, 192)):
@@ -173,11 +179,16 @@ def pin_report() -> dict:
     import torch
 
     from .openblas import openblas_core
-    return {"pinned": not unpinned(),
-            "env": {k: os.environ.get(k) for k in PINNED_ENV},
-            "threads": torch.get_num_threads(),
-            "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "openblas_core": openblas_core(),
-            "cpu": cpu_name(), "machine": platform.machine(),
-            "probe": probe(), "probe_matches_reference": probe() == REFERENCE_PROBE}
+
+    return {
+        "pinned": not unpinned(),
+        "env": {k: os.environ.get(k) for k in PINNED_ENV},
+        "threads": torch.get_num_threads(),
+        "aten_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "openblas_core": openblas_core(),
+        "cpu": cpu_name(),
+        "machine": platform.machine(),
+        "probe": probe(),
+        "probe_matches_reference": probe() == REFERENCE_PROBE,
+    }

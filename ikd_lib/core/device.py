@@ -18,6 +18,7 @@ configuration, and so its hash, is exactly what it was before GPUs were supporte
 Deterministic on a GPU means: the same GPU model and software give the same numbers
 (torch.use_deterministic_algorithms and CUBLAS_WORKSPACE_CONFIG, set in determinism.py).
 """
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ import os
 import torch
 
 SETTING = "IKD_DEVICE"
-DEFAULT_BY_PROFILE = {"paper": "auto"}   # any other profile: "cpu"
+DEFAULT_BY_PROFILE = {"paper": "auto"}  # any other profile: "cpu"
 
 
 def requested_device(profile_name: str | None) -> str:
@@ -43,18 +44,24 @@ def compute_device(profile_name: str | None = None) -> torch.device:
     except RuntimeError:
         device = None
     if device is None or device.type not in ("cpu", "cuda"):
-        raise ValueError(f"{SETTING}={wanted!r} is not a device the loop can train on. "
-                         "Fix: set it to cpu, cuda (cuda:N for another GPU) or auto.")
+        raise ValueError(
+            f"{SETTING}={wanted!r} is not a device the loop can train on. "
+            "Fix: set it to cpu, cuda (cuda:N for another GPU) or auto."
+        )
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"{SETTING}={wanted!r} asks for a GPU, but torch sees none "
-                               f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}). "
-                               f"Fix: unset {SETTING} (or set it to cpu or auto) on this machine, or install "
-                               "a CUDA build of torch on a machine with an NVIDIA GPU.")
+            raise RuntimeError(
+                f"{SETTING}={wanted!r} asks for a GPU, but torch sees none "
+                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}). "
+                f"Fix: unset {SETTING} (or set it to cpu or auto) on this machine, or install "
+                "a CUDA build of torch on a machine with an NVIDIA GPU."
+            )
         index = device.index or 0
         if index >= torch.cuda.device_count():
-            raise RuntimeError(f"{SETTING}={wanted!r}, but this machine has {torch.cuda.device_count()} GPU(s). "
-                               f"Fix: choose cuda:0 .. cuda:{torch.cuda.device_count() - 1}.")
+            raise RuntimeError(
+                f"{SETTING}={wanted!r}, but this machine has {torch.cuda.device_count()} GPU(s). "
+                f"Fix: choose cuda:0 .. cuda:{torch.cuda.device_count() - 1}."
+            )
     return device
 
 
@@ -74,5 +81,9 @@ def device_report(device: torch.device) -> dict:
     """The device beside every record's provenance: which GPU, under which CUDA."""
     if device.type == "cpu":
         return {"type": "cpu"}
-    return {"type": device.type, "name": torch.cuda.get_device_name(device),
-            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    return {
+        "type": device.type,
+        "name": torch.cuda.get_device_name(device),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+    }

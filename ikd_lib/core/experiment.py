@@ -24,6 +24,7 @@ A track subclasses `Experiment` and supplies: its profile (with `seeds`, `tasks`
 `train_config(variant)`, `run_config(variant, task)`, `reference_outcome(variant, task)`
 for rows that are evaluated rather than trained (a teacher), and `worker_factory()`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,16 +43,16 @@ from .store import ResultStore, provenance
 from .train import train_stack
 from .warmup import FORMAT as WARMUP_FORMAT, SharedWarmup
 
-EVALUATED = ("teacher",)   # methods that are evaluated, not trained
+EVALUATED = ("teacher",)  # methods that are evaluated, not trained
 
 
 @dataclass(frozen=True)
 class Variant:
-    key: str                   # name in the store, e.g. "td_k2"
-    label: str                 # row label in the tables
-    method: str                # "teacher", "student", "kd", "fitnet", "fd", "hybrid" or "td"
+    key: str  # name in the store, e.g. "td_k2"
+    label: str  # row label in the tables
+    method: str  # "teacher", "student", "kd", "fitnet", "fd", "hybrid" or "td"
     td: TDConfig | None = None
-    model: str = "student"     # which model the track builds for it ("bias_only": a reference model)
+    model: str = "student"  # which model the track builds for it ("bias_only": a reference model)
 
     @property
     def is_td(self) -> bool:
@@ -60,21 +61,37 @@ class Variant:
 
 def baseline_variants() -> list[Variant]:
     """The rows of every track's main table that are not TD."""
-    return [Variant("teacher", "Teacher", "teacher"), Variant("student", "Student", "student"),
-            Variant("kd", "KD", "kd"), Variant("fitnet", "FitNet", "fitnet"), Variant("fd", "FD", "fd"),
-            Variant("hybrid", "Hybrid", "hybrid")]
+    return [
+        Variant("teacher", "Teacher", "teacher"),
+        Variant("student", "Student", "student"),
+        Variant("kd", "KD", "kd"),
+        Variant("fitnet", "FitNet", "fitnet"),
+        Variant("fd", "FD", "fd"),
+        Variant("hybrid", "Hybrid", "hybrid"),
+    ]
 
 
 def td_variants(td: TDConfig, noise_std: float, k_max: int = 3, separate_comm_steps=()) -> list[Variant]:
     """TD (default) and its ablations: each changes one thing of the default."""
-    variants = [Variant("td", "TD (default)", "td", td),
-                Variant("td_k0", "No interaction", "td", replace(td, k_rounds=0))]
+    variants = [
+        Variant("td", "TD (default)", "td", td),
+        Variant("td_k0", "No interaction", "td", replace(td, k_rounds=0)),
+    ]
     variants += [Variant(f"td_k{k}", f"{k} iterations", "td", replace(td, k_rounds=k)) for k in range(2, k_max + 1)]
-    variants += [Variant("td_no_mc", "No L_MC", "td", replace(td, w_message=0.0)),
-                 Variant("td_no_sc", "No L_SC", "td", replace(td, w_state=0.0)),
-                 Variant("td_noise", "Add noise", "td", replace(td, noise_std=noise_std))]
-    variants += [Variant(f"td_separate{n}", f"Train E*, D* separately (N2={n})", "td",
-                         replace(td, schedule="separate", warmup_comm_steps=n)) for n in separate_comm_steps]
+    variants += [
+        Variant("td_no_mc", "No L_MC", "td", replace(td, w_message=0.0)),
+        Variant("td_no_sc", "No L_SC", "td", replace(td, w_state=0.0)),
+        Variant("td_noise", "Add noise", "td", replace(td, noise_std=noise_std)),
+    ]
+    variants += [
+        Variant(
+            f"td_separate{n}",
+            f"Train E*, D* separately (N2={n})",
+            "td",
+            replace(td, schedule="separate", warmup_comm_steps=n),
+        )
+        for n in separate_comm_steps
+    ]
     return variants
 
 
@@ -84,8 +101,8 @@ class NotInStore(LookupError):
 
 @dataclass(frozen=True)
 class Replica:
-    weight: float     # λ, the distillation weight (0 for a model trained alone)
-    l2: float         # the model's regularisation strength (0 where it has none)
+    weight: float  # λ, the distillation weight (0 for a model trained alone)
+    l2: float  # the model's regularisation strength (0 where it has none)
     seed: int
 
     def row(self) -> list:
@@ -96,21 +113,22 @@ class Replica:
 class Experiment:
     track = "core"
 
-    def __init__(self, profile, store_root, progress: bool = True, stack_replicas: bool = True,
-                 workers: int | None = None):
+    def __init__(
+        self, profile, store_root, progress: bool = True, stack_replicas: bool = True, workers: int | None = None
+    ):
         """stack_replicas=False trains every (weight, seed) alone: the plain, slow reference
         that `make bench` compares the stacked runs against. workers: processes for runs
         that are not in the store yet (default: IKD_WORKERS, else one per core)."""
         self.profile, self.progress, self.stack_replicas = profile, progress, stack_replicas
         self.workers = default_workers() if workers is None else workers
         self.store = ResultStore(store_root)
-        self._chosen: dict[tuple[str, str], Cell] = {}   # (variant, task) -> its per-seed choices
-        self._grids: dict[tuple[str, str, str], tuple] = {}   # (variant, task, axis) -> its grid, grown
+        self._chosen: dict[tuple[str, str], Cell] = {}  # (variant, task) -> its per-seed choices
+        self._grids: dict[tuple[str, str, str], tuple] = {}  # (variant, task, axis) -> its grid, grown
         self.variants: dict[str, Variant] = {}
-        self._load_only = False     # stored(): read what is in the store, compute nothing
+        self._load_only = False  # stored(): read what is in the store, compute nothing
         # where stacks train (core/device.py): checked here, before any compute is spent
         self.device = compute_device(getattr(profile, "name", None))
-        self._placed: dict[int, tuple] = {}    # id(task) -> (task, the task on self.device)
+        self._placed: dict[int, tuple] = {}  # id(task) -> (task, the task on self.device)
 
     # ------------------------------------------------------------ what a track supplies
     @property
@@ -134,7 +152,7 @@ class Experiment:
         """Metrics of a row that is evaluated, not trained (the teacher), per seed."""
         raise NotImplementedError
 
-    tables: dict = {}   # table key -> core.tables.TableSpec
+    tables: dict = {}  # table key -> core.tables.TableSpec
 
     def worker_factory(self):
         """A picklable callable that builds this experiment again in a worker process."""
@@ -198,18 +216,25 @@ class Experiment:
     def inherited(self, variant: Variant) -> list[str]:
         """The hyperparameters a variant's replicas take from another variant's choice, not from a
         search of their own (a table says so instead of reporting a grid)."""
-        return [axis for axis, source in (("distill_weight", self.weight_source(variant)),
-                                          ("l2", self.l2_source(variant))) if source]
+        return [
+            axis
+            for axis, source in (("distill_weight", self.weight_source(variant)), ("l2", self.l2_source(variant)))
+            if source
+        ]
 
     # ------------------------------------------------------------ searches that bracket their choices
-    search_step = 10.0   # a grid grows by this factor beyond an edge (profiles may set `search_step`)
+    search_step = 10.0  # a grid grows by this factor beyond an edge (profiles may set `search_step`)
 
     def search_bounds(self, variant: Variant, task_name: str, axis: str) -> tuple[float, float]:
         """How far the variant's grid on `axis` may grow: the profile's declared bounds
         (`weight_bounds` for λ, `l2_bounds` for l2), wide enough to mean "no distillation" and
         "only distillation" (or "no regularisation" and "only the biases")."""
-        return self.declared_bounds(variant, task_name, axis,
-                                    getattr(self.profile, "weight_bounds" if axis == "distill_weight" else "l2_bounds"))
+        return self.declared_bounds(
+            variant,
+            task_name,
+            axis,
+            getattr(self.profile, "weight_bounds" if axis == "distill_weight" else "l2_bounds"),
+        )
 
     def declared_bounds(self, variant: Variant, task_name: str, axis: str, bounds) -> tuple[float, float]:
         """A profile's bounds for one axis; None: the grid is its own bound (it never grows)."""
@@ -231,8 +256,11 @@ class Experiment:
         if variant.method in EVALUATED:
             return ()
         sources = {"distill_weight": self.weight_source(variant), "l2": self.l2_source(variant)}
-        return tuple(axis for axis in ("distill_weight", "l2")
-                     if sources[axis] is None and self.base_grid(variant, task_name, axis) != (0.0,))
+        return tuple(
+            axis
+            for axis in ("distill_weight", "l2")
+            if sources[axis] is None and self.base_grid(variant, task_name, axis) != (0.0,)
+        )
 
     def grid(self, variant: Variant, task_name: str, axis: str) -> tuple[float, ...]:
         """The grid searched so far: the profile's, grown where the choices asked for it."""
@@ -241,8 +269,10 @@ class Experiment:
     def search_of(self, variant: Variant, task_name: str) -> dict:
         """What the records of a search say about it (tables read it): per searched axis, the
         declared bounds and the growth step."""
-        return {axis: {"bounds": list(self.search_bounds(variant, task_name, axis)), "step": self.step_of()}
-                for axis in self.searched_axes(variant, task_name)}
+        return {
+            axis: {"bounds": list(self.search_bounds(variant, task_name, axis)), "step": self.step_of()}
+            for axis in self.searched_axes(variant, task_name)
+        }
 
     def grown(self, variant: Variant, task_name: str, records) -> bool:
         """Bracket every searched axis on the stack's records (each seed choosing on its own
@@ -251,12 +281,19 @@ class Experiment:
         grew = False
         for axis in self.searched_axes(variant, task_name):
             grid, bounds = self.grid(variant, task_name, axis), self.search_bounds(variant, task_name, axis)
-            found = bracket(grid, axis_validation(records, axis, self.higher_is_better), bounds, self.step_of(),
-                            self.higher_is_better)
+            found = bracket(
+                grid,
+                axis_validation(records, axis, self.higher_is_better),
+                bounds,
+                self.step_of(),
+                self.higher_is_better,
+            )
             if not found.bracketed:
                 self._grids[variant.key, task_name, axis] = found.next_grid
-                journal(f"growing {variant.key} · {task_name} · {axis}: "
-                        + "; ".join(s.why for s in (found.lower, found.upper) if s.grown_to is not None))
+                journal(
+                    f"growing {variant.key} · {task_name} · {axis}: "
+                    + "; ".join(s.why for s in (found.lower, found.upper) if s.grown_to is not None)
+                )
                 grew = True
         return grew
 
@@ -266,11 +303,15 @@ class Experiment:
             for task_name in self.task_names[:1]:
                 for axis in self.searched_axes(variant, task_name):
                     try:
-                        check_search(self.base_grid(variant, task_name, axis),
-                                     self.search_bounds(variant, task_name, axis), self.step_of())
+                        check_search(
+                            self.base_grid(variant, task_name, axis),
+                            self.search_bounds(variant, task_name, axis),
+                            self.step_of(),
+                        )
                     except ValueError as e:
-                        raise ValueError(f"{variant.key}'s {axis} search in profile "
-                                         f"{getattr(self.profile, 'name', '?')!r}: {e}") from None
+                        raise ValueError(
+                            f"{variant.key}'s {axis} search in profile {getattr(self.profile, 'name', '?')!r}: {e}"
+                        ) from None
 
     def warmup_source(self, variant: Variant) -> str | None:
         """Of the "separate" schedules with this one's N1, the one with the fewest E*, D*-only
@@ -279,8 +320,10 @@ class Experiment:
         td = variant.td
         if td is None or td.schedule != "separate":
             return None
+
         def shares(v):
             return v.td is not None and replace(v.td, warmup_comm_steps=0) == replace(td, warmup_comm_steps=0)
+
         source = min((v for v in self.variants.values() if shares(v)), key=lambda v: v.td.warmup_comm_steps)
         return None if source.key == variant.key else source.key
 
@@ -311,16 +354,21 @@ class Experiment:
         if variant.method in EVALUATED:
             return [Replica(0.0, 0.0, s) for s in seeds]
         weight_from, l2_from = self.weight_source(variant), self.l2_source(variant)
-        weights = {s: [self.chosen(weight_from, task_name).choice_of(s)["distill_weight"]] for s in seeds} \
-            if weight_from else {s: list(self.grid(variant, task_name, "distill_weight")) for s in seeds}
-        l2s = {s: [self.chosen(l2_from, task_name).choice_of(s)["l2"]] for s in seeds} \
-            if l2_from else {s: list(self.grid(variant, task_name, "l2")) for s in seeds}
+        weights = (
+            {s: [self.chosen(weight_from, task_name).choice_of(s)["distill_weight"]] for s in seeds}
+            if weight_from
+            else {s: list(self.grid(variant, task_name, "distill_weight")) for s in seeds}
+        )
+        l2s = (
+            {s: [self.chosen(l2_from, task_name).choice_of(s)["l2"]] for s in seeds}
+            if l2_from
+            else {s: list(self.grid(variant, task_name, "l2")) for s in seeds}
+        )
         grid_w = sorted({w for s in seeds for w in weights[s]})
         grid_l2 = sorted({v for s in seeds for v in l2s[s]})
-        return [Replica(w, l2, s) for w in grid_w for l2 in grid_l2 for s in seeds
-                if w in weights[s] and l2 in l2s[s]]
+        return [Replica(w, l2, s) for w in grid_w for l2 in grid_l2 for s in seeds if w in weights[s] and l2 in l2s[s]]
 
-    higher_is_better = False   # the direction of the track's metric (RMSE: False; accuracy: True)
+    higher_is_better = False  # the direction of the track's metric (RMSE: False; accuracy: True)
 
     def replica_extras(self, variant: Variant, task_name: str, replica: Replica) -> dict:
         """What a replica's configuration holds beyond (λ, l2, seed) and the stack's settings: a
@@ -332,8 +380,7 @@ class Experiment:
         replica's own configuration. A replica computes the same numbers alone or in any stack
         (tests/test_stack_independence.py), so its record does not depend on which others
         were trained beside it, and a grid that grows trains only its new values."""
-        return config_hash(stack_key, replica.row(),
-                           self.replica_extras(variant, task_name, replica))
+        return config_hash(stack_key, replica.row(), self.replica_extras(variant, task_name, replica))
 
     # ------------------------------------------------------------ running
     def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
@@ -346,13 +393,13 @@ class Experiment:
         tasks = tuple(tasks or self.task_names)
         jobs = [(key, name) for name in tasks for key in keys]
         waves = self.waves(keys)
-        needed = [(key, t) for wave in waves for key in wave for t in tasks]   # in dependency order
+        needed = [(key, t) for wave in waves for key in wave for t in tasks]  # in dependency order
         done = {job for job in needed if self.in_store(job)}
         progress = Progress(desc, {job: self.expected_cost(job) for job in needed}, done, self.progress)
         pending = [job for job in needed if job not in progress.done]
         if self.workers > 1 and len(pending) > 1:
             after = {job: {(d, job[1]) for d in self.runs_after(self.variants[job[0]])} for job in pending}
-            preparing = set()   # preparation jobs the pool runs first (the stacks wait for theirs)
+            preparing = set()  # preparation jobs the pool runs first (the stacks wait for theirs)
             for job in pending:
                 for name in self.preparations(self.variants[job[0]]):
                     if not self.is_prepared(name):
@@ -360,10 +407,15 @@ class Experiment:
                         after[job].add((f"@{name}", ""))
             after |= {prep: set() for prep in preparing}
             pool_jobs = sorted(preparing) + pending
-            run_in_workers(self.worker_factory(), pool_jobs, self.workers,
-                           on_done=lambda job: job in preparing or progress.advance(job),
-                           after=after, priority=self.critical_path(pool_jobs, after))
-        for job in pending:   # computes here with one worker; else loads what the workers wrote
+            run_in_workers(
+                self.worker_factory(),
+                pool_jobs,
+                self.workers,
+                on_done=lambda job: job in preparing or progress.advance(job),
+                after=after,
+                priority=self.critical_path(pool_jobs, after),
+            )
+        for job in pending:  # computes here with one worker; else loads what the workers wrote
             self.run_variant(self.variants[job[0]], job[1])
             progress.advance(job)
         wall = progress.close()
@@ -380,6 +432,7 @@ class Experiment:
             if job not in chain:
                 chain[job] = self.expected_cost(job) + max((length(j) for j in waiting_on[job]), default=0.0)
             return chain[job]
+
         return {job: length(job) for job in jobs}
 
     def waves(self, keys) -> list[list[str]]:
@@ -393,6 +446,7 @@ class Experiment:
                 for d in self.dependencies(self.variants[key]):
                     add(d)
                 needed.append(key)
+
         for key in keys:
             add(key)
         level: dict[str, int] = {}
@@ -402,6 +456,7 @@ class Experiment:
                 before = [d for d in self.runs_after(self.variants[key]) if d in needed]
                 level[key] = 1 + max((visit(d) for d in before), default=-1)
             return level[key]
+
         for key in needed:
             visit(key)
         return [[k for k in needed if level[k] == n] for n in range(max(level.values(), default=-1) + 1)]
@@ -463,9 +518,12 @@ class Experiment:
         """Where the stack's records live; `key` is its config hash when the caller has it."""
         variant = self.variants[variant_key]
         key = key or config_hash(self.stack_config(variant, task_name))
-        return [self.store.record_path(variant.key, task_name, r.seed, r.weight, r.l2,
-                                       self.replica_key(key, variant, task_name, r))
-                for r in self.replicas(variant, task_name)]
+        return [
+            self.store.record_path(
+                variant.key, task_name, r.seed, r.weight, r.l2, self.replica_key(key, variant, task_name, r)
+            )
+            for r in self.replicas(variant, task_name)
+        ]
 
     def run_variant(self, variant: Variant, task_name: str) -> list[dict]:
         """The stack's records, over grids grown until they bracket every seed's choice: each
@@ -493,7 +551,7 @@ class Experiment:
         if self._load_only:
             raise NotInStore(f"{variant.key} · {task_name}")
         with self.store.lock(variant.key, task_name, key):
-            records = self.store.load_all(paths)    # finished by another process meanwhile?
+            records = self.store.load_all(paths)  # finished by another process meanwhile?
             if records is None:
                 missing = [(r, p) for r, p in zip(self.replicas(variant, task_name), paths) if not p.exists()]
                 self._compute(variant, task_name, config, key, missing)
@@ -504,7 +562,7 @@ class Experiment:
         """Train (or evaluate) the `missing` (replica, record path) pairs as one stack and write
         one record per replica, and the stack's log (a record names its column)."""
         replicas = [r for r, _ in missing]
-        trained = config_hash(key, [r.row() for r in replicas])   # this stack's log
+        trained = config_hash(key, [r.row() for r in replicas])  # this stack's log
         journal(f"computing {variant.key} · {task_name} · {key} ({len(replicas)} replicas)")
         task = self.task_for(variant, task_name)
         log_path = self.store.log_path(variant.key, task_name, trained)
@@ -512,25 +570,43 @@ class Experiment:
             outcome = self.reference_outcome(variant, task, replicas)
         else:
             outcome = self._train(variant, task, replicas, noise_seed=int(key, 16) % 2**31)
-            self.store.write_log(log_path, {**{f"step/{k}": v for k, v in outcome["step_log"].items()},
-                                            **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()}})
+            self.store.write_log(
+                log_path,
+                {
+                    **{f"step/{k}": v for k, v in outcome["step_log"].items()},
+                    **{f"epoch/{k}": v for k, v in outcome["epoch_log"].items()},
+                },
+            )
         for r, (replica, path) in enumerate(missing):
-            self.store.write(path, {
-                **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
-                "label": variant.label, "seed": replica.seed, "distill_weight": replica.weight,
-                "l2": replica.l2, "config_hash": key, "replica": self.replica_extras(variant, task_name, replica),
-                "inherited": self.inherited(variant),
-                "metric": task.metric.name, "higher_is_better": task.metric.higher_is_better,
-                "valid_metric": outcome["valid_metric"][r], "test_metric": outcome["test_metric"][r],
-                "best_epoch": outcome["best_epoch"][r], "epochs_run": outcome["epochs_run"],
-                "steps_run": outcome["steps_run"], "stack_wall_s": outcome["wall_s"],
-                "stack_replicas": len(replicas), "n_train": len(task.train),
-                "log_file": None if variant.method in EVALUATED else
-                str(log_path.relative_to(self.store.root)),
-                "log_column": None if variant.method in EVALUATED else r,
-                "config": config, **provenance(),
-                **({"device": device_report(self.device)} if self.device.type != "cpu" else {}),
-                **({"analysis": outcome["analysis"][r]} if outcome.get("analysis") else {})})
+            self.store.write(
+                path,
+                {
+                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                    "label": variant.label,
+                    "seed": replica.seed,
+                    "distill_weight": replica.weight,
+                    "l2": replica.l2,
+                    "config_hash": key,
+                    "replica": self.replica_extras(variant, task_name, replica),
+                    "inherited": self.inherited(variant),
+                    "metric": task.metric.name,
+                    "higher_is_better": task.metric.higher_is_better,
+                    "valid_metric": outcome["valid_metric"][r],
+                    "test_metric": outcome["test_metric"][r],
+                    "best_epoch": outcome["best_epoch"][r],
+                    "epochs_run": outcome["epochs_run"],
+                    "steps_run": outcome["steps_run"],
+                    "stack_wall_s": outcome["wall_s"],
+                    "stack_replicas": len(replicas),
+                    "n_train": len(task.train),
+                    "log_file": None if variant.method in EVALUATED else str(log_path.relative_to(self.store.root)),
+                    "log_column": None if variant.method in EVALUATED else r,
+                    "config": config,
+                    **provenance(),
+                    **({"device": device_report(self.device)} if self.device.type != "cpu" else {}),
+                    **({"analysis": outcome["analysis"][r]} if outcome.get("analysis") else {}),
+                },
+            )
 
     def _train(self, variant: Variant, task, replicas, noise_seed: int) -> dict:
         if not self.stack_replicas and len(replicas) > 1:
@@ -538,14 +614,23 @@ class Experiment:
         method, seeds, teacher_index = self.build_stack(variant, task, replicas, noise_seed)
         # on a GPU the method moves there, and with it the track's shared frozen teacher (a
         # submodule); it goes back afterwards, since the track computes teacher states on the CPU
-        method, task = method.to(self.device), self.placed(task)   # nothing moves on the CPU
+        method, task = method.to(self.device), self.placed(task)  # nothing moves on the CPU
         try:
             observer = self.training_observer(variant, method, task)
             with single_thread():
-                result = train_stack(method, task, self.train_config(variant), seeds, teacher_index=teacher_index,
-                                     td=variant.td, desc=f"{variant.key} · {task.name}", progress=self.progress,
-                                     drop_stopped=True, shared_warmup=self.shared_warmup(variant, task.name, replicas),
-                                     on_epoch=getattr(observer, "on_epoch", None))
+                result = train_stack(
+                    method,
+                    task,
+                    self.train_config(variant),
+                    seeds,
+                    teacher_index=teacher_index,
+                    td=variant.td,
+                    desc=f"{variant.key} · {task.name}",
+                    progress=self.progress,
+                    drop_stopped=True,
+                    shared_warmup=self.shared_warmup(variant, task.name, replicas),
+                    on_epoch=getattr(observer, "on_epoch", None),
+                )
                 analysis = observer.finish(result) if observer is not None else None
         finally:
             method.to("cpu")
@@ -557,7 +642,7 @@ class Experiment:
         identical starts meet."""
         source = self.warmup_source(variant)
         if source is None and any(self.warmup_source(v) == variant.key for v in self.variants.values()):
-            source = variant.key   # the one whose start the others take
+            source = variant.key  # the one whose start the others take
         if source is None or not self.stack_replicas:
             return None
         steps = self.variants[source].td.warmup_steps
@@ -572,20 +657,25 @@ def journal(line: str) -> None:
     what a run actually did, as opposed to what it loaded from the store."""
     path = os.environ.get("IKD_RUN_JOURNAL")
     if path:
-        with open(path, "a") as f:     # O_APPEND: lines from several processes do not mix
+        with open(path, "a") as f:  # O_APPEND: lines from several processes do not mix
             f.write(f"{os.getpid()} {line}\n")
 
 
 def merge_outcomes(outcomes: list[dict]) -> dict:
     """Replicas trained one by one, as if they had been one stack (logs padded with NaN)."""
+
     def pad_cat(arrays):
         longest = max(len(a) for a in arrays)
-        return np.concatenate([np.pad(a, ((0, longest - len(a)), (0, 0)), constant_values=np.nan)
-                               for a in arrays], axis=1)
+        return np.concatenate(
+            [np.pad(a, ((0, longest - len(a)), (0, 0)), constant_values=np.nan) for a in arrays], axis=1
+        )
+
     merged = {k: sum((o[k] for o in outcomes), []) for k in ("valid_metric", "test_metric", "best_epoch")}
-    merged |= {"epochs_run": max(o["epochs_run"] for o in outcomes),
-               "steps_run": max(o["steps_run"] for o in outcomes),
-               "wall_s": sum(o["wall_s"] for o in outcomes)}
+    merged |= {
+        "epochs_run": max(o["epochs_run"] for o in outcomes),
+        "steps_run": max(o["steps_run"] for o in outcomes),
+        "wall_s": sum(o["wall_s"] for o in outcomes),
+    }
     if "analysis" in outcomes[0]:
         merged["analysis"] = sum((o["analysis"] for o in outcomes), [])
     for log in ("step_log", "epoch_log"):

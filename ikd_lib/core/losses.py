@@ -5,6 +5,7 @@
 The modules (encoders, decoders, the teacher's upper layers) come in as callables, so the
 losses read exactly like the equations and can be tested on fixed tensors.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -57,9 +58,18 @@ def feature_distillation(state_high: torch.Tensor, teacher_high: torch.Tensor, p
     return distance(projector(state_high), teacher_high)
 
 
-def interact(question, state_high, decode_teacher: Module, teacher_up: Module, encode_teacher: Module,
-             decode_student: Module, encode_student: Module, k_rounds: int,
-             noise_std: float = 0.0, generators: list[torch.Generator] | None = None):
+def interact(
+    question,
+    state_high,
+    decode_teacher: Module,
+    teacher_up: Module,
+    encode_teacher: Module,
+    decode_student: Module,
+    encode_student: Module,
+    k_rounds: int,
+    noise_std: float = 0.0,
+    generators: list[torch.Generator] | None = None,
+):
     """L_interact over K rounds of conversation; returns (mean over rounds [R], per-round list).
 
         q_1 = E_g(s_l)                                   (`question`, computed by the caller)
@@ -75,18 +85,18 @@ def interact(question, state_high, decode_teacher: Module, teacher_up: Module, e
         return state_high.new_zeros(state_high.shape[0]), []
     per_round = []
     for k in range(k_rounds):
-        teacher_state = decode_teacher(question)              # the teacher reads it as its own s'_h
+        teacher_state = decode_teacher(question)  # the teacher reads it as its own s'_h
         if noise_std > 0:
             # one generator per replica (its own stream, whatever the stack), drawn on the CPU
             # (where the generators live), so a GPU run draws the same noise
             noise = torch.stack([torch.randn(teacher_state.shape[1:], generator=g) for g in generators])
             noise = noise.to(teacher_state.device)
             teacher_state = teacher_state + noise_std * noise
-        answer = encode_teacher(teacher_up(teacher_state))    # thinks with its upper layers, answers
-        understood = decode_student(answer)                   # ŝ_k, at the student's higher layer
+        answer = encode_teacher(teacher_up(teacher_state))  # thinks with its upper layers, answers
+        understood = decode_student(answer)  # ŝ_k, at the student's higher layer
         per_round.append(distance(state_high, understood))
         if k + 1 < k_rounds:
-            question = encode_student(understood)             # restates what it understood
+            question = encode_student(understood)  # restates what it understood
     return torch.stack(per_round).mean(0), per_round
 
 
@@ -95,8 +105,9 @@ def message_consistency(student_message_high, teacher_message_high):
     return distance(student_message_high, teacher_message_high)
 
 
-def state_consistency(student_message_low, teacher_message_high, state_high, teacher_low,
-                      decode_student: Module, decode_teacher: Module):
+def state_consistency(
+    student_message_low, teacher_message_high, state_high, teacher_low, decode_student: Module, decode_teacher: Module
+):
     """L_SC = d(D_g(E_h(t_h)), s_h) + d(D_h(E_g(s_l)), t_l): a message decoded by the other
     side lands on that side's own state. This pins messages to states (no collapse).
     Takes the messages E_g(s_l) and E_h(t_h), which TD computes once for all its losses."""

@@ -17,6 +17,7 @@ The task supplies what depends on the output space: `task_loss(ŷ, y)` and
 Methods never change the teacher: its states for the batch arrive precomputed in the
 batch (teacher_low, teacher_high, teacher_pred) and only TD calls its `up` live.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,10 +36,11 @@ def matmul_of(student) -> str:
 
 class Method(nn.Module):
     """Scratch student: L = L_task. Subclasses add their losses and auxiliary modules."""
+
     name = "student"
     uses_teacher = False
-    teacher_states: tuple[str, ...] = ()    # the teacher's states forward_train reads (Task.batch gathers them)
-    replica_buffers = ("distill_weight",)   # buffers with a replica axis (stacked.ReplicaSubset)
+    teacher_states: tuple[str, ...] = ()  # the teacher's states forward_train reads (Task.batch gathers them)
+    replica_buffers = ("distill_weight",)  # buffers with a replica axis (stacked.ReplicaSubset)
 
     def __init__(self, student, teacher, distill_weight: torch.Tensor, task):
         super().__init__()
@@ -70,7 +72,7 @@ class Method(nn.Module):
         return self.student(inputs)[0]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """"student" and "aux" (E*, D*, a regressor or projector): what the optimiser trains.
+        """ "student" and "aux" (E*, D*, a regressor or projector): what the optimiser trains.
         A frozen teacher's weights (requires_grad False) are in neither."""
         student = [p for p in self.student.parameters() if p.requires_grad]
         ids = {id(p) for p in student}
@@ -87,6 +89,7 @@ class Method(nn.Module):
 
 class LogitKD(Method):
     """KD on the prediction: L_task + λ·kd(ŷ, teacher's ŷ); kd from the task."""
+
     name, uses_teacher, teacher_states = "kd", True, ("pred",)
 
     def forward_train(self, batch):
@@ -100,12 +103,14 @@ class LogitKD(Method):
 
 class FitNet(Method):
     """Hint at the lower layer through a learned regressor r: L_task + λ·d(r(s_l), t_l)."""
+
     name, uses_teacher, teacher_states = "fitnet", True, ("low",)
 
     def __init__(self, student, teacher, distill_weight, task):
         super().__init__(student, teacher, distill_weight, task)
-        self.regressor = StackedLinear(student.seeds, student.width, teacher.width, "fitnet.regressor",
-                                       matmul_of(student))
+        self.regressor = StackedLinear(
+            student.seeds, student.width, teacher.width, "fitnet.regressor", matmul_of(student)
+        )
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -118,12 +123,12 @@ class FitNet(Method):
 
 class FeatureDistillation(Method):
     """Penultimate features through a learned projector p: L_task + λ·d(p(s_h), t_h)."""
+
     name, uses_teacher, teacher_states = "fd", True, ("high",)
 
     def __init__(self, student, teacher, distill_weight, task):
         super().__init__(student, teacher, distill_weight, task)
-        self.projector = StackedLinear(student.seeds, student.width, teacher.width, "fd.projector",
-                                       matmul_of(student))
+        self.projector = StackedLinear(student.seeds, student.width, teacher.width, "fd.projector", matmul_of(student))
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
@@ -136,6 +141,7 @@ class FeatureDistillation(Method):
 
 class Hybrid(FeatureDistillation):
     """KD + FD, one weight λ for both."""
+
     name, teacher_states = "hybrid", ("high", "pred")
 
     def forward_train(self, batch):
@@ -149,19 +155,27 @@ class Hybrid(FeatureDistillation):
 
 class TalkingModels(Method):
     """TD: L_task + λ·(w1·L_interact + w2·L_MC + w3·L_SC), docs/method.md."""
+
     name, uses_teacher, teacher_states = "td", True, ("low", "high")
     replica_buffers = Method.replica_buffers + ("noise_stream",)
 
     def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0):
         super().__init__(student, teacher, distill_weight, task)
         self.td = td
-        self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module,
-                                  matmul_of(student))
+        self.comm = Communication(
+            student.seeds, student.width, teacher.width, td.message_dim, td.module, matmul_of(student)
+        )
         # One noise stream per replica, named by its seed and λ (and the stack's configuration
         # through noise_seed): a replica draws the same noise alone or anywhere in any stack.
         # `noise_stream` [R] says which stream each row of a (narrowed) stack reads.
-        self.noise = [replica_generator(seed, f"td.noise.{noise_seed}.{weight!r}")
-                      for seed, weight in zip(student.seeds, distill_weight.tolist())] if td.noise_std > 0 else None
+        self.noise = (
+            [
+                replica_generator(seed, f"td.noise.{noise_seed}.{weight!r}")
+                for seed, weight in zip(student.seeds, distill_weight.tolist())
+            ]
+            if td.noise_std > 0
+            else None
+        )
         self.register_buffer("noise_stream", torch.arange(len(distill_weight)), persistent=False)
 
     def forward_train(self, batch):
@@ -172,27 +186,38 @@ class TalkingModels(Method):
         student_says_low, student_says_high = c.encode_student(s_l), c.encode_student(s_h)
         teacher_says_high = c.encode_teacher(t_h)
         named["interact"], per_round = losses.interact(
-            student_says_low, s_h, c.decode_teacher, self.teacher.up, c.encode_teacher,
-            c.decode_student, c.encode_student, self.td.k_rounds, self.td.noise_std,
-            None if self.noise is None else [self.noise[r] for r in self.noise_stream.tolist()])
+            student_says_low,
+            s_h,
+            c.decode_teacher,
+            self.teacher.up,
+            c.encode_teacher,
+            c.decode_student,
+            c.encode_student,
+            self.td.k_rounds,
+            self.td.noise_std,
+            None if self.noise is None else [self.noise[r] for r in self.noise_stream.tolist()],
+        )
         for k, value in enumerate(per_round, start=1):
             named[f"interact_round{k}"] = value.detach()  # diagnostics for the plots
         named["message"] = losses.message_consistency(student_says_high, teacher_says_high)
-        named["state"] = losses.state_consistency(student_says_low, teacher_says_high, s_h, t_l,
-                                                  c.decode_student, c.decode_teacher)
+        named["state"] = losses.state_consistency(
+            student_says_low, teacher_says_high, s_h, t_l, c.decode_student, c.decode_teacher
+        )
         return pred, named, states
 
     def weights(self):
         lam = self.distill_weight
-        return Method.weights(self) | {"interact": lam * self.td.w_interact,
-                                       "message": lam * self.td.w_message, "state": lam * self.td.w_state}
+        return Method.weights(self) | {
+            "interact": lam * self.td.w_interact,
+            "message": lam * self.td.w_message,
+            "state": lam * self.td.w_state,
+        }
 
 
 METHODS = {cls.name: cls for cls in (Method, LogitKD, FitNet, FeatureDistillation, Hybrid, TalkingModels)}
 
 
-def build_method(name: str, student, teacher, distill_weight, task, td: TDConfig | None = None,
-                 noise_seed: int = 0):
+def build_method(name: str, student, teacher, distill_weight, task, td: TDConfig | None = None, noise_seed: int = 0):
     """`task`: anything with `task_loss` and `kd_loss` (a `core.task.Task`)."""
     check_choice("method", name, tuple(METHODS))
     cls = METHODS[name]

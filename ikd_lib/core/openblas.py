@@ -1,6 +1,7 @@
 """numpy's bundled OpenBLAS (scipy-openblas), seen through its C interface: which kernels it
 runs and how many threads. blas.py computes on it; determinism.py reports it in every record.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -19,6 +19,7 @@ SIMD width), torch's elementwise ops on a GPU (which need not match the CPU). So
 update depends on nothing but its own numbers. The formulas are torch's Adam/AdamW (without
 amsgrad): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε).
 """
+
 from __future__ import annotations
 
 import math
@@ -36,16 +37,24 @@ class PinnedAdam(torch.optim.Optimizer):
     the weights shrink by lr·weight_decay before the step), with the state torch's Adam keeps
     (step, exp_avg, exp_avg_sq), so its state_dict saves and loads the same way."""
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decoupled: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ):
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"betas must be in [0, 1), got {betas!r}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                                      decoupled=decoupled))
+        super().__init__(
+            params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decoupled=decoupled)
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -72,7 +81,7 @@ def _scalars(step: int, group: dict) -> tuple[float, float, float]:
     """The step's scalars in double precision (then rounded once to float32 by the ops):
     the step size lr / (1 − β1ᵗ) and √(1 − β2ᵗ)."""
     beta1, beta2 = group["betas"]
-    return group["lr"] / (1 - beta1 ** step), math.sqrt(1 - beta2 ** step), 1 - group["lr"] * group["weight_decay"]
+    return group["lr"] / (1 - beta1**step), math.sqrt(1 - beta2**step), 1 - group["lr"] * group["weight_decay"]
 
 
 def _update_cpu(p, grad, exp_avg, exp_avg_sq, step, group) -> None:
@@ -84,7 +93,7 @@ def _update_cpu(p, grad, exp_avg, exp_avg_sq, step, group) -> None:
     if group["weight_decay"] and group["decoupled"]:
         np.multiply(w, np.float32(shrink), out=w)
     elif group["weight_decay"]:
-        g = np.add(g, np.multiply(w, np.float32(group["weight_decay"]), out=scratch))   # a new gradient array
+        g = np.add(g, np.multiply(w, np.float32(group["weight_decay"]), out=scratch))  # a new gradient array
     np.multiply(m, np.float32(beta1), out=m)
     np.add(m, np.multiply(g, np.float32(1 - beta1), out=scratch), out=m)
     np.multiply(v, np.float32(beta2), out=v)

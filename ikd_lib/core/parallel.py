@@ -18,6 +18,7 @@ Two guarantees:
 - workers never import the caller's script, only ikd_lib: a script that calls the library
   needs no `if __name__ == "__main__":` guard.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import torch
 
-_worker_experiment = None   # one experiment per worker process, built once
+_worker_experiment = None  # one experiment per worker process, built once
 
 
 def default_workers() -> int:
@@ -65,9 +66,10 @@ def die_with_parent(parent_pid: int) -> None:
     def watch():
         while os.getppid() == parent_pid:
             time.sleep(0.5)
-        os._exit(1)          # the parent is gone: stop at once, write nothing more
+        os._exit(1)  # the parent is gone: stop at once, write nothing more
+
     threading.Thread(target=watch, daemon=True, name="die-with-parent").start()
-    if os.getppid() != parent_pid:   # it died before the watch began
+    if os.getppid() != parent_pid:  # it died before the watch began
         os._exit(1)
 
 
@@ -118,20 +120,21 @@ def run_in_workers(factory, jobs: list, workers: int, on_done=None, after=None, 
         return sorted((j for j in waiting if after[j] <= finished), key=lambda j: rank[j], reverse=True)
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(factory, os.getpid())) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(factory, os.getpid())
+    ) as pool:
         while waiting or running:
             # keep at most one job per worker in flight, so the next free worker takes
             # the most urgent job that is ready *then*, not one queued earlier
-            for job in ready()[:workers - len(running)]:
+            for job in ready()[: workers - len(running)]:
                 waiting.remove(job)
-                with _main_module_hidden():   # workers start on the first submits
+                with _main_module_hidden():  # workers start on the first submits
                     running[pool.submit(_run_job, job)] = job
             if not running:
                 raise ValueError(f"jobs wait for jobs that never run: {waiting}")
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                job = future.result()   # re-raises a worker's error (a NaN loss, say) here
+                job = future.result()  # re-raises a worker's error (a NaN loss, say) here
                 del running[future]
                 finished.add(job)
                 if on_done is not None:

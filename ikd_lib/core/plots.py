@@ -10,6 +10,7 @@
 Every choice (distillation weight, TD variant) is made on the validation metric; a
 `FigureMetric` says what the metric is called and which direction is better.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,18 @@ from .store import readable
 
 STYLE = "whitegrid"
 PALETTE = sns.color_palette("colorblind")
-K_VARIANTS = {0: "td_k0", 1: "td", 2: "td_k2", 3: "td_k3"}   # K -> variant key
+K_VARIANTS = {0: "td_k0", 1: "td", 2: "td_k2", 3: "td_k3"}  # K -> variant key
 
 
 @dataclass(frozen=True)
 class FigureMetric:
     """How a track's metric reads on a figure."""
-    name: str                  # "RMSE", "top-1 accuracy"
-    unit: str                  # "rating stars", "fraction correct"
+
+    name: str  # "RMSE", "top-1 accuracy"
+    unit: str  # "rating stars", "fraction correct"
     higher_is_better: bool
-    task_loss: str             # the task loss's name in the legend: "MSE", "cross-entropy"
-    task_labels: dict = field(default_factory=dict)   # task -> its name on a figure (else the task itself)
+    task_loss: str  # the task loss's name in the legend: "MSE", "cross-entropy"
+    task_labels: dict = field(default_factory=dict)  # task -> its name on a figure (else the task itself)
 
     def task_label(self, task: str) -> str:
         return self.task_labels.get(task, task)
@@ -72,13 +74,14 @@ def save_figure(fig, out_dir, name: str, dpi: int = 150) -> list[Path]:
 @dataclass
 class LossCurves:
     """One stack's training log, averaged over the seeds of the chosen weight."""
+
     task: str
     n_train: int
-    weight: float | str             # the chosen λ, or one per seed ("3/3/10")
+    weight: float | str  # the chosen λ, or one per seed ("3/3/10")
     seeds: list[int]
     steps_per_epoch: int
-    losses: dict[str, np.ndarray]   # name -> mean per step
-    valid_metric: np.ndarray        # mean per epoch
+    losses: dict[str, np.ndarray]  # name -> mean per step
+    valid_metric: np.ndarray  # mean per epoch
 
 
 def steps_per_epoch(record: dict) -> int:
@@ -101,8 +104,12 @@ def chosen_logs(root, records) -> dict[str, np.ndarray]:
             for name in log.files:
                 columns.setdefault(name, []).append(log[name][:, replica_column(record)])
     longest = {name: max(len(c) for c in cols) for name, cols in columns.items()}
-    return {name: np.stack([np.pad(c.astype(float), (0, longest[name] - len(c)), constant_values=np.nan)
-                            for c in cols], axis=1) for name, cols in columns.items()}
+    return {
+        name: np.stack(
+            [np.pad(c.astype(float), (0, longest[name] - len(c)), constant_values=np.nan) for c in cols], axis=1
+        )
+        for name, cols in columns.items()
+    }
 
 
 def mean_over(array, cols) -> np.ndarray:
@@ -111,7 +118,7 @@ def mean_over(array, cols) -> np.ndarray:
     and a mean over the ones left would jump as they drop out. Trailing rows without a mean
     are dropped, so a curve ends when the first chosen replica stopped."""
     values = np.asarray(array, dtype=float)[:, cols]
-    means = values.mean(1)                      # NaN wherever a chosen replica is missing
+    means = values.mean(1)  # NaN wherever a chosen replica is missing
     rows = np.flatnonzero(~np.isnan(means))
     return means[: rows[-1] + 1 if len(rows) else 0]
 
@@ -122,9 +129,15 @@ def loss_curves(records: list[dict], root, higher_is_better: bool = False) -> Lo
     log = chosen_logs(root, cell.records)
     cols = list(range(len(cell.records)))
     losses = {k.removeprefix("step/"): mean_over(v, cols) for k, v in log.items() if k.startswith("step/")}
-    return LossCurves(task=records[0]["task"], n_train=records[0]["n_train"], weight=cell.weight,
-                      seeds=cell.seeds, steps_per_epoch=steps_per_epoch(records[0]), losses=losses,
-                      valid_metric=mean_over(log["epoch/valid_metric"], cols))
+    return LossCurves(
+        task=records[0]["task"],
+        n_train=records[0]["n_train"],
+        weight=cell.weight,
+        seeds=cell.seeds,
+        steps_per_epoch=steps_per_epoch(records[0]),
+        losses=losses,
+        valid_metric=mean_over(log["epoch/valid_metric"], cols),
+    )
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -161,13 +174,22 @@ def _draw_loss_panel(ax, curves: LossCurves, variant: str, metric: FigureMetric,
     # validation happens at the end of every epoch
     twin = ax.twinx()
     epoch_ends = curves.steps_per_epoch * np.arange(1, len(curves.valid_metric) + 1)
-    twin.plot(epoch_ends, curves.valid_metric, "o--", color="black", lw=1.2, ms=4,
-              label=f"validation {metric.name} (right axis)")
+    twin.plot(
+        epoch_ends,
+        curves.valid_metric,
+        "o--",
+        color="black",
+        lw=1.2,
+        ms=4,
+        label=f"validation {metric.name} (right axis)",
+    )
     twin.set_ylabel(f"validation {metric.name} ({metric.unit})")
     twin.grid(False)
     weight = curves.weight if isinstance(curves.weight, str) else f"{curves.weight:g}"
-    ax.set_title(f"{metric.task_label(curves.task)}: {curves.n_train:,} training {examples}\n"
-                 f"{variant}, λ = {weight}, mean over seeds {curves.seeds}")
+    ax.set_title(
+        f"{metric.task_label(curves.task)}: {curves.n_train:,} training {examples}\n"
+        f"{variant}, λ = {weight}, mean over seeds {curves.seeds}"
+    )
     return twin
 
 
@@ -185,8 +207,14 @@ def plot_loss_components(exp, tasks, metric: FigureMetric, variant: str = "td", 
         # one legend for all panels, below them, so it never hides a curve
         handles, labels = axes[0, -1].get_legend_handles_labels()
         twin_handles, twin_labels = twin.get_legend_handles_labels()
-        fig.legend(handles + twin_handles, labels + twin_labels, loc="lower center",
-                   ncol=min(6, len(labels) + 1), frameon=False, bbox_to_anchor=(0.5, -0.02))
+        fig.legend(
+            handles + twin_handles,
+            labels + twin_labels,
+            loc="lower center",
+            ncol=min(6, len(labels) + 1),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.02),
+        )
         fig.suptitle("What TD optimises: loss components during training", fontweight="bold")
         fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
@@ -213,21 +241,29 @@ def plot_metric_vs_k(records, tasks, metric: FigureMetric, examples: str = "exam
             means = [cells[k].mean if k in cells else np.nan for k in ks]
             ses = [cells[k].se if k in cells else np.nan for k in ks]
             ax.errorbar(list(ks), means, yerr=ses, fmt="o-", color=PALETTE[0], capsize=3, label="TD, K rounds")
-            if indexed.get(("student", task)):   # the scratch student for reference
-                ax.axhline(cell_for(indexed["student", task], metric.higher_is_better).mean, color="grey",
-                           ls="--", lw=1, label="Student (no teacher)")
+            if indexed.get(("student", task)):  # the scratch student for reference
+                ax.axhline(
+                    cell_for(indexed["student", task], metric.higher_is_better).mean,
+                    color="grey",
+                    ls="--",
+                    lw=1,
+                    label="Student (no teacher)",
+                )
             n_train = next(iter(cells.values())).records[0]["n_train"] if cells else None
             ax.set_title(metric.task_label(task) + (f" ({n_train:,} {examples})" if n_train else ""))
             ax.set_xticks(list(ks))
             ax.set_xlabel("interaction rounds K")
             ax.set_ylabel(f"test {metric.name} ({metric.unit})")
             ax.margins(x=0.15)
-        for ax in list(axes.flat)[len(tasks):]:
+        for ax in list(axes.flat)[len(tasks) :]:
             ax.set_visible(False)
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
-        fig.suptitle(f"Test {metric.name} against the number of interaction rounds K\n"
-                     "mean ± standard error over seeds; λ chosen on validation", fontweight="bold")
+        fig.suptitle(
+            f"Test {metric.name} against the number of interaction rounds K\n"
+            "mean ± standard error over seeds; λ chosen on validation",
+            fontweight="bold",
+        )
         fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
 
@@ -241,7 +277,7 @@ def plot_budget_curves(curves: dict, tasks, metric: FigureMetric, title: str = "
     ncols = min(4, len(tasks))
     nrows = math.ceil(len(tasks) / ncols)
     direction = "higher" if metric.higher_is_better else "lower"
-    labels = list(dict.fromkeys(label for label, _ in curves))   # the table's row order
+    labels = list(dict.fromkeys(label for label, _ in curves))  # the table's row order
     colors = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
     with sns.axes_style(STYLE):
         fig = Figure(figsize=(3.6 * ncols, 3.2 * nrows + 0.9))
@@ -255,16 +291,23 @@ def plot_budget_curves(curves: dict, tasks, metric: FigureMetric, title: str = "
             ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
             ax.set_xlabel("configurations tried (n)")
             ax.set_ylabel(f"expected test {metric.name}\n({direction} is better)")
-        for ax in list(axes.flat)[len(tasks):]:
+        for ax in list(axes.flat)[len(tasks) :]:
             ax.set_visible(False)
         handles = [h for ax in axes.flat for h in ax.get_legend_handles_labels()[0]]
         by_label = dict(zip([h.get_label() for h in handles], handles))
-        fig.legend([by_label[label] for label in labels if label in by_label],
-                   [label for label in labels if label in by_label],
-                   loc="lower center", ncol=min(5, len(labels)), frameon=False)
-        fig.suptitle((title + "\n" if title else "") + f"Expected test {metric.name} of the configuration chosen on "
-                     "validation among n drawn from each row's grid\n(Dodge et al. 2019; uniform draws with "
-                     "replacement; mean over seeds)", fontweight="bold")
+        fig.legend(
+            [by_label[label] for label in labels if label in by_label],
+            [label for label in labels if label in by_label],
+            loc="lower center",
+            ncol=min(5, len(labels)),
+            frameon=False,
+        )
+        fig.suptitle(
+            (title + "\n" if title else "") + f"Expected test {metric.name} of the configuration chosen on "
+            "validation among n drawn from each row's grid\n(Dodge et al. 2019; uniform draws with "
+            "replacement; mean over seeds)",
+            fontweight="bold",
+        )
         fig.tight_layout(rect=(0, 0.05 + 0.03 * math.ceil(len(labels) / 5), 1, 1))
     return fig
 
@@ -278,8 +321,9 @@ def plot_selection(table, records, task: str, metric: FigureMetric, root):
     indexed = index_records(records)
     panels = []
     for row in table.rows():
-        searched = {a: s for a, s in table.searches.get((row.label, task), {}).items()
-                    if s.grid is not None and len(s.grid) > 1}
+        searched = {
+            a: s for a, s in table.searches.get((row.label, task), {}).items() if s.grid is not None and len(s.grid) > 1
+        }
         if searched and (row.label, task) in table.cells:
             panels.append((row.label, next(iter(searched)), table.cells[row.label, task]))
     names = {"distill_weight": "λ (distillation weight)", "l2": "L2 (regularisation)"}
@@ -290,9 +334,12 @@ def plot_selection(table, records, task: str, metric: FigureMetric, root):
             ax, curves = axes[0, column], axes[1, column]
             for k, chosen in enumerate(cell.records):
                 color = PALETTE[k % len(PALETTE)]
-                others = [a for a in ("distill_weight", "l2") if a != axis]   # held at the seed's choice
-                runs = [r for r in indexed[chosen["variant"], task] if r["seed"] == chosen["seed"]
-                        and all(r.get(a, 0.0) == chosen.get(a, 0.0) for a in others)]
+                others = [a for a in ("distill_weight", "l2") if a != axis]  # held at the seed's choice
+                runs = [
+                    r
+                    for r in indexed[chosen["variant"], task]
+                    if r["seed"] == chosen["seed"] and all(r.get(a, 0.0) == chosen.get(a, 0.0) for a in others)
+                ]
                 line = sorted((r.get(axis, 0.0), r["valid_metric"]) for r in runs)
                 ax.plot(*zip(*line), "o-", color=color, lw=1.2, ms=3, label=f"seed {chosen['seed']}")
                 ax.plot([chosen.get(axis, 0.0)], [chosen["valid_metric"]], "*", color=color, ms=12, mec="black")
@@ -301,8 +348,14 @@ def plot_selection(table, records, task: str, metric: FigureMetric, root):
                     epochs = np.arange(1, len(valid) + 1)
                     curves.plot(epochs[~np.isnan(valid)], valid[~np.isnan(valid)], color=color, lw=1.2)
                     if chosen["best_epoch"] >= 1:
-                        curves.plot([chosen["best_epoch"]], [valid[chosen["best_epoch"] - 1]], "*", color=color,
-                                    ms=11, mec="black")
+                        curves.plot(
+                            [chosen["best_epoch"]],
+                            [valid[chosen["best_epoch"] - 1]],
+                            "*",
+                            color=color,
+                            ms=11,
+                            mec="black",
+                        )
             ax.set_xscale("log")
             ax.set_xlabel(names[axis])
             ax.set_title(f"{label}", fontsize=10)
@@ -315,7 +368,10 @@ def plot_selection(table, records, task: str, metric: FigureMetric, root):
         else:
             axes[0, 0].text(0.5, 0.5, "no row of this table searched a grid", ha="center", va="center")
         best = "highest" if metric.higher_is_better else "lowest"
-        fig.suptitle(f"{metric.task_label(task)}: how each seed chose ({best} validation {metric.name}, ★ = chosen)\n"
-                     "below: the chosen runs' training, ★ = the epoch restored", fontsize=10)
+        fig.suptitle(
+            f"{metric.task_label(task)}: how each seed chose ({best} validation {metric.name}, ★ = chosen)\n"
+            "below: the chosen runs' training, ★ = the epoch restored",
+            fontsize=10,
+        )
         fig.tight_layout()
     return fig

@@ -12,6 +12,7 @@ In JupyterLab it is a tqdm bar (a widget); on a console, with IKD_PROGRESS=lines
 `make tables` sets, streaming the notebooks' output with papermill's --log-output), it is
 one plain line per finished stack, at most one every few seconds.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,9 +35,14 @@ class Progress:
         self.desc, self.costs, self.done = desc, costs, set(done)
         self.start = self.last_line = time.perf_counter()
         self.lines = enabled and os.environ.get("IKD_PROGRESS") == "lines"
-        self.bar = tqdm(total=len(costs), initial=len(self.done), desc=desc, leave=False,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} stacks [{elapsed}{postfix}]",
-                        disable=not enabled or self.lines or len(self.done) == len(costs))
+        self.bar = tqdm(
+            total=len(costs),
+            initial=len(self.done),
+            desc=desc,
+            leave=False,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} stacks [{elapsed}{postfix}]",
+            disable=not enabled or self.lines or len(self.done) == len(costs),
+        )
 
     def advance(self, job) -> None:
         if job in self.done:
@@ -47,8 +53,12 @@ class Progress:
         now = time.perf_counter()
         if self.lines and (now - self.last_line >= LINE_EVERY_S or len(self.done) == len(self.costs)):
             self.last_line = now
-            print(f"  [{self.desc}] {len(self.done)}/{len(self.costs)} stacks · last {job[0]} · {job[1]} · "
-                  f"{self.work_done()} · {_clock(now - self.start)} elapsed", file=sys.stdout, flush=True)
+            print(
+                f"  [{self.desc}] {len(self.done)}/{len(self.costs)} stacks · last {job[0]} · {job[1]} · "
+                f"{self.work_done()} · {_clock(now - self.start)} elapsed",
+                file=sys.stdout,
+                flush=True,
+            )
 
     def work_done(self) -> str:
         """The expected cost of the stacks done (here or before, in the store) over that of all."""

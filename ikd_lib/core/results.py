@@ -12,6 +12,7 @@ Selection (`SELECTIONS`):
     metric, so the spread over seeds — the ± of a cell — includes the choice itself;
   - "pooled": one choice per cell, by the mean validation metric over seeds.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ SELECTIONS = ("per_seed", "pooled")
 @dataclass
 class Cell:
     seeds: list[int]
-    records: list[dict]          # the chosen record of each seed, in seed order
+    records: list[dict]  # the chosen record of each seed, in seed order
 
     @property
     def test(self) -> list[float]:
@@ -77,8 +78,9 @@ class Cell:
 
 
 def _one_or_all(values):
-    return values[0] if len(set(values)) == 1 else "/".join(f"{v:g}" if isinstance(v, float) else str(v)
-                                                           for v in values)
+    return (
+        values[0] if len(set(values)) == 1 else "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    )
 
 
 def as_error(value: float, higher_is_better: bool) -> float:
@@ -118,16 +120,24 @@ def cell_for(records: list[dict], higher_is_better: bool = False, selection: str
         groups = defaultdict(list)
         for r in records:
             groups[r["variant"], r["distill_weight"], r.get("l2", 0.0)].append(r)
-        best = min(groups, key=lambda g: (as_error(np.mean([r["valid_metric"] for r in groups[g]]),
-                                                   higher_is_better), g[1], g[2], g[0]))
+        best = min(
+            groups,
+            key=lambda g: (
+                as_error(np.mean([r["valid_metric"] for r in groups[g]]), higher_is_better),
+                g[1],
+                g[2],
+                g[0],
+            ),
+        )
         chosen = sorted(groups[best], key=lambda r: r["seed"])
     else:
         chosen = [min(by_seed[s], key=lambda r: choice_key(r, higher_is_better)) for s in sorted(by_seed)]
     return Cell(seeds=[r["seed"] for r in chosen], records=chosen)
 
 
-def best_cell(indexed, candidates, task: str, higher_is_better: bool = False,
-              selection: str = "per_seed") -> Cell | None:
+def best_cell(
+    indexed, candidates, task: str, higher_is_better: bool = False, selection: str = "per_seed"
+) -> Cell | None:
     """Among candidate variants run for `task`: per seed its best record (nested), or the
     variant whose pooled cell has the best mean validation metric (pooled)."""
     present = [v for v in candidates if indexed.get((v, task))]

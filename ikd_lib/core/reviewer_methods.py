@@ -4,6 +4,7 @@ control, TD plus logit KD, and TD whose teacher's upper layers learn too.
 They follow `methods.py`'s contract (`forward_train`, `weights`, `parameter_groups`) and
 are trained by the same loop; a track builds them with `build_reviewer_method`.
 """
+
 from __future__ import annotations
 
 from . import losses
@@ -24,20 +25,22 @@ class OneWayControl(Method):
     student's (a hint at the lower layer). No rounds, no call of the teacher's upper layers,
     no message matched to another message (no L_MC), and neither term is a term of L_SC
     (which pairs t_h with s_h and s_l with t_l): L = L_task + λ·L_oneway."""
+
     name, uses_teacher, teacher_states = "oneway", True, ("low", "high")
 
     def __init__(self, student, teacher, distill_weight, task, td: TDConfig):
         super().__init__(student, teacher, distill_weight, task)
-        self.comm = Communication(student.seeds, student.width, teacher.width, td.message_dim, td.module,
-                                  matmul_of(student))
+        self.comm = Communication(
+            student.seeds, student.width, teacher.width, td.message_dim, td.module, matmul_of(student)
+        )
 
     def forward_train(self, batch):
         pred, named, states = super().forward_train(batch)
         c = self.comm
-        named["oneway_high"] = losses.distance(c.decode_teacher(c.encode_student(states["high"])),
-                                               batch["teacher_high"])
-        named["oneway_low"] = losses.distance(c.decode_student(c.encode_teacher(batch["teacher_low"])),
-                                              states["low"])
+        named["oneway_high"] = losses.distance(
+            c.decode_teacher(c.encode_student(states["high"])), batch["teacher_high"]
+        )
+        named["oneway_low"] = losses.distance(c.decode_student(c.encode_teacher(batch["teacher_low"])), states["low"])
         return pred, named, states
 
     def weights(self):
@@ -47,10 +50,12 @@ class OneWayControl(Method):
 
 class TalkingModelsWithKD(TalkingModels):
     """TD plus the logit-KD term: L_TD (λ, w1-w3 as in TD) + μ·kd(ŷ, teacher's ŷ)."""
+
     name, teacher_states = "td_kd", ("low", "high", "pred")
 
-    def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0,
-                 kd_weight: float = 0.0):
+    def __init__(
+        self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0, kd_weight: float = 0.0
+    ):
         super().__init__(student, teacher, distill_weight, task, td, noise_seed)
         if not kd_weight >= 0:
             raise ValueError(f"kd_weight (μ) must be >= 0, got {kd_weight!r}")
@@ -72,16 +77,20 @@ class TalkingModelsTeacherLearns(TalkingModels):
     live from the precomputed t_l (the teacher's lower layers stay frozen), so L_MC and L_SC
     see the teacher as it is now. The teacher has no loss of its own here: it learns only
     what helps the conversation."""
+
     name, teacher_states = "td_teacher_learns", ("low",)
 
-    def __init__(self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0,
-                 teacher_lr: float = 1e-4):
+    def __init__(
+        self, student, teacher, distill_weight, task, td: TDConfig, noise_seed: int = 0, teacher_lr: float = 1e-4
+    ):
         super().__init__(student, teacher, distill_weight, task, td, noise_seed)
         if not teacher_lr > 0:
             raise ValueError(f"teacher_lr must be > 0, got {teacher_lr!r}")
         if not any(p.requires_grad for p in teacher.parameters()):
-            raise ValueError("the teacher's upper layers must be trainable parameters for this method; "
-                             "give it a teacher module whose h_up weights require a gradient")
+            raise ValueError(
+                "the teacher's upper layers must be trainable parameters for this method; "
+                "give it a teacher module whose h_up weights require a gradient"
+            )
         self.teacher_lr = float(teacher_lr)
 
     def forward_train(self, batch):
@@ -100,8 +109,17 @@ class TalkingModelsTeacherLearns(TalkingModels):
 REVIEWER_METHODS = {cls.name: cls for cls in (OneWayControl, TalkingModelsWithKD, TalkingModelsTeacherLearns)}
 
 
-def build_reviewer_method(name: str, student, teacher, distill_weight, task, td: TDConfig,
-                          noise_seed: int = 0, kd_weight: float = 0.0, teacher_lr: float = 1e-4):
+def build_reviewer_method(
+    name: str,
+    student,
+    teacher,
+    distill_weight,
+    task,
+    td: TDConfig,
+    noise_seed: int = 0,
+    kd_weight: float = 0.0,
+    teacher_lr: float = 1e-4,
+):
     check_choice("reviewer method", name, tuple(REVIEWER_METHODS))
     if teacher is None:
         raise ValueError(f"method {name!r} needs a teacher")

@@ -11,6 +11,7 @@ Shapes: activations are [R, B, D] (replica, batch, feature), or [R, B, N, D] wit
 axis (a ViT's states; the layers then act per token). A layer stored with a single
 replica (R=1, e.g. the frozen teacher) is broadcast over any stack.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,7 @@ def _uniform(shape, bound: float, generator: torch.Generator) -> torch.Tensor:
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
 
 
-MATMULS = ("torch", "openblas")   # who computes a stacked layer's products (core/blas.py)
+MATMULS = ("torch", "openblas")  # who computes a stacked layer's products (core/blas.py)
 
 
 class StackedLinear(nn.Module):
@@ -55,11 +56,11 @@ class StackedLinear(nn.Module):
             g = replica_generator(seed, stream)
             weights.append(_uniform((d_in, d_out), bound, g))
             biases.append(_uniform((1, d_out), bound, g))
-        self.weight = nn.Parameter(torch.stack(weights))   # [R, d_in, d_out]
-        self.bias = nn.Parameter(torch.stack(biases))      # [R, 1, d_out]
+        self.weight = nn.Parameter(torch.stack(weights))  # [R, d_in, d_out]
+        self.bias = nn.Parameter(torch.stack(biases))  # [R, 1, d_out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.matmul == "openblas" and x.device.type == "cpu":   # on a GPU: torch's kernels
+        if self.matmul == "openblas" and x.device.type == "cpu":  # on a GPU: torch's kernels
             return blas.affine(self.bias, x, self.weight)
         n_rep = self.weight.shape[0]
         if n_rep == 1 and x.shape[0] != 1:  # one shared layer applied to every replica
@@ -76,13 +77,20 @@ class StackedEmbedding(nn.Module):
     """R independent embedding tables, N(0, std²) initialisation. With `rows`, only those rows
     of the tables are kept (in that order), with the values the full tables would hold."""
 
-    def __init__(self, seeds: tuple[int, ...], n_rows: int, dim: int, stream: str, std: float = 0.1,
-                 rows: torch.Tensor | None = None):
+    def __init__(
+        self,
+        seeds: tuple[int, ...],
+        n_rows: int,
+        dim: int,
+        stream: str,
+        std: float = 0.1,
+        rows: torch.Tensor | None = None,
+    ):
         super().__init__()
         tables = [torch.randn((n_rows, dim), generator=replica_generator(s, stream)) * std for s in seeds]
         if rows is not None:
             tables = [t[rows] for t in tables]
-        self.weight = nn.Parameter(torch.stack(tables))     # [R, n_rows (or len(rows)), dim]
+        self.weight = nn.Parameter(torch.stack(tables))  # [R, n_rows (or len(rows)), dim]
 
     def forward(self, index: torch.Tensor) -> torch.Tensor:
         """index [R, B] (or [1, B], shared by all replicas) -> [R, B, dim]."""
@@ -167,16 +175,20 @@ class ReplicaSubset:
             dot = f"{prefix}." if prefix else ""
             for name, p in module.named_parameters(recurse=False):
                 if p.dim() == 0 or p.shape[0] != n_rep:
-                    raise ValueError(f"cannot narrow the stack: parameter {dot}{name} has shape "
-                                     f"{tuple(p.shape)}, not a leading replica axis of {n_rep}")
+                    raise ValueError(
+                        f"cannot narrow the stack: parameter {dot}{name} has shape "
+                        f"{tuple(p.shape)}, not a leading replica axis of {n_rep}"
+                    )
                 self.tensors[f"module.{dot}{name}"] = p
             declared = getattr(module, "replica_buffers", ())
             for name, b in module.named_buffers(recurse=False):
                 if name in declared:
                     self.tensors[f"module.{dot}{name}"] = b
                 elif b.dim() > 0 and b.shape[0] == n_rep:
-                    raise ValueError(f"cannot narrow the stack: buffer {dot}{name} has a leading axis of "
-                                     f"{n_rep} but is not in its module's replica_buffers")
+                    raise ValueError(
+                        f"cannot narrow the stack: buffer {dot}{name} has a leading axis of "
+                        f"{n_rep} but is not in its module's replica_buffers"
+                    )
 
     def __call__(self, fn, *args):
         narrowed = {key: t.index_select(0, self.slots.to(t.device)) for key, t in self.tensors.items()}

@@ -23,13 +23,14 @@ The loop keeps the weights: `update` returns, per replica, whether this epoch is
 resumed run needs is `state_dict()` (with `start_values`, which a loop that re-evaluates its
 start need not keep).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-STATE = ("best_error", "best_seen", "best_epoch", "stale", "active")   # what changes from epoch to epoch
+STATE = ("best_error", "best_seen", "best_epoch", "stale", "active")  # what changes from epoch to epoch
 
 
 def clearly_beats_start(values, start_values, metric, guard: float) -> torch.Tensor:
@@ -37,7 +38,7 @@ def clearly_beats_start(values, start_values, metric, guard: float) -> torch.Ten
     the paired per-example difference? (Always true when guard is 0.)"""
     if guard <= 0:
         return torch.ones(values.shape[0], dtype=torch.bool)
-    gain = metric.as_error(start_values) - metric.as_error(values)     # > 0: better than the start
+    gain = metric.as_error(start_values) - metric.as_error(values)  # > 0: better than the start
     se = gain.std(dim=1) / gain.shape[1] ** 0.5
     return gain.mean(1) > guard * se
 
@@ -48,16 +49,17 @@ class EarlyStopping:
 
     `start_values` [R, N] are the per-example validation values of the model as initialised
     (squared errors, correct or not: `Metric.per_example`). All tensors live on the CPU."""
-    metric: object            # core/task.py's Metric: per_example, finish, as_error
+
+    metric: object  # core/task.py's Metric: per_example, finish, as_error
     patience: int
     start_guard: float
-    start_values: torch.Tensor   # [R, N]: epoch 0, the model as initialised
-    best_error: torch.Tensor     # [R]: the error of the epoch that would be restored (epoch 0 at first)
-    best_seen: torch.Tensor      # [R]: the best error seen so far, guarded or not (patience)
-    best_epoch: torch.Tensor     # [R] long: the epoch that would be restored (0: the start)
-    stale: torch.Tensor          # [R] long: epochs past the warm-up since the last progress
-    active: torch.Tensor         # [R] bool: still training
-    last_valid: torch.Tensor | None = None   # [R]: the metric of the last epoch (NaN: not computed)
+    start_values: torch.Tensor  # [R, N]: epoch 0, the model as initialised
+    best_error: torch.Tensor  # [R]: the error of the epoch that would be restored (epoch 0 at first)
+    best_seen: torch.Tensor  # [R]: the best error seen so far, guarded or not (patience)
+    best_epoch: torch.Tensor  # [R] long: the epoch that would be restored (0: the start)
+    stale: torch.Tensor  # [R] long: epochs past the warm-up since the last progress
+    active: torch.Tensor  # [R] bool: still training
+    last_valid: torch.Tensor | None = None  # [R]: the metric of the last epoch (NaN: not computed)
 
     @classmethod
     def start(cls, metric, start_values: torch.Tensor, patience: int, start_guard: float = 0.0) -> EarlyStopping:
@@ -65,9 +67,17 @@ class EarlyStopping:
         start_values = start_values.cpu()
         n_rep = start_values.shape[0]
         best_error = metric.as_error(metric.finish(start_values.mean(1)))
-        return cls(metric, patience, start_guard, start_values, best_error, best_error.clone(),
-                   torch.zeros(n_rep, dtype=torch.long), torch.zeros(n_rep, dtype=torch.long),
-                   torch.ones(n_rep, dtype=torch.bool))
+        return cls(
+            metric,
+            patience,
+            start_guard,
+            start_values,
+            best_error,
+            best_error.clone(),
+            torch.zeros(n_rep, dtype=torch.long),
+            torch.zeros(n_rep, dtype=torch.long),
+            torch.ones(n_rep, dtype=torch.bool),
+        )
 
     @property
     def n_replicas(self) -> int:
@@ -83,8 +93,9 @@ class EarlyStopping:
         """[R]: the metric (in its own direction) of the epoch that will be restored."""
         return self.metric.as_error(self.best_error)
 
-    def update(self, epoch: int, values: torch.Tensor, past_warmup: bool = True,
-               slots: torch.Tensor | None = None) -> torch.Tensor:
+    def update(
+        self, epoch: int, values: torch.Tensor, past_warmup: bool = True, slots: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One epoch's decisions. `values` [R_live, N]: the per-example validation values of the
         replicas `slots` (default: all of them; a replica not computed any more counts as no
         progress). `past_warmup`: this epoch took a step after the warm-up (patience counts it).
@@ -94,7 +105,7 @@ class EarlyStopping:
         n_rep = self.n_replicas
         slots = torch.arange(n_rep) if slots is None else slots
         valid = self.metric.finish(values.mean(1))
-        if len(slots) != n_rep:   # [R_live] -> [R], NaN for the replicas no longer trained
+        if len(slots) != n_rep:  # [R_live] -> [R], NaN for the replicas no longer trained
             full = torch.full((n_rep,), float("nan"), dtype=valid.dtype)
             full[slots] = valid
             valid = full

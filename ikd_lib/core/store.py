@@ -14,6 +14,7 @@ Robustness:
 Besides records (`records/`) and training logs (`logs/`), `warmups/` keeps the training
 state that the "separate" schedules share (core/warmup.py).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[2]   # the repository (ikd_lib/core/store.py)
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the repository (ikd_lib/core/store.py)
 
 
 def runs_dir(profile: str) -> Path:
@@ -74,10 +75,15 @@ def _jsonable(x):
 def git_revision() -> str:
     """Short commit of the code that made a number, '+dirty' when uncommitted changes exist."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO_ROOT,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "ikd_lib"],
-                               cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "ikd_lib"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -88,18 +94,29 @@ def package_versions() -> dict[str, str]:
     import pandas
     import scipy
     import torch
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "pandas": pandas.__version__, "scipy": scipy.__version__, "machine": platform.machine()}
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "pandas": pandas.__version__,
+        "scipy": scipy.__version__,
+        "machine": platform.machine(),
+    }
 
 
 def provenance() -> dict:
     from .determinism import pin_report
-    return {"git_revision": git_revision(), "packages": package_versions(), "pins": pin_report(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+
+    return {
+        "git_revision": git_revision(),
+        "packages": package_versions(),
+        "pins": pin_report(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
-REQUIRED_FIELDS = ("variant", "task", "seed", "distill_weight", "valid_metric", "test_metric",
-                   "config_hash", "config")
+REQUIRED_FIELDS = ("variant", "task", "seed", "distill_weight", "valid_metric", "test_metric", "config_hash", "config")
 
 
 class DamagedRecord(ValueError):
@@ -111,6 +128,7 @@ def file_lock(path: Path, what: str):
     """An exclusive lock on `path` (created if needed), held while the block runs; another
     process asking for it waits. flock: the OS releases it when the holder dies."""
     import filelock
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = filelock.FileLock(str(path))
@@ -176,16 +194,19 @@ class ResultStore:
         target = target.with_name(f"{target.name}.{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, target)
-        print(f"damaged record moved aside and its runs will be recomputed: {why} -> {target}",
-              file=sys.stderr, flush=True)
+        print(
+            f"damaged record moved aside and its runs will be recomputed: {why} -> {target}",
+            file=sys.stderr,
+            flush=True,
+        )
         return target
 
     def write_log(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
         import io
+
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
         atomic_write_bytes(path, buffer.getvalue())
-
 
 
 def _safe(name: str) -> str:

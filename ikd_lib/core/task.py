@@ -10,6 +10,7 @@ Shapes: `inputs` is [N, ...] (a rating's (user, item) ids [N, 2]; an image [N, C
 `target` is [N]; `teacher[name]` is [R_t, N, ...] for R_t teacher replicas. A minibatch
 gathers rows per replica: index [R, B] -> inputs [R, B, ...], teacher states [R, B, ...].
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,14 +23,15 @@ from .determinism import sqrt as pinned_sqrt
 from .stacked import gather_rows
 
 SPLITS = ("train", "valid", "test")
-TEACHER_STATES = ("low", "high", "pred")   # t_l, t_h, and the teacher's prediction (rating or logits)
+TEACHER_STATES = ("low", "high", "pred")  # t_l, t_h, and the teacher's prediction (rating or logits)
 
 
 @dataclass(frozen=True)
 class Metric:
     """What a table reports. `per_example(pred [R, B, ...], target [B]) -> [R, B]`; the
     metric of a split is `finish(mean of per_example)` per replica."""
-    name: str                                  # "RMSE", "top-1 accuracy"
+
+    name: str  # "RMSE", "top-1 accuracy"
     higher_is_better: bool
     per_example: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     finish: Callable[[torch.Tensor], torch.Tensor] = lambda mean: mean
@@ -63,16 +65,17 @@ def take_rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class Split:
-    inputs: torch.Tensor                 # [N, ...]
-    target: torch.Tensor                 # [N]
-    teacher: dict[str, torch.Tensor] = field(default_factory=dict)   # low/high/pred -> [R_t, N, ...]
+    inputs: torch.Tensor  # [N, ...]
+    target: torch.Tensor  # [N]
+    teacher: dict[str, torch.Tensor] = field(default_factory=dict)  # low/high/pred -> [R_t, N, ...]
 
     def __len__(self) -> int:
         return len(self.target)
 
     def to(self, device) -> Split:
-        return Split(self.inputs.to(device), self.target.to(device),
-                     {name: t.to(device) for name, t in self.teacher.items()})
+        return Split(
+            self.inputs.to(device), self.target.to(device), {name: t.to(device) for name, t in self.teacher.items()}
+        )
 
 
 @dataclass
@@ -82,9 +85,9 @@ class Task:
     valid: Split
     test: Split
     metric: Metric
-    task_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]     # (pred, target) -> [R]
-    kd_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]       # (pred, teacher pred) -> [R]
-    eval_chunk: int = 32768      # examples per forward pass when evaluating a whole split
+    task_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (pred, target) -> [R]
+    kd_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (pred, teacher pred) -> [R]
+    eval_chunk: int = 32768  # examples per forward pass when evaluating a whole split
 
     def split(self, name: str) -> Split:
         return getattr(self, name)
@@ -93,8 +96,13 @@ class Task:
         """The same task (same class and settings) with its splits' tensors on `device`."""
         return dataclasses.replace(self, **{name: self.split(name).to(device) for name in SPLITS})
 
-    def batch(self, split: str, index: torch.Tensor, teacher_index: torch.Tensor | None,
-              teacher_states: tuple[str, ...] = TEACHER_STATES) -> dict:
+    def batch(
+        self,
+        split: str,
+        index: torch.Tensor,
+        teacher_index: torch.Tensor | None,
+        teacher_states: tuple[str, ...] = TEACHER_STATES,
+    ) -> dict:
         """One minibatch per replica: rows index [R, B] of a split, with the frozen teacher's
         states `teacher_states` of replica teacher_index[r] when a teacher is attached and asked
         for. A method names the states it reads (`Method.teacher_states`): gathering the others
@@ -112,8 +120,8 @@ class Task:
         part = self.split(split)
         values = []
         for start in range(0, len(part), self.eval_chunk):
-            pred = method.predict(part.inputs[None, start:start + self.eval_chunk])
-            values.append(self.metric.per_example(pred, part.target[None, start:start + self.eval_chunk]))
+            pred = method.predict(part.inputs[None, start : start + self.eval_chunk])
+            values.append(self.metric.per_example(pred, part.target[None, start : start + self.eval_chunk]))
         return torch.cat(values, dim=1)
 
     def evaluate(self, method, split: str) -> torch.Tensor:

@@ -2,6 +2,7 @@
 for writing (whole, then renamed: a reader never sees half a file) and one for reading a cache
 (a missing file is None; a damaged one is moved aside, named, and computed again).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ def load_cached(path):
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:   # truncated or corrupt: any unpickling error
+    except Exception as e:  # truncated or corrupt: any unpickling error
         aside = path.with_name(path.name + ".damaged")
         os.replace(path, aside)
         print(f"damaged cache file moved aside ({type(e).__name__}: {e}) -> {aside}; recomputing")

@@ -23,6 +23,7 @@ method and the task's tensors on a GPU, or leaves them on the CPU. The bookkeepi
 example validation values, the best errors, patience, the logs) stays on the CPU either
 way, so early stopping decides on the same arithmetic wherever the model trains.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -45,18 +46,18 @@ from .warmup import SharedWarmup, load_training_state, restore_training_state, s
 
 @dataclass
 class StackResult:
-    valid_metric: list[float]        # per replica, at its best epoch
-    test_metric: list[float]         # per replica, at its best epoch (restored weights)
-    best_epoch: list[int]            # per replica, 1-based (0: the model as initialised)
+    valid_metric: list[float]  # per replica, at its best epoch
+    test_metric: list[float]  # per replica, at its best epoch (restored weights)
+    best_epoch: list[int]  # per replica, 1-based (0: the model as initialised)
     epochs_run: int
     steps_run: int
     wall_s: float
-    step_log: dict[str, np.ndarray] = field(repr=False)    # loss name -> [steps, R]
-    epoch_log: dict[str, np.ndarray] = field(repr=False)   # "valid_metric" and mean train losses -> [epochs, R]
+    step_log: dict[str, np.ndarray] = field(repr=False)  # loss name -> [steps, R]
+    epoch_log: dict[str, np.ndarray] = field(repr=False)  # "valid_metric" and mean train losses -> [epochs, R]
 
 
 def phase_at(step: int, td: TDConfig | None) -> str:
-    """"joint" except in the "train E*, D* separately" schedule: first the student alone
+    """ "joint" except in the "train E*, D* separately" schedule: first the student alone
     (N1 steps), then only E*, D* with the student frozen (N2 steps), then jointly."""
     if td is None or td.schedule == "together":
         return "joint"
@@ -84,8 +85,10 @@ def describe_nonfinite(step, epoch, named, seeds, weights, context: str = "") ->
     for r, seed in enumerate(seeds):
         comps = {k: float(v.detach()[r]) for k, v in named.items()}
         if not all(np.isfinite(list(comps.values()))):
-            lines.append(f"  replica {r} (seed {seed}, weight {float(weights[r]):g}): "
-                         + ", ".join(f"{k}={v:.4g}" for k, v in comps.items()))
+            lines.append(
+                f"  replica {r} (seed {seed}, weight {float(weights[r]):g}): "
+                + ", ".join(f"{k}={v:.4g}" for k, v in comps.items())
+            )
     lines.append("Fix: lower the learning rate or the distillation weight, or check the input data.")
     return "\n".join(lines)
 
@@ -103,14 +106,26 @@ def student_learns(params, on: bool) -> None:
 def make_optimizers(method, cfg: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """One optimiser per parameter group ("student", "aux"), so a schedule can step either alone.
     PinnedAdam (optim.py): a replica's update is the same alone or anywhere in a stack."""
-    return {name: PinnedAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
-            for name, params in method.parameter_groups().items() if params}
+    return {
+        name: PinnedAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, decoupled=cfg.optimizer == "adamw")
+        for name, params in method.parameter_groups().items()
+        if params
+    }
 
 
-def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
-                teacher_index: torch.Tensor | None = None, td: TDConfig | None = None,
-                desc: str = "", progress: bool = True, on_epoch=None,
-                drop_stopped: bool = False, shared_warmup: SharedWarmup | None = None) -> StackResult:
+def train_stack(
+    method,
+    task: Task,
+    cfg: TrainConfig,
+    seeds: tuple[int, ...],
+    teacher_index: torch.Tensor | None = None,
+    td: TDConfig | None = None,
+    desc: str = "",
+    progress: bool = True,
+    on_epoch=None,
+    drop_stopped: bool = False,
+    shared_warmup: SharedWarmup | None = None,
+) -> StackResult:
     """Train a stack (replica r has seed seeds[r]) on `task`. `desc` names the run (variant
     and task) in the progress bar and in the error a non-finite loss raises. `on_epoch(epoch,
     epoch_log)`, if given, is called after every epoch (a live plot in the workshop, say).
@@ -140,7 +155,7 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     # the replicas still computed: all of them, until some stop (with drop_stopped)
     slots, live_seeds, live_teacher = torch.arange(n_rep), tuple(seeds), teacher_index
     drop_stopped = drop_stopped and n_rep > 1
-    subset = None   # a stacked.ReplicaSubset once some replicas are no longer computed
+    subset = None  # a stacked.ReplicaSubset once some replicas are no longer computed
 
     def run(fn, *args):
         """fn(method, *args) for the replicas in `slots`."""
@@ -152,16 +167,18 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         _, named, _ = Method.forward_train(m, batch) if phase == "student" else m.forward_train(batch)
         total = m.student_objective(named) if phase == "student" else m.objective(named)
         if phase == "comm":
-            total = total - m.student_objective(named)   # the student is frozen; only E*, D* learn
+            total = total - m.student_objective(named)  # the student is frozen; only E*, D* learn
         return named, total
 
-    step_rows: list[dict[str, torch.Tensor]] = []   # per step: loss name -> [R]
-    loss_names: list[str] = []                      # in the order they first appear
+    step_rows: list[dict[str, torch.Tensor]] = []  # per step: loss name -> [R]
+    loss_names: list[str] = []  # in the order they first appear
     epoch_rows: dict[str, list] = {}
     n_train, step, epoch = len(task.train), 0, 0
-    if n_train < 1:   # no step would ever be taken, and patience counts only epochs with steps
-        raise ValueError(f"{desc or method.name}: the training split of {task.name!r} is empty. "
-                         "Fix: check the data selection (genre, class subset, fraction) that built the task.")
+    if n_train < 1:  # no step would ever be taken, and patience counts only epochs with steps
+        raise ValueError(
+            f"{desc or method.name}: the training split of {task.name!r} is empty. "
+            "Fix: check the data selection (genre, class subset, fraction) that built the task."
+        )
     batch_size = cfg.batch_size_for(n_train)
 
     def full(values: torch.Tensor) -> torch.Tensor:
@@ -176,14 +193,14 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     joint_epochs, first_epoch = 0, 1
     share_epoch = shared_warmup.steps // -(-n_train // batch_size) if shared_warmup else 0
     saved = load_training_state(shared_warmup.path) if share_epoch >= 1 else None
-    if saved is not None:   # another run already trained the shared steps
+    if saved is not None:  # another run already trained the shared steps
         restore_training_state(saved, method, optimizers)
-        best_state, step_rows, loss_names, epoch_rows = (saved[k] for k in ("best_state", "step_rows",
-                                                                               "loss_names", "epoch_rows"))
+        best_state, step_rows, loss_names, epoch_rows = (
+            saved[k] for k in ("best_state", "step_rows", "loss_names", "epoch_rows")
+        )
         rules.load_state_dict(saved)
         first_epoch, step = saved["epoch"] + 1, saved["step"]
-    bar = tqdm(itertools.count(first_epoch), desc=desc or method.name, leave=False,
-               disable=not bars_wanted(progress))
+    bar = tqdm(itertools.count(first_epoch), desc=desc or method.name, leave=False, disable=not bars_wanted(progress))
     for epoch in bar:
         method.train()
         order = epoch_order(live_seeds, n_train, epoch).to(device)
@@ -193,11 +210,14 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
             if (phase == "comm") != student_frozen:
                 student_frozen = phase == "comm"
                 student_learns(student_params, not student_frozen)
-            batch = task.batch("train", order[:, begin:begin + batch_size], live_teacher, method.teacher_states)
+            batch = task.batch("train", order[:, begin : begin + batch_size], live_teacher, method.teacher_states)
             named, total = run(losses_of, batch, phase)
             if not bool(torch.isfinite(total).all()):
-                raise FloatingPointError(describe_nonfinite(step, epoch, named, live_seeds,
-                                                            method.distill_weight.cpu()[slots], desc or method.name))
+                raise FloatingPointError(
+                    describe_nonfinite(
+                        step, epoch, named, live_seeds, method.distill_weight.cpu()[slots], desc or method.name
+                    )
+                )
             for opt in optimizers.values():
                 opt.zero_grad(set_to_none=True)
             total.sum().backward()
@@ -217,23 +237,35 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
         improved = rules.update(epoch, run(task.per_example, "valid"), step > warmup_steps, slots)
         if n_rep > 1:
             copy_replicas_(best_state, method.student, improved)
-        elif bool(improved[0]):   # one model (a ViT is not stacked): keep all of it
+        elif bool(improved[0]):  # one model (a ViT is not stacked): keep all of it
             best_state = snapshot(method.student)
         active = rules.active
-        epoch_rows.setdefault("valid_metric", []).append(rules.last_valid.numpy())   # NaN if not computed
-        for name in loss_names:   # the epoch's mean; NaN for an epoch before a loss was computed
+        epoch_rows.setdefault("valid_metric", []).append(rules.last_valid.numpy())  # NaN if not computed
+        for name in loss_names:  # the epoch's mean; NaN for an epoch before a loss was computed
             column = epoch_rows.setdefault(f"train_{name}", [np.full(n_rep, np.nan, np.float32)] * (epoch - 1))
-            column.append((epoch_sums[name] / epoch_counts[name]).numpy() if name in epoch_sums
-                          else np.full(n_rep, np.nan, np.float32))
+            column.append(
+                (epoch_sums[name] / epoch_counts[name]).numpy()
+                if name in epoch_sums
+                else np.full(n_rep, np.nan, np.float32)
+            )
         bar.set_postfix(best_valid=f"{float(metric.as_error(rules.best_error.min())):.4f}", active=int(active.sum()))
-        joint_epochs += int(step > warmup_steps)   # this epoch had at least one joint step
+        joint_epochs += int(step > warmup_steps)  # this epoch had at least one joint step
         if on_epoch is not None:
             on_epoch(epoch, {k: np.stack(v) for k, v in epoch_rows.items()})
         if epoch == share_epoch and saved is None:
             assert len(slots) == n_rep and joint_epochs == 0, "no replica stops within a warm-up"
-            save_training_state(shared_warmup.path, method, optimizers, epoch=epoch, step=step,
-                                best_state=best_state, **rules.state_dict(), step_rows=step_rows,
-                                loss_names=loss_names, epoch_rows=epoch_rows)
+            save_training_state(
+                shared_warmup.path,
+                method,
+                optimizers,
+                epoch=epoch,
+                step=step,
+                best_state=best_state,
+                **rules.state_dict(),
+                step_rows=step_rows,
+                loss_names=loss_names,
+                epoch_rows=epoch_rows,
+            )
         if rules.stopped or joint_epochs >= cfg.max_epochs:
             break
         if drop_stopped and not bool(active[slots].all()):
@@ -246,16 +278,22 @@ def train_stack(method, task: Task, cfg: TrainConfig, seeds: tuple[int, ...],
     bar.close()
     student_learns(student_params, True)
 
-    with torch.no_grad():   # restore every replica's best epoch
+    with torch.no_grad():  # restore every replica's best epoch
         for name, p in method.student.named_parameters():
             p.copy_(best_state[name])
     method.eval()
     valid, test = task.evaluate(method, "valid"), task.evaluate(method, "test")
     missing = np.full(n_rep, np.nan, np.float32)
-    step_log = {name: np.stack([row[name].numpy() if name in row else missing for row in step_rows])
-                for name in loss_names}
+    step_log = {
+        name: np.stack([row[name].numpy() if name in row else missing for row in step_rows]) for name in loss_names
+    }
     return StackResult(
-        valid_metric=valid.tolist(), test_metric=test.tolist(), best_epoch=rules.best_epoch.tolist(),
-        epochs_run=epoch, steps_run=step, wall_s=time.perf_counter() - start_time,
+        valid_metric=valid.tolist(),
+        test_metric=test.tolist(),
+        best_epoch=rules.best_epoch.tolist(),
+        epochs_run=epoch,
+        steps_run=step,
+        wall_s=time.perf_counter() - start_time,
         step_log=step_log,
-        epoch_log={k: np.stack(v) for k, v in epoch_rows.items()})
+        epoch_log={k: np.stack(v) for k, v in epoch_rows.items()},
+    )

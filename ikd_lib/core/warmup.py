@@ -7,6 +7,7 @@ others load it and go on from the next epoch (`core/train.py`), with exactly the
 of a run trained from its first step
 (tests/test_training.py::test_a_shared_warmup_changes_no_number).
 """
+
 from __future__ import annotations
 
 import io
@@ -28,8 +29,9 @@ class SharedWarmup:
     "separate" schedules with N2 = 500 and 1000 agree on their first N1 + 500 steps).
     The first of them to train keeps its state at the last epoch that ends within those
     steps; the others start from it instead of computing it again (same numbers)."""
-    steps: int     # steps every sharing run takes identically
-    path: Path     # where the state is kept (written atomically)
+
+    steps: int  # steps every sharing run takes identically
+    path: Path  # where the state is kept (written atomically)
 
 
 def save_training_state(path: Path, method, optimizers, **loop) -> None:
@@ -38,9 +40,12 @@ def save_training_state(path: Path, method, optimizers, **loop) -> None:
     trained = {id(p) for opt in optimizers.values() for group in opt.param_groups for p in group["params"]}
     # what the optimisers train, whether or not it requires a gradient right now (a student
     # frozen in the "comm" phase does not, train.student_learns)
-    state = {"params": {n: p.detach().clone() for n, p in method.named_parameters() if id(p) in trained},
-             "buffers": {n: b.clone() for n, b in method.named_buffers() if not n.startswith("teacher.")},
-             "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()}, **loop}
+    state = {
+        "params": {n: p.detach().clone() for n, p in method.named_parameters() if id(p) in trained},
+        "buffers": {n: b.clone() for n, b in method.named_buffers() if not n.startswith("teacher.")},
+        "optimizers": {k: opt.state_dict() for k, opt in optimizers.items()},
+        **loop,
+    }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     atomic_write_bytes(path, buffer.getvalue())

@@ -16,6 +16,7 @@ process runs), `train_spec` and `probe_spec` (what one run needs), `sizes` (imag
 `calibration` (plan.py), and the Experiment hooks run_config, task_for, reference_outcome (the
 ViT's: vision/paper/experiment.py).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,11 +30,11 @@ from . import spec as specs
 from .launchers import from_settings
 from .plan import PlanRow, format_plan, plan_rows
 
-PROBE_METHODS = ("kd", "hybrid", "teacher")   # what reads the teacher's probe
+PROBE_METHODS = ("kd", "hybrid", "teacher")  # what reads the teacher's probe
 
 
 class LaunchedExperiment(Experiment):
-    entry: str   # the module a launched process runs: `python -m <entry> SPEC.json ...`
+    entry: str  # the module a launched process runs: `python -m <entry> SPEC.json ...`
 
     def __init__(self, profile, store_root, progress: bool = True, launcher=None):
         super().__init__(profile, store_root, progress, stack_replicas=False, workers=1)
@@ -88,8 +89,10 @@ class LaunchedExperiment(Experiment):
         for replica in replicas:
             spec = self.train_spec(variant, task.name, replica, key)
             if not specs.finished(spec):
-                raise RuntimeError(f"{specs.describe(spec)} has no result in {spec['out']}: launch it first "
-                                   f"(exp.run launches what is missing)")
+                raise RuntimeError(
+                    f"{specs.describe(spec)} has no result in {spec['out']}: launch it first "
+                    f"(exp.run launches what is missing)"
+                )
             results.append(specs.result(spec))
             step_logs.append(specs.step_log(spec))
         return {
@@ -106,8 +109,13 @@ class LaunchedExperiment(Experiment):
     # ------------------------------------------------------------ the plan and the stages
     def plan(self, waves, tasks) -> list[PlanRow]:
         calibration = self.calibration()
-        done = lambda key, name: (int(specs.finished(self.probe_spec(name))) if key == "probe" else
-                                  self.n_replicas(self.variants[key], name) if self.in_store((key, name)) else 0)
+        done = lambda key, name: (
+            int(specs.finished(self.probe_spec(name)))
+            if key == "probe"
+            else self.n_replicas(self.variants[key], name)
+            if self.in_store((key, name))
+            else 0
+        )
         return plan_rows(self, waves, tasks, self.sizes, calibration and calibration["images_per_s"], done)
 
     def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
@@ -115,16 +123,29 @@ class LaunchedExperiment(Experiment):
         tasks = tuple(tasks or self.task_names)
         waves = self.waves(keys)
         launcher = self.launcher
-        print(format_plan(self.plan(waves, tasks), getattr(launcher, "per_run", getattr(launcher, "gpus", 1)),
-                          launcher.name, self.calibration(), self.profile.name), flush=True)
+        print(
+            format_plan(
+                self.plan(waves, tasks),
+                getattr(launcher, "per_run", getattr(launcher, "gpus", 1)),
+                launcher.name,
+                self.calibration(),
+                self.profile.name,
+            ),
+            flush=True,
+        )
         if any(self.variants[k].method in PROBE_METHODS for wave in waves for k in wave):
             probes = [self.probe_spec(name) for name in tasks]
             launcher.run([specs.write(s) for s in probes if not specs.finished(s)], stage="probes")
         for stage, wave in enumerate(waves, start=1):
-            pending = [(key, name) for key in wave if self.variants[key].method not in EVALUATED
-                       for name in tasks if not self.in_store((key, name))]
+            pending = [
+                (key, name)
+                for key in wave
+                if self.variants[key].method not in EVALUATED
+                for name in tasks
+                if not self.in_store((key, name))
+            ]
             round_ = 0
-            while pending:   # a round launches every stack's missing replicas; a grown grid asks for another
+            while pending:  # a round launches every stack's missing replicas; a grown grid asks for another
                 round_ += 1
                 paths = []
                 for key, name in pending:
@@ -137,8 +158,11 @@ class LaunchedExperiment(Experiment):
                 launcher.run(paths, stage=f"wave{stage}" + (f".{round_}" if round_ > 1 else ""))
                 # into the store now (the next wave reads these choices); a search that does not
                 # bracket its choices yet grows, and its new values run in the next round
-                pending = [(key, name) for key, name in pending
-                           if self.grown(self.variants[key], name, self.stack_records(self.variants[key], name))]
+                pending = [
+                    (key, name)
+                    for key, name in pending
+                    if self.grown(self.variants[key], name, self.stack_records(self.variants[key], name))
+                ]
         return super().run(keys, tasks, desc)
 
 
@@ -167,6 +191,6 @@ def step_log(logs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         values = np.full((longest, len(logs)), np.nan, dtype=np.float32)
         for r, log in enumerate(logs):
             if name in log:
-                values[:len(log[name]), r] = log[name]
+                values[: len(log[name]), r] = log[name]
         stacked[name] = values
     return stacked

@@ -14,6 +14,7 @@ Both are re-entrant: a run whose result is there is skipped, an unfinished one r
 runs the track's entry module (`entry`, e.g. ikd_lib.vision.paper.run), whose main() takes a
 list of spec files and runs them in one process group.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,6 +34,7 @@ class RunFailed(RuntimeError):
 def gpu_count() -> int:
     """The GPUs on this node (0 without CUDA)."""
     import torch
+
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
@@ -48,45 +50,61 @@ def _int_env(name: str, default: int) -> int:
 class LocalLauncher:
     """torchrun on this node. entry: the module each process runs with the spec files; gpus: GPUs
     in all (on a CPU-only node: processes, gloo); per_run: processes of one run (default: all)."""
+
     name = "local"
 
-    def __init__(self, entry: str, gpus: int, per_run: int | None = None, log_dir=None,
-                 python: str = sys.executable):
+    def __init__(self, entry: str, gpus: int, per_run: int | None = None, log_dir=None, python: str = sys.executable):
         self.entry, self.gpus, self.per_run = entry, gpus, per_run or gpus
         if self.per_run > self.gpus:
             raise ValueError(f"a run on {self.per_run} GPUs does not fit on {self.gpus}")
-        self.groups = self.gpus // self.per_run    # side by side, each on its own GPUs
+        self.groups = self.gpus // self.per_run  # side by side, each on its own GPUs
         self.log_dir, self.python = log_dir, python
 
     def command(self, spec_paths) -> list[str]:
-        return [self.python, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={self.per_run}",
-                "-m", self.entry, *map(str, spec_paths)]
+        return [
+            self.python,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={self.per_run}",
+            "-m",
+            self.entry,
+            *map(str, spec_paths),
+        ]
 
     def run(self, spec_paths, stage: str = "runs") -> None:
         """Run every spec; raise RunFailed naming the log of a group that failed."""
         spec_paths = list(spec_paths)
         if not spec_paths:
             return
-        groups = [spec_paths[g::self.groups] for g in range(self.groups)]
+        groups = [spec_paths[g :: self.groups] for g in range(self.groups)]
         failed = []
-        with contextlib.ExitStack() as logs:   # every group's log stays open until its torchrun ends
+        with contextlib.ExitStack() as logs:  # every group's log stays open until its torchrun ends
             procs = []
             for g, paths in enumerate(p for p in groups if p):
                 env = dict(os.environ)
-                if self.groups > 1 and gpu_count():   # group g gets GPUs g*per_run .. (g+1)*per_run-1
+                if self.groups > 1 and gpu_count():  # group g gets GPUs g*per_run .. (g+1)*per_run-1
                     env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g * self.per_run + i) for i in range(self.per_run))
                 log = None
                 if self.log_dir is not None:
                     Path(self.log_dir).mkdir(parents=True, exist_ok=True)
                     log = logs.enter_context(open(Path(self.log_dir) / f"{stage}-group{g}.log", "a"))
-                procs.append((subprocess.Popen(self.command(paths), env=env, stdout=log,
-                                               stderr=subprocess.STDOUT if log else None), log))
+                procs.append(
+                    (
+                        subprocess.Popen(
+                            self.command(paths), env=env, stdout=log, stderr=subprocess.STDOUT if log else None
+                        ),
+                        log,
+                    )
+                )
             for proc, log in procs:
                 if proc.wait() != 0:
                     failed.append(f"exit {proc.returncode}" + (f", log {log.name}" if log else ""))
         if failed:
-            raise RunFailed(f"{stage}: torchrun failed ({'; '.join(failed)}). Finished runs are kept; "
-                            "run the same command again to resume the others from their checkpoints.")
+            raise RunFailed(
+                f"{stage}: torchrun failed ({'; '.join(failed)}). Finished runs are kept; "
+                "run the same command again to resume the others from their checkpoints."
+            )
 
 
 class SubmititRun:
@@ -100,6 +118,7 @@ class SubmititRun:
 
     def __call__(self):
         from submitit.helpers import TorchDistributedEnvironment
+
         # RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (a port drawn from the job id), LOCAL_RANK
         TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         importlib.import_module(self.entry).main([self.spec_path])
@@ -107,26 +126,43 @@ class SubmititRun:
 
     def checkpoint(self, *args, **kwargs):
         import submitit
+
         return submitit.helpers.DelayedSubmission(SubmititRun(self.spec_path, self.entry))
 
 
 class SlurmLauncher:
     """One submitit job per spec (the entry module's main() on each task), the whole stage submitted
     at once, then waited for."""
+
     name = "slurm"
 
-    def __init__(self, entry: str, folder, gpus: int, executor: str = "slurm", partition: str | None = None,
-                 account: str | None = None, time_min: int = 24 * 60, cpus_per_gpu: int = 8,
-                 poll_s: float = 5.0):
+    def __init__(
+        self,
+        entry: str,
+        folder,
+        gpus: int,
+        executor: str = "slurm",
+        partition: str | None = None,
+        account: str | None = None,
+        time_min: int = 24 * 60,
+        cpus_per_gpu: int = 8,
+        poll_s: float = 5.0,
+    ):
         self.entry, self.folder, self.gpus, self.executor = entry, Path(folder), gpus, executor
         self.partition, self.account, self.time_min, self.cpus_per_gpu = partition, account, time_min, cpus_per_gpu
         self.poll_s = poll_s
 
     def executor_for(self, stage: str):
         import submitit
+
         ex = submitit.AutoExecutor(folder=self.folder / stage / "%j", cluster=self.executor)
-        params = dict(name=f"ikd-{stage}", nodes=1, tasks_per_node=self.gpus, timeout_min=self.time_min,
-                      cpus_per_task=self.cpus_per_gpu)
+        params = dict(
+            name=f"ikd-{stage}",
+            nodes=1,
+            tasks_per_node=self.gpus,
+            timeout_min=self.time_min,
+            cpus_per_task=self.cpus_per_gpu,
+        )
         if self.executor == "slurm":
             params |= dict(gpus_per_node=self.gpus, slurm_signal_delay_s=120)
             params |= {k: v for k, v in (("slurm_partition", self.partition), ("slurm_account", self.account)) if v}
@@ -140,8 +176,11 @@ class SlurmLauncher:
         ex = self.executor_for(stage)
         with ex.batch():
             jobs = [ex.submit(SubmititRun(p, self.entry)) for p in spec_paths]
-        print(f"{stage}: submitted {len(jobs)} job(s) ({', '.join(str(j.job_id) for j in jobs[:5])}"
-              f"{', ...' if len(jobs) > 5 else ''}); waiting", flush=True)
+        print(
+            f"{stage}: submitted {len(jobs)} job(s) ({', '.join(str(j.job_id) for j in jobs[:5])}"
+            f"{', ...' if len(jobs) > 5 else ''}); waiting",
+            flush=True,
+        )
         failed = []
         for job, path in zip(jobs, spec_paths):
             try:
@@ -151,8 +190,11 @@ class SlurmLauncher:
                     f"{path} (job {job.job_id}): {str(e).strip().splitlines()[-1] if str(e).strip() else e!r}"
                 )
         if failed:
-            raise RunFailed(f"{stage}: {len(failed)} job(s) failed; logs under {self.folder / stage}:\n  "
-                            + "\n  ".join(failed) + "\nSubmit again (the same command) to resume them.")
+            raise RunFailed(
+                f"{stage}: {len(failed)} job(s) failed; logs under {self.folder / stage}:\n  "
+                + "\n  ".join(failed)
+                + "\nSubmit again (the same command) to resume them."
+            )
 
 
 def from_settings(folder, entry: str) -> LocalLauncher | SlurmLauncher:
@@ -165,8 +207,13 @@ def from_settings(folder, entry: str) -> LocalLauncher | SlurmLauncher:
     gpus = _int_env("IKD_GPUS", gpu_count() or 1)
     if kind == "local":
         return LocalLauncher(entry, gpus, _int_env("IKD_GPUS_PER_RUN", gpus), log_dir=Path(folder) / "logs")
-    return SlurmLauncher(entry, Path(folder) / "submitit", _int_env("IKD_GPUS_PER_RUN", gpus),
-                         executor=os.environ.get("IKD_SLURM_EXECUTOR", "slurm"),
-                         partition=os.environ.get("IKD_SLURM_PARTITION"), account=os.environ.get("IKD_SLURM_ACCOUNT"),
-                         time_min=_int_env("IKD_SLURM_TIME_MIN", 24 * 60),
-                         cpus_per_gpu=_int_env("IKD_SLURM_CPUS_PER_GPU", 8))
+    return SlurmLauncher(
+        entry,
+        Path(folder) / "submitit",
+        _int_env("IKD_GPUS_PER_RUN", gpus),
+        executor=os.environ.get("IKD_SLURM_EXECUTOR", "slurm"),
+        partition=os.environ.get("IKD_SLURM_PARTITION"),
+        account=os.environ.get("IKD_SLURM_ACCOUNT"),
+        time_min=_int_env("IKD_SLURM_TIME_MIN", 24 * 60),
+        cpus_per_gpu=_int_env("IKD_SLURM_CPUS_PER_GPU", 8),
+    )

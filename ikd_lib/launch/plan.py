@@ -10,6 +10,7 @@ runs sooner). With r_X the calibrated images per second of one GPU for step X:
   the teacher's probe: (n_train + n_valid + n_test) / r_teacher.
 GPU-hours do not depend on the GPUs per run when throughput scales with them (DDP, one node).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ from ..core.config import config_hash
 from ..core.store import cache_root
 
 CALIBRATION_ENV = "IKD_CALIBRATION"
-RATES = ("student", "kd", "td", "eval", "teacher")   # what a calibration measures, images/s per GPU
+RATES = ("student", "kd", "td", "eval", "teacher")  # what a calibration measures, images/s per GPU
 
 
 def calibration_path(model, track: str) -> Path:
@@ -45,13 +46,13 @@ def load_calibration(model, track: str) -> dict | None:
 @dataclass(frozen=True)
 class PlanRow:
     stage: int
-    what: str            # a variant key, or "probe"
+    what: str  # a variant key, or "probe"
     dataset: str
     runs: int
-    epochs: int          # at most (0: a preparation)
-    images: int          # per run and epoch: training + validation (a probe: every split once)
-    gpu_hours: float | None   # all runs of the row together, at most; None without a calibration
-    done: int = 0        # runs already in the results store (skipped)
+    epochs: int  # at most (0: a preparation)
+    images: int  # per run and epoch: training + validation (a probe: every split once)
+    gpu_hours: float | None  # all runs of the row together, at most; None without a calibration
+    done: int = 0  # runs already in the results store (skipped)
 
     @property
     def hours_left(self) -> float | None:
@@ -68,7 +69,7 @@ def seconds_per_train_image(method: str, k_rounds: int, rates: dict) -> float:
 
 def run_seconds(method: str, k_rounds: int, sizes: dict, epochs: int, rates: dict) -> float:
     epoch = sizes["train"] * seconds_per_train_image(method, k_rounds, rates) + sizes["valid"] / rates["eval"]
-    return epochs * epoch + sizes["valid"] / rates["eval"]   # and epoch 0's validation
+    return epochs * epoch + sizes["valid"] / rates["eval"]  # and epoch 0's validation
 
 
 def probe_seconds(sizes: dict, rates: dict) -> float:
@@ -85,39 +86,57 @@ def plan_rows(exp, waves, tasks, sizes, rates: dict | None, done=lambda key, nam
     if any(exp.variants[k].method in ("kd", "hybrid", "teacher") for wave in waves for k in wave):
         for name in tasks:
             s = sizes(name)
-            rows.append(PlanRow(0, "probe", name, 1, 0, sum(s.values()),
-                                hours(rates and probe_seconds(s, rates)), done("probe", name)))
+            rows.append(
+                PlanRow(
+                    0,
+                    "probe",
+                    name,
+                    1,
+                    0,
+                    sum(s.values()),
+                    hours(rates and probe_seconds(s, rates)),
+                    done("probe", name),
+                )
+            )
     for stage, wave in enumerate(waves, start=1):
         for key in wave:
             variant = exp.variants[key]
-            if variant.method == "teacher":   # evaluated from the probe, not trained
+            if variant.method == "teacher":  # evaluated from the probe, not trained
                 continue
             for name in tasks:
                 s, n = sizes(name), exp.n_replicas(variant, name)
                 k = variant.td.k_rounds if variant.td else 0
                 seconds = rates and n * run_seconds(variant.method, k, s, epochs, rates)
-                rows.append(PlanRow(stage, key, name, n, epochs, s["train"] + s["valid"], hours(seconds),
-                                    done(key, name)))
+                rows.append(
+                    PlanRow(stage, key, name, n, epochs, s["train"] + s["valid"], hours(seconds), done(key, name))
+                )
     return rows
 
 
-def format_plan(rows: list[PlanRow], gpus_per_run: int, launcher: str, calibration: dict | None,
-                profile: str) -> str:
-    lines = [f"Plan of profile {profile}: launcher {launcher}, {gpus_per_run} GPU(s) per run",
-             f"{'stage':>5}  {'what':<10} {'dataset':<9} {'runs':>5} {'epochs<=':>8} {'images/epoch':>12} "
-             f"{'GPU-h<=':>9} {'done':>5}"]
+def format_plan(rows: list[PlanRow], gpus_per_run: int, launcher: str, calibration: dict | None, profile: str) -> str:
+    lines = [
+        f"Plan of profile {profile}: launcher {launcher}, {gpus_per_run} GPU(s) per run",
+        f"{'stage':>5}  {'what':<10} {'dataset':<9} {'runs':>5} {'epochs<=':>8} {'images/epoch':>12} "
+        f"{'GPU-h<=':>9} {'done':>5}",
+    ]
     for r in rows:
         hours = "?" if r.gpu_hours is None else f"{r.gpu_hours:.2f}"
-        lines.append(f"{r.stage:>5}  {r.what:<10} {r.dataset:<9} {r.runs:>5} {r.epochs or '-':>8} {r.images:>12,} "
-                     f"{hours:>9} {r.done:>5}")
+        lines.append(
+            f"{r.stage:>5}  {r.what:<10} {r.dataset:<9} {r.runs:>5} {r.epochs or '-':>8} {r.images:>12,} "
+            f"{hours:>9} {r.done:>5}"
+        )
     runs, left = sum(r.runs for r in rows), sum(r.runs - r.done for r in rows)
     if calibration is None:
-        lines.append(f"total: {runs} runs, {left} to launch; GPU-hours unknown: no calibration for this ViT "
-                     "(run `make gpu-check` on one of the GPUs, or set IKD_CALIBRATION to its file)")
+        lines.append(
+            f"total: {runs} runs, {left} to launch; GPU-hours unknown: no calibration for this ViT "
+            "(run `make gpu-check` on one of the GPUs, or set IKD_CALIBRATION to its file)"
+        )
     else:
         total = sum(r.hours_left for r in rows)
-        lines.append(f"total: {runs} runs, {left} to launch: at most {total:.1f} GPU-hours (about "
-                     f"{total / gpus_per_run:.1f} h of wall time with {gpus_per_run} GPU(s) per run, one run at a "
-                     f"time), from the calibration "
-                     f"{calibration['path']} ({calibration.get('device', '?')}, {calibration.get('measured', '?')})")
+        lines.append(
+            f"total: {runs} runs, {left} to launch: at most {total:.1f} GPU-hours (about "
+            f"{total / gpus_per_run:.1f} h of wall time with {gpus_per_run} GPU(s) per run, one run at a "
+            f"time), from the calibration "
+            f"{calibration['path']} ({calibration.get('device', '?')}, {calibration.get('measured', '?')})"
+        )
     return "\n".join(lines)

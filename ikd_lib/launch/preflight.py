@@ -2,6 +2,7 @@
 a checkpoint) at once, each with how to provide it, and stop within seconds (a cluster node
 without internet access should not fail after a download times out). The checks themselves
 are the track's (the ViT's: vision/paper/preflight.py)."""
+
 from __future__ import annotations
 
 

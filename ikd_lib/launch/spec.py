@@ -10,6 +10,7 @@ hash is the spec's result, whichever launcher wrote it. What a spec's fields mea
 (its entry module reads them: vision/paper/run.py); this module knows only kind, out and the
 files a run leaves.
 """
+
 from __future__ import annotations
 
 import io
@@ -22,7 +23,7 @@ from ..core.config import config_hash
 from ..core.store import atomic_write_bytes, atomic_write_json
 
 SPEC, RESULT, STEPS = "spec.json", "result.json", "steps.npz"
-WHERE = ("out", "workers", "progress")   # not part of what a run computes
+WHERE = ("out", "workers", "progress")  # not part of what a run computes
 
 
 def spec_hash(spec: dict) -> str:
@@ -42,7 +43,7 @@ def load(path) -> dict:
 def finished(spec: dict) -> bool:
     """Has this spec's result been written (by this spec, not by an older one in the same folder)?"""
     if spec["kind"] == "probe":
-        return Path(spec["probe_file"]).is_file()   # named by its hash (the track's probe_key)
+        return Path(spec["probe_file"]).is_file()  # named by its hash (the track's probe_key)
     path = Path(spec["out"]) / RESULT
     return path.is_file() and json.loads(path.read_text()).get("spec_hash") == spec_hash(spec)
 
@@ -75,7 +76,9 @@ def step_log(spec: dict) -> dict:
     """A finished train spec's per-step training losses: loss name -> float32 array [steps]."""
     path = Path(spec["out"]) / STEPS
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing beside its result.json (a run made by a version of ikd_lib "
-                                f"that kept no per-step losses): delete the folder {path.parent} and launch "
-                                f"again to rerun {describe(spec)}")
+        raise FileNotFoundError(
+            f"{path} is missing beside its result.json (a run made by a version of ikd_lib "
+            f"that kept no per-step losses): delete the folder {path.parent} and launch "
+            f"again to rerun {describe(spec)}"
+        )
     return read_step_log(path)

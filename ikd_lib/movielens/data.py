@@ -11,6 +11,7 @@ then the local cache, then the GroupLens zip, then the ``recbole==1.2.1`` wheel
 on PyPI (which ships the atomic files; it is only downloaded and unzipped,
 never installed).
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,9 +36,27 @@ from ..core.store import cache_root
 # Genre flag columns of u.item, in file order. "unknown" marks two movies
 # with no genre; it is not a genre, so it is left out of ALL_GENRES and of the
 # `genres` tuples (those two movies get an empty tuple).
-GENRE_COLUMNS = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy",
-                 "Crime", "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror",
-                 "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+GENRE_COLUMNS = (
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
+)
 ALL_GENRES = GENRE_COLUMNS[1:]
 # "Genre 1..8, dense to sparse": ranks 1, 3, 5, ..., 15 by number of ratings.
 DEFAULT_GENRES = ("Drama", "Action", "Romance", "Sci-Fi", "Crime", "Horror", "Musical", "Western")
@@ -53,12 +72,13 @@ RECBOLE_PREFIX = "recbole/dataset_example/ml-100k/"
 @dataclass(frozen=True)
 class MovieLens:
     ratings: pd.DataFrame  # user, item, rating, timestamp, split
-    items: pd.DataFrame    # item, title, genres
-    users: pd.DataFrame    # user, age, gender, occupation
-    source: str            # where the data came from, for the record
+    items: pd.DataFrame  # item, title, genres
+    users: pd.DataFrame  # user, age, gender, occupation
+    source: str  # where the data came from, for the record
 
 
 # ---------------------------------------------------------------- reading
+
 
 def _read_table(path: Path, **kw) -> pd.DataFrame:
     # QUOTE_NONE: titles are free text and no field is quoted in either layout;
@@ -81,21 +101,24 @@ def find_layout(folder) -> str | None:
 def read_grouplens(folder, split_seed=0, expected_counts=EXPECTED_COUNTS, source=None) -> MovieLens:
     """Read u.data / u.item (latin-1) / u.user from `folder`."""
     folder = Path(folder)
-    ratings = _read_table(folder / "u.data", sep="\t", header=None,
-                          names=["user", "item", "rating", "timestamp"], dtype="int64")
+    ratings = _read_table(
+        folder / "u.data", sep="\t", header=None, names=["user", "item", "rating", "timestamp"], dtype="int64"
+    )
     cols = ["item", "title", "release", "video_release", "imdb", *GENRE_COLUMNS]
-    raw = _read_table(folder / "u.item", sep="|", header=None, names=cols,
-                      encoding="latin-1", dtype=str)
+    raw = _read_table(folder / "u.item", sep="|", header=None, names=cols, encoding="latin-1", dtype=str)
     flags = raw[list(GENRE_COLUMNS)]
     if not flags.isin(["0", "1"]).all(axis=None):
         raise ValueError(f"{folder / 'u.item'}: genre flags must be 0/1 (expected {len(cols)} '|'-fields)")
     genres = [tuple(g for g in ALL_GENRES if row[g] == "1") for _, row in flags.iterrows()]
     items = pd.DataFrame({"item": raw["item"].astype("int64"), "title": raw["title"], "genres": genres})
-    users = _read_table(folder / "u.user", sep="|", header=None,
-                        names=["user", "age", "gender", "occupation", "zip"],
-                        dtype={"user": "int64", "age": "int64", "zip": str})
-    return _tidy(ratings, items, users, folder, split_seed, expected_counts,
-                 source or f"GroupLens files in {folder}")
+    users = _read_table(
+        folder / "u.user",
+        sep="|",
+        header=None,
+        names=["user", "age", "gender", "occupation", "zip"],
+        dtype={"user": "int64", "age": "int64", "zip": str},
+    )
+    return _tidy(ratings, items, users, folder, split_seed, expected_counts, source or f"GroupLens files in {folder}")
 
 
 def read_recbole(folder, split_seed=0, expected_counts=EXPECTED_COUNTS, source=None) -> MovieLens:
@@ -119,23 +142,24 @@ def read_recbole(folder, split_seed=0, expected_counts=EXPECTED_COUNTS, source=N
     items = pd.DataFrame({"item": raw["item"].astype("int64"), "title": raw["movie_title"], "genres": genres})
     users = _read_table(folder / "ml-100k.user", sep="\t", dtype=str).rename(columns=strip)
     users = users.astype({"user": "int64", "age": "int64"})
-    return _tidy(ratings, items, users, folder, split_seed, expected_counts,
-                 source or f"RecBole atomic files in {folder}")
+    return _tidy(
+        ratings, items, users, folder, split_seed, expected_counts, source or f"RecBole atomic files in {folder}"
+    )
 
 
 def read_folder(folder, split_seed=0, expected_counts=EXPECTED_COUNTS, source=None) -> MovieLens:
     """Read whichever layout `folder` holds (GroupLens preferred if both)."""
     reader = {"grouplens": read_grouplens, "recbole": read_recbole}.get(find_layout(folder))
     if reader is None:
-        raise FileNotFoundError(f"{folder} holds neither {'/'.join(GROUPLENS_FILES)} "
-                                f"nor {'/'.join(RECBOLE_FILES)}")
+        raise FileNotFoundError(f"{folder} holds neither {'/'.join(GROUPLENS_FILES)} nor {'/'.join(RECBOLE_FILES)}")
     return reader(folder, split_seed, expected_counts, source)
 
 
 def _tidy(ratings, items, users, where, split_seed, expected_counts, source) -> MovieLens:
     """0-based ids, canonical dtypes and order, verification, then the split."""
-    ratings = ratings.assign(user=ratings["user"] - 1, item=ratings["item"] - 1,
-                             rating=ratings["rating"].astype("float32"))
+    ratings = ratings.assign(
+        user=ratings["user"] - 1, item=ratings["item"] - 1, rating=ratings["rating"].astype("float32")
+    )
     ratings = ratings.sort_values(["user", "item"]).reset_index(drop=True)
     items = items.assign(item=items["item"] - 1).sort_values("item").reset_index(drop=True)
     users = users.assign(user=users["user"] - 1)[["user", "age", "gender", "occupation"]]
@@ -161,8 +185,10 @@ def _verify(ratings, items, users, where, expected_counts) -> None:
         n_r, n_u, n_i = expected_counts
         got = (len(ratings), len(users), ratings["user"].nunique(), len(items), ratings["item"].nunique())
         if got != (n_r, n_u, n_u, n_i, n_i):
-            problems.append(f"expected {n_r} ratings, {n_u} users, {n_i} items; got {got[0]} ratings, "
-                            f"{got[1]} users ({got[2]} rating), {got[3]} items ({got[4]} rated)")
+            problems.append(
+                f"expected {n_r} ratings, {n_u} users, {n_i} items; got {got[0]} ratings, "
+                f"{got[1]} users ({got[2]} rating), {got[3]} items ({got[4]} rated)"
+            )
         elif users["user"].min() != 0 or items["item"].min() != 0:
             problems.append("raw ids do not start at 1")
     if problems:
@@ -176,11 +202,12 @@ def _add_split(ratings: pd.DataFrame, split_seed: int) -> pd.DataFrame:
     n_train, n_valid = n * 8 // 10, n // 10  # integer maths: exactly 80,000 / 10,000
     split = np.full(n, "test", dtype=object)
     split[perm[:n_train]] = "train"
-    split[perm[n_train:n_train + n_valid]] = "valid"
+    split[perm[n_train : n_train + n_valid]] = "valid"
     return ratings.assign(split=pd.Series(split, index=ratings.index, dtype=str))
 
 
 # ---------------------------------------------------------------- sources
+
 
 def _fetch_grouplens_zip(dest: Path) -> None:
     """Download the GroupLens zip and unpack the three files we read into `dest`."""
@@ -192,8 +219,7 @@ def _fetch_grouplens_zip(dest: Path) -> None:
 
 def _pip_download_wheel(dest: Path) -> Path:
     """`pip download` the recbole wheel (no deps, wheel only) into `dest`; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           RECBOLE_WHEEL, "-d", str(dest)]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", RECBOLE_WHEEL, "-d", str(dest)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     wheels = sorted(dest.glob("recbole-*.whl"))
     if done.returncode != 0 or not wheels:
@@ -245,7 +271,8 @@ def _find_source(data_dir, cache_dir, offline) -> tuple[Path, str]:
         if layout is None:
             raise FileNotFoundError(
                 f"MovieLens folder {explicit} (from {'data_dir' if data_dir else 'IKD_MOVIELENS_DIR'}) "
-                f"must hold {', '.join(GROUPLENS_FILES)} or {', '.join(RECBOLE_FILES)}")
+                f"must hold {', '.join(GROUPLENS_FILES)} or {', '.join(RECBOLE_FILES)}"
+            )
         return Path(explicit), f"{layout} files in {explicit}"
     target = cache_root(cache_dir) / "ml-100k"
     if find_layout(target):
@@ -272,7 +299,8 @@ def _find_source(data_dir, cache_dir, offline) -> tuple[Path, str]:
         f"  2. put those files in {target} (the cache; set with cache_dir or IKD_CACHE_DIR);\n"
         f"  3. go online (offline=False, IKD_OFFLINE unset) so {GROUPLENS_URL} can be downloaded;\n"
         f"  4. allow `pip download {RECBOLE_WHEEL}` (PyPI or a pip mirror).\n"
-        "Attempts:\n  - " + "\n  - ".join(attempts))
+        "Attempts:\n  - " + "\n  - ".join(attempts)
+    )
 
 
 def locate_ml100k(data_dir=None, cache_dir=None, offline=None) -> Path:
@@ -287,6 +315,7 @@ def load_movielens(data_dir=None, cache_dir=None, split_seed=0, offline=None) ->
 
 
 # ---------------------------------------------------------------- genres
+
 
 def check_genres(names) -> None:
     """Raise ValueError for any name not in ALL_GENRES, suggesting the closest."""

@@ -6,6 +6,7 @@
 Every variant is run for every genre as one stack of len(weights) x len(seeds) replicas
 (core/experiment.py); student replica r distils from the teacher trained with its seed.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,7 +27,7 @@ from .tables import MOVIELENS_TABLES
 from .tasks import RatingTask, attach_teacher, rating_task
 from .teacher import load_or_train_teacher, teacher_checkpoint, teacher_config_hash
 
-NOISE_STD = 0.1   # σ of the "add noise" variant (choice; teacher states have std ≈ 0.2-0.5)
+NOISE_STD = 0.1  # σ of the "add noise" variant (choice; teacher states have std ≈ 0.2-0.5)
 
 
 DISTILLING = ("kd", "fitnet", "fd", "hybrid", "td")
@@ -46,11 +47,19 @@ def data_fingerprint(ratings) -> str:
 
 class MovieLensExperiment(Experiment):
     track = "movielens"
-    higher_is_better = False   # RMSE
+    higher_is_better = False  # RMSE
     tables = MOVIELENS_TABLES
 
-    def __init__(self, profile: Profile, data_dir=None, cache_dir=None, store_root=None, progress=True,
-                 stack_replicas: bool = True, workers: int | None = None):
+    def __init__(
+        self,
+        profile: Profile,
+        data_dir=None,
+        cache_dir=None,
+        store_root=None,
+        progress=True,
+        stack_replicas: bool = True,
+        workers: int | None = None,
+    ):
         super().__init__(profile, store_root or runs_dir(profile.name), progress, stack_replicas, workers)
         self.variants = movielens_variants(profile)
         self._baselines: dict[str, tuple] = {}
@@ -59,8 +68,13 @@ class MovieLensExperiment(Experiment):
         self.n_users, self.n_items = len(self.ml.users), len(self.ml.items)
         self.fingerprint = data_fingerprint(self.ml.ratings)
         # what a worker process needs to rebuild this experiment (the teacher comes from the cache)
-        self.worker_args = {"profile": profile, "data_dir": data_dir, "cache_dir": cache_dir,
-                            "store_root": self.store.root, "stack_replicas": stack_replicas}
+        self.worker_args = {
+            "profile": profile,
+            "data_dir": data_dir,
+            "cache_dir": cache_dir,
+            "store_root": self.store.root,
+            "stack_replicas": stack_replicas,
+        }
         self.all_genres = rating_task("all genres", self.ml.ratings, self.n_users, self.n_items)
         self.cache_root = cache_root(cache_dir)
         # the teacher is loaded (or trained) when first needed: in `run` it is a job of the
@@ -69,8 +83,8 @@ class MovieLensExperiment(Experiment):
         self._teacher = None
         self.student_parameters = count_parameters(self.student_model(self.all_genres, (0,)))
         self._tasks: dict[str, RatingTask] = {}
-        self._with_teacher: set[str] = set()   # genres whose task has the teacher's states attached
-        self._n_train: dict[str, int] = {}     # training ratings per genre (expected_cost)
+        self._with_teacher: set[str] = set()  # genres whose task has the teacher's states attached
+        self._n_train: dict[str, int] = {}  # training ratings per genre (expected_cost)
 
     def worker_factory(self):
         return functools.partial(MovieLensExperiment, **self.worker_args, progress=False, workers=1)
@@ -80,8 +94,14 @@ class MovieLensExperiment(Experiment):
         """(teacher, summary): from the cache, else trained now (under a file lock: two
         processes never train it twice)."""
         if self._teacher is None:
-            self._teacher = load_or_train_teacher(self.profile, self.all_genres, self.fingerprint,
-                                                  self.cache_root, progress=self.progress, device=self.device)
+            self._teacher = load_or_train_teacher(
+                self.profile,
+                self.all_genres,
+                self.fingerprint,
+                self.cache_root,
+                progress=self.progress,
+                device=self.device,
+            )
         return self._teacher
 
     @property
@@ -129,9 +149,19 @@ class MovieLensExperiment(Experiment):
     def student_model(self, task: RatingTask, seeds, l2=0.0, bias_l2=None) -> RatingModel:
         """The genre's student: its implicit sums over the genre's own training ratings only, its
         embedding tables only for the genre's users and items."""
-        return RatingModel(self.profile.student, self.n_users, self.n_items, seeds, task.rating_offset,
-                           name="student", interactions=task.train.inputs, l2=l2, bias_start=self.baseline(task),
-                           bias_l2=bias_l2, rows=task_rows(task))
+        return RatingModel(
+            self.profile.student,
+            self.n_users,
+            self.n_items,
+            seeds,
+            task.rating_offset,
+            name="student",
+            interactions=task.train.inputs,
+            l2=l2,
+            bias_start=self.baseline(task),
+            bias_l2=bias_l2,
+            rows=task_rows(task),
+        )
 
     def bias_l2(self, genre: str, seeds) -> list[float]:
         """Per seed, the L2 on the biases that the genre's Bias only model chose for that seed."""
@@ -181,11 +211,21 @@ class MovieLensExperiment(Experiment):
 
     def run_config(self, variant: Variant, genre: str) -> dict:
         p = self.profile
-        return {"experiment": "movielens", "profile": p.name, "variant": variant.key, "method": variant.method,
-                "model": variant.model, "task": genre, "td": asdict(variant.td) if variant.td else None,
-                "student": asdict(p.student), "teacher": asdict(p.teacher), "train": asdict(p.student_train),
-                "numerics": NUMERICS,
-                "teacher_hash": self.teacher_hash, "data": self.fingerprint}
+        return {
+            "experiment": "movielens",
+            "profile": p.name,
+            "variant": variant.key,
+            "method": variant.method,
+            "model": variant.model,
+            "task": genre,
+            "td": asdict(variant.td) if variant.td else None,
+            "student": asdict(p.student),
+            "teacher": asdict(p.teacher),
+            "train": asdict(p.student_train),
+            "numerics": NUMERICS,
+            "teacher_hash": self.teacher_hash,
+            "data": self.fingerprint,
+        }
 
     def replica_extras(self, variant: Variant, genre: str, replica) -> dict:
         """A model with a student's architecture regularises its biases as Bias only chose for
@@ -208,21 +248,28 @@ class MovieLensExperiment(Experiment):
         batch = self.profile.student_train.batch_size_for(n_train)
         td, source = variant.td, self.warmup_source(variant)
         warmup = td.warmup_steps if td else 0
-        if source:   # it starts from the state another run kept (core/warmup.py)
+        if source:  # it starts from the state another run kept (core/warmup.py)
             warmup -= self.variants[source].td.warmup_steps
         steps = 15 * -(-n_train // batch) + warmup
-        rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)   # bias only: no layers
+        rounds = td.k_rounds + 2 if td else (0 if variant.model == "bias_only" else 1)  # bias only: no layers
         return steps * (630 + batch * self.n_replicas(variant, genre) * rounds)
 
     def reference_outcome(self, variant: Variant, task: RatingTask, replicas) -> dict:
         """The Teacher row: the teachers (one per seed) evaluated directly on the genre."""
-        teachers = torch.tensor([self.profile.seeds.index(r.seed) for r in replicas])   # seed s: teacher s
+        teachers = torch.tensor([self.profile.seeds.index(r.seed) for r in replicas])  # seed s: teacher s
 
         def teacher_rmse(split):
             return pinned_sqrt((split.teacher["pred"][teachers] - split.target[None]).pow(2).mean(1)).tolist()
+
         n = len(replicas)
-        return {"valid_metric": teacher_rmse(task.valid), "test_metric": teacher_rmse(task.test),
-                "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
+        return {
+            "valid_metric": teacher_rmse(task.valid),
+            "test_metric": teacher_rmse(task.test),
+            "best_epoch": [0] * n,
+            "epochs_run": 0,
+            "steps_run": 0,
+            "wall_s": 0.0,
+        }
 
     def build_stack(self, variant: Variant, task: RatingTask, replicas, noise_seed: int = 0):
         """The method for a stack of (λ, l2, seed) replicas; student replica r talks to the
@@ -233,8 +280,7 @@ class MovieLensExperiment(Experiment):
         teacher_index = torch.tensor([self.profile.seeds.index(s) for s in seeds])
         teacher = self.teacher_for(variant, teacher_index) if variant.method != "student" else None
         if variant.model == "bias_only":
-            model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2,
-                             bias_start=self.baseline(task))
+            model = BiasOnly(self.n_users, self.n_items, seeds, task.rating_offset, l2, bias_start=self.baseline(task))
         else:
             model = self.student_model(task, seeds, l2, torch.tensor(self.bias_l2(task.name, seeds)))
         method = self.make_method(variant, model, teacher, weights, task, noise_seed)

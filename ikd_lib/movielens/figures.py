@@ -6,6 +6,7 @@
   against the number of training ratings (the paper's dense-to-sparse story).
 Every choice (distillation weight, best baseline, TD variant) is made on validation RMSE.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,8 @@ from ..core.tables import build_table
 from .tables import MOVIELENS_TABLES
 
 RMSE_FIGURE = FigureMetric("RMSE", "rating stars", higher_is_better=False, task_loss="MSE")
-FIGURE_METRIC = RMSE_FIGURE   # the track's metric on a figure (report.show_selection reads it)
-BASELINES = ("KD", "FitNet", "FD", "Hybrid")                  # table 3 rows TD is compared with
+FIGURE_METRIC = RMSE_FIGURE  # the track's metric on a figure (report.show_selection reads it)
+BASELINES = ("KD", "FitNet", "FD", "Hybrid")  # table 3 rows TD is compared with
 
 
 def plot_movielens_loss_components(exp, genres=("Drama", "Western"), variant: str = "td"):
@@ -40,8 +41,8 @@ def plot_rmse_vs_k(records, genres):
 class Gain:
     genre: str
     n_train: int
-    against: str        # the row TD is compared with ("Student" or the best baseline's name)
-    mean: float         # mean over shared seeds of (other RMSE - TD RMSE): positive = TD better
+    against: str  # the row TD is compared with ("Student" or the best baseline's name)
+    mean: float  # mean over shared seeds of (other RMSE - TD RMSE): positive = TD better
     se: float
     seeds: list[int]
 
@@ -85,13 +86,27 @@ def plot_gain_vs_density(records, genres):
             x = np.array([g.n_train for g in series], dtype=float)
             # nudge the two series apart so their error bars stay visible
             x = x * (0.96 if marker == "o" else 1.04)
-            ax.errorbar(x, [g.mean for g in series], yerr=[g.se for g in series], fmt=marker,
-                        color=color, capsize=3, ms=6, label=f"over {name}" + (
-                            " (KD, FitNet, FD or Hybrid, chosen on validation)" if name == "best baseline" else ""))
+            ax.errorbar(
+                x,
+                [g.mean for g in series],
+                yerr=[g.se for g in series],
+                fmt=marker,
+                color=color,
+                capsize=3,
+                ms=6,
+                label=f"over {name}"
+                + (" (KD, FitNet, FD or Hybrid, chosen on validation)" if name == "best baseline" else ""),
+            )
             for xi, g in zip(x, series):
                 text = g.genre if name == "Student" else f"vs {g.against}"
-                ax.annotate(text, (xi, g.mean), xytext=(6, 4 if name == "Student" else -10),
-                            textcoords="offset points", fontsize=8, color=color)
+                ax.annotate(
+                    text,
+                    (xi, g.mean),
+                    xytext=(6, 4 if name == "Student" else -10),
+                    textcoords="offset points",
+                    fontsize=8,
+                    color=color,
+                )
         ax.set_xscale("log")
         # 1-2-5 ticks with plain numbers: a handful of genres span barely two decades
         ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -99,8 +114,10 @@ def plot_gain_vs_density(records, genres):
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel("training ratings of the genre (log scale; dense → right)")
         ax.set_ylabel("RMSE gain of TD (rating stars)\npositive = TD better")
-        ax.set_title("Where the teacher helps: TD's test RMSE gain against training data size\n"
-                     "(mean ± SE of paired per-seed differences; TD variant chosen on validation)")
+        ax.set_title(
+            "Where the teacher helps: TD's test RMSE gain against training data size\n"
+            "(mean ± SE of paired per-seed differences; TD variant chosen on validation)"
+        )
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=1, frameon=False)
         ax.margins(x=0.15, y=0.2)
         fig.tight_layout()
@@ -110,5 +127,9 @@ def plot_gain_vs_density(records, genres):
 def plot_movielens_budget_curves(records, genres, table: str = "table3"):
     """Table 3's rows: the expected test RMSE of the validation-chosen configuration against the
     number of configurations tried (core/budget.py), so the ranking can be read at every budget."""
-    return plot_budget_curves(table_curves(MOVIELENS_TABLES[table], records, genres), genres, RMSE_FIGURE,
-                              title="Table 3 at every search budget")
+    return plot_budget_curves(
+        table_curves(MOVIELENS_TABLES[table], records, genres),
+        genres,
+        RMSE_FIGURE,
+        title="Table 3 at every search budget",
+    )

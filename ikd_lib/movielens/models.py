@@ -28,6 +28,7 @@ penalty cost it 0.02 RMSE), plus
 `bias_l2[r] · (b_u² + b_i²)`; it is returned as the state "penalty" and added to the task loss.
 A genre's students take the bias_l2 that its Bias only model chose for the same seed.
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,15 +55,17 @@ class NormalisedInteractions(nn.Module):
     def __init__(self, owners: torch.Tensor, members: torch.Tensor, n_owners: int, n_members: int):
         super().__init__()
         counts = torch.bincount(owners, minlength=n_owners).clamp(min=1).float()
-        matrix = torch.sparse_coo_tensor(torch.stack([owners, members]), counts.rsqrt()[owners],
-                                         (n_owners, n_members), check_invariants=True).coalesce()
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([owners, members]), counts.rsqrt()[owners], (n_owners, n_members), check_invariants=True
+        ).coalesce()
         for prefix, m in (("", matrix), ("t_", matrix.t().coalesce())):
             rows, cols = m.indices()
             # persistent=False: rebuilt from the task's ratings, never part of a checkpoint
             self.register_buffer(prefix + "members", cols, persistent=False)
             self.register_buffer(prefix + "weights", m.values(), persistent=False)
-            self.register_buffer(prefix + "offsets", torch.searchsorted(rows, torch.arange(m.shape[0])),
-                                 persistent=False)
+            self.register_buffer(
+                prefix + "offsets", torch.searchsorted(rows, torch.arange(m.shape[0])), persistent=False
+            )
 
     def forward(self, factors: torch.Tensor) -> torch.Tensor:
         n_rep, n_members, dim = factors.shape
@@ -81,15 +84,17 @@ class _BagProduct(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         a = ctx.a
-        return F.embedding_bag(a.t_members, grad.contiguous(), a.t_offsets, mode="sum",
-                               per_sample_weights=a.t_weights), None
+        return F.embedding_bag(
+            a.t_members, grad.contiguous(), a.t_offsets, mode="sum", per_sample_weights=a.t_weights
+        ), None
 
 
-BASELINE_SHRINKS = (1.0, 2.0, 5.0, 10.0, 25.0)   # ratings' worth of shrinkage towards 0, chosen on validation
+BASELINE_SHRINKS = (1.0, 2.0, 5.0, 10.0, 25.0)  # ratings' worth of shrinkage towards 0, chosen on validation
 
 
-def baseline_biases(pairs: torch.Tensor, ratings: torch.Tensor, n_users: int, n_items: int,
-                    shrink: float) -> tuple[torch.Tensor, torch.Tensor]:
+def baseline_biases(
+    pairs: torch.Tensor, ratings: torch.Tensor, n_users: int, n_items: int, shrink: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """b_i = Σ (r - μ) / (shrink + n_i), then b_u = Σ (r - μ - b_i) / (shrink + n_u)."""
     users, items = pairs[:, 0], pairs[:, 1]
     residual = ratings.double() - ratings.double().mean()
@@ -116,12 +121,22 @@ def best_baseline(task) -> tuple[torch.Tensor, torch.Tensor, float]:
 
 
 class RatingModel(nn.Module):
-    replica_buffers = ("l2", "bias_l2")    # settings per replica (stacked.ReplicaSubset)
+    replica_buffers = ("l2", "bias_l2")  # settings per replica (stacked.ReplicaSubset)
 
-    def __init__(self, cfg: RatingModelConfig, n_users: int, n_items: int, seeds: tuple[int, ...],
-                 rating_offset: float, name: str, interactions: torch.Tensor,
-                 l2: torch.Tensor | float = 0.0, bias_start=None, bias_l2: torch.Tensor | float | None = None,
-                 rows: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        cfg: RatingModelConfig,
+        n_users: int,
+        n_items: int,
+        seeds: tuple[int, ...],
+        rating_offset: float,
+        name: str,
+        interactions: torch.Tensor,
+        l2: torch.Tensor | float = 0.0,
+        bias_start=None,
+        bias_l2: torch.Tensor | float | None = None,
+        rows: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ):
         """interactions: the (user, item) pairs of the task's training split [N, 2], from which
         the implicit sums are built; bias_start: (user, item) biases to start from (else 0).
         l2, bias_l2: the regularisation strengths per replica (bias_l2 defaults to the config's).
@@ -137,6 +152,7 @@ class RatingModel(nn.Module):
 
         def emb(n, stream, kept):
             return StackedEmbedding(seeds, n, cfg.emb_dim, f"{name}.{stream}", cfg.emb_std, rows=kept)
+
         self.user_emb, self.item_emb = emb(n_users, "user_emb", user_rows), emb(n_items, "item_emb", item_rows)
         if cfg.implicit:
             self.user_implicit = emb(n_items, "user_implicit", item_rows)
@@ -147,21 +163,24 @@ class RatingModel(nn.Module):
             self.raters_of_item = NormalisedInteractions(items, users, n_i, n_u)
         self.user_bias, self.item_bias = start_biases(seeds, n_users, n_items, name, bias_start)
         features = (3 if cfg.product else 2) * cfg.emb_dim
-        self.matmul = cfg.matmul   # the method's own layers (E*, D*, ...) follow it (core/methods.py)
+        self.matmul = cfg.matmul  # the method's own layers (E*, D*, ...) follow it (core/methods.py)
         self.low_layer = StackedLinear(seeds, features, cfg.width, f"{name}.low", cfg.matmul)
         self.up_layers = nn.ModuleList(
-            StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}", cfg.matmul) for i in range(cfg.n_upper))
+            StackedLinear(seeds, cfg.width, cfg.width, f"{name}.up{i}", cfg.matmul) for i in range(cfg.n_upper)
+        )
         self.head_layer = StackedLinear(seeds, cfg.width, 1, f"{name}.head", cfg.matmul)
-        with torch.no_grad():   # epoch 0 predicts exactly the biases
+        with torch.no_grad():  # epoch 0 predicts exactly the biases
             self.head_layer.weight.zero_()
             self.head_layer.bias.zero_()
         self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
         # regularisation strengths are settings, not learned state: kept out of checkpoints
-        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
-                             persistent=False)
+        self.register_buffer(
+            "l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(), persistent=False
+        )
         bias_l2 = cfg.bias_l2 if bias_l2 is None else bias_l2
-        self.register_buffer("bias_l2", torch.as_tensor(bias_l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
-                             persistent=False)
+        self.register_buffer(
+            "bias_l2", torch.as_tensor(bias_l2, dtype=torch.float32).expand(len(self.seeds)).clone(), persistent=False
+        )
 
     @property
     def width(self) -> int:
@@ -190,8 +209,8 @@ class RatingModel(nn.Module):
     def _indices(self, inputs: torch.Tensor):
         """Rows of the embedding tables [R, B] for the (user, item) ids of a batch."""
         index_u, index_i = self.to_rows(inputs[..., 0], inputs[..., 1])
-        n_rep = self.user_emb.weight.shape[0]   # not len(seeds): a narrowed stack (ReplicaSubset) has fewer
-        if index_u.shape[0] != n_rep:           # one batch shared by every replica
+        n_rep = self.user_emb.weight.shape[0]  # not len(seeds): a narrowed stack (ReplicaSubset) has fewer
+        if index_u.shape[0] != n_rep:  # one batch shared by every replica
             index_u = index_u.expand(n_rep, -1)
             index_i = index_i.expand(n_rep, -1)
         return index_u, index_i
@@ -231,12 +250,13 @@ class RatingModel(nn.Module):
         user_bias, item_bias = self.biases(inputs)
         pred = self.head_layer(state_high).squeeze(-1) + user_bias + item_bias + self.rating_offset
         if self.cfg.penalise_implicit:
-            p_u, q_i = u, i           # the whole user and item vectors, implicit sums included
+            p_u, q_i = u, i  # the whole user and item vectors, implicit sums included
         else:
             index_u, index_i = self._indices(inputs)
             p_u, q_i = gather_rows(self.user_emb.weight, index_u), gather_rows(self.item_emb.weight, index_i)
-        penalty = (self.l2 * ((p_u ** 2).sum(-1) + (q_i ** 2).sum(-1)).mean(-1)
-                   + self.bias_l2 * (user_bias ** 2 + item_bias ** 2).mean(-1))
+        penalty = self.l2 * ((p_u**2).sum(-1) + (q_i**2).sum(-1)).mean(-1) + self.bias_l2 * (
+            user_bias**2 + item_bias**2
+        ).mean(-1)
         return pred, {"low": state_low, "high": state_high, "penalty": penalty}
 
 
@@ -258,21 +278,31 @@ def task_rows(task) -> tuple[torch.Tensor, torch.Tensor]:
 class BiasOnly(nn.Module):
     """The floor every student must clear: ŷ = b_u + b_i + μ, with l2 · (b_u² + b_i²) per
     replica. It has no hidden state, so it is only ever trained alone (the "Bias only" row)."""
+
     replica_buffers = ("l2",)
 
-    def __init__(self, n_users: int, n_items: int, seeds: tuple[int, ...], rating_offset: float,
-                 l2: torch.Tensor | float = 0.0, name: str = "bias_only", bias_start=None):
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        seeds: tuple[int, ...],
+        rating_offset: float,
+        l2: torch.Tensor | float = 0.0,
+        name: str = "bias_only",
+        bias_start=None,
+    ):
         super().__init__()
         self.seeds, self.name = tuple(seeds), name
         self.user_bias, self.item_bias = start_biases(seeds, n_users, n_items, name, bias_start)
         self.register_buffer("rating_offset", torch.tensor(float(rating_offset)))
-        self.register_buffer("l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(),
-                             persistent=False)
+        self.register_buffer(
+            "l2", torch.as_tensor(l2, dtype=torch.float32).expand(len(self.seeds)).clone(), persistent=False
+        )
 
     def forward(self, inputs):
         user_bias = self.user_bias(inputs[..., 0]).squeeze(-1)
         item_bias = self.item_bias(inputs[..., 1]).squeeze(-1)
-        penalty = self.l2 * (user_bias ** 2 + item_bias ** 2).mean(-1)
+        penalty = self.l2 * (user_bias**2 + item_bias**2).mean(-1)
         return user_bias + item_bias + self.rating_offset, {"penalty": penalty}
 
 
@@ -329,10 +359,12 @@ class LearningTeacher(nn.Module):
     def __init__(self, teacher: RatingModel, replica_index: torch.Tensor):
         super().__init__()
         self.width, self.matmul = teacher.width, teacher.matmul
-        self.weights = nn.ParameterList(nn.Parameter(layer.weight.detach()[replica_index].clone())
-                                        for layer in teacher.up_layers)
-        self.biases = nn.ParameterList(nn.Parameter(layer.bias.detach()[replica_index].clone())
-                                       for layer in teacher.up_layers)
+        self.weights = nn.ParameterList(
+            nn.Parameter(layer.weight.detach()[replica_index].clone()) for layer in teacher.up_layers
+        )
+        self.biases = nn.ParameterList(
+            nn.Parameter(layer.bias.detach()[replica_index].clone()) for layer in teacher.up_layers
+        )
 
     def up(self, state: torch.Tensor) -> torch.Tensor:
         product = blas.affine if self.matmul == "openblas" and state.device.type == "cpu" else torch.baddbmm

@@ -19,6 +19,7 @@ are the same runs with the same config hashes, loaded, not trained again. What i
 Every new variant's records carry an "analysis" (linear CKA of s_h with t_h on test, probe
 R²s; for "thaw", the teacher's all-genre validation RMSE before and after).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,22 +42,22 @@ from .experiment import MovieLensExperiment, make_experiment  # noqa: F401  (mak
 from .models import LearningTeacher
 from .profiles import Profile, get_profile
 
-SWEEP_GENRE = "Drama"                                   # the densest genre
-SWEEP_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)           # of its training ratings
-SWEEP_SEED = 0                                          # the permutation every subset is cut from
+SWEEP_GENRE = "Drama"  # the densest genre
+SWEEP_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)  # of its training ratings
+SWEEP_SEED = 0  # the permutation every subset is cut from
 SWEEP_METHODS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
-TEACHER_LRS = (1e-4, 1e-3)                              # h_up's learning rate (the student's: 3e-3)
-TEACHER_LR_BOUNDS = (1e-6, 1e-2)                        # how far its grid may grow: from a teacher that
+TEACHER_LRS = (1e-4, 1e-3)  # h_up's learning rate (the student's: 3e-3)
+TEACHER_LR_BOUNDS = (1e-6, 1e-2)  # how far its grid may grow: from a teacher that
 #                                                         barely moves to three times the student's rate
-REPLAYED = ("student", "kd", "fitnet", "fd", "hybrid", "td_k0", "td")   # analysed (CKA, probes)
-ANALYSIS_FORMAT = 1                                     # bumped when the analysis changes
+REPLAYED = ("student", "kd", "fitnet", "fd", "hybrid", "td_k0", "td")  # analysed (CKA, probes)
+ANALYSIS_FORMAT = 1  # bumped when the analysis changes
 
 
 @dataclass(frozen=True)
 class StudyVariant(Variant):
-    replays: str | None = None     # the variant whose per-seed choices it trains again, to analyse
-    kd_weight: float = 0.0         # μ of TD + KD
-    teacher_lr: float = 0.0        # the teacher's h_up learning rate (the "teacher learns" variant)
+    replays: str | None = None  # the variant whose per-seed choices it trains again, to analyse
+    kd_weight: float = 0.0  # μ of TD + KD
+    teacher_lr: float = 0.0  # the teacher's h_up learning rate (the "teacher learns" variant)
 
 
 def plus_kd_variant(profile: Profile, mu: float) -> StudyVariant:
@@ -66,21 +67,25 @@ def plus_kd_variant(profile: Profile, mu: float) -> StudyVariant:
 
 def thaw_variant(profile: Profile, lr: float) -> StudyVariant:
     """TD whose teacher's h_up learns at rate η (its key names η: "thaw_lr0.001")."""
-    return StudyVariant(f"thaw_lr{lr:g}", f"TD, teacher learns (η={lr:g})", "td_teacher_learns", profile.td,
-                        teacher_lr=lr)
+    return StudyVariant(
+        f"thaw_lr{lr:g}", f"TD, teacher learns (η={lr:g})", "td_teacher_learns", profile.td, teacher_lr=lr
+    )
 
 
 @dataclass(frozen=True)
 class Family:
     """Variants that differ in one value, which a row chooses per seed (a grid that grows)."""
+
     method: str
-    grid: Callable[[Profile], tuple[float, ...]]     # where the search starts
+    grid: Callable[[Profile], tuple[float, ...]]  # where the search starts
     make: Callable[[Profile, float], StudyVariant]
     value: Callable[[StudyVariant], float]
 
 
-FAMILIES = {"plus_kd": Family("td_kd", lambda p: tuple(p.distill_weights), plus_kd_variant, lambda v: v.kd_weight),
-            "thaw": Family("td_teacher_learns", lambda p: TEACHER_LRS, thaw_variant, lambda v: v.teacher_lr)}
+FAMILIES = {
+    "plus_kd": Family("td_kd", lambda p: tuple(p.distill_weights), plus_kd_variant, lambda v: v.kd_weight),
+    "thaw": Family("td_teacher_learns", lambda p: TEACHER_LRS, thaw_variant, lambda v: v.teacher_lr),
+}
 
 
 def reviewer_variants(profile: Profile, base: dict[str, Variant]) -> dict[str, StudyVariant]:
@@ -88,8 +93,10 @@ def reviewer_variants(profile: Profile, base: dict[str, Variant]) -> dict[str, S
     variants = [StudyVariant("oneway", "One-way control", "oneway", td)]
     variants += [plus_kd_variant(profile, mu) for mu in profile.distill_weights]
     variants += [thaw_variant(profile, lr) for lr in TEACHER_LRS]
-    variants += [StudyVariant(f"cka_{key}", base[key].label, base[key].method, base[key].td, base[key].model,
-                              replays=key) for key in REPLAYED]
+    variants += [
+        StudyVariant(f"cka_{key}", base[key].label, base[key].method, base[key].td, base[key].model, replays=key)
+        for key in REPLAYED
+    ]
     return {v.key: v for v in variants}
 
 
@@ -109,7 +116,7 @@ def subsample_training(table, fraction: float, seed: int = SWEEP_SEED):
         raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
     train = np.flatnonzero(table["split"].to_numpy() == "train")
     order = np.random.default_rng(seed).permutation(len(train))
-    kept = train[order[:math.ceil(fraction * len(train))]]
+    kept = train[order[: math.ceil(fraction * len(train))]]
     mask = table["split"].to_numpy() != "train"
     mask[kept] = True
     return table[mask].reset_index(drop=True)
@@ -133,19 +140,21 @@ class StackAnalysis:
 
     def __init__(self, method, task, teacher_index, teacher_check=None):
         self.method, self.task, self.teacher_index = method, task, teacher_index
-        self.teacher_check = teacher_check      # () -> RMSE per replica, for a learning teacher
+        self.teacher_check = teacher_check  # () -> RMSE per replica, for a learning teacher
         self.before = teacher_check() if teacher_check else None
         student = {id(p) for p in method.student.parameters()}
         self.others = {n: p for n, p in method.named_parameters() if id(p) not in student and p.requires_grad}
-        self.kept = [self.snapshot()]           # index = epoch (0: as initialised)
+        self.kept = [self.snapshot()]  # index = epoch (0: as initialised)
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().clone() for n, p in self.others.items()}
 
     def on_epoch(self, epoch, epoch_log):
         if epoch != len(self.kept):
-            raise RuntimeError(f"the analysis keeps one copy per epoch from epoch 1; got epoch {epoch} "
-                               f"after {len(self.kept) - 1} (a shared warm-up is not supported here)")
+            raise RuntimeError(
+                f"the analysis keeps one copy per epoch from epoch 1; got epoch {epoch} "
+                f"after {len(self.kept) - 1} (a shared warm-up is not supported here)"
+            )
         self.kept.append(self.snapshot())
 
     @torch.no_grad()
@@ -196,12 +205,15 @@ class ReviewersExperiment(MovieLensExperiment):
         for family, value in grown:
             self.family_variant(family, value)
         self._teacher_valid = None
-        self.family_searches: dict[tuple[str, str], Search] = {}   # (family, genre) -> its search, bracketed
+        self.family_searches: dict[tuple[str, str], Search] = {}  # (family, genre) -> its search, bracketed
 
     def worker_factory(self):
-        grown = tuple((family, spec.value(v)) for v in self.variants.values() for family, spec in FAMILIES.items()
-                      if isinstance(v, StudyVariant) and v.method == spec.method
-                      and spec.value(v) not in spec.grid(self.profile))
+        grown = tuple(
+            (family, spec.value(v))
+            for v in self.variants.values()
+            for family, spec in FAMILIES.items()
+            if isinstance(v, StudyVariant) and v.method == spec.method and spec.value(v) not in spec.grid(self.profile)
+        )
         return functools.partial(ReviewersExperiment, **self.worker_args, grown=grown, progress=False, workers=1)
 
     # ------------------------------------------------------------ what runs
@@ -254,6 +266,7 @@ class ReviewersExperiment(MovieLensExperiment):
         chose (each seed choosing on validation, as the table's row does) until every choice is
         interior, tied or at a bound (core/bracket.py). Runs what is missing, unless loading only."""
         if (family, genre) not in self.family_searches:
+
             def validation(values):
                 keys = [self.family_variant(family, v) for v in values]
                 if not self._load_only:
@@ -263,9 +276,14 @@ class ReviewersExperiment(MovieLensExperiment):
                     for r in self.run_variant(self.variants[key], genre):
                         out.setdefault(r["seed"], {})[value] = r["valid_metric"]
                 return out
+
             self.family_searches[family, genre] = search(
-                FAMILIES[family].grid(self.profile), validation, self.family_bounds(family, genre), self.step_of(),
-                self.higher_is_better)
+                FAMILIES[family].grid(self.profile),
+                validation,
+                self.family_bounds(family, genre),
+                self.step_of(),
+                self.higher_is_better,
+            )
         return self.family_searches[family, genre]
 
     def grown_records(self, genre: str) -> list[dict]:
@@ -281,6 +299,7 @@ class ReviewersExperiment(MovieLensExperiment):
     def _ratings(self, name: str):
         if name in SWEEP_TASKS and name != SWEEP_GENRE and name not in self._tasks:
             from .tasks import rating_task
+
             table = subsample_training(genre_task(self.ml, SWEEP_GENRE), SWEEP_TASKS[name])
             self._tasks[name] = rating_task(name, table, self.n_users, self.n_items)
         return super()._ratings(name)
@@ -298,16 +317,16 @@ class ReviewersExperiment(MovieLensExperiment):
 
     def weight_source(self, variant):
         source = self._replayed(variant)
-        if source is not None:   # the λ its source chose (or inherited) per seed
+        if source is not None:  # the λ its source chose (or inherited) per seed
             own_grid = len(super().weight_grid(source, "")) > 1
             return super().weight_source(source) or (source.key if own_grid else None)
         if variant.method in ("td_kd", "td_teacher_learns"):
-            return "td"          # changes one thing of TD (default): keeps the λ it chose per seed
+            return "td"  # changes one thing of TD (default): keeps the λ it chose per seed
         return super().weight_source(variant)
 
     def weight_grid(self, variant, task_name):
         if variant.method == "oneway":
-            return self.profile.td_weights   # TD's λ grid
+            return self.profile.td_weights  # TD's λ grid
         return super().weight_grid(variant, task_name)
 
     def distills(self, variant) -> bool:
@@ -322,11 +341,19 @@ class ReviewersExperiment(MovieLensExperiment):
     def run_config(self, variant, genre):
         config = super().run_config(variant, genre)
         if isinstance(variant, StudyVariant):
-            config["study"] = {"replays": variant.replays, "kd_weight": variant.kd_weight,
-                               "teacher_lr": variant.teacher_lr, "analysis": ANALYSIS_FORMAT}
+            config["study"] = {
+                "replays": variant.replays,
+                "kd_weight": variant.kd_weight,
+                "teacher_lr": variant.teacher_lr,
+                "analysis": ANALYSIS_FORMAT,
+            }
         if genre in SWEEP_TASKS and genre != SWEEP_GENRE:
-            config["subsample"] = {"genre": SWEEP_GENRE, "fraction": SWEEP_TASKS[genre], "seed": SWEEP_SEED,
-                                   "n_train": len(self._ratings(genre).train)}
+            config["subsample"] = {
+                "genre": SWEEP_GENRE,
+                "fraction": SWEEP_TASKS[genre],
+                "seed": SWEEP_SEED,
+                "n_train": len(self._ratings(genre).train),
+            }
         return config
 
     # ------------------------------------------------------------ building
@@ -337,8 +364,17 @@ class ReviewersExperiment(MovieLensExperiment):
 
     def make_method(self, variant, model, teacher, weights, task, noise_seed):
         if variant.method in REVIEWER_METHODS:
-            return build_reviewer_method(variant.method, model, teacher, weights, task, variant.td, noise_seed,
-                                         kd_weight=variant.kd_weight, teacher_lr=variant.teacher_lr)
+            return build_reviewer_method(
+                variant.method,
+                model,
+                teacher,
+                weights,
+                task,
+                variant.td,
+                noise_seed,
+                kd_weight=variant.kd_weight,
+                teacher_lr=variant.teacher_lr,
+            )
         return super().make_method(variant, model, teacher, weights, task, noise_seed)
 
     def preparations(self, variant) -> tuple[str, ...]:
@@ -360,15 +396,20 @@ class ReviewersExperiment(MovieLensExperiment):
         """The all-genre validation RMSE of each replica's teacher with the upper layers `up`
         (its lower layers, head and biases as trained): the teacher's prediction is linear in
         t_h, so ŷ' = ŷ + (h_up'(t_l) − t_h) · w_head."""
-        if self._teacher_valid is None:   # the frozen teacher's own pass, on the CPU, once
+        if self._teacher_valid is None:  # the frozen teacher's own pass, on the CPU, once
             valid, teacher = self.all_genres.valid, self.teacher
             pred, states = teacher(valid.inputs[None])
-            self._teacher_valid = (pred, states["low"], states["high"], valid.target,
-                                   teacher.head_layer.weight.detach().clone())
-        device = next(up.parameters()).device   # where the learning copies train (a GPU, or the CPU)
+            self._teacher_valid = (
+                pred,
+                states["low"],
+                states["high"],
+                valid.target,
+                teacher.head_layer.weight.detach().clone(),
+            )
+        device = next(up.parameters()).device  # where the learning copies train (a GPU, or the CPU)
         pred, low, high, target, head = (t.to(device) for t in self._teacher_valid)
         teacher_index = teacher_index.to(device)
-        head = head[teacher_index]                                              # [R, width, 1]
+        head = head[teacher_index]  # [R, width, 1]
         moved = pred[teacher_index] + ((up.up(low[teacher_index]) - high[teacher_index]) @ head).squeeze(-1)
         return pinned_sqrt((moved - target).pow(2).mean(1)).tolist()
 

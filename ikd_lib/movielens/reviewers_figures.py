@@ -5,6 +5,7 @@ never from typed-in numbers:
   against Drama's training ratings (nested subsets), and TD (default)'s paired gain;
 - plot_alignment: linear CKA of s_h with t_h per method, one point per genre.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,9 +39,17 @@ def plot_data_size_sweep(study):
         for i, (row, color) in enumerate(zip(rmse.rows, PALETTE)):
             entries = [rmse.entry(row, t) for t in tasks]
             shown = [j for j, e in enumerate(entries) if e is not None]
-            nudge = 1 + 0.03 * (i - 1.5)            # keep the error bars apart
-            left.errorbar(x[shown] * nudge, [entries[j].mean for j in shown], yerr=[entries[j].se for j in shown],
-                          marker="o", ms=4, capsize=3, color=color, label=row)
+            nudge = 1 + 0.03 * (i - 1.5)  # keep the error bars apart
+            left.errorbar(
+                x[shown] * nudge,
+                [entries[j].mean for j in shown],
+                yerr=[entries[j].se for j in shown],
+                marker="o",
+                ms=4,
+                capsize=3,
+                color=color,
+                label=row,
+            )
         left.set_ylabel("test RMSE (rating stars)")
         left.set_title("Test RMSE on Drama against its training ratings")
         left.legend(frameon=False)
@@ -49,8 +58,16 @@ def plot_data_size_sweep(study):
             entries = [gain.entry(row, t) for t in tasks]
             shown = [j for j, e in enumerate(entries) if e is not None]
             nudge = 1 + 0.03 * (i - 1)
-            right.errorbar(x[shown] * nudge, [entries[j].mean for j in shown], yerr=[entries[j].se for j in shown],
-                           marker="s", ms=4, capsize=3, color=color, label=row)
+            right.errorbar(
+                x[shown] * nudge,
+                [entries[j].mean for j in shown],
+                yerr=[entries[j].se for j in shown],
+                marker="s",
+                ms=4,
+                capsize=3,
+                color=color,
+                label=row,
+            )
         right.set_ylabel(f"RMSE gain of {TD_DEFAULT}\npositive = TD better")
         right.set_title(f"{TD_DEFAULT}'s paired gain")
         right.legend(frameon=False)

@@ -6,6 +6,7 @@ seeds both sides share. Five sections, one per question (docs/reviewers.md); eac
 a sentence of counts computed from its cells ("TD is lower than the control in 3 of 8
 genres, p < 0.05 in 1"), so the reading is the numbers', not typed in.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,13 +36,33 @@ from .reviewers import FAMILIES, SWEEP_FRACTIONS, SWEEP_TASKS, sweep_task_name
 from .tables import genre_label, rmse_table
 
 CONTROL, TD_DEFAULT, NO_INTERACTION = "One-way control", "TD (default)", "No interaction"
-MAIN_ROWS = (Row("Student", ("student",)), Row("KD", ("kd",)), Row("FitNet", ("fitnet",)), Row("FD", ("fd",)),
-             Row("Hybrid", ("hybrid",)), Row(NO_INTERACTION, ("td_k0",)), Row(TD_DEFAULT, ("td",)),
-             Row("TD", TD_POOL), Row(CONTROL, ("oneway",)))
-SWEEP_ROWS = (Row("Student", ("student",)), Row("KD", ("kd",)),
-              Row("Best feature baseline", ("fitnet", "fd", "hybrid")), Row(TD_DEFAULT, ("td",)))
-ANALYSED = (("Student", "cka_student"), ("KD", "cka_kd"), ("FitNet", "cka_fitnet"), ("FD", "cka_fd"),
-            ("Hybrid", "cka_hybrid"), (NO_INTERACTION, "cka_td_k0"), (TD_DEFAULT, "cka_td"), (CONTROL, "oneway"))
+MAIN_ROWS = (
+    Row("Student", ("student",)),
+    Row("KD", ("kd",)),
+    Row("FitNet", ("fitnet",)),
+    Row("FD", ("fd",)),
+    Row("Hybrid", ("hybrid",)),
+    Row(NO_INTERACTION, ("td_k0",)),
+    Row(TD_DEFAULT, ("td",)),
+    Row("TD", TD_POOL),
+    Row(CONTROL, ("oneway",)),
+)
+SWEEP_ROWS = (
+    Row("Student", ("student",)),
+    Row("KD", ("kd",)),
+    Row("Best feature baseline", ("fitnet", "fd", "hybrid")),
+    Row(TD_DEFAULT, ("td",)),
+)
+ANALYSED = (
+    ("Student", "cka_student"),
+    ("KD", "cka_kd"),
+    ("FitNet", "cka_fitnet"),
+    ("FD", "cka_fd"),
+    ("Hybrid", "cka_hybrid"),
+    (NO_INTERACTION, "cka_td_k0"),
+    (TD_DEFAULT, "cka_td"),
+    (CONTROL, "oneway"),
+)
 PLUS_KD, LEARNS = "TD + KD", "TD, teacher learns"
 
 
@@ -52,14 +73,14 @@ class Section:
     comparisons: list[Comparison]
     finding: str = ""
     choices: str = ""
-    searches: dict = field(default_factory=dict)   # (row label, task) -> {axis: core.tables.Searched}
+    searches: dict = field(default_factory=dict)  # (row label, task) -> {axis: core.tables.Searched}
 
 
 @dataclass
 class Study:
     sections: list[Section]
     provenance: dict
-    cells: dict = field(default_factory=dict)     # (section, row label, task) -> core Cell (figures read them)
+    cells: dict = field(default_factory=dict)  # (section, row label, task) -> core Cell (figures read them)
 
     def comparison(self, key: str) -> Comparison:
         found = [c for s in self.sections for c in s.comparisons if c.key == key]
@@ -119,10 +140,12 @@ def search_words(searches: dict, labels) -> str:
             parts.append(f"{label}: " + "; ".join(axis_words(axis, cells) for axis, cells in axes.items()))
     if not parts:
         return ""
-    return ("Searched per seed on validation: " + ". ".join(parts) + f". Of {totals['counted']} per-seed choices on "
-            f"a grid searched for the cell, {totals['choices_at_open_edge']} sit at an open edge of it, "
-            f"{totals['choices_at_bound']} at a declared bound, and {totals['choices_tied']} tie at an edge with "
-            "the next value.")
+    return (
+        "Searched per seed on validation: " + ". ".join(parts) + f". Of {totals['counted']} per-seed choices on "
+        f"a grid searched for the cell, {totals['choices_at_open_edge']} sit at an open edge of it, "
+        f"{totals['choices_at_bound']} at a declared bound, and {totals['choices_tied']} tie at an edge with "
+        "the next value."
+    )
 
 
 def _count(comparison: Comparison, row: str, tasks, lower_is_good: bool = True) -> tuple[int, int, int, int]:
@@ -135,7 +158,7 @@ def _count(comparison: Comparison, row: str, tasks, lower_is_good: bool = True) 
             continue
         ref = 0.0 if comparison.against_zero else comparison.entry(comparison.reference, task).mean
         sig = not math.isnan(e.p) and e.p < ALPHA
-        gap = round(e.mean - ref, comparison.digits)     # equal at the table's precision: neither
+        gap = round(e.mean - ref, comparison.digits)  # equal at the table's precision: neither
         if gap < 0:
             below, sig_below = below + 1, sig_below + sig
         elif gap > 0:
@@ -172,8 +195,17 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
     table = _table(MAIN_ROWS, records, genres)
     cells = table.cells
     values = {key: per_seed(cell) for key, cell in cells.items()}
-    keys = {"Student": "student", "KD": "kd", "FitNet": "fitnet", "FD": "fd", "Hybrid": "hybrid",
-            NO_INTERACTION: "td_k0", TD_DEFAULT: "td", "TD": "td", CONTROL: "oneway"}
+    keys = {
+        "Student": "student",
+        "KD": "kd",
+        "FitNet": "fitnet",
+        "FD": "fd",
+        "Hybrid": "hybrid",
+        NO_INTERACTION: "td_k0",
+        TD_DEFAULT: "td",
+        "TD": "td",
+        CONTROL: "oneway",
+    }
     counts = parameter_counts(exp, sorted(set(keys.values())))
     rmse = Comparison(
         "control_rmse",
@@ -195,8 +227,12 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
         ),
     )
     diff_rows = ["TD", TD_DEFAULT, NO_INTERACTION]
-    diffs = {(f"{row} − control", g): difference(values[row, g], values[CONTROL, g])
-             for row in diff_rows for g in genres if (row, g) in values and (CONTROL, g) in values}
+    diffs = {
+        (f"{row} − control", g): difference(values[row, g], values[CONTROL, g])
+        for row in diff_rows
+        for g in genres
+        if (row, g) in values and (CONTROL, g) in values
+    }
     differences = Comparison(
         "control_difference",
         "Paired difference to the one-way control (negative: lower RMSE than the control)",
@@ -211,10 +247,15 @@ def control_section(exp, records, genres, columns) -> tuple[Section, dict]:
     sentences = []
     for row in diff_rows:
         below, sig_below, above, sig_above = _count(differences, f"{row} − control", genres)
-        sentences.append(f"{row} is lower than the control in {below} of {len(genres)} genres (p < {ALPHA} in "
-                         f"{sig_below}) and higher in {above} (p < {ALPHA} in {sig_above})")
-    finding = (f"The control has {counts['oneway']:,} training-only parameters, TD {counts['td']:,}. "
-               + "; ".join(sentences) + ".")
+        sentences.append(
+            f"{row} is lower than the control in {below} of {len(genres)} genres (p < {ALPHA} in "
+            f"{sig_below}) and higher in {above} (p < {ALPHA} in {sig_above})"
+        )
+    finding = (
+        f"The control has {counts['oneway']:,} training-only parameters, TD {counts['td']:,}. "
+        + "; ".join(sentences)
+        + "."
+    )
     choices = _choices(cells, CONTROL, genres, lambda r: f"{r['distill_weight']:g}")
     section = Section(
         "1. Is the gain from the four extra modules? A parameter-matched one-way control",
@@ -234,15 +275,29 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     table = _table(SWEEP_ROWS, records, tasks)
     cells = table.cells
     values = {key: per_seed(cell) for key, cell in cells.items()}
-    rmse = Comparison("sweep_rmse", "Test RMSE on Drama against the share of its training ratings", "test RMSE",
-                      columns, [r.label for r in SWEEP_ROWS], values, reference=TD_DEFAULT, better="lower",
-                      caption=("Nested, seeded subsets of Drama's training ratings (validation and test unchanged); "
-                               "every weight and l2 chosen per seed on validation; \"Best feature baseline\": FitNet, "
-                               f"FD or Hybrid, whichever each seed's validation RMSE prefers. †: differs from "
-                               f"TD (default), paired t-test, p < {ALPHA}."))
+    rmse = Comparison(
+        "sweep_rmse",
+        "Test RMSE on Drama against the share of its training ratings",
+        "test RMSE",
+        columns,
+        [r.label for r in SWEEP_ROWS],
+        values,
+        reference=TD_DEFAULT,
+        better="lower",
+        caption=(
+            "Nested, seeded subsets of Drama's training ratings (validation and test unchanged); "
+            'every weight and l2 chosen per seed on validation; "Best feature baseline": FitNet, '
+            f"FD or Hybrid, whichever each seed's validation RMSE prefers. †: differs from "
+            f"TD (default), paired t-test, p < {ALPHA}."
+        ),
+    )
     others = ["Student", "KD", "Best feature baseline"]
-    gains = {(f"over {o}", t): difference(values[o, t], values[TD_DEFAULT, t])
-             for o in others for t in tasks if (o, t) in values and (TD_DEFAULT, t) in values}
+    gains = {
+        (f"over {o}", t): difference(values[o, t], values[TD_DEFAULT, t])
+        for o in others
+        for t in tasks
+        if (o, t) in values and (TD_DEFAULT, t) in values
+    }
     gain = Comparison(
         "sweep_gain",
         "TD (default)'s paired gain in RMSE (positive: TD lower)",
@@ -258,14 +313,20 @@ def sweep_section(exp, records, seeds) -> tuple[Section, dict]:
     for o in others:
         _, _, above, sig_above = _count(gain, f"over {o}", tasks)
         below, sig_below, _, _ = _count(gain, f"over {o}", tasks)
-        sentences.append(f"Over {o}, TD (default) gains at {above} of {len(tasks)} sizes (p < {ALPHA} at {sig_above}) "
-                         f"and loses at {below} (p < {ALPHA} at {sig_below})")
+        sentences.append(
+            f"Over {o}, TD (default) gains at {above} of {len(tasks)} sizes (p < {ALPHA} at {sig_above}) "
+            f"and loses at {below} (p < {ALPHA} at {sig_below})"
+        )
     finding = "; ".join(sentences) + "."
     choices = _choices(cells, "Best feature baseline", tasks, lambda r: r["variant"])
-    section = Section("2. Does it help when the student has far less data? A data-size sweep on Drama",
-                      "Reviewers: the teacher should matter most where the student's data are scarce.",
-                      [rmse, gain], finding, f"Feature baseline chosen per seed (seed order {seeds}):\n" + choices,
-                      table.searches)
+    section = Section(
+        "2. Does it help when the student has far less data? A data-size sweep on Drama",
+        "Reviewers: the teacher should matter most where the student's data are scarce.",
+        [rmse, gain],
+        finding,
+        f"Feature baseline chosen per seed (seed order {seeds}):\n" + choices,
+        table.searches,
+    )
     return section, {("sweep", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -280,8 +341,12 @@ def alignment_section(exp, records, genres, columns) -> tuple[Section, dict]:
     cells = analysis_cells(records, genres)
 
     def of(label, quantity):
-        return {(label, g): per_seed(cells[label, g], lambda r: r["analysis"][quantity]) for g in genres
-                if (label, g) in cells and quantity in cells[label, g].records[0].get("analysis", {})}
+        return {
+            (label, g): per_seed(cells[label, g], lambda r: r["analysis"][quantity])
+            for g in genres
+            if (label, g) in cells and quantity in cells[label, g].records[0].get("analysis", {})
+        }
+
     cka_values = {}
     for label, _ in ANALYSED:
         cka_values |= of(label, "cka_high")
@@ -334,62 +399,110 @@ def alignment_section(exp, records, genres, columns) -> tuple[Section, dict]:
     sentences = []
     for other in ("FitNet", "FD", "Student", CONTROL):
         below, sig_below, above, sig_above = _count(cka, other, genres)
-        sentences.append(f"{other}'s CKA is below TD (default)'s in {below} of {len(genres)} genres "
-                         f"(p < {ALPHA} in {sig_below}) and above in {above} (p < {ALPHA} in {sig_above})")
+        sentences.append(
+            f"{other}'s CKA is below TD (default)'s in {below} of {len(genres)} genres "
+            f"(p < {ALPHA} in {sig_below}) and above in {above} (p < {ALPHA} in {sig_above})"
+        )
     finding = "; ".join(sentences) + "." + replay_check(records, genres)
-    section = Section("3. Do the models actually talk? Alignment of states and what the messages carry",
-                      "Reviewers: does TD align the student with the teacher more than FD or FitNet do?",
-                      [cka, probe], finding)
+    section = Section(
+        "3. Do the models actually talk? Alignment of states and what the messages carry",
+        "Reviewers: does TD align the student with the teacher more than FD or FitNet do?",
+        [cka, probe],
+        finding,
+    )
     return section, {("alignment", k[0], k[1]): c for k, c in cells.items()}
 
 
 def replay_check(records, genres) -> str:
     """How far the analysed re-runs' test RMSE lies from the runs their table chose."""
-    main = _cells(tuple(Row(label, (key,)) for label, key in
-                        (("Student", "student"), ("KD", "kd"), ("FitNet", "fitnet"), ("FD", "fd"), ("Hybrid", "hybrid"),
-                         (NO_INTERACTION, "td_k0"), (TD_DEFAULT, "td"))), records, genres)
+    main = _cells(
+        tuple(
+            Row(label, (key,))
+            for label, key in (
+                ("Student", "student"),
+                ("KD", "kd"),
+                ("FitNet", "fitnet"),
+                ("FD", "fd"),
+                ("Hybrid", "hybrid"),
+                (NO_INTERACTION, "td_k0"),
+                (TD_DEFAULT, "td"),
+            )
+        ),
+        records,
+        genres,
+    )
     again = analysis_cells(records, genres)
-    gaps = [abs(a - b) for key, cell in main.items() if key in again
-            for a, b in zip(cell.test, again[key].test)]
+    gaps = [abs(a - b) for key, cell in main.items() if key in again for a, b in zip(cell.test, again[key].test)]
     if not gaps:
         return ""
     same = sum(g == 0 for g in gaps)
     if same == len(gaps):
-        return (f" The re-trained models' test RMSE equals that of the runs their table chose, bit for bit, in all "
-                f"{len(gaps)} (seed, genre, method) pairs.")
-    return (f" The re-trained models' test RMSE equals that of the runs their table chose, bit for bit, in {same} "
-            f"of {len(gaps)} (seed, genre, method) pairs; the largest gap is {max(gaps):.2g} (a stack of other "
-            "replicas rounds differently, and can restore another epoch).")
+        return (
+            f" The re-trained models' test RMSE equals that of the runs their table chose, bit for bit, in all "
+            f"{len(gaps)} (seed, genre, method) pairs."
+        )
+    return (
+        f" The re-trained models' test RMSE equals that of the runs their table chose, bit for bit, in {same} "
+        f"of {len(gaps)} (seed, genre, method) pairs; the largest gap is {max(gaps):.2g} (a stack of other "
+        "replicas rounds differently, and can restore another epoch)."
+    )
 
 
 def plus_kd_section(exp, records, genres, columns) -> tuple[Section, dict]:
     rows = (Row("KD", ("kd",)), Row("Hybrid", ("hybrid",)), Row(TD_DEFAULT, ("td",)), Row(PLUS_KD, ("plus_kd*",)))
     cells = _cells(rows, records, genres)
     values = {key: per_seed(cell) for key, cell in cells.items()}
-    rmse = Comparison("plus_kd_rmse", "Test RMSE: TD + KD against KD, Hybrid and TD (default)", "test RMSE", columns,
-                      [r.label for r in rows], values, reference=PLUS_KD, better="lower",
-                      caption=("TD + KD: TD (default)'s objective with the λ it chose per seed, plus μ · logit KD, μ "
-                               "searched per genre from KD's grid and chosen per seed on validation. †: differs from "
-                               f"TD + KD, paired t-test, p < {ALPHA}."))
+    rmse = Comparison(
+        "plus_kd_rmse",
+        "Test RMSE: TD + KD against KD, Hybrid and TD (default)",
+        "test RMSE",
+        columns,
+        [r.label for r in rows],
+        values,
+        reference=PLUS_KD,
+        better="lower",
+        caption=(
+            "TD + KD: TD (default)'s objective with the λ it chose per seed, plus μ · logit KD, μ "
+            "searched per genre from KD's grid and chosen per seed on validation. †: differs from "
+            f"TD + KD, paired t-test, p < {ALPHA}."
+        ),
+    )
     diff_rows = ["KD", "Hybrid", TD_DEFAULT]
-    diffs = {(f"TD + KD − {o}", g): difference(values[PLUS_KD, g], values[o, g])
-             for o in diff_rows for g in genres if (o, g) in values and (PLUS_KD, g) in values}
-    differences = Comparison("plus_kd_difference", "TD + KD's paired difference (negative: TD + KD lower)",
-                             "test RMSE difference", columns, [f"TD + KD − {o}" for o in diff_rows], diffs,
-                             against_zero=True, signed=True, caption=f"†: paired t-test, p < {ALPHA}.")
+    diffs = {
+        (f"TD + KD − {o}", g): difference(values[PLUS_KD, g], values[o, g])
+        for o in diff_rows
+        for g in genres
+        if (o, g) in values and (PLUS_KD, g) in values
+    }
+    differences = Comparison(
+        "plus_kd_difference",
+        "TD + KD's paired difference (negative: TD + KD lower)",
+        "test RMSE difference",
+        columns,
+        [f"TD + KD − {o}" for o in diff_rows],
+        diffs,
+        against_zero=True,
+        signed=True,
+        caption=f"†: paired t-test, p < {ALPHA}.",
+    )
     sentences = []
     for o in diff_rows:
         below, sig_below, above, sig_above = _count(differences, f"TD + KD − {o}", genres)
-        sentences.append(f"TD + KD is lower than {o} in {below} of {len(genres)} genres (p < {ALPHA} in {sig_below}) "
-                         f"and higher in {above} (p < {ALPHA} in {sig_above})")
+        sentences.append(
+            f"TD + KD is lower than {o} in {below} of {len(genres)} genres (p < {ALPHA} in {sig_below}) "
+            f"and higher in {above} (p < {ALPHA} in {sig_above})"
+        )
     choices = _choices(
         cells, PLUS_KD, genres, lambda r: f"μ={r['config']['study']['kd_weight']:g},λ={r['distill_weight']:g}"
     )
-    section = Section("4. Is the conversation complementary to logit KD? TD + KD",
-                      "Reviewers: if the conversation carries something KD does not, adding it to KD should help.",
-                      [rmse, differences], "; ".join(sentences) + ".",
-                      f"Weights per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
-                      family_searches(exp, records, "plus_kd", PLUS_KD, genres))
+    section = Section(
+        "4. Is the conversation complementary to logit KD? TD + KD",
+        "Reviewers: if the conversation carries something KD does not, adding it to KD should help.",
+        [rmse, differences],
+        "; ".join(sentences) + ".",
+        f"Weights per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
+        family_searches(exp, records, "plus_kd", PLUS_KD, genres),
+    )
     return section, {("plus_kd", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -418,16 +531,36 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
             cell = cells[LEARNS, g]
             before = per_seed(cell, lambda r: r["analysis"]["teacher_valid_rmse_before"])
             after = per_seed(cell, lambda r: r["analysis"]["teacher_valid_rmse_after"])
-            teacher |= {("before (frozen)", g): before, ("after", g): after,
-                        ("after − before", g): difference(after, before)}
-    drift = Comparison("learns_teacher", "The teacher on its own task: all-genre validation RMSE before and after "
-                       "(columns: the genre whose student it talked to)", "teacher all-genre validation RMSE", columns,
-                       ["before (frozen)", "after"], teacher, reference="before (frozen)",
-                       caption=("After: with the h_up it had at the student's restored epoch. †: after differs from "
-                                f"before, paired t-test, p < {ALPHA}."))
-    change = Comparison("learns_teacher_change", "Its change (positive: the teacher got worse on its own task)",
-                        "teacher all-genre validation RMSE change", columns, ["after − before"], teacher,
-                        against_zero=True, signed=True, caption=f"†: paired t-test, p < {ALPHA}.")
+            teacher |= {
+                ("before (frozen)", g): before,
+                ("after", g): after,
+                ("after − before", g): difference(after, before),
+            }
+    drift = Comparison(
+        "learns_teacher",
+        "The teacher on its own task: all-genre validation RMSE before and after "
+        "(columns: the genre whose student it talked to)",
+        "teacher all-genre validation RMSE",
+        columns,
+        ["before (frozen)", "after"],
+        teacher,
+        reference="before (frozen)",
+        caption=(
+            "After: with the h_up it had at the student's restored epoch. †: after differs from "
+            f"before, paired t-test, p < {ALPHA}."
+        ),
+    )
+    change = Comparison(
+        "learns_teacher_change",
+        "Its change (positive: the teacher got worse on its own task)",
+        "teacher all-genre validation RMSE change",
+        columns,
+        ["after − before"],
+        teacher,
+        against_zero=True,
+        signed=True,
+        caption=f"†: paired t-test, p < {ALPHA}.",
+    )
     below, sig_below, above, sig_above = _count(
         Comparison("x", "", "", columns, [LEARNS], values, reference=TD_DEFAULT), LEARNS, genres
     )
@@ -442,10 +575,14 @@ def learning_teacher_section(exp, records, genres, columns) -> tuple[Section, di
         f"{max((abs(e.mean) for e in changed), default=float('nan')):.4f} either way."
     )
     choices = _choices(cells, LEARNS, genres, lambda r: f"{r['config']['study']['teacher_lr']:g}")
-    section = Section("5. What if the teacher is not frozen? Its upper layers learn too",
-                      "Reviewers: a frozen teacher is a choice; what happens when it adapts?",
-                      [rmse, drift, change], finding, f"η per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
-                      family_searches(exp, records, "thaw", LEARNS, genres))
+    section = Section(
+        "5. What if the teacher is not frozen? Its upper layers learn too",
+        "Reviewers: a frozen teacher is a choice; what happens when it adapts?",
+        [rmse, drift, change],
+        finding,
+        f"η per seed (seed order {list(exp.profile.seeds)}):\n" + choices,
+        family_searches(exp, records, "thaw", LEARNS, genres),
+    )
     return section, {("learns", k[0], k[1]): c for k, c in cells.items()}
 
 
@@ -474,10 +611,15 @@ def provenance_line(p: dict) -> str:
 
 
 def render_study_markdown(study: Study) -> str:
-    out = ["# What the paper's reviewers asked, answered by experiment (MovieLens-100K)", "",
-           "Definitions and protocol: `docs/reviewers.md`. Every cell: mean ± standard error over seeds of the "
-           "value at each seed's choice on validation (never test); paired t-tests over shared seeds.",
-           "", provenance_line(study.provenance), ""]
+    out = [
+        "# What the paper's reviewers asked, answered by experiment (MovieLens-100K)",
+        "",
+        "Definitions and protocol: `docs/reviewers.md`. Every cell: mean ± standard error over seeds of the "
+        "value at each seed's choice on validation (never test); paired t-tests over shared seeds.",
+        "",
+        provenance_line(study.provenance),
+        "",
+    ]
     for s in study.sections:
         out += [f"## {s.heading}", "", f"*{s.question}*", ""]
         for c in s.comparisons:
@@ -492,8 +634,12 @@ def render_study_markdown(study: Study) -> str:
 
 
 def render_study_latex(study: Study) -> str:
-    return "\n".join(render_latex(c) for s in study.sections for c in s.comparisons) + \
-        "% " + provenance_line(study.provenance) + "\n"
+    return (
+        "\n".join(render_latex(c) for s in study.sections for c in s.comparisons)
+        + "% "
+        + provenance_line(study.provenance)
+        + "\n"
+    )
 
 
 def render_study_csv(study: Study) -> str:
@@ -504,8 +650,11 @@ def render_study_csv(study: Study) -> str:
     for s in study.sections:
         for c in s.comparisons:
             for row in csv_rows(c):
-                writer.writerow(row + search_columns(s.searches.get((row[1], row[2]), {}))
-                                + [p.get("profile"), p.get("table_hash"), " ".join(p.get("git_revisions", []))])
+                writer.writerow(
+                    row
+                    + search_columns(s.searches.get((row[1], row[2]), {}))
+                    + [p.get("profile"), p.get("table_hash"), " ".join(p.get("git_revisions", []))]
+                )
     return buffer.getvalue()
 
 
@@ -519,10 +668,14 @@ def search_columns(found: dict) -> list[str]:
     if not found:
         return ["", "", "", "", ""]
     counted = [f.counts for f in found.values() if f.counts]
-    return ["; ".join(f"{AXIS_NAMES[a]}: {f.words()}" for a, f in found.items()),
-            "; ".join(f"{AXIS_NAMES[a]}: {f.bound_words()}" for a, f in found.items() if f.bounds),
-            *(str(sum(c[k] for c in counted)) if counted else "" for k in
-              ("choices_at_open_edge", "choices_at_bound", "choices_tied"))]
+    return [
+        "; ".join(f"{AXIS_NAMES[a]}: {f.words()}" for a, f in found.items()),
+        "; ".join(f"{AXIS_NAMES[a]}: {f.bound_words()}" for a, f in found.items() if f.bounds),
+        *(
+            str(sum(c[k] for c in counted)) if counted else ""
+            for k in ("choices_at_open_edge", "choices_at_bound", "choices_tied")
+        ),
+    ]
 
 
 def write_study(study: Study, out_dir) -> list[Path]:

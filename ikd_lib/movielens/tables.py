@@ -3,6 +3,7 @@
 Columns are genres, numbered dense to sparse ("Genre 1 (Drama)"); the metric is test RMSE,
 lower is better.
 """
+
 from __future__ import annotations
 
 from ..core.config import TrainConfig
@@ -13,12 +14,13 @@ def genre_label(index: int, genre: str) -> str:
     return f"Genre {index} ({genre})"
 
 
-PROTOCOL = ("each run trains with Adam and early stopping on validation RMSE, restoring the best epoch.")
+PROTOCOL = "each run trains with Adam and early stopping on validation RMSE, restoring the best epoch."
 
 
 def rmse_table(key, title, rows, **kw) -> TableSpec:
-    return TableSpec(key, title, rows, metric="RMSE", higher_is_better=False, column_label=genre_label,
-                     protocol=PROTOCOL, **kw)
+    return TableSpec(
+        key, title, rows, metric="RMSE", higher_is_better=False, column_label=genre_label, protocol=PROTOCOL, **kw
+    )
 
 
 TD_ROWS = (Row("TD", TD_POOL), Row("TD (default)", ("td",)))
@@ -39,9 +41,11 @@ def separate_facts(table) -> str:
     if not chosen:
         return ""
     alone = sum(restored_alone(r) for r in chosen)
-    return (f"In {alone} of the {len(chosen)} runs chosen for \"{SEPARATE}\", the epoch restored (best on "
-            "validation) lies within the first N1 steps, where the student trains alone: such a run "
-            "reports a scratch student, not what E*, D* and the teacher added after the warm-up.")
+    return (
+        f'In {alone} of the {len(chosen)} runs chosen for "{SEPARATE}", the epoch restored (best on '
+        "validation) lies within the first N1 steps, where the student trains alone: such a run "
+        "reports a scratch student, not what E*, D* and the teacher added after the warm-up."
+    )
 
 
 TABLES = MOVIELENS_TABLES = {

@@ -6,6 +6,7 @@ KD) for one downstream task: one genre, or all genres for the teacher. Inputs ar
 each split also holds the teacher's frozen states and predictions for every rating,
 computed once and shared by every method and seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,10 +37,18 @@ def rating_task(name: str, ratings_table, n_users: int, n_items: int) -> RatingT
         if len(rows) == 0:
             raise ValueError(f"task {name!r} has no {split} ratings; it is too sparse to train and evaluate")
         pairs = np.stack([rows["user"].to_numpy(), rows["item"].to_numpy()], axis=1).astype(np.int64)
-        parts[split] = Split(inputs=torch.from_numpy(pairs),
-                             target=torch.tensor(rows["rating"].to_numpy(), dtype=torch.float32))
-    return RatingTask(name=name, metric=RMSE, task_loss=losses.rating_mse, kd_loss=losses.kd_ratings,
-                      n_users=n_users, n_items=n_items, **parts)
+        parts[split] = Split(
+            inputs=torch.from_numpy(pairs), target=torch.tensor(rows["rating"].to_numpy(), dtype=torch.float32)
+        )
+    return RatingTask(
+        name=name,
+        metric=RMSE,
+        task_loss=losses.rating_mse,
+        kd_loss=losses.kd_ratings,
+        n_users=n_users,
+        n_items=n_items,
+        **parts,
+    )
 
 
 @torch.no_grad()
@@ -51,7 +60,7 @@ def attach_teacher(task: RatingTask, teacher, chunk: int = 65536) -> RatingTask:
         part = task.split(split)
         outs = {"low": [], "high": [], "pred": []}
         for start in range(0, len(part), chunk):
-            pred, states = teacher(part.inputs[None, start:start + chunk])
+            pred, states = teacher(part.inputs[None, start : start + chunk])
             outs["low"].append(states["low"])
             outs["high"].append(states["high"])
             outs["pred"].append(pred)

@@ -15,6 +15,7 @@ splits; Tiny-ImageNet-200's first 20 classes (80 train, all 50 val images each) 
 ImageNet. Rows interleave the classes round-robin: row i*K + k is the i-th image of class k.
 The paper profile's full ImageNet is read by ``imagenet_folder()``.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -39,9 +40,11 @@ DATASETS = ("cifar10", "cifar100", "tinyimagenet")  # tinyimagenet = the ImageNe
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 
 # The offline files and their sha256, from the table in DEFAULT_DATA_DIR/README.md.
-OFFLINE_FILES = {"cifar10": ("cifar10_train.npz", "cifar10_test.npz"),
-                 "cifar100": ("cifar100_train.npz", "cifar100_test.npz"),
-                 "tinyimagenet": ("tinyimagenet_train.npz", "tinyimagenet_val.npz")}
+OFFLINE_FILES = {
+    "cifar10": ("cifar10_train.npz", "cifar10_test.npz"),
+    "cifar100": ("cifar100_train.npz", "cifar100_test.npz"),
+    "tinyimagenet": ("tinyimagenet_train.npz", "tinyimagenet_val.npz"),
+}
 SHA256 = {
     "cifar10_train.npz": "45a4a307a62dbb6893b54be3fd38a66a96f68c1d0a15bcf69b6f5915b546039f",
     "cifar10_test.npz": "fae3375329ed2809e5b254eb0699b887253ee07ee27d6f979a5d666e087510cf",
@@ -57,11 +60,14 @@ CIFAR_TRAIN_PER_CLASS = {"cifar10": 400, "cifar100": 40}
 # gives the same images as the offline copy. Train: derived from cifar10_train.npz's src_idx
 # (the indices below 401 / 403 missing for deer / ship); test: listed in the README.
 CIFAR10_UNRECOVERED = {
-    "train": {4: (124,),                                   # deer
-              8: (32, 47, 213)},                           # ship
-    "test": {7: (917,),                                    # horse
-             8: (80, 135, 151, 155, 239, 293, 308, 377, 380, 417, 463, 563, 571, 606, 740,
-                 755, 756, 764, 786, 847)},                # ship
+    "train": {
+        4: (124,),  # deer
+        8: (32, 47, 213),
+    },  # ship
+    "test": {
+        7: (917,),  # horse
+        8: (80, 135, 151, 155, 239, 293, 308, 377, 380, 417, 463, 563, 571, 606, 740, 755, 756, 764, 786, 847),
+    },  # ship
 }
 
 TINY_URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"
@@ -75,8 +81,8 @@ TINY_CLASSES, TINY_TRAIN_PER_CLASS = 20, 80
 
 @dataclass(frozen=True, eq=False)  # eq=False: a generated == would compare tensors and raise
 class ImageSplit:
-    x: torch.Tensor        # uint8 [N, 3, H, W], RGB
-    y: torch.Tensor        # int64 [N], class index
+    x: torch.Tensor  # uint8 [N, 3, H, W], RGB
+    y: torch.Tensor  # int64 [N], class index
     src_idx: torch.Tensor  # int64 [N], position within its class in the official split order
 
 
@@ -85,25 +91,34 @@ class ImageData:
     name: str
     classes: tuple[str, ...]
     train: ImageSplit
-    test: ImageSplit       # the official test split (Tiny-ImageNet: its val split)
-    source: str            # where the data came from, one line, for the record
-    resolution: int        # H = W
+    test: ImageSplit  # the official test split (Tiny-ImageNet: its val split)
+    source: str  # where the data came from, one line, for the record
+    resolution: int  # H = W
 
 
 # ---------------------------------------------------------------- public API
+
 
 def load_images(name: str, data_dir=None, cache_dir=None, offline: bool | None = None) -> ImageData:
     """Find, verify and load dataset `name` (one of DATASETS); see the module docstring for the order."""
     if name not in DATASETS:
         close = difflib.get_close_matches(name, DATASETS, n=1)
-        raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}"
-                         + (f" (did you mean {close[0]!r}?)" if close else "")
-                         + "; the full ImageNet is read by imagenet_folder()")
+        raise ValueError(
+            f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + "; the full ImageNet is read by imagenet_folder()"
+        )
     offline = os.environ.get("IKD_OFFLINE") == "1" if offline is None else offline
     (train, test), source = _find(name, data_dir, cache_dir, offline)
     say(f"{name}: {source}")  # one line, so notebook users see where the data came from
-    return ImageData(name, tuple(str(c) for c in train["classes"]), _to_split(train), _to_split(test),
-                     source, int(train["x"].shape[1]))
+    return ImageData(
+        name,
+        tuple(str(c) for c in train["classes"]),
+        _to_split(train),
+        _to_split(test),
+        source,
+        int(train["x"].shape[1]),
+    )
 
 
 def split_holdout(split: ImageSplit, per_class: int) -> tuple[ImageSplit, ImageSplit]:
@@ -130,9 +145,15 @@ def resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if tuple(x.shape[-2:]) == (size, size):
         return x
     # In chunks: the float copy of a whole upscaled training set would not fit in memory.
-    return torch.cat([F.interpolate(chunk.float(), size=(size, size), mode="bilinear", align_corners=False,
-                                    antialias=True).round_().clamp_(0, 255).to(torch.uint8)
-                      for chunk in x.split(512)])
+    return torch.cat(
+        [
+            F.interpolate(chunk.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            .round_()
+            .clamp_(0, 255)
+            .to(torch.uint8)
+            for chunk in x.split(512)
+        ]
+    )
 
 
 def imagenet_folder(root=None) -> tuple[torchvision.datasets.ImageFolder, torchvision.datasets.ImageFolder]:
@@ -145,11 +166,13 @@ def imagenet_folder(root=None) -> tuple[torchvision.datasets.ImageFolder, torchv
         raise FileNotFoundError(
             f"ImageNet not found{f' in {root}' if root else ''}: set IKD_IMAGENET_DIR (or pass root) to a folder "
             "with train/<wnid>/*.JPEG and val/<wnid>/*.JPEG (torchvision ImageFolder layout, one "
-            "subfolder per class, the val images sorted into class folders too)")
+            "subfolder per class, the val images sorted into class folders too)"
+        )
     return tuple(torchvision.datasets.ImageFolder(Path(root) / s, transform=None) for s in ("train", "val"))
 
 
 # ---------------------------------------------------------------- finding the data
+
 
 def _find(name: str, data_dir, cache_dir, offline: bool) -> tuple[tuple[dict, dict], str]:
     """(train, test) arrays in the offline-file format, and a line saying where they came from."""
@@ -166,22 +189,27 @@ def _find(name: str, data_dir, cache_dir, offline: bool) -> tuple[tuple[dict, di
             return fetch(name, vision, offline)
         except (OSError, RuntimeError) as e:  # not found / download failed; checksum errors propagate
             attempts.append(f"cache {vision}: {type(e).__name__}: {e}")
-    what = (f"{TINY_ZIP} (from {TINY_URL})" if name == "tinyimagenet"
-            else f"torchvision's {'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'} folder")
+    what = (
+        f"{TINY_ZIP} (from {TINY_URL})"
+        if name == "tinyimagenet"
+        else f"torchvision's {'cifar-10-batches-py' if name == 'cifar10' else 'cifar-100-python'} folder"
+    )
     raise FileNotFoundError(
         f"Could not find {name}. Provide it in one of these ways:\n"
         f"  1. set IKD_IMAGE_DATA_DIR (or pass data_dir) to a folder with {' and '.join(files)} "
         f"(the offline copies; default {DEFAULT_DATA_DIR});\n"
         f"  2. go online (offline=False, IKD_OFFLINE unset) so {what} can be downloaded into {vision};\n"
         f"  3. put {what} in {vision} yourself (the cache; set with cache_dir or IKD_CACHE_DIR).\n"
-        "Attempts:\n  - " + "\n  - ".join(attempts))
+        "Attempts:\n  - " + "\n  - ".join(attempts)
+    )
 
 
 def _read_npz(path: Path, sha256: str | None = None) -> dict[str, np.ndarray]:
     """All arrays of an offline-format .npz, after checking its sha256 when one is given."""
     if sha256 is not None and (got := _sha256(path)) != sha256:
-        raise ValueError(f"{path}: sha256 mismatch, expected {sha256}, got {got}; the file is corrupted "
-                         "or not the published copy")
+        raise ValueError(
+            f"{path}: sha256 mismatch, expected {sha256}, got {got}; the file is corrupted or not the published copy"
+        )
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
@@ -200,8 +228,11 @@ def _sha256(path: Path) -> str:
 
 def _to_split(a: dict[str, np.ndarray]) -> ImageSplit:
     """Offline-format arrays (x NHWC) -> ImageSplit (x NCHW, int64 labels and indices)."""
-    return ImageSplit(torch.from_numpy(np.ascontiguousarray(a["x"].transpose(0, 3, 1, 2))),
-                      torch.from_numpy(a["y"].astype(np.int64)), torch.from_numpy(a["src_idx"].astype(np.int64)))
+    return ImageSplit(
+        torch.from_numpy(np.ascontiguousarray(a["x"].transpose(0, 3, 1, 2))),
+        torch.from_numpy(a["y"].astype(np.int64)),
+        torch.from_numpy(a["src_idx"].astype(np.int64)),
+    )
 
 
 def _take(split: ImageSplit, rows: torch.Tensor) -> ImageSplit:
@@ -219,6 +250,7 @@ def _round_robin(y: np.ndarray, src_idx: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- CIFAR via torchvision
 
+
 def _cifar_from_torchvision(name: str, vision: Path, offline: bool) -> tuple[tuple[dict, dict], str]:
     """torchvision's CIFAR copy in the cache (downloaded unless offline; torchvision checks the md5s)."""
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
@@ -226,13 +258,15 @@ def _cifar_from_torchvision(name: str, vision: Path, offline: bool) -> tuple[tup
     splits = []
     for split, per_class in (("train", CIFAR_TRAIN_PER_CLASS[name]), ("test", None)):
         ds = cls(root=vision, train=split == "train", download=not offline)
-        splits.append(_official_subset(ds.data, np.asarray(ds.targets, dtype=np.int64), ds.classes,
-                                       per_class, unrecovered[split]))
+        splits.append(
+            _official_subset(ds.data, np.asarray(ds.targets, dtype=np.int64), ds.classes, per_class, unrecovered[split])
+        )
     return tuple(splits), f"torchvision {cls.__name__} in {vision}, cpu-profile subset"
 
 
-def _official_subset(x: np.ndarray, y: np.ndarray, classes, per_class: int | None,
-                     skip: dict[int, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def _official_subset(
+    x: np.ndarray, y: np.ndarray, classes, per_class: int | None, skip: dict[int, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
     """The first `per_class` images (all if None) of each class in official order, minus `skip`.
 
     A class's official order is the order in which its images appear in the split's data array.
@@ -246,11 +280,16 @@ def _official_subset(x: np.ndarray, y: np.ndarray, classes, per_class: int | Non
         src.append(pos[keep][:per_class])
     rows, src = np.concatenate(rows), np.concatenate(src)
     order = _round_robin(y[rows], src)
-    return {"x": x[rows[order]], "y": y[rows[order]], "src_idx": src[order].astype(np.int32),
-            "classes": np.array(classes)}
+    return {
+        "x": x[rows[order]],
+        "y": y[rows[order]],
+        "src_idx": src[order].astype(np.int32),
+        "classes": np.array(classes),
+    }
 
 
 # ---------------------------------------------------------------- Tiny-ImageNet from the zip
+
 
 def _tiny_from_cache(name: str, vision: Path, offline: bool) -> tuple[tuple[dict, dict], str]:
     """The 20-class subset as .npz in the cache, built once from the (downloaded) official zip."""
@@ -268,8 +307,9 @@ def _tiny_from_cache(name: str, vision: Path, offline: bool) -> tuple[tuple[dict
     return splits, f"Tiny-ImageNet subset built from {zip_path} (md5 verified), cached in {vision}"
 
 
-def _read_tiny_zip(zip_path: Path, n_classes: int = TINY_CLASSES, n_train: int = TINY_TRAIN_PER_CLASS,
-                   md5: str | None = TINY_MD5) -> tuple[dict, dict]:
+def _read_tiny_zip(
+    zip_path: Path, n_classes: int = TINY_CLASSES, n_train: int = TINY_TRAIN_PER_CLASS, md5: str | None = TINY_MD5
+) -> tuple[dict, dict]:
     """(train, val) arrays from tiny-imagenet-200.zip: the first `n_classes` wnids of wnids.txt,
     train images <wnid>_<n>.JPEG with n < `n_train`, every val image of those classes.
 
@@ -284,8 +324,9 @@ def _read_tiny_zip(zip_path: Path, n_classes: int = TINY_CLASSES, n_train: int =
         val = [line.split("\t")[:2] for line in zf.read(root + "val/val_annotations.txt").decode().splitlines() if line]
         label = {w: k for k, w in enumerate(wnids)}
         train_files = [(f"{root}train/{w}/images/{w}_{n}.JPEG", label[w], n) for w in wnids for n in range(n_train)]
-        val_files = [(f"{root}val/images/{f}", label[w], int(f[len("val_"):-len(".JPEG")]))
-                     for f, w in val if w in label]
+        val_files = [
+            (f"{root}val/images/{f}", label[w], int(f[len("val_") : -len(".JPEG")])) for f, w in val if w in label
+        ]
 
         def decode(files) -> dict[str, np.ndarray]:
             # convert("RGB") also replicates grayscale JPEGs to 3 channels
@@ -294,8 +335,14 @@ def _read_tiny_zip(zip_path: Path, n_classes: int = TINY_CLASSES, n_train: int =
             src = np.array([n for _, _, n in files], dtype=np.int32)
             order = _round_robin(y, src)
             full = [words[w].strip() for w in wnids]
-            return {"x": x[order], "y": y[order], "src_idx": src[order], "wnids": np.array(wnids),
-                    "classes": np.array([s.split(",")[0] for s in full]), "class_names_full": np.array(full)}
+            return {
+                "x": x[order],
+                "y": y[order],
+                "src_idx": src[order],
+                "wnids": np.array(wnids),
+                "classes": np.array([s.split(",")[0] for s in full]),
+                "class_names_full": np.array(full),
+            }
 
         return decode(train_files), decode(val_files)
 

@@ -11,6 +11,7 @@ model per stack on this track), so E*, D* act per token. The teacher's upper lay
 `h_up` are its blocks after `low`; `TeacherUp` runs them on decoded messages with
 gradients flowing through and its weights frozen.
 """
+
 from __future__ import annotations
 
 import timm
@@ -22,11 +23,12 @@ from ..core.stacked import replica_generator
 from .products import route_products
 from .profiles import ViTConfig
 
-MEAN = STD = 0.5     # the normalisation of timm's augreg ViTs; used for our own teacher too
+MEAN = STD = 0.5  # the normalisation of timm's augreg ViTs; used for our own teacher too
 
 
-def build_vit(cfg: ViTConfig, depth: int, num_classes: int, seed: int, pretrained: bool = False,
-              checkpoint: str | None = None) -> nn.Module:
+def build_vit(
+    cfg: ViTConfig, depth: int, num_classes: int, seed: int, pretrained: bool = False, checkpoint: str | None = None
+) -> nn.Module:
     """A timm VisionTransformer; timm draws its initialisation from the global generator, so
     it runs inside a forked generator seeded by `seed` (same seed, same weights). With
     `cfg.matmul == "openblas"` its products run on the pinned kernels on a CPU (products.py)."""
@@ -34,12 +36,24 @@ def build_vit(cfg: ViTConfig, depth: int, num_classes: int, seed: int, pretraine
         torch.manual_seed(seed)
         if cfg.timm_name:
             overlay = {"file": checkpoint} if checkpoint else None
-            vit = timm.create_model(cfg.timm_name, pretrained=pretrained, num_classes=num_classes, depth=depth,
-                                    pretrained_cfg_overlay=overlay)
+            vit = timm.create_model(
+                cfg.timm_name,
+                pretrained=pretrained,
+                num_classes=num_classes,
+                depth=depth,
+                pretrained_cfg_overlay=overlay,
+            )
         else:
             vit = timm.models.vision_transformer.VisionTransformer(
-                img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.width, depth=depth,
-                num_heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, num_classes=num_classes, global_pool="token")
+                img_size=cfg.img_size,
+                patch_size=cfg.patch_size,
+                embed_dim=cfg.width,
+                depth=depth,
+                num_heads=cfg.heads,
+                mlp_ratio=cfg.mlp_ratio,
+                num_classes=num_classes,
+                global_pool="token",
+            )
     return route_products(vit, cfg.matmul)
 
 
@@ -57,7 +71,7 @@ class TappedViT(nn.Module):
         super().__init__()
         self.vit, self.low_block, self.seeds = vit, low_block, (seed,)
         self.width = vit.embed_dim
-        self.matmul = getattr(vit, "matmul", "torch")   # the method's own layers (E*, D*, ...) follow it
+        self.matmul = getattr(vit, "matmul", "torch")  # the method's own layers (E*, D*, ...) follow it
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         v = self.vit
@@ -67,13 +81,13 @@ class TappedViT(nn.Module):
     def forward_low(self, inputs: torch.Tensor) -> torch.Tensor:
         images = inputs.flatten(0, 1) if inputs.dim() == 5 else inputs
         x = self.embed(images)
-        for block in self.vit.blocks[:self.low_block]:
+        for block in self.vit.blocks[: self.low_block]:
             x = block(x)
         return x.unsqueeze(0)
 
     def forward_up(self, state_low: torch.Tensor) -> torch.Tensor:
         x = state_low.flatten(0, 1)
-        for block in self.vit.blocks[self.low_block:]:
+        for block in self.vit.blocks[self.low_block :]:
             x = block(x)
         return x.view(state_low.shape[0], -1, *x.shape[1:])
 

@@ -20,6 +20,7 @@ module is swapped in place; nothing is copied):
 
 A module whose input lives on a GPU computes with torch's own kernels (the paper profile).
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,9 @@ class PinnedAttention(Attention):
         if not _on_cpu(x):
             return super().forward(x, attn_mask=attn_mask, is_causal=is_causal)
         if attn_mask is not None or is_causal or self.gate is not None or self.attn_drop.p:
-            raise NotImplementedError("the pinned attention computes plain self-attention only "
-                                      "(no mask, no gate, no attention dropout)")
+            raise NotImplementedError(
+                "the pinned attention computes plain self-attention only (no mask, no gate, no attention dropout)"
+            )
         B, N, _ = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
@@ -72,11 +74,16 @@ class PinnedPatchProjection(nn.Conv2d):
 
 
 def _is_patch_projection(conv: nn.Conv2d) -> bool:
-    return (conv.stride == conv.kernel_size and conv.padding == (0, 0) and conv.dilation == (1, 1)
-            and conv.groups == 1 and conv.padding_mode == "zeros")
+    return (
+        conv.stride == conv.kernel_size
+        and conv.padding == (0, 0)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    )
 
 
-PINNED = {nn.Linear: PinnedLinear, Attention: PinnedAttention}   # timm's class -> its pinned twin
+PINNED = {nn.Linear: PinnedLinear, Attention: PinnedAttention}  # timm's class -> its pinned twin
 
 
 def route_products(vit: nn.Module, matmul: str = "openblas") -> nn.Module:

@@ -7,6 +7,7 @@ one. At the cpu profile there is no augmentation, so the frozen teacher's states
 logits of every training image are computed once per dataset and reused by every method
 and seed; only TD runs the teacher's upper blocks live.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,7 +47,9 @@ def load_splits(profile: Profile, name: str, data_dir=None, cache_dir=None) -> I
     if profile.train_per_class:
         train = first_per_class(train, profile.train_per_class[name])
     if profile.test_limit:
-        test = ImageSplit(test.x[:profile.test_limit], test.y[:profile.test_limit], test.src_idx[:profile.test_limit])
+        test = ImageSplit(
+            test.x[: profile.test_limit], test.y[: profile.test_limit], test.src_idx[: profile.test_limit]
+        )
     train, valid = split_holdout(train, profile.valid_per_class[name])
     size = profile.vit.img_size
     sized = lambda s: ImageSplit(resize(s.x, size), s.y, s.src_idx)
@@ -64,20 +67,27 @@ def fingerprint(splits: list[ImageSplits]) -> str:
 
 
 def image_task(splits: ImageSplits, temperature: float) -> Task:
-    parts = {name: Split(inputs=getattr(splits, name).x, target=getattr(splits, name).y)
-             for name in ("train", "valid", "test")}
-    return Task(name=splits.name, metric=ACCURACY, task_loss=losses.class_cross_entropy,
-                kd_loss=functools.partial(losses.kd_classes, temperature=temperature), eval_chunk=1000, **parts)
+    parts = {
+        name: Split(inputs=getattr(splits, name).x, target=getattr(splits, name).y)
+        for name in ("train", "valid", "test")
+    }
+    return Task(
+        name=splits.name,
+        metric=ACCURACY,
+        task_loss=losses.class_cross_entropy,
+        kd_loss=functools.partial(losses.kd_classes, temperature=temperature),
+        eval_chunk=1000,
+        **parts,
+    )
 
 
 @torch.no_grad()
-def attach_teacher(task: Task, teacher, probe_weight: torch.Tensor, probe_bias: torch.Tensor,
-                   chunk: int = 500) -> Task:
+def attach_teacher(task: Task, teacher, probe_weight: torch.Tensor, probe_bias: torch.Tensor, chunk: int = 500) -> Task:
     """The frozen teacher's t_l, t_h and probe logits for every training image, [1, N, ...]."""
     outs = {"low": [], "high": [], "pred": []}
     images = task.train.inputs
     for start in range(0, len(images), chunk):
-        low = teacher.forward_low(images[None, start:start + chunk])
+        low = teacher.forward_low(images[None, start : start + chunk])
         high = teacher.forward_up(low)
         features = teacher.vit.forward_head(teacher.vit.norm(high[0]), pre_logits=True)
         outs["low"].append(low)

@@ -3,6 +3,7 @@ MovieLens track, the Teacher row being the teacher's linear probe), and what a s
 configuration says of its student and training. Read by the cpu profile's experiment
 (experiment.py) and by the paper profile's (paper/experiment.py, paper/ddp.py).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, replace
@@ -23,7 +24,17 @@ def vision_variants(profile: Profile, noise_std: float) -> dict[str, Variant]:
 
 def student_run_config(p: Profile, variant: Variant, name: str) -> dict:
     """What a ViT stack's configuration says of its student and training, in process or launched."""
-    return {"experiment": "vision", "profile": p.name, "variant": variant.key, "method": variant.method,
-            "model": variant.model, "task": name, "td": asdict(variant.td) if variant.td else None,
-            "vit": asdict(p.vit), "train": asdict(p.student_train), "temperature": p.temperature,
-            "valid_per_class": p.valid_per_class[name], "numerics": NUMERICS}
+    return {
+        "experiment": "vision",
+        "profile": p.name,
+        "variant": variant.key,
+        "method": variant.method,
+        "model": variant.model,
+        "task": name,
+        "td": asdict(variant.td) if variant.td else None,
+        "vit": asdict(p.vit),
+        "train": asdict(p.student_train),
+        "temperature": p.temperature,
+        "valid_per_class": p.valid_per_class[name],
+        "numerics": NUMERICS,
+    }

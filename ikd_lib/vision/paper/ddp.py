@@ -21,6 +21,7 @@ after a resume may round differently: the new DDP lays out its gradient buckets 
 ring all-reduce over 3+ ranks sums an element in an order that depends on its place in the
 bucket (with 2 ranks, a + b = b + a exactly).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,12 +60,12 @@ STEPS_BY_PHASE = {"student": ("student",), "comm": ("aux",), "joint": ("student"
 
 @dataclass
 class DDPResult:
-    valid_metric: float        # the metric (top-1 accuracy) on the validation split at the best epoch
-    best_epoch: int            # 1-based (0: the model as initialised)
-    epochs_run: int            # in total, including epochs run before a resume
-    wall_s: float              # in total, including time before a resume
-    checkpoint: str            # the checkpoint file (its last epoch; the best state is inside)
-    resumed_from_epoch: int = 0   # the epoch this call found in the checkpoint (0: a fresh start)
+    valid_metric: float  # the metric (top-1 accuracy) on the validation split at the best epoch
+    best_epoch: int  # 1-based (0: the model as initialised)
+    epochs_run: int  # in total, including epochs run before a resume
+    wall_s: float  # in total, including time before a resume
+    checkpoint: str  # the checkpoint file (its last epoch; the best state is inside)
+    resumed_from_epoch: int = 0  # the epoch this call found in the checkpoint (0: a fresh start)
 
 
 def setup(backend: str | None = None) -> tuple[int, int]:
@@ -73,7 +74,7 @@ def setup(backend: str | None = None) -> tuple[int, int]:
     One GPU or CPU is a group of one: `torchrun --nproc_per_node=1`."""
     if not dist.is_initialized():
         cuda = torch.cuda.is_available()
-        if cuda:   # before init: nccl binds each process to its own GPU
+        if cuda:  # before init: nccl binds each process to its own GPU
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
         dist.init_process_group(backend or ("nccl" if cuda else "gloo"))
     return dist.get_rank(), dist.get_world_size()
@@ -95,11 +96,11 @@ class Objective(nn.Module):
     def forward(self, batch, phase: str = "joint"):
         _, named, _ = self.method.forward_train(batch)
         full, own = self.method.objective(named), self.method.student_objective(named)
-        if phase == "student":     # the student alone (E*, D* get zero gradients)
+        if phase == "student":  # the student alone (E*, D* get zero gradients)
             full = own + 0.0 * full
-        elif phase == "comm":      # E*, D* alone: the student's own losses out (its optimiser rests)
+        elif phase == "comm":  # E*, D* alone: the student's own losses out (its optimiser rests)
             full = (full - own) + 0.0 * own
-        return full.float().sum(), named   # the per-replica loss summed (R = 1); fp32 under autocast
+        return full.float().sum(), named  # the per-replica loss summed (R = 1); fp32 under autocast
 
 
 class TaskLike:
@@ -136,8 +137,10 @@ def load_trained_state(method, state: dict[str, torch.Tensor]) -> None:
     frozen = _frozen_names(method)
     missing, unexpected = method.load_state_dict(state, strict=False)
     if unexpected or set(missing) - frozen:
-        raise ValueError(f"checkpoint does not fit this method: missing {sorted(set(missing) - frozen)}, "
-                         f"unexpected {sorted(unexpected)}")
+        raise ValueError(
+            f"checkpoint does not fit this method: missing {sorted(set(missing) - frozen)}, "
+            f"unexpected {sorted(unexpected)}"
+        )
 
 
 @torch.no_grad()
@@ -151,18 +154,22 @@ def per_example(method, dataset, device, batch_size: int, num_workers: int = 0, 
     n = len(dataset)
     method.eval()
     mine = []
-    for images, labels in DataLoader(Subset(dataset, range(rank, n, world)), batch_size=batch_size,
-                                     num_workers=num_workers, pin_memory=device.type == "cuda"):
+    for images, labels in DataLoader(
+        Subset(dataset, range(rank, n, world)),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    ):
         with autocast(device):
             pred = method.predict(images.to(device, non_blocking=True)[None])
         mine.append(metric.per_example(pred.float(), labels.to(device)[None])[0].float())
-    share = torch.full((-(-n // world),), float("nan"), device=device)   # rank r: images r, r + world, ...
+    share = torch.full((-(-n // world),), float("nan"), device=device)  # rank r: images r, r + world, ...
     if mine:
         values = torch.cat(mine)
-        share[:len(values)] = values
+        share[: len(values)] = values
     shares = [torch.empty_like(share) for _ in range(world)]
     dist.all_gather(shares, share)
-    return torch.stack(shares).T.reshape(1, -1)[:, :n].cpu()   # image i = share i % world, row i // world
+    return torch.stack(shares).T.reshape(1, -1)[:, :n].cpu()  # image i = share i % world, row i // world
 
 
 def evaluate(method, dataset, device, batch_size: int, num_workers: int = 0, metric=ACCURACY) -> float:
@@ -173,12 +180,14 @@ def evaluate(method, dataset, device, batch_size: int, num_workers: int = 0, met
 def teacher_states_fn(teacher: TappedViT, probe_weight: torch.Tensor, probe_bias: torch.Tensor):
     """images [B, 3, H, W] -> the frozen teacher's t_l, t_h [1, B, N, D] and its probe logits [1, B, C]
     (what tasks.attach_teacher caches at the cpu profile, here per batch)."""
+
     def states(images):
         low = teacher.forward_low(images[None])
         high = teacher.forward_up(low)
         features = teacher.vit.forward_head(teacher.vit.norm(high[0]), pre_logits=True)
         pred = features @ probe_weight.to(features) + probe_bias.to(features)
         return {"teacher_low": low, "teacher_high": high, "teacher_pred": pred[None]}
+
     return states
 
 
@@ -191,8 +200,9 @@ def _check_finite(total, named, method, epoch: int, step: int, rank: int) -> Non
     if not bool(everywhere):
         raise FloatingPointError(
             describe_nonfinite(step, epoch, named, method.student.seeds, method.distill_weight, f"DDP rank {rank}")
-            if not bool(finite) else f"non-finite loss on another DDP rank at step {step} (epoch {epoch}); "
-                                     f"rank {rank} stops too.")
+            if not bool(finite)
+            else f"non-finite loss on another DDP rank at step {step} (epoch {epoch}); rank {rank} stops too."
+        )
 
 
 def _fresh_progress() -> dict:
@@ -204,8 +214,12 @@ def _fresh_progress() -> dict:
 def _run_identity(method, seed: int) -> dict:
     """What makes two runs the same run: a checkpoint of another one is never resumed."""
     td = getattr(method, "td", None)
-    return {"seed": seed, "method": method.name, "distill_weight": method.distill_weight.tolist(),
-            "td": asdict(td) if td is not None else None}
+    return {
+        "seed": seed,
+        "method": method.name,
+        "distill_weight": method.distill_weight.tolist(),
+        "td": asdict(td) if td is not None else None,
+    }
 
 
 def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple[dict, list, dict, dict, dict] | None:
@@ -215,18 +229,24 @@ def _load_checkpoint(path: Path, method, optimizers, seed: int, device) -> tuple
         return None
     saved = torch.load(path, map_location=device, weights_only=True)
     if saved["run"] != _run_identity(method, seed):
-        raise ValueError(f"{path} belongs to another run ({saved['run']}), not to this one "
-                         f"({_run_identity(method, seed)}): use another checkpoint_dir")
-    if "step_log" not in saved:   # resumed, it would log only the epochs still to run
-        raise ValueError(f"{path} holds no per-step losses (written by an older version of ikd_lib): "
-                         f"delete its folder {path.parent} to run this run again from the start")
-    if "stopping" not in saved:   # its early stopping followed other rules (no epoch 0, no start guard)
-        raise ValueError(f"{path} holds no state of the early-stopping rules (written by an older version of "
-                         f"ikd_lib): delete its folder {path.parent} to run this run again from the start")
+        raise ValueError(
+            f"{path} belongs to another run ({saved['run']}), not to this one "
+            f"({_run_identity(method, seed)}): use another checkpoint_dir"
+        )
+    if "step_log" not in saved:  # resumed, it would log only the epochs still to run
+        raise ValueError(
+            f"{path} holds no per-step losses (written by an older version of ikd_lib): "
+            f"delete its folder {path.parent} to run this run again from the start"
+        )
+    if "stopping" not in saved:  # its early stopping followed other rules (no epoch 0, no start guard)
+        raise ValueError(
+            f"{path} holds no state of the early-stopping rules (written by an older version of "
+            f"ikd_lib): delete its folder {path.parent} to run this run again from the start"
+        )
     load_trained_state(method, saved["model"])
     for name, opt in optimizers.items():
         opt.load_state_dict(saved["optimizers"][name])
-    step_log = {k: v.cpu() for k, v in saved["step_log"].items()}   # map_location put it on the device
+    step_log = {k: v.cpu() for k, v in saved["step_log"].items()}  # map_location put it on the device
     return saved["progress"], saved["history"], saved["best_model"], step_log, saved["stopping"]
 
 
@@ -239,8 +259,20 @@ def _extend(step_log: dict[str, torch.Tensor], rows: dict[str, torch.Tensor]) ->
     return {k: torch.cat([step_log[k], rows[k]]) for k in step_log}
 
 
-def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td, progress: dict,
-                 seed: int, epoch: int, rank: int, device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+def _train_epoch(
+    model,
+    method,
+    optimizers,
+    loader,
+    teacher_states,
+    augment,
+    td,
+    progress: dict,
+    seed: int,
+    epoch: int,
+    rank: int,
+    device,
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """One pass over this rank's shard: (the epoch's mean training losses, its per-step losses
     name -> [steps] float32 on the CPU), both averaged over all ranks. Each step's losses stay
     on the device until the epoch ends, then one all-reduce of [steps, losses] averages them:
@@ -250,7 +282,7 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
     rows, names = [], None
     for i, (images, labels) in enumerate(loader):
         step, phase = progress["step"], phase_at(progress["step"], td)
-        if augment is not None:   # on the CPU batch: the generator is a CPU one
+        if augment is not None:  # on the CPU batch: the generator is a CPU one
             images = augment(images, replica_generator(seed, f"ddp.augment.epoch{epoch}.rank{rank}.step{i}"))
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with autocast(device):
@@ -260,28 +292,39 @@ def _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
         _check_finite(total, named, method, epoch, step, rank)
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
-        total.backward()   # DDP averages the gradients over the ranks during backward
+        total.backward()  # DDP averages the gradients over the ranks during backward
         for group in STEPS_BY_PHASE[phase]:
             if group in optimizers:
                 optimizers[group].step()
         if names is None:
             names = list(named)
-        elif list(named) != names:   # Objective computes every loss in every phase (see its docstring)
+        elif list(named) != names:  # Objective computes every loss in every phase (see its docstring)
             raise RuntimeError(f"the named losses changed within an epoch: {names} then {list(named)}")
         rows.append(torch.stack([v.detach().float().reshape(-1)[0] for v in named.values()]))
         progress["step"] += 1
     if not rows:
         return {}, {}
-    table = torch.stack(rows)   # [steps, losses]; every rank ran as many steps (equal shards)
+    table = torch.stack(rows)  # [steps, losses]; every rank ran as many steps (equal shards)
     dist.all_reduce(table)
     table = (table / dist.get_world_size()).cpu()
     means = {f"train_{k}": float(v) for k, v in zip(names, table.double().mean(0))}
     return means, {k: table[:, j].clone() for j, k in enumerate(names)}
 
 
-def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir, seed: int,
-              augment=None, device=None, progress: bool = True, num_workers: int = 4,
-              metric=ACCURACY) -> DDPResult:
+def train_ddp(
+    method,
+    teacher_states,
+    train_set,
+    valid_set,
+    cfg,
+    checkpoint_dir,
+    seed: int,
+    augment=None,
+    device=None,
+    progress: bool = True,
+    num_workers: int = 4,
+    metric=ACCURACY,
+) -> DDPResult:
     """Train `method` (one replica, R = 1) with DDP on every rank of the process group (`setup()`).
 
     teacher_states(images) -> {"teacher_low", "teacher_high", "teacher_pred"}, each [1, B, ...];
@@ -311,35 +354,55 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
 
     # forward_sync_buffers=False: no buffer changes in training (LayerNorm, no BatchNorm), so a
     # broadcast every step would buy nothing. find_unused_parameters=False: see Objective.
-    model = DistributedDataParallel(Objective(method), device_ids=None if device.type == "cpu" else [device.index],
-                                    forward_sync_buffers=False, find_unused_parameters=False)
-    if resumed is None:   # epoch 0: the model as initialised (rank 0's, which DDP has just broadcast)
+    model = DistributedDataParallel(
+        Objective(method),
+        device_ids=None if device.type == "cpu" else [device.index],
+        forward_sync_buffers=False,
+        find_unused_parameters=False,
+    )
+    if resumed is None:  # epoch 0: the model as initialised (rank 0's, which DDP has just broadcast)
         state, history, best, step_log = _fresh_progress(), [], trained_state(method, copy=True), {}
-        rules = EarlyStopping.start(metric, per_example(method, valid_set, device, local_batch, num_workers, metric),
-                                    cfg.patience, cfg.start_guard)
+        rules = EarlyStopping.start(
+            metric,
+            per_example(method, valid_set, device, local_batch, num_workers, metric),
+            cfg.patience,
+            cfg.start_guard,
+        )
     else:
         state, history, best, step_log, stopping = resumed
         rules = EarlyStopping.resumed(metric, stopping, cfg.patience, cfg.start_guard)
     resumed_from, wall_before = state["epoch"], state["wall_s"]
     # drop_last=True: no image repeated to even out the shards (at most world-1 left out per epoch)
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=True)
-    loader = DataLoader(train_set, batch_size=local_batch, sampler=sampler, num_workers=num_workers,
-                        pin_memory=device.type == "cuda", persistent_workers=num_workers > 0)
-    bar = tqdm(total=cfg.max_epochs, initial=state["joint_epochs"], desc=f"DDP {method.name}",
-               disable=not progress or rank != 0, leave=False)
+    loader = DataLoader(
+        train_set,
+        batch_size=local_batch,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=num_workers > 0,
+    )
+    bar = tqdm(
+        total=cfg.max_epochs,
+        initial=state["joint_epochs"],
+        desc=f"DDP {method.name}",
+        disable=not progress or rank != 0,
+        leave=False,
+    )
     while not rules.stopped and state["joint_epochs"] < cfg.max_epochs:
         epoch = state["epoch"] + 1
-        torch.manual_seed(_derived_seed(seed, f"ddp.global.epoch{epoch}.rank{rank}"))   # dropout, workers
-        if getattr(method, "noise", None) is not None:   # TD's "add noise"
+        torch.manual_seed(_derived_seed(seed, f"ddp.global.epoch{epoch}.rank{rank}"))  # dropout, workers
+        if getattr(method, "noise", None) is not None:  # TD's "add noise"
             noise_seed = _derived_seed(seed, f"ddp.noise.epoch{epoch}.rank{rank}")
-            method.noise = [torch.Generator().manual_seed(noise_seed)]   # one replica; drawn on the CPU
+            method.noise = [torch.Generator().manual_seed(noise_seed)]  # one replica; drawn on the CPU
         sampler.set_epoch(epoch)
-        train_losses, step_rows = _train_epoch(model, method, optimizers, loader, teacher_states, augment, td,
-                                               state, seed, epoch, rank, device)
-        step_log = _extend(step_log, step_rows)   # every rank holds it (all-reduced): rank 0 saves it
+        train_losses, step_rows = _train_epoch(
+            model, method, optimizers, loader, teacher_states, augment, td, state, seed, epoch, rank, device
+        )
+        step_log = _extend(step_log, step_rows)  # every rank holds it (all-reduced): rank 0 saves it
 
         # early stopping by core/stopping.py's rules, on the values of all ranks: every rank decides the same
-        joint = int(state["step"] > warmup_steps)   # patience and max_epochs count after a warm-up
+        joint = int(state["step"] > warmup_steps)  # patience and max_epochs count after a warm-up
         values = per_example(method, valid_set, device, local_batch, num_workers, metric)
         if bool(rules.update(epoch, values, past_warmup=bool(joint))[0]):
             best = trained_state(method, copy=True)
@@ -347,26 +410,38 @@ def train_ddp(method, teacher_states, train_set, valid_set, cfg, checkpoint_dir,
         state["joint_epochs"] += joint
         state.update(epoch=epoch, wall_s=wall_before + time.perf_counter() - start)
         history.append({"epoch": epoch, "valid_metric": valid, "wall_s": state["wall_s"], **train_losses})
-        if rank == 0:   # written whole, then renamed: a crash never leaves half a checkpoint
-            atomic_save({"model": trained_state(method), "best_model": best, "progress": state, "history": history,
-                          "stopping": rules.state_dict(with_start=True),   # best epoch, patience, epoch 0's values
-                          "step_log": step_log,   # loss name -> [steps so far]: a resumed run's log is whole
-                          "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-                          "run": _run_identity(method, seed), "train_config": asdict(cfg),
-                          # the data order of epoch e is DistributedSampler(seed, world).set_epoch(e)
-                          "sampler": {"seed": seed, "next_epoch": epoch + 1, "world_size": world, "drop_last": True}},
-                         path)
-        dist.barrier()   # no rank runs ahead of (or reads) a checkpoint that rank 0 has not finished
+        if rank == 0:  # written whole, then renamed: a crash never leaves half a checkpoint
+            atomic_save(
+                {
+                    "model": trained_state(method),
+                    "best_model": best,
+                    "progress": state,
+                    "history": history,
+                    "stopping": rules.state_dict(with_start=True),  # best epoch, patience, epoch 0's values
+                    "step_log": step_log,  # loss name -> [steps so far]: a resumed run's log is whole
+                    "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                    "run": _run_identity(method, seed),
+                    "train_config": asdict(cfg),
+                    # the data order of epoch e is DistributedSampler(seed, world).set_epoch(e)
+                    "sampler": {"seed": seed, "next_epoch": epoch + 1, "world_size": world, "drop_last": True},
+                },
+                path,
+            )
+        dist.barrier()  # no rank runs ahead of (or reads) a checkpoint that rank 0 has not finished
         bar.update(joint)
         bar.set_postfix(valid=f"{valid:.4f}", best=f"{float(rules.best_metric[0]):.4f}")
     bar.close()
 
-    load_trained_state(method, best)   # every rank: the best epoch's student and E*/D*
+    load_trained_state(method, best)  # every rank: the best epoch's student and E*/D*
     method.eval()
-    return DDPResult(valid_metric=float(rules.best_metric[0]), best_epoch=int(rules.best_epoch[0]),
-                     epochs_run=state["epoch"],
-                     wall_s=wall_before + time.perf_counter() - start, checkpoint=str(path),
-                     resumed_from_epoch=resumed_from)
+    return DDPResult(
+        valid_metric=float(rules.best_metric[0]),
+        best_epoch=int(rules.best_epoch[0]),
+        epochs_run=state["epoch"],
+        wall_s=wall_before + time.perf_counter() - start,
+        checkpoint=str(path),
+        resumed_from_epoch=resumed_from,
+    )
 
 
 # ---------------------------------------------------------------- the torchrun entry point
@@ -376,14 +451,17 @@ def _datasets(profile, name: str, rank: int):
     datasets as uint8 tensors resized to its img_size (torchvision CIFAR, or ImageNet folders)."""
     if profile.vit.timm_name is None:
         from ..tasks import load_splits
+
         s = load_splits(profile, name)
         return (*(TensorDataset(p.x, p.y) for p in (s.train, s.valid, s.test)), len(s.classes))
     import torchvision
     from torchvision.transforms import v2
+
     size = profile.vit.img_size
     transform = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True)])
     if name == "imagenet":
         from ..data import imagenet_folder
+
         full, test = imagenet_folder()
         full.transform = test.transform = transform
     else:
@@ -391,7 +469,7 @@ def _datasets(profile, name: str, rank: int):
         root = cache_root() / "vision"
         if int(os.environ.get("LOCAL_RANK", rank)) == 0 and os.environ.get("IKD_OFFLINE") != "1":
             cls(root, train=True, download=True), cls(root, train=False, download=True)
-        dist.barrier()   # the other ranks wait for the download
+        dist.barrier()  # the other ranks wait for the download
         full, test = (cls(root, train=t, transform=transform) for t in (True, False))
     train_idx, valid_idx = holdout(full.targets, profile.valid_per_class[name])
     return Subset(full, train_idx), Subset(full, valid_idx), test, len(full.classes)
@@ -417,41 +495,67 @@ def main(argv=None) -> DDPResult:
     profile = get_profile(args.profile)
     if profile.vit.timm_name:
         teacher, _ = load_pretrained_teacher(profile)
-    else:   # random, not pre-trained: pre-training belongs to the cpu track's experiment
+    else:  # random, not pre-trained: pre-training belongs to the cpu track's experiment
         vit = build_vit(profile.vit, profile.vit.teacher_depth, 0, seed=0)
         teacher = freeze(TappedViT(vit, profile.vit.low_block, 0))
     train_set, valid_set, test_set, n_classes = _datasets(profile, args.dataset, rank)
     variant = vision_variants(profile, 0.0)[args.variant]
-    if args.variant == "td_noise":   # σ relative to the spread of t_l, as in experiment.py
+    if args.variant == "td_noise":  # σ relative to the spread of t_l, as in experiment.py
         with torch.no_grad():
             some = torch.stack([train_set[i][0] for i in range(min(64, len(train_set)))])
-            variant = replace(variant, td=replace(variant.td, noise_std=profile.noise_std * float(
-                teacher.forward_low(some[None]).std())))
+            variant = replace(
+                variant,
+                td=replace(variant.td, noise_std=profile.noise_std * float(teacher.forward_low(some[None]).std())),
+            )
     if args.probe:
         probe = torch.load(args.probe, map_location="cpu", weights_only=True)
     elif profile.vit.timm_name and variant.method in ("kd", "hybrid"):
         raise SystemExit(f"--variant {args.variant} distils the teacher's logits: pass --probe FILE")
-    else:   # no method but kd and hybrid reads teacher_pred; the smoke profile's stands in for one
+    else:  # no method but kd and hybrid reads teacher_pred; the smoke profile's stands in for one
         g = replica_generator(0, "ddp.random_probe")
         probe = {"weight": torch.randn(teacher.width, n_classes, generator=g) * 0.02, "bias": torch.zeros(n_classes)}
     task_like = TaskLike(profile.temperature)
     student = student_from_teacher(teacher, profile.vit, n_classes, args.seed)
-    if len(student.vit.blocks) != profile.vit.student_depth:   # a timm model built at its own depth
+    if len(student.vit.blocks) != profile.vit.student_depth:  # a timm model built at its own depth
         raise RuntimeError(f"the student has {len(student.vit.blocks)} blocks, not {profile.vit.student_depth}")
-    method = build_method(variant.method, student, TeacherUp(teacher) if variant.method != "student" else None,
-                          torch.tensor([args.weight]), task_like, variant.td, noise_seed=args.seed)
+    method = build_method(
+        variant.method,
+        student,
+        TeacherUp(teacher) if variant.method != "student" else None,
+        torch.tensor([args.weight]),
+        task_like,
+        variant.td,
+        noise_seed=args.seed,
+    )
     cfg = profile.student_train if args.epochs is None else replace(profile.student_train, max_epochs=args.epochs)
     workers = args.workers if args.workers is not None else (0 if profile.vit.timm_name is None else 8)
-    result = train_ddp(method, teacher_states_fn(teacher, probe["weight"], probe["bias"]), train_set, valid_set,
-                       cfg, Path(args.out) / "checkpoint", args.seed, augment=crop_and_flip, num_workers=workers)
+    result = train_ddp(
+        method,
+        teacher_states_fn(teacher, probe["weight"], probe["bias"]),
+        train_set,
+        valid_set,
+        cfg,
+        Path(args.out) / "checkpoint",
+        args.seed,
+        augment=crop_and_flip,
+        num_workers=workers,
+    )
     device = next(method.parameters()).device
     test = evaluate(method, test_set, device, max(1, cfg.batch_size // dist.get_world_size()), workers)
-    if rank == 0:   # the step log first: a run with a result.json has both
+    if rank == 0:  # the step log first: a run with a result.json has both
         out = Path(args.out)
         write_step_log(out / STEPS, torch.load(result.checkpoint, map_location="cpu", weights_only=True)["step_log"])
-        atomic_write_json(out / RESULT, {**asdict(result), "test_metric": test, "args": vars(args),
-                                         "world_size": dist.get_world_size(), "step_log_file": STEPS,
-                                         "provenance": provenance()})
+        atomic_write_json(
+            out / RESULT,
+            {
+                **asdict(result),
+                "test_metric": test,
+                "args": vars(args),
+                "world_size": dist.get_world_size(),
+                "step_log_file": STEPS,
+                "provenance": provenance(),
+            },
+        )
     if created:
         dist.destroy_process_group()
     return result

@@ -8,6 +8,7 @@ torchrun, on data streamed from disk (stream.py) and the pre-trained checkpoint.
 Nothing is computed in this process but the plan: the datasets are only listed (labels, file
 names), never loaded.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ from ..teacher import PROBE_L2S
 from ..variants import student_run_config, vision_variants
 from . import preflight, stream
 
-ENTRY = "ikd_lib.vision.paper.run"   # what each launched process runs
+ENTRY = "ikd_lib.vision.paper.run"  # what each launched process runs
 
 
 class LaunchedVisionExperiment(LaunchedExperiment):
@@ -35,14 +36,15 @@ class LaunchedVisionExperiment(LaunchedExperiment):
     tables = TABLES
     entry = ENTRY
 
-    def __init__(self, profile: Profile, store_root=None, progress: bool = True, launcher=None,
-                 loader_workers: int | None = None):
+    def __init__(
+        self, profile: Profile, store_root=None, progress: bool = True, launcher=None, loader_workers: int | None = None
+    ):
         """loader_workers: DataLoader processes per rank (default 8 with a pre-trained teacher at
         224 px, JPEG decoding needs them; 0 for a profile's own small ViT)."""
         # fail in seconds, before anything is listed or launched, when data or checkpoint are missing
         preflight.check(profile.datasets, profile.vit.timm_name)
         super().__init__(profile, store_root or runs_dir(profile.name) / "vision", progress, launcher)
-        self.tables = tables_for(profile)   # captions that say what this profile runs (the checkpoint, ...)
+        self.tables = tables_for(profile)  # captions that say what this profile runs (the checkpoint, ...)
         self.checkpoint = preflight.checkpoint_file(profile.vit.timm_name) if profile.vit.timm_name else None
         # "add noise": the variant's σ stays relative to t_l's spread; each run scales it (run.py)
         self.variants = vision_variants(profile, profile.noise_std)
@@ -57,7 +59,7 @@ class LaunchedVisionExperiment(LaunchedExperiment):
                 "config_hash": config_hash("random teacher", asdict(vit)),
                 "source": "random (seed 0), not pre-trained",
             }
-        size = os.path.getsize(self.checkpoint)   # the file's path differs between machines; its size does not
+        size = os.path.getsize(self.checkpoint)  # the file's path differs between machines; its size does not
         return {"config_hash": config_hash(vit.timm_name, size), "source": f"{vit.timm_name}: {self.checkpoint}"}
 
     def calibration(self) -> dict | None:
@@ -76,16 +78,31 @@ class LaunchedVisionExperiment(LaunchedExperiment):
 
     # ------------------------------------------------------------ specs (read by run.py)
     def probe_key(self, name: str) -> str:
-        return config_hash("streamed probe", self.teacher_summary["config_hash"], self.fingerprint(name), name,
-                           PROBE_L2S, self.profile.vit.img_size, self.profile.valid_per_class[name])
+        return config_hash(
+            "streamed probe",
+            self.teacher_summary["config_hash"],
+            self.fingerprint(name),
+            name,
+            PROBE_L2S,
+            self.profile.vit.img_size,
+            self.profile.valid_per_class[name],
+        )
 
     def probe_spec(self, name: str) -> dict:
         key = self.probe_key(name)
-        return {"kind": "probe", "dataset": name, "key": key, "vit": asdict(self.profile.vit),
-                "checkpoint": self.checkpoint, "valid_per_class": self.profile.valid_per_class[name],
-                "batch_size": self.profile.student_train.batch_size, "probe_l2s": list(PROBE_L2S),
-                "probe_file": str(self.store.root / "probes" / f"probe-{key}.pt"),
-                "out": str(self.store.root / "probes" / key), "workers": self.loader_workers}
+        return {
+            "kind": "probe",
+            "dataset": name,
+            "key": key,
+            "vit": asdict(self.profile.vit),
+            "checkpoint": self.checkpoint,
+            "valid_per_class": self.profile.valid_per_class[name],
+            "batch_size": self.profile.student_train.batch_size,
+            "probe_l2s": list(PROBE_L2S),
+            "probe_file": str(self.store.root / "probes" / f"probe-{key}.pt"),
+            "out": str(self.store.root / "probes" / key),
+            "workers": self.loader_workers,
+        }
 
     def train_spec(self, variant: Variant, name: str, replica, key: str) -> dict:
         p = self.profile
@@ -111,9 +128,13 @@ class LaunchedVisionExperiment(LaunchedExperiment):
 
     # ------------------------------------------------------------ what Experiment asks of a track
     def run_config(self, variant: Variant, name: str) -> dict:
-        return {**student_run_config(self.profile, variant, name),
-                "teacher_hash": self.teacher_summary["config_hash"], "probe_hash": self.probe_key(name),
-                "data": self.fingerprint(name), "streamed": True}
+        return {
+            **student_run_config(self.profile, variant, name),
+            "teacher_hash": self.teacher_summary["config_hash"],
+            "probe_hash": self.probe_key(name),
+            "data": self.fingerprint(name),
+            "streamed": True,
+        }
 
     def task_for(self, variant: Variant, name: str):
         """What a record reads of the task: its name, metric and training-set size."""
@@ -122,5 +143,11 @@ class LaunchedVisionExperiment(LaunchedExperiment):
     def reference_outcome(self, variant: Variant, task, replicas) -> dict:
         """The Teacher (probe) row: the probe's accuracy, the same for every seed (one teacher)."""
         accuracy, n = self.probe(task.name)["accuracy"], len(replicas)
-        return {"valid_metric": [accuracy["valid"]] * n, "test_metric": [accuracy["test"]] * n,
-                "best_epoch": [0] * n, "epochs_run": 0, "steps_run": 0, "wall_s": 0.0}
+        return {
+            "valid_metric": [accuracy["valid"]] * n,
+            "test_metric": [accuracy["test"]] * n,
+            "best_epoch": [0] * n,
+            "epochs_run": 0,
+            "steps_run": 0,
+            "wall_s": 0.0,
+        }

@@ -10,6 +10,7 @@ calibration that `make tables PROFILE=paper` reads to print its plan.
     python -m ikd_lib.vision.paper.gpu_check                 # on a GPU
     python -m ikd_lib.vision.paper.gpu_check --tiny --out X  # the smoke ViT on the CPU (tests)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,22 @@ def _timed(step, steps: int, warmup: int, device) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def _rates_of(kind: str, profile, teacher, states_of, images, labels, n_classes: int, steps: int, warmup: int,
-              device) -> dict:
+def _rates_of(
+    kind: str, profile, teacher, states_of, images, labels, n_classes: int, steps: int, warmup: int, device
+) -> dict:
     """images/s of a `kind` (student, kd, td) training step on one batch; for the student also of
     its evaluation ("eval"). The peak memory counter is reset first."""
     batch = len(images)
     student = student_from_teacher(teacher, profile.vit, n_classes, seed=0)
     td = profile.td if kind == "td" else None
-    method = build_method(kind, student, TeacherUp(teacher) if kind != "student" else None,
-                          torch.tensor([1.0]), ddp.TaskLike(profile.temperature), td).to(device)
+    method = build_method(
+        kind,
+        student,
+        TeacherUp(teacher) if kind != "student" else None,
+        torch.tensor([1.0]),
+        ddp.TaskLike(profile.temperature),
+        td,
+    ).to(device)
     optimizers = make_optimizers(method, profile.student_train)
     method.train()
 
@@ -70,34 +78,40 @@ def _rates_of(kind: str, profile, teacher, states_of, images, labels, n_classes:
         total.backward()
         for opt in optimizers.values():
             opt.step()
+
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     rates = {kind: batch / _timed(step, steps, warmup, device)}
-    if kind == "student":   # evaluation: the student's forward pass alone
+    if kind == "student":  # evaluation: the student's forward pass alone
         method.eval()
 
         @torch.no_grad()
         def evaluate():
             with ddp.autocast(device):
                 method.predict(images[None])
+
         rates["eval"] = batch / _timed(evaluate, steps, warmup, device)
     return rates
 
 
-def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: str | None = None,
-            n_classes: int = 100) -> dict:
+def measure(
+    profile, batch: int, steps: int, warmup: int, device, checkpoint: str | None = None, n_classes: int = 100
+) -> dict:
     """images/s per step kind and peak memory, with the profile's ViT on `device`."""
     cfg = profile.vit
     pretrained = cfg.timm_name is not None and checkpoint is not None
-    teacher = freeze(TappedViT(build_vit(cfg, cfg.teacher_depth, 0, seed=0, pretrained=pretrained,
-                                         checkpoint=checkpoint), cfg.low_block, 0)).to(device)
+    teacher = freeze(
+        TappedViT(
+            build_vit(cfg, cfg.teacher_depth, 0, seed=0, pretrained=pretrained, checkpoint=checkpoint), cfg.low_block, 0
+        )
+    ).to(device)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, cfg.img_size, cfg.img_size), dtype=torch.uint8, generator=g).to(device)
     labels = torch.randint(0, n_classes, (batch,), generator=g).to(device)
     probe_w, probe_b = torch.randn(teacher.width, n_classes, generator=g) * 0.02, torch.zeros(n_classes)
     states_of = ddp.teacher_states_fn(teacher, probe_w, probe_b)
     rates, memory = {}, {}
-    for kind in ("student", "kd", "td"):   # one model at a time: each is freed before the next is built
+    for kind in ("student", "kd", "td"):  # one model at a time: each is freed before the next is built
         rates |= _rates_of(kind, profile, teacher, states_of, images, labels, n_classes, steps, warmup, device)
         if device.type == "cuda":
             memory[kind] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -106,6 +120,7 @@ def measure(profile, batch: int, steps: int, warmup: int, device, checkpoint: st
     def teacher_forward():
         with ddp.autocast(device):
             teacher.features(images)
+
     rates["teacher"] = batch / _timed(teacher_forward, steps, warmup, device)
     return {"images_per_s": rates, "peak_memory_gib": memory}
 
@@ -124,8 +139,9 @@ def projection(profile, rates: dict, calibration_file: str) -> str:
     waves = exp.waves(list(exp.variants))
     sizes = lambda name: official_sizes(name, profile.valid_per_class[name])
     rows = plan_rows(exp, waves, profile.datasets, sizes, rates)
-    return format_plan(rows, 1, "(any)", {"path": calibration_file, "device": "this check",
-                                          "measured": "now"}, profile.name)
+    return format_plan(
+        rows, 1, "(any)", {"path": calibration_file, "device": "this check", "measured": "now"}, profile.name
+    )
 
 
 def main(argv=None) -> dict:
@@ -151,11 +167,18 @@ def main(argv=None) -> dict:
         if device.type == "cuda"
         else f"CPU ({platform.processor() or platform.machine()})"
     )
-    calibration = {**measured, "device": name, "batch": batch, "bf16": device.type == "cuda",
-                   "weights": "pre-trained" if checkpoint else "random", "vit": profile.vit.__dict__,
-                   "td_over_kd_step_time": rates["kd"] / rates["td"],
-                   "measured": datetime.now(UTC).isoformat(timespec="seconds"),
-                   "torch": torch.__version__, "wall_s": time.perf_counter() - start}
+    calibration = {
+        **measured,
+        "device": name,
+        "batch": batch,
+        "bf16": device.type == "cuda",
+        "weights": "pre-trained" if checkpoint else "random",
+        "vit": profile.vit.__dict__,
+        "td_over_kd_step_time": rates["kd"] / rates["td"],
+        "measured": datetime.now(UTC).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "wall_s": time.perf_counter() - start,
+    }
     out = Path(args.out) if args.out else calibration_path(profile.vit, "vision")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(calibration, indent=1))

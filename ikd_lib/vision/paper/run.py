@@ -10,6 +10,7 @@ list again after a crash, a kill or a preemption and lose at most one epoch per 
 Data are streamed from disk (stream.py) with DataLoader workers; the frozen teacher computes its
 states live for each batch (ddp.py). Runs of one list share the teacher (loaded once).
 """
+
 from __future__ import annotations
 
 import functools
@@ -66,7 +67,7 @@ def run_train(spec: dict) -> dict:
     teacher = _teacher(spec).to(device)
     train_set, valid_set, test_set, n_classes = _splits(spec)
     td = TDConfig(**spec["td"]) if spec["td"] else None
-    if td is not None and td.noise_std > 0:   # "add noise": σ is relative to the spread of t_l
+    if td is not None and td.noise_std > 0:  # "add noise": σ is relative to the spread of t_l
         with torch.no_grad():
             some = torch.stack([train_set[i][0] for i in range(min(64, len(train_set)))]).to(device)
             td = replace(td, noise_std=td.noise_std * float(teacher.forward_low(some[None]).float().std()))
@@ -74,28 +75,53 @@ def run_train(spec: dict) -> dict:
         probe = torch.load(spec["probe"], map_location="cpu", weights_only=False)
     elif spec["method"] in ("kd", "hybrid"):
         raise ValueError(f"{spec['variant']} distils the teacher's logits: its spec needs a probe file")
-    else:   # no method but kd and hybrid reads teacher_pred
+    else:  # no method but kd and hybrid reads teacher_pred
         probe = {"weight": torch.zeros(teacher.width, n_classes), "bias": torch.zeros(n_classes)}
     task_like = ddp.TaskLike(spec["temperature"])
     student = student_from_teacher(teacher, ViTConfig(**spec["vit"]), n_classes, spec["seed"])
-    method = build_method(spec["method"], student, TeacherUp(teacher) if spec["method"] != "student" else None,
-                          torch.tensor([spec["weight"]]), task_like, td, noise_seed=spec["seed"])
+    method = build_method(
+        spec["method"],
+        student,
+        TeacherUp(teacher) if spec["method"] != "student" else None,
+        torch.tensor([spec["weight"]]),
+        task_like,
+        td,
+        noise_seed=spec["seed"],
+    )
     states = ddp.teacher_states_fn(teacher, probe["weight"], probe["bias"])
-    if spec["method"] == "student":   # the scratch student reads nothing of the teacher's
+    if spec["method"] == "student":  # the scratch student reads nothing of the teacher's
         states = lambda images: {}
     states = _fault_injection(states)
     cfg = TrainConfig(**spec["train"])
     out = Path(spec["out"])
-    result = ddp.train_ddp(method, states, train_set, valid_set, cfg, out / "checkpoint", spec["seed"],
-                           augment=crop_and_flip, device=device, progress=spec.get("progress", True),
-                           num_workers=spec["workers"])
+    result = ddp.train_ddp(
+        method,
+        states,
+        train_set,
+        valid_set,
+        cfg,
+        out / "checkpoint",
+        spec["seed"],
+        augment=crop_and_flip,
+        device=device,
+        progress=spec.get("progress", True),
+        num_workers=spec["workers"],
+    )
     test = ddp.evaluate(method, test_set, device, max(1, cfg.batch_size // world), spec["workers"])
     saved = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
-    record = {**asdict(result), "test_metric": test, "steps_run": saved["progress"]["step"],
-              "history": saved["history"], "step_log_file": specs.STEPS, "world_size": world,
-              "n_train": len(train_set), "spec_hash": specs.spec_hash(spec), "spec": spec,
-              "provenance": provenance()}
-    if rank == 0:   # the step log first: a finished spec (its result.json) has both
+    record = {
+        **asdict(result),
+        "test_metric": test,
+        "steps_run": saved["progress"]["step"],
+        "history": saved["history"],
+        "step_log_file": specs.STEPS,
+        "world_size": world,
+        "n_train": len(train_set),
+        "spec_hash": specs.spec_hash(spec),
+        "spec": spec,
+        "provenance": provenance(),
+    }
+    if rank == 0:  # the step log first: a finished spec (its result.json) has both
         specs.write_step_log(out / specs.STEPS, saved["step_log"])
         atomic_write_json(out / specs.RESULT, record)
     return record
@@ -117,6 +143,7 @@ def _fault_injection(states):
         if next(count) == int(at):
             os.kill(os.getpid(), signal.SIGKILL)
         return states(images)
+
     return states_or_die
 
 
@@ -127,16 +154,21 @@ def _features(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(features [n, D] float32, labels [n], index [n]) of this rank's share (every world-th image)."""
     from torch.utils.data import DataLoader, Subset
+
     rank, world = dist.get_rank(), dist.get_world_size()
     index = torch.arange(rank, len(dataset), world)
     feats, labels = [], []
-    for images, y in DataLoader(Subset(dataset, index.tolist()), batch_size=batch_size, num_workers=workers,
-                                pin_memory=device.type == "cuda"):
+    for images, y in DataLoader(
+        Subset(dataset, index.tolist()), batch_size=batch_size, num_workers=workers, pin_memory=device.type == "cuda"
+    ):
         with ddp.autocast(device):
             feats.append(teacher.features(images.to(device, non_blocking=True)).float().cpu())
         labels.append(y)
-    return (torch.cat(feats) if feats else torch.zeros(0, teacher.width)), (torch.cat(labels) if labels else
-                                                                            torch.zeros(0, dtype=torch.long)), index
+    return (
+        (torch.cat(feats) if feats else torch.zeros(0, teacher.width)),
+        (torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)),
+        index,
+    )
 
 
 def run_probe(spec: dict) -> dict:
@@ -150,23 +182,36 @@ def run_probe(spec: dict) -> dict:
     splits = dict(zip(("train", "valid", "test"), _splits(spec)[:3]))
     n_classes = len(splits["train"].dataset.base.classes)
     out = Path(spec["out"])
-    for name, dataset in splits.items():   # each rank's share to disk: the features, not the images
-        atomic_save(_features(teacher, dataset, device, spec["batch_size"], spec["workers"]),
-                     out / f"features-{name}-rank{rank}.pt")
+    for name, dataset in splits.items():  # each rank's share to disk: the features, not the images
+        atomic_save(
+            _features(teacher, dataset, device, spec["batch_size"], spec["workers"]),
+            out / f"features-{name}-rank{rank}.pt",
+        )
     dist.barrier()
     probe = None
     if rank == 0:
         full = {}
         for name in splits:
             parts = [torch.load(out / f"features-{name}-rank{r}.pt", weights_only=True) for r in range(world)]
-            order = torch.cat([p[2] for p in parts]).argsort()   # back to the dataset's order
-            full[name] = (torch.cat([p[0] for p in parts])[order].to(device),
-                          torch.cat([p[1] for p in parts])[order].to(device))
+            order = torch.cat([p[2] for p in parts]).argsort()  # back to the dataset's order
+            full[name] = (
+                torch.cat([p[0] for p in parts])[order].to(device),
+                torch.cat([p[1] for p in parts])[order].to(device),
+            )
         weight, bias, info = fit_probe(*full["train"], *full["valid"], n_classes)
-        accuracy = {name: float(((full[name][0] @ weight + bias).argmax(1) == full[name][1]).float().mean())
-                    for name in ("valid", "test")}
-        probe = {"weight": weight.cpu(), "bias": bias.cpu(), "info": info, "accuracy": accuracy,
-                 "config_hash": spec["key"], "n_train": len(splits["train"]), "spec": spec}
+        accuracy = {
+            name: float(((full[name][0] @ weight + bias).argmax(1) == full[name][1]).float().mean())
+            for name in ("valid", "test")
+        }
+        probe = {
+            "weight": weight.cpu(),
+            "bias": bias.cpu(),
+            "info": info,
+            "accuracy": accuracy,
+            "config_hash": spec["key"],
+            "n_train": len(splits["train"]),
+            "spec": spec,
+        }
         atomic_save(probe, Path(spec["probe_file"]))
         for path in out.glob("features-*-rank*.pt"):
             path.unlink()

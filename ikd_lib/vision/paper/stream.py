@@ -8,6 +8,7 @@ keeps its own 32-px uint8 arrays, 150 MB; an ImageFolder keeps its list of file 
 The validation split is the cpu profile's rule (data.split_holdout): the last `valid_per_class`
 images of each class, in the official order, are held out of the training split.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,11 +34,13 @@ def cifar_root() -> Path:
 def raw_split(name: str, train: bool):
     """torchvision's dataset of PIL images (transform unset) for one official split; never downloads."""
     import torchvision
+
     if name in CIFAR:
         cls = getattr(torchvision.datasets, CIFAR[name][0])
         return cls(cifar_root(), train=train, download=False)
     if name == "imagenet":
         from ..data import imagenet_folder
+
         return imagenet_folder()[0 if train else 1]
     raise ValueError(f"no streamed dataset {name!r}; valid: {', '.join(STREAMED)}")
 
@@ -54,6 +57,7 @@ class Resized(Dataset):
 
     def __getitem__(self, i):
         from torchvision.transforms import v2
+
         image, label = self.base[i]
         x = v2.functional.pil_to_tensor(image.convert("RGB"))
         if tuple(x.shape[-2:]) != (self.size, self.size):
@@ -69,8 +73,10 @@ def holdout(targets, per_class: int) -> tuple[list[int], list[int]]:
     for c in targets.unique():
         rows = (targets == c).nonzero().flatten()
         if not 0 < per_class < len(rows):
-            raise ValueError(f"valid_per_class={per_class} must be in 1..{len(rows) - 1} "
-                             f"(class {int(c)} has {len(rows)} training images)")
+            raise ValueError(
+                f"valid_per_class={per_class} must be in 1..{len(rows) - 1} "
+                f"(class {int(c)} has {len(rows)} training images)"
+            )
         valid[rows[-per_class:]] = True
     return (~valid).nonzero().flatten().tolist(), valid.nonzero().flatten().tolist()
 
@@ -113,6 +119,6 @@ def fingerprint(name: str) -> str:
         ds = raw_split(name, train)
         h.update(bytes(str(len(ds.targets)), "ascii"))
         h.update(torch.as_tensor(ds.targets, dtype=torch.int64).numpy().tobytes())
-        for path, _ in getattr(ds, "samples", ()):   # ImageFolder: every file, by name
+        for path, _ in getattr(ds, "samples", ()):  # ImageFolder: every file, by name
             h.update(os.path.relpath(path, ds.root).encode())
     return h.hexdigest()[:12]
