@@ -205,6 +205,7 @@ class ReviewersExperiment(MovieLensExperiment):
         for family, value in grown:
             self.family_variant(family, value)
         self._teacher_valid = None
+        self.study_counts: dict[str, int] = {}  # stacks run (and computed) by this experiment's run calls
         self.family_searches: dict[tuple[str, str], Search] = {}  # (family, genre) -> its search, bracketed
 
     def worker_factory(self):
@@ -226,6 +227,13 @@ class ReviewersExperiment(MovieLensExperiment):
         # (then each family's grid grows per genre: run_study)
         sweep = tuple(t for t in SWEEP_TASKS if t != SWEEP_GENRE or SWEEP_GENRE in genres)
         return [(per_genre, genres), (list(SWEEP_METHODS), sweep)]
+
+    def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
+        """As every experiment's; study_counts adds up the stacks of every call (a study makes
+        several: one per part, one per grown value of a family)."""
+        records = super().run(variant_keys, tasks, desc)
+        self.study_counts = {k: self.study_counts.get(k, 0) + self.last_run[k] for k in ("stacks", "computed")}
+        return records
 
     def run_study(self) -> list[dict]:
         """Every run the study reads, computed when not in the store (one worker pool per part),
