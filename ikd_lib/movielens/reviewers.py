@@ -207,6 +207,7 @@ class ReviewersExperiment(MovieLensExperiment):
         self._teacher_valid = None
         self.study_counts: dict[str, int] = {}  # stacks run (and computed) by this experiment's run calls
         self.family_searches: dict[tuple[str, str], Search] = {}  # (family, genre) -> its search, bracketed
+        self.family_start: dict[tuple[str, str], tuple[float, ...]] = {}  # (family, genre) -> start (verify)
 
     def worker_factory(self):
         grown = tuple(
@@ -286,7 +287,7 @@ class ReviewersExperiment(MovieLensExperiment):
                 return out
 
             self.family_searches[family, genre] = search(
-                FAMILIES[family].grid(self.profile),
+                self.family_start.get((family, genre)) or FAMILIES[family].grid(self.profile),
                 validation,
                 self.family_bounds(family, genre),
                 self.step_of(),
