@@ -45,7 +45,7 @@ from .profiles import Profile, get_profile
 SWEEP_GENRE = "Drama"  # the densest genre
 SWEEP_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)  # of its training ratings
 SWEEP_SEED = 0  # the permutation every subset is cut from
-SWEEP_METHODS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
+SWEEP_METHODS = ("bias_only", "student", "kd", "fitnet", "fd", "hybrid", "td")
 TEACHER_LRS = (1e-4, 1e-3)  # h_up's learning rate (the student's: 3e-3)
 TEACHER_LR_BOUNDS = (1e-6, 1e-2)  # how far its grid may grow: from a teacher that
 #                                                         barely moves to three times the student's rate
