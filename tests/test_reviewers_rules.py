@@ -5,6 +5,7 @@ section renders (core/comparisons.py). Written for the mutants mutation testing 
 unnoticed (docs/mutation.md); every input is a few numbers worked out by hand."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -196,3 +197,270 @@ def test_bad_choices_are_refused_with_a_message_that_names_the_fix(toy_task, toy
         "whose h_up weights require a gradient$",
     ):
         build_reviewer_method("td_teacher_learns", student(toy_task, (0,)), teacher, weights, toy_task, TD)
+
+
+# ---------------------------------------------------------------- movielens/reviewers.py
+@pytest.fixture(scope="module")
+def study_exp(tmp_path_factory):
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
+    return make_reviewers_experiment("smoke", store_root=tmp_path_factory.mktemp("store"), progress=False, workers=1)
+
+
+def test_the_study_adds_its_variants_named_by_their_values(study_exp):
+    """docs/reviewers.md: the control, one TD + KD per μ of KD's grid, one learning teacher per
+    η ∈ {1e-4, 1e-3}, and a replay of each analysed row (same method, model and TD config)."""
+    from ikd_lib.movielens.reviewers import FAMILIES, REPLAYED, plus_kd_variant, sweep_task_name, thaw_variant
+
+    exp, profile = study_exp, study_exp.profile
+    kd10, thaw = plus_kd_variant(profile, 10.0), thaw_variant(profile, 1e-3)
+    assert (kd10.key, kd10.label, kd10.method, kd10.kd_weight, kd10.td) == (
+        "plus_kd10",
+        "TD + KD (μ=10)",
+        "td_kd",
+        10.0,
+        profile.td,
+    )
+    assert (thaw.key, thaw.label, thaw.method, thaw.teacher_lr, thaw.td) == (
+        "thaw_lr0.001",
+        "TD, teacher learns (η=0.001)",
+        "td_teacher_learns",
+        1e-3,
+        profile.td,
+    )
+    assert FAMILIES["plus_kd"].grid(profile) == profile.distill_weights == (1.0,)
+    assert FAMILIES["thaw"].grid(profile) == (1e-4, 1e-3)
+    assert FAMILIES["plus_kd"].value(kd10) == 10.0 and FAMILIES["thaw"].value(thaw) == 1e-3
+    oneway = exp.variants["oneway"]
+    assert (oneway.label, oneway.method, oneway.td) == ("One-way control", "oneway", profile.td)
+    assert {"plus_kd1", "thaw_lr0.0001", "thaw_lr0.001"} <= set(exp.variants)
+    for key in REPLAYED:
+        replay, base = exp.variants[f"cka_{key}"], exp.variants[key]
+        assert (replay.label, replay.method, replay.td, replay.model, replay.replays) == (
+            base.label,
+            base.method,
+            base.td,
+            base.model,
+            key,
+        )
+    assert sweep_task_name(1.0) == "Drama" and sweep_task_name(0.03) == "Drama 3%"
+
+
+def test_each_variant_takes_its_choices_from_the_documented_row(study_exp, monkeypatch):
+    """TD + KD and the learning teacher keep TD (default)'s λ per seed; the control searches
+    TD's λ grid itself; a replay inherits λ and l2 from the row it repeats (the Student's replay
+    no λ, its l2 from its own row); every study method distils (its l2: the Student's). KD's grid
+    has two values here (the smoke profile's one value leaves nothing to inherit)."""
+    exp, v = study_exp, study_exp.variants
+    monkeypatch.setattr(exp, "profile", replace(exp.profile, distill_weights=(1.0, 10.0)))
+    smoke_kd = replace(exp.profile, distill_weights=(1.0,))
+    assert exp.weight_source(v["plus_kd1"]) == exp.weight_source(v["thaw_lr0.001"]) == "td"
+    assert exp.weight_source(v["oneway"]) is None and exp.weight_grid(v["oneway"], "Drama") == exp.profile.td_weights
+    assert exp.weight_source(v["cka_kd"]) == "kd" and exp.l2_source(v["cka_kd"]) == "student"
+    assert exp.weight_source(v["cka_td_k0"]) == "td"  # what td_k0 itself inherits
+    assert exp.weight_source(v["cka_student"]) is None and exp.l2_source(v["cka_student"]) == "student"
+    assert exp.weight_grid(v["kd"], "Drama") == exp.profile.distill_weights  # the base rows as before
+    assert all(exp.distills(v[k]) for k in ("oneway", "plus_kd1", "thaw_lr0.001"))
+    assert exp.l2_source(v["oneway"]) == "student" and exp.l2_source(v["student"]) is None
+    assert exp.inherited(v["cka_kd"]) == ["distill_weight", "l2"]
+    monkeypatch.setattr(exp, "profile", smoke_kd)
+    assert exp.weight_source(v["cka_kd"]) is None  # one value: its replay runs that value itself
+
+
+def test_a_study_runs_config_names_what_it_changes(study_exp):
+    exp, v = study_exp, study_exp.variants
+    config = exp.run_config(v["plus_kd1"], "Western")
+    assert config["study"] == {"replays": None, "kd_weight": 1.0, "teacher_lr": 0.0, "analysis": 1}
+    assert exp.run_config(v["cka_fd"], "Western")["study"]["replays"] == "fd"
+    assert "study" not in exp.run_config(v["kd"], "Western") and "subsample" not in config
+    small = exp.run_config(v["student"], "Drama 10%")
+    n_train = int((exp._ratings("Drama")).train.inputs.shape[0])
+    assert small["subsample"] == {"genre": "Drama", "fraction": 0.1, "seed": 0, "n_train": math.ceil(0.1 * n_train)}
+    assert len(exp._ratings("Drama 10%").train) == math.ceil(0.1 * n_train)
+    assert exp._ratings("Drama 10%") is exp._ratings("Drama 10%")  # cut once
+    assert len(exp._ratings("Drama 10%").valid) == len(exp._ratings("Drama").valid)
+    # the control's stacks cost half as much again as TD's; a subsample's cost counts its size
+    assert exp.expected_cost(("oneway", "Western")) == 1.5 * exp.expected_cost(("td", "Western"))
+    assert exp.expected_cost(("td", "Drama 10%")) < exp.expected_cost(("td", "Drama"))
+    assert exp.expected_cost(("plus_kd1", "Western")) == exp.expected_cost(("td", "Western"))
+
+
+def test_the_study_builds_its_methods_and_teachers(study_exp, toy_task):
+    from ikd_lib.core.reviewer_methods import OneWayControl, TalkingModelsTeacherLearns, TalkingModelsWithKD
+
+    exp, v = study_exp, study_exp.variants
+    task = exp.task("Western")
+    index = torch.tensor([0, 1])
+    learning = exp.teacher_for(v["thaw_lr0.001"], index)
+    assert isinstance(learning, LearningTeacher) and isinstance(exp.teacher_for(v["plus_kd1"], index), FrozenTeacher)
+    built = {}
+    for key, cls in (("oneway", OneWayControl), ("plus_kd10", TalkingModelsWithKD)):
+        exp.family_variant("plus_kd", 10.0)
+        teacher = exp.teacher_for(v[key], index)
+        built[key] = exp.make_method(v[key], exp.student_model(task, (0, 1)), teacher, torch.ones(2), task, 3)
+        assert isinstance(built[key], cls)
+    assert built["plus_kd10"].kd_weight == 10.0
+    thaw = exp.make_method(v["thaw_lr0.001"], exp.student_model(task, (0, 1)), learning, torch.ones(2), task, 3)
+    assert isinstance(thaw, TalkingModelsTeacherLearns) and thaw.teacher_lr == 1e-3
+    kd = exp.make_method(
+        v["kd"], exp.student_model(task, (0, 1)), exp.teacher_for(v["kd"], index), torch.ones(2), task, 0
+    )
+    assert type(kd).__name__ == "KD" or kd.name == "kd"
+    # every study run is analysed (its observer), the table's own rows are not
+    assert exp.training_observer(v["kd"], kd, task) is None
+    observer = exp.training_observer(v["thaw_lr0.001"], thaw, task)
+    assert observer.teacher_index.tolist() == [0, 1] and observer.before is not None
+    assert exp.training_observer(v["oneway"], built["oneway"], task).teacher_check is None
+
+
+def test_the_learning_teachers_own_rmse_moves_only_with_its_h_up(study_exp):
+    """ŷ' = ŷ + (h_up'(t_l) − t_h)·w_head: with h_up as the teacher's, its all-genre validation
+    RMSE per replica; scaled, another."""
+    from ikd_lib.core.determinism import sqrt as pinned_sqrt
+
+    exp = study_exp
+    index = torch.tensor([1, 0])
+    learning = LearningTeacher(exp.teacher, index)
+    valid = exp.all_genres.valid
+    with torch.no_grad():
+        pred, _ = exp.teacher(valid.inputs[None])
+    expected = pinned_sqrt((pred[index] - valid.target).pow(2).mean(1)).tolist()
+    assert exp.teacher_valid_rmse(learning, index) == pytest.approx(expected, rel=1e-6)
+    with torch.no_grad():
+        learning.weights[0].mul_(1.5)
+    assert exp.teacher_valid_rmse(learning, index) != pytest.approx(expected, rel=1e-6)
+
+
+def test_the_study_runs_its_genres_then_the_sweep_then_each_familys_grown_values(study_exp, monkeypatch):
+    """The genres' rows (the study's variants and each family's profile grid), then the sweep's
+    methods on the sizes below 100 % (and Drama itself where the profile has it); then per genre
+    the values each family's search grew."""
+    from ikd_lib.movielens.reviewers import SWEEP_METHODS
+
+    exp = study_exp
+    (per_genre, genres), (sweep, sizes) = exp.study_jobs()
+    assert genres == ("Drama", "Western") and sweep == list(SWEEP_METHODS)
+    assert sizes == ("Drama 1%", "Drama 3%", "Drama 10%", "Drama 30%", "Drama")
+    assert per_genre[:6] == ["student", "kd", "fitnet", "fd", "hybrid", "oneway"]
+    assert {"td", "td_k0", "cka_student", "cka_td"} <= set(per_genre) and "bias_only" not in per_genre
+    assert per_genre[-3:] == ["plus_kd1", "thaw_lr0.0001", "thaw_lr0.001"]
+    monkeypatch.setattr(exp, "profile", replace(exp.profile, genres=("Western",)))
+    assert exp.study_jobs()[1][1] == ("Drama 1%", "Drama 3%", "Drama 10%", "Drama 30%")  # no Drama, no 100 %
+
+    calls = []
+    monkeypatch.setattr(exp, "run", lambda keys, tasks, desc: calls.append(("run", tuple(tasks))) or [("r", desc)])
+    monkeypatch.setattr(exp, "stored", lambda keys, tasks: calls.append(("stored", tuple(tasks))) or [("s",)])
+    monkeypatch.setattr(exp, "grown_records", lambda genre: calls.append(("grown", genre, exp._load_only)) or [genre])
+    assert exp.run_study() == [("r", "reviewers"), ("r", "reviewers"), "Western"]
+    assert calls == [("run", ("Western",)), ("run", exp.study_jobs()[1][1]), ("grown", "Western", False)]
+    calls.clear()
+    assert exp.stored_study() == [("s",), ("s",), "Western"]
+    assert calls[-1] == ("grown", "Western", True)  # loading only: a search runs nothing
+
+
+def test_a_family_search_stays_within_its_declared_bounds(study_exp, monkeypatch):
+    """μ: KD's declared bounds; η: 1e-6 to 1e-2 when the profile's grids may grow, its own grid
+    {1e-4, 1e-3} when they may not (smoke)."""
+    from ikd_lib.movielens.reviewers import TEACHER_LR_BOUNDS
+
+    exp = study_exp
+    assert exp.family_bounds("thaw", "Western") == (1e-4, 1e-3)
+    assert exp.family_bounds("plus_kd", "Western") == exp.search_bounds(exp.variants["kd"], "Western", "distill_weight")
+    monkeypatch.setattr(exp, "profile", replace(exp.profile, weight_bounds=(0.1, 10.0)))
+    assert exp.family_bounds("thaw", "Western") == TEACHER_LR_BOUNDS == (1e-6, 1e-2)
+    assert exp.family_bounds("plus_kd", "Western") == (0.1, 10.0)
+
+
+def test_a_worker_is_told_the_grown_variants_and_knows_them(study_exp, tmp_path):
+    from ikd_lib.movielens.reviewers import ReviewersExperiment
+
+    exp = study_exp
+    assert exp.family_variant("thaw", 1e-5) == "thaw_lr1e-05" and exp.variants["thaw_lr1e-05"].teacher_lr == 1e-5
+    assert exp.family_variant("plus_kd", 100.0) == "plus_kd100"
+    factory = exp.worker_factory()
+    assert set(factory.keywords["grown"]) >= {("thaw", 1e-5), ("plus_kd", 100.0)}
+    assert ("plus_kd", 1.0) not in factory.keywords["grown"] and ("thaw", 1e-4) not in factory.keywords["grown"]
+    assert factory.keywords["progress"] is False and factory.keywords["workers"] == 1
+    worker = ReviewersExperiment(exp.profile, grown=(("thaw", 1e-5),), store_root=tmp_path, progress=False)
+    assert worker.variants["thaw_lr1e-05"] == exp.variants["thaw_lr1e-05"]
+
+
+# ---------------------------------------------------------------- the analysis of a trained stack
+def analysed(toy_task, toy_teacher, name="td", check=None):
+    from ikd_lib.movielens.reviewers import StackAnalysis
+
+    index = torch.tensor([0, 1])
+    teacher = LearningTeacher(toy_teacher, index) if name == "td_teacher_learns" else FrozenTeacher(toy_teacher, index)
+    if name == "td_teacher_learns":
+        method = build_reviewer_method(name, student(toy_task, (0, 1)), teacher, torch.ones(2), toy_task, TD)
+    else:
+        method = build_method(name, student(toy_task, (0, 1)), teacher, torch.ones(2), toy_task, TD)
+    return method, StackAnalysis(method, toy_task, index, check)
+
+
+def test_the_analysis_restores_what_else_trained_to_each_replicas_best_epoch(toy_task, toy_teacher):
+    """E*, D* (and a learning teacher's h_up) as they were at the end of each replica's restored
+    epoch, from a copy kept after every epoch (0: as initialised); the student is not touched."""
+    method, analysis = analysed(toy_task, toy_teacher, "td_teacher_learns")
+    names = set(analysis.others)
+    assert names and not any(n.startswith("student.") for n in names)
+    assert any(n.startswith("teacher.") for n in names) and any(n.startswith("comm.") for n in names)
+    student_before = [p.detach().clone() for p in method.student.parameters()]
+    copies = [analysis.snapshot()]
+    for epoch in (1, 2):
+        with torch.no_grad():
+            for p in analysis.others.values():
+                p.add_(float(epoch))
+        analysis.on_epoch(epoch, {})
+        copies.append(analysis.snapshot())
+    with pytest.raises(RuntimeError, match="one copy per epoch from epoch 1; got epoch 4 after 2"):
+        analysis.on_epoch(4, {})
+    analysis.restore([1, 0])
+    for name, p in analysis.others.items():
+        assert torch.equal(p[0], copies[1][name][0]) and torch.equal(p[1], copies[0][name][1]), name
+    assert all(torch.equal(p, q) for p, q in zip(method.student.parameters(), student_before))
+
+
+def test_the_analysis_reads_the_states_documented(toy_task, toy_teacher):
+    """On a split: the student's s_h, its teacher's t_h, the message E_g(s_h) and the teacher's
+    first answer E_h(h_up(D_h(E_g(s_l)))) (TD); the student alone has no message."""
+    method, analysis = analysed(toy_task, toy_teacher)
+    states = analysis.states("test")
+    part = toy_task.split("test")
+    with torch.no_grad():
+        _, own = method.student(part.inputs[None])
+        c = method.comm
+        answer = c.encode_teacher(method.teacher.up(c.decode_teacher(c.encode_student(own["low"]))))
+    assert set(states) == {"s_h", "t_h", "message", "answer"}
+    assert torch.equal(states["s_h"], own["high"]) and torch.equal(states["t_h"], part.teacher["high"][[0, 1]])
+    assert torch.equal(states["message"], c.encode_student(own["high"]).detach())
+    assert torch.equal(states["answer"], answer)
+    _, alone = analysed(toy_task, toy_teacher, "student")
+    assert set(alone.states("train")) == {"s_h", "t_h"}
+
+
+def test_the_analysis_rows_are_cka_and_probes_at_the_restored_epoch(toy_task, toy_teacher):
+    from types import SimpleNamespace
+
+    from ikd_lib.movielens.reviewers import ANALYSIS_FORMAT
+
+    rmse = iter([[0.9, 0.8], [0.95, 0.85]])
+    method, analysis = analysed(toy_task, toy_teacher, "td_teacher_learns", check=lambda: next(rmse))
+    rows = analysis.finish(SimpleNamespace(best_epoch=[0, 0]))
+    train, test = analysis.states("train"), analysis.states("test")
+    y_train, y_test = toy_task.train.target.numpy(), toy_task.test.target.numpy()
+
+    def flat(x, r):
+        return x[r].reshape(-1, x.shape[-1]).double().numpy()
+
+    for r, row in enumerate(rows):
+        assert row["format"] == ANALYSIS_FORMAT == 1
+        assert row["cka_high"] == linear_cka(flat(test["s_h"], r), flat(test["t_h"], r))
+        for name, key in (("state", "s_h"), ("message", "message"), ("answer", "answer"), ("teacher", "t_h")):
+            assert row[f"r2_{name}"] == probe_r2(flat(train[key], r), y_train, flat(test[key], r), y_test), name
+    assert [(row["teacher_valid_rmse_before"], row["teacher_valid_rmse_after"]) for row in rows] == [
+        (0.9, 0.95),
+        (0.8, 0.85),
+    ]
+    _, alone = analysed(toy_task, toy_teacher, "student")
+    assert set(alone.finish(SimpleNamespace(best_epoch=[0, 0]))[1]) == {"format", "cka_high", "r2_state", "r2_teacher"}
