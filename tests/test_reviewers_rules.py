@@ -464,3 +464,41 @@ def test_the_analysis_rows_are_cka_and_probes_at_the_restored_epoch(toy_task, to
     ]
     _, alone = analysed(toy_task, toy_teacher, "student")
     assert set(alone.finish(SimpleNamespace(best_epoch=[0, 0]))[1]) == {"format", "cka_high", "r2_state", "r2_teacher"}
+
+
+# ---------------------------------------------------------------- core/comparisons.py
+def test_a_comparison_renders_each_rule_a_reader_sees():
+    """A cell: mean ± SE over its seeds (SE 0 for one seed, which has no test), "–" where a row
+    has no values; bold for the best mean at the shown digits (ties: every one of them; "higher":
+    the largest); † where p < 0.05; a sign where differences are signed. A comparison without a
+    caption renders its heading, then the table."""
+    from ikd_lib.core.comparisons import Comparison, Entry, csv_rows, render_markdown
+
+    assert Entry({3: 0.5}).se == 0.0 and Entry({3: 0.5}).seeds == [3] and math.isnan(Entry({3: 0.5}).p)
+    values = {
+        ("a", "g"): {0: 0.5, 1: 0.7},  # 0.600 ± 0.100
+        ("b", "g"): {0: 0.6, 1: 0.6004},  # 0.6002: 0.600 at 3 digits, a tie with a
+        ("c", "g"): {0: 0.2},
+    }
+    c = Comparison("k", "Title", "q", [("g", "G"), ("h", "H")], ["a", "b", "c"], values, better="higher", digits=3)
+    assert c.best_rows("g") == {"a", "b"} and c.best_rows("h") == set()
+    assert c.text("a", "g") == "**0.600 ± 0.100**" and c.text("c", "g") == "0.200 ± 0.000" and c.text("a", "h") == "–"
+    assert render_markdown(c, level=2) == (
+        "## Title\n\n| Row | G | H |\n|---|---:|---:|\n| a | **0.600 ± 0.100** | – |\n"
+        "| b | **0.600 ± 0.000** | – |\n| c | 0.200 ± 0.000 | – |\n"
+    )
+    plain = Comparison("k", "T", "q", [("g", "G")], ["c"], values)
+    assert plain.best_rows("g") == set() and plain.text("c", "g") == "0.2000 ± 0.0000"
+    assert csv_rows(plain) == [["k", "c", "g", "q", "0.200000", "0.000000", 1, "0", "0.200000", "", "", 0, ""]]
+    signed = Comparison(
+        "d",
+        "D",
+        "q",
+        [("g", "G")],
+        ["x"],
+        {("x", "g"): {0: 0.010, 1: 0.011, 2: 0.0105}},
+        against_zero=True,
+        signed=True,
+    )
+    assert signed.text("x", "g") == "+0.0105 ± 0.0003†"
+    assert csv_rows(signed)[0][9:12] == ["0", f"{signed.entry('x', 'g').p:.4g}", 1]
