@@ -29,6 +29,11 @@ d1| and p = 1 − (2/π)·atan|t|, so † needs |t| > 12.7):
   falls in 1 ..., by at most 0.0110 either way".
 """
 
+import atexit
+import functools
+import os
+import shutil
+import tempfile
 from dataclasses import replace
 
 import pytest
@@ -148,13 +153,23 @@ def records(replay_gap=0.001):
     return out
 
 
-@pytest.fixture(scope="module")
-def exp(tmp_path_factory):
-    """The smoke profile's study (its two genres and seeds), μ's bounds those of a grid that grows."""
-    built = make_reviewers_experiment("smoke", store_root=tmp_path_factory.mktemp("store"), progress=False, workers=1)
+@functools.cache
+def smoke_study_experiment():
+    """The smoke profile's study (its two genres and seeds), μ's bounds those of a grid that grows.
+    Built once per process (a second or two: the ratings, the teacher's states), also for the
+    runs mutation testing forks from it; nothing is written to its store."""
+    store = tempfile.mkdtemp(prefix="ikd-reviewers-tables-")
+    owner = os.getpid()
+    atexit.register(lambda: os.getpid() == owner and shutil.rmtree(store, ignore_errors=True))
+    built = make_reviewers_experiment("smoke", store_root=store, progress=False, workers=1)
     built.profile = replace(built.profile, weight_bounds=(0.1, 10.0))
     built.family_variant("plus_kd", 10.0)  # as its search grew it
     return built
+
+
+@pytest.fixture
+def exp():
+    return smoke_study_experiment()
 
 
 @pytest.fixture
