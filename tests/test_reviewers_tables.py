@@ -24,6 +24,12 @@ d1| and p = 1 − (2/π)·atan|t|, so † needs |t| > 12.7):
   {1, 10} with KD's bounds 0.1 to 10, the choices of 1 sit at an open edge and those of 10 at a
   declared bound: 2 and 2. The learning teacher's η grid {1e-4, 1e-3} within 1e-6 to 1e-2: all
   4 choices at an open edge.
+- Searches: every distilling row inherits the Student's l2, No interaction and the TD row (its
+  seeds chose td_k0 or td) TD (default)'s λ, so section 1 counts the per-seed choices of the
+  Student's l2 and of the λ of KD, FitNet, FD, Hybrid, TD (default) and the control: 7 rows ×
+  2 genres × 2 seeds = 28, all at an open edge of a grid of one value (the control's {1, 10}:
+  at its edges); section 2 four rows × two sizes × two seeds = 16. A cell of inherited values
+  only has empty counts in the CSV.
 - The teacher's all-genre validation RMSE at the chosen η: Drama 0.80 -> 0.81, 0.812 (rises by
   0.011 on average), Western 0.80 -> 0.79, 0.805 (falls by 0.0025): "rises in 1 of 2 genres and
   falls in 1 ..., by at most 0.0110 either way".
@@ -46,6 +52,18 @@ GENRES = ("Drama", "Western")
 N_TRAIN = {"Drama": 1000, "Western": 200, "Drama 1%": 10}
 
 
+def inherited_axes(variant):
+    """As the study's runs record them: every distilling method keeps the Student's l2 per seed,
+    a TD ablation, TD + KD and the learning teacher TD (default)'s λ, a replay its row's."""
+    if variant == "student":
+        return []
+    if variant == "cka_student":
+        return ["l2"]
+    if variant.startswith(("cka_", "td_", "plus_kd", "thaw_")):
+        return ["distill_weight", "l2"]
+    return ["l2"]
+
+
 def rec(variant, task, seed, test, valid=None, weight=1.0, l2=0.1, study=None, analysis=None):
     out = {
         "variant": variant,
@@ -58,7 +76,7 @@ def rec(variant, task, seed, test, valid=None, weight=1.0, l2=0.1, study=None, a
         "profile": "smoke",
         "config_hash": f"{variant}-{task}",
         "git_revision": "run1",
-        "inherited": [],
+        "inherited": inherited_axes(variant),
         "n_train": N_TRAIN[task],
         "config": {"teacher_hash": "teach", "data": "data0", **({"study": study} if study else {})},
     }
@@ -222,7 +240,7 @@ Mean ± SE over seeds of the per-seed difference; †: the paired t-test, p < 0.
 λ chosen per seed (seed order [0, 1]):
 - One-way control: Drama: 1/10; Western: 1/1
 
-Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 ∈ {0.1}. FitNet: λ ∈ {1}; L2 ∈ {0.1}. FD: λ ∈ {1}; L2 ∈ {0.1}. Hybrid: λ ∈ {1}; L2 ∈ {0.1}. No interaction: λ ∈ {1}; L2 ∈ {0.1}. TD (default): λ ∈ {1}; L2 ∈ {0.1}. TD: λ ∈ {1}; L2 ∈ {0.1}. One-way control: λ ∈ {1, 10}; L2 ∈ {0.1}. Of 68 per-seed choices on a grid searched for the cell, 68 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
+Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 inherited per seed. FitNet: λ ∈ {1}; L2 inherited per seed. FD: λ ∈ {1}; L2 inherited per seed. Hybrid: λ ∈ {1}; L2 inherited per seed. No interaction: λ inherited per seed; L2 inherited per seed. TD (default): λ ∈ {1}; L2 inherited per seed. TD: λ inherited per seed; L2 inherited per seed. One-way control: λ ∈ {1, 10}; L2 inherited per seed. Of 28 per-seed choices on a grid searched for the cell, 28 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
 
 ## 2. Does it help when the student has far less data? A data-size sweep on Drama
 
@@ -256,7 +274,7 @@ Per seed, the other row's RMSE minus TD (default)'s; †: paired t-test, p < 0.0
 Feature baseline chosen per seed (seed order [0, 1]):
 - Best feature baseline: Drama 1%: fitnet/fd; Drama: hybrid/hybrid
 
-Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 ∈ {0.1}. Best feature baseline: λ ∈ {1}; L2 ∈ {0.1}. TD (default): λ ∈ {1}; L2 ∈ {0.1}. Of 28 per-seed choices on a grid searched for the cell, 28 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
+Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 inherited per seed. Best feature baseline: λ ∈ {1}; L2 inherited per seed. TD (default): λ ∈ {1}; L2 inherited per seed. Of 16 per-seed choices on a grid searched for the cell, 16 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
 
 ## 3. Do the models actually talk? Alignment of states and what the messages carry
 
@@ -374,22 +392,22 @@ CSV = """\
 section,row,task,quantity,mean,se,n_seeds,seeds,values_per_seed,tested_against,p_value,significant,row_note,searched,search_bounds,choices_at_open_edge,choices_at_bound,choices_tied,profile,table_hash,git_revisions
 control_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,One-way control,0.07045,0,0,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
 control_rmse,Student,Western,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.2048,0,0,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
+control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
+control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
+control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
+control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
+control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
 control_difference,TD − control,Drama,test RMSE difference,-0.008000,0.003000,2,0 1,-0.005000 -0.011000,0,0.2284,0,,,,,,,smoke,69910e2e0152,run1
 control_difference,TD − control,Western,test RMSE difference,0.002500,0.001500,2,0 1,0.004000 0.001000,0,0.344,0,,,,,,,smoke,69910e2e0152,run1
 control_difference,TD (default) − control,Drama,test RMSE difference,-0.010500,0.000500,2,0 1,-0.010000 -0.011000,0,0.03029,1,,,,,,,smoke,69910e2e0152,run1
@@ -398,12 +416,12 @@ control_difference,No interaction − control,Drama,test RMSE difference,-0.0045
 control_difference,No interaction − control,Western,test RMSE difference,0.004000,0.003000,2,0 1,0.007000 0.001000,0,0.4097,0,,,,,,,smoke,69910e2e0152,run1
 sweep_rmse,Student,Drama 1%,test RMSE,0.993000,0.003000,2,0 1,0.990000 0.996000,TD (default),0.02053,1,,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
 sweep_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,TD (default),0.05772,0,,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
-sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: 0.1,,4,0,0,smoke,69910e2e0152,run1
+sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
+sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
 sweep_gain,over Student,Drama 1%,RMSE gain of TD (default),0.015500,0.000500,2,0 1,0.015000 0.016000,0,0.02053,1,,,,,,,smoke,69910e2e0152,run1
 sweep_gain,over Student,Drama,RMSE gain of TD (default),0.033000,0.003000,2,0 1,0.030000 0.036000,0,0.05772,0,,,,,,,smoke,69910e2e0152,run1
 sweep_gain,over KD,Drama 1%,RMSE gain of TD (default),-0.005500,0.000500,2,0 1,-0.005000 -0.006000,0,0.05772,0,,,,,,,smoke,69910e2e0152,run1
