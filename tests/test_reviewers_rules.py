@@ -502,3 +502,24 @@ def test_a_comparison_renders_each_rule_a_reader_sees():
     )
     assert signed.text("x", "g") == "+0.0105 ± 0.0003†"
     assert csv_rows(signed)[0][9:12] == ["0", f"{signed.entry('x', 'g').p:.4g}", 1]
+
+
+def test_a_dagger_needs_p_strictly_below_alpha_and_notes_may_be_missing(monkeypatch):
+    """† and the CSV's "significant": p < 0.05, so p = 0.05 exactly is not significant. A row
+    without a note has an empty notes cell; a row missing in a column is skipped there only;
+    LaTeX escapes braces."""
+    from ikd_lib.core.comparisons import Comparison, Entry, csv_rows, render_latex, render_markdown
+
+    values = {("a", "g"): {0: 1.0, 1: 2.0}, ("b", "h"): {0: 3.0, 1: 3.5}}
+    c = Comparison(
+        "k", "T {x}", "q", [("g", "G"), ("h", "H")], ["a", "b"], values, row_notes={"a": "n"}, notes_header="N"
+    )
+    assert render_markdown(c).splitlines()[-2:] == ["| a | n | 1.5000 ± 0.5000 | – |", "| b |  | – | 3.2500 ± 0.2500 |"]
+    latex = render_latex(c)
+    assert r"a & n & 1.5000 $\pm$ 0.5000 & – \\" in latex and r"b &  & – & 3.2500 $\pm$ 0.2500 \\" in latex
+    assert r"\caption{T \{x\}. }" in latex
+    assert [(r[1], r[2]) for r in csv_rows(c)] == [("a", "g"), ("b", "h")]
+    monkeypatch.setattr(c, "entry", lambda row, task: Entry({0: 1.0, 1: 2.0}, 0.05))
+    assert c.text("a", "g") == "1.5000 ± 0.5000" and csv_rows(c)[0][10:12] == ["0.05", 0]
+    monkeypatch.setattr(c, "entry", lambda row, task: Entry({0: 1.0, 1: 2.0}, 0.0499))
+    assert c.text("a", "g") == "1.5000 ± 0.5000†" and csv_rows(c)[0][10:12] == ["0.0499", 1]
