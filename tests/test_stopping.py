@@ -218,6 +218,21 @@ def test_the_state_is_a_copy_and_a_state_without_the_start_keeps_it():
     assert torch.equal(other.start_values, torch.ones(1, N))
 
 
+def test_no_guard_unless_asked_and_a_resumed_run_keeps_patience_and_guard():
+    """start_guard defaults to 0 (no guard: any better epoch is restored), for a start and for a
+    resumed run; a resumed run decides with the patience and guard it is given."""
+    start, slightly = torch.ones(1, N), torch.cat([torch.full((1,), 0.99), torch.ones(N - 1)])[None]
+    rules = EarlyStopping.start(RMSE, start, patience=3)
+    assert rules.start_guard == 0.0 and rules.update(1, slightly).tolist() == [True]
+    resumed = EarlyStopping.resumed(RMSE, EarlyStopping.start(RMSE, start, 3).state_dict(with_start=True), 3)
+    assert (resumed.patience, resumed.start_guard) == (3, 0.0) and resumed.update(1, slightly).tolist() == [True]
+    fresh = EarlyStopping.start(RMSE, start, 3).state_dict(with_start=True)
+    guarded = EarlyStopping.resumed(RMSE, fresh, patience=3, start_guard=2.0)
+    assert (guarded.patience, guarded.start_guard) == (3, 2.0)
+    assert guarded.update(1, slightly).tolist() == [False]  # one example better: gain 1 se, not 2
+    assert guarded.update(2, torch.full((1, N), 0.98)).tolist() == [True]  # every example: se 0
+
+
 # ---------------------------------------------------------------- the two loops, fed the same values
 def stacked_loop(case: Case, toy_task, toy_teacher) -> tuple[int, int, bool]:
     """train_stack on a small model with the task's validation values scripted: (best epoch,
