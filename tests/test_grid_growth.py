@@ -220,6 +220,15 @@ def test_td_plus_kd_grows_its_mu_per_genre_and_a_worker_knows_the_grown_variants
     assert {"plus_kd0.1", "plus_kd10"} <= {key for key, _ in computed}
     assert exp.worker_factory().keywords["grown"] == (("plus_kd", 0.1), ("plus_kd", 10.0))
 
+    # the grown values' records, per genre (η's grid stays: its validation is flat)
+    grown = exp.grown_records("Western")
+    assert sorted((r["variant"], r["seed"]) for r in grown) == [
+        ("plus_kd0.1", 0),
+        ("plus_kd0.1", 1),
+        ("plus_kd10", 0),
+        ("plus_kd10", 1),
+    ]
+
     computed.clear()
     again = make_reviewers_experiment("smoke", **kwargs)
     again.profile = exp.profile

@@ -335,6 +335,7 @@ def test_the_study_runs_its_genres_then_the_sweep_then_each_familys_grown_values
     """The genres' rows (the study's variants and each family's profile grid), then the sweep's
     methods on the sizes below 100 % (and Drama itself where the profile has it); then per genre
     the values each family's search grew."""
+    from ikd_lib.core.experiment import NotInStore
     from ikd_lib.movielens.reviewers import SWEEP_METHODS
 
     exp = study_exp
@@ -347,15 +348,23 @@ def test_the_study_runs_its_genres_then_the_sweep_then_each_familys_grown_values
     monkeypatch.setattr(exp, "profile", replace(exp.profile, genres=("Western",)))
     assert exp.study_jobs()[1][1] == ("Drama 1%", "Drama 3%", "Drama 10%", "Drama 30%")  # no Drama, no 100 %
 
+    jobs = [(tuple(keys), tuple(tasks)) for keys, tasks in exp.study_jobs()]
     calls = []
-    monkeypatch.setattr(exp, "run", lambda keys, tasks, desc: calls.append(("run", tuple(tasks))) or [("r", desc)])
-    monkeypatch.setattr(exp, "stored", lambda keys, tasks: calls.append(("stored", tuple(tasks))) or [("s",)])
+    monkeypatch.setattr(exp, "run", lambda keys, tasks, desc: calls.append((keys, tuple(tasks))) or [("r", desc)])
+    monkeypatch.setattr(exp, "stored", lambda keys, tasks: calls.append((keys, tuple(tasks))) or [("s",)])
     monkeypatch.setattr(exp, "grown_records", lambda genre: calls.append(("grown", genre, exp._load_only)) or [genre])
     assert exp.run_study() == [("r", "reviewers"), ("r", "reviewers"), "Western"]
-    assert calls == [("run", ("Western",)), ("run", exp.study_jobs()[1][1]), ("grown", "Western", False)]
+    assert [(tuple(k), t) for k, t in calls[:2]] == jobs and calls[2] == ("grown", "Western", False)
     calls.clear()
     assert exp.stored_study() == [("s",), ("s",), "Western"]
+    assert [(tuple(k), t) for k, t in calls[:2]] == jobs
     assert calls[-1] == ("grown", "Western", True)  # loading only: a search runs nothing
+
+    def not_stored(genre):
+        raise NotInStore(genre)
+
+    monkeypatch.setattr(exp, "grown_records", not_stored)
+    assert exp.stored_study() == [("s",), ("s",)]  # what is stored, a search not (yet) there left out
 
 
 def test_a_family_search_stays_within_its_declared_bounds(study_exp, monkeypatch):
@@ -523,3 +532,19 @@ def test_a_dagger_needs_p_strictly_below_alpha_and_notes_may_be_missing(monkeypa
     assert c.text("a", "g") == "1.5000 ± 0.5000" and csv_rows(c)[0][10:12] == ["0.05", 0]
     monkeypatch.setattr(c, "entry", lambda row, task: Entry({0: 1.0, 1: 2.0}, 0.0499))
     assert c.text("a", "g") == "1.5000 ± 0.5000†" and csv_rows(c)[0][10:12] == ["0.0499", 1]
+
+
+def test_a_subsample_is_a_table_like_the_original():
+    """Only fractions in (0, 1]; the kept ratings in a table of the same columns, indexed 0..n-1."""
+    import pandas as pd
+
+    from ikd_lib.movielens.reviewers import subsample_training
+
+    split = ["train"] * 6 + ["valid", "test"]
+    table = pd.DataFrame({"user": range(8), "item": range(8), "rating": [3.0] * 8, "split": split}, index=range(10, 18))
+    sub = subsample_training(table, 0.5)
+    assert list(sub.columns) == list(table.columns) and list(sub.index) == list(range(5))
+    assert sorted(sub["split"]) == ["test", "train", "train", "train", "valid"]
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\], got "):
+            subsample_training(table, bad)
