@@ -207,12 +207,21 @@ def study_exp(tmp_path_factory):
     return make_reviewers_experiment("smoke", store_root=tmp_path_factory.mktemp("store"), progress=False, workers=1)
 
 
-def test_the_study_adds_its_variants_named_by_their_values(study_exp):
+def test_the_study_adds_its_variants_named_by_their_values(tmp_path):
     """docs/reviewers.md: the control, one TD + KD per μ of KD's grid, one learning teacher per
-    η ∈ {1e-4, 1e-3}, and a replay of each analysed row (same method, model and TD config)."""
-    from ikd_lib.movielens.reviewers import FAMILIES, REPLAYED, plus_kd_variant, sweep_task_name, thaw_variant
+    η ∈ {1e-4, 1e-3}, and a replay of each analysed row (same method, model and TD config). (An
+    experiment of its own: what its construction decides is this test's.)"""
+    from ikd_lib.movielens.reviewers import (
+        FAMILIES,
+        REPLAYED,
+        make_reviewers_experiment,
+        plus_kd_variant,
+        sweep_task_name,
+        thaw_variant,
+    )
 
-    exp, profile = study_exp, study_exp.profile
+    exp = make_reviewers_experiment("smoke", store_root=tmp_path, progress=False, workers=1)
+    profile = exp.profile
     kd10, thaw = plus_kd_variant(profile, 10.0), thaw_variant(profile, 1e-3)
     assert (kd10.key, kd10.label, kd10.method, kd10.kd_weight, kd10.td) == (
         "plus_kd10",
@@ -273,7 +282,10 @@ def test_a_study_runs_config_names_what_it_changes(study_exp):
     assert config["study"] == {"replays": None, "kd_weight": 1.0, "teacher_lr": 0.0, "analysis": 1}
     assert exp.run_config(v["cka_fd"], "Western")["study"]["replays"] == "fd"
     assert "study" not in exp.run_config(v["kd"], "Western") and "subsample" not in config
+    assert config["task"] == "Western" and exp.run_config(v["student"], "Drama 10%")["task"] == "Drama 10%"
     small = exp.run_config(v["student"], "Drama 10%")
+    cut = exp._ratings("Drama 10%")
+    assert (cut.name, cut.n_users, cut.n_items) == ("Drama 10%", exp.n_users, exp.n_items)
     n_train = int((exp._ratings("Drama")).train.inputs.shape[0])
     assert small["subsample"] == {"genre": "Drama", "fraction": 0.1, "seed": 0, "n_train": math.ceil(0.1 * n_train)}
     assert len(exp._ratings("Drama 10%").train) == math.ceil(0.1 * n_train)
@@ -283,6 +295,7 @@ def test_a_study_runs_config_names_what_it_changes(study_exp):
     assert exp.expected_cost(("oneway", "Western")) == 1.5 * exp.expected_cost(("td", "Western"))
     assert exp.expected_cost(("td", "Drama 10%")) < exp.expected_cost(("td", "Drama"))
     assert exp.expected_cost(("plus_kd1", "Western")) == exp.expected_cost(("td", "Western"))
+    assert exp.expected_cost(("@teacher", "")) == 1.5 * exp.expected_cost(("td", "Drama"))  # as the track's
 
 
 def test_the_study_builds_its_methods_and_teachers(study_exp, toy_task):
@@ -293,6 +306,8 @@ def test_the_study_builds_its_methods_and_teachers(study_exp, toy_task):
     index = torch.tensor([0, 1])
     learning = exp.teacher_for(v["thaw_lr0.001"], index)
     assert isinstance(learning, LearningTeacher) and isinstance(exp.teacher_for(v["plus_kd1"], index), FrozenTeacher)
+    one = exp.teacher_for(v["plus_kd1"], torch.tensor([1]))  # replica 1's teacher only
+    assert torch.equal(one.w0, exp.teacher.up_layers[0].weight.detach()[[1]])
     built = {}
     for key, cls in (("oneway", OneWayControl), ("plus_kd10", TalkingModelsWithKD)):
         exp.family_variant("plus_kd", 10.0)
@@ -310,7 +325,20 @@ def test_the_study_builds_its_methods_and_teachers(study_exp, toy_task):
     assert exp.training_observer(v["kd"], kd, task) is None
     observer = exp.training_observer(v["thaw_lr0.001"], thaw, task)
     assert observer.teacher_index.tolist() == [0, 1] and observer.before is not None
-    assert exp.training_observer(v["oneway"], built["oneway"], task).teacher_check is None
+    control_observer = exp.training_observer(v["oneway"], built["oneway"], task)
+    assert control_observer.teacher_check is None and control_observer.task is task
+
+    # a stack's noise_seed reaches every method it builds (TD's ablation with noise; a study method)
+    from ikd_lib.core.config import TDConfig as Config
+    from ikd_lib.core.stacked import replica_generator
+    from ikd_lib.movielens.reviewers import StudyVariant
+
+    noisy = StudyVariant("noisy", "noisy", "td_kd", Config(noise_std=0.1), kd_weight=1.0)
+    for variant in (noisy, v["td_noise"]):
+        model = exp.student_model(task, (0, 1))
+        method = exp.make_method(variant, model, exp.teacher_for(variant, index), torch.ones(2), task, 3)
+        expected = [replica_generator(seed, "td.noise.3.1.0").initial_seed() for seed in (0, 1)]
+        assert noise_seeds(method) == expected, variant.key
 
 
 def test_the_learning_teachers_own_rmse_moves_only_with_its_h_up(study_exp):
@@ -390,6 +418,7 @@ def test_a_worker_is_told_the_grown_variants_and_knows_them(study_exp, tmp_path)
     assert set(factory.keywords["grown"]) >= {("thaw", 1e-5), ("plus_kd", 100.0)}
     assert ("plus_kd", 1.0) not in factory.keywords["grown"] and ("thaw", 1e-4) not in factory.keywords["grown"]
     assert factory.keywords["progress"] is False and factory.keywords["workers"] == 1
+    assert exp.worker_args and all(factory.keywords[k] == value for k, value in exp.worker_args.items())
     worker = ReviewersExperiment(exp.profile, grown=(("thaw", 1e-5),), store_root=tmp_path, progress=False)
     assert worker.variants["thaw_lr1e-05"] == exp.variants["thaw_lr1e-05"]
 
@@ -548,3 +577,32 @@ def test_a_subsample_is_a_table_like_the_original():
     for bad in (1.5, -0.1):
         with pytest.raises(ValueError, match=r"fraction must be in \(0, 1\], got "):
             subsample_training(table, bad)
+
+
+def test_a_family_search_runs_its_own_values_on_its_own_genre(tmp_path, monkeypatch):
+    """family_search runs what is missing, the family's variants on the one genre (in the worker
+    pool, through `run`), and nothing when loading only."""
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
+    exp = make_reviewers_experiment("smoke", store_root=tmp_path, progress=False, workers=1)
+    calls, loaded = [], []
+
+    def run(keys, tasks, desc="runs"):
+        calls.append((list(keys), tuple(tasks)))
+        return []
+
+    def run_variant(variant, genre):
+        loaded.append((variant.key, genre))
+        return [{"seed": s, "valid_metric": 0.9} for s in exp.profile.seeds]
+
+    monkeypatch.setattr(exp, "run", run)
+    monkeypatch.setattr(exp, "run_variant", run_variant)
+    found = exp.family_search("thaw", "Western")
+    assert found.grid == (1e-4, 1e-3)
+    assert calls == [(["thaw_lr0.0001", "thaw_lr0.001"], ("Western",))]
+    assert loaded == [("thaw_lr0.0001", "Western"), ("thaw_lr0.001", "Western")]
+    assert exp.family_search("thaw", "Western") is found  # searched once per genre
+    calls.clear()
+    with exp.loading_only():
+        exp.family_search("plus_kd", "Drama")
+    assert calls == []
