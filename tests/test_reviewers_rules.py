@@ -207,7 +207,7 @@ def study_exp(tmp_path_factory):
     return make_reviewers_experiment("smoke", store_root=tmp_path_factory.mktemp("store"), progress=False, workers=1)
 
 
-def test_the_study_adds_its_variants_named_by_their_values(tmp_path):
+def test_a_new_study_adds_its_variants_named_by_their_values(tmp_path):
     """docs/reviewers.md: the control, one TD + KD per μ of KD's grid, one learning teacher per
     η ∈ {1e-4, 1e-3}, and a replay of each analysed row (same method, model and TD config). (An
     experiment of its own: what its construction decides is this test's.)"""
@@ -606,3 +606,13 @@ def test_a_family_search_runs_its_own_values_on_its_own_genre(tmp_path, monkeypa
     with exp.loading_only():
         exp.family_search("plus_kd", "Drama")
     assert calls == []
+
+
+def test_the_study_is_made_for_a_profile_its_genres_and_seeds(tmp_path):
+    """make_reviewers_experiment: the cpu profile unless another is named; genres and seeds
+    narrow it."""
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
+    assert make_reviewers_experiment(store_root=tmp_path / "a", progress=False).profile.name == "cpu"
+    narrow = make_reviewers_experiment("smoke", genres=["Western"], seeds=[1], store_root=tmp_path / "b")
+    assert (narrow.profile.name, narrow.profile.genres, narrow.profile.seeds) == ("smoke", ("Western",), (1,))
