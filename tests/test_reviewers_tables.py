@@ -20,9 +20,9 @@ d1| and p = 1 − (2/π)·atan|t|, so † needs |t| > 12.7):
   +0.016 (t = 31, p = 0.021: †), over KD −0.005, −0.006 (t = 11, p = 0.058: no †).
 - The replays reproduce their table's test RMSE in 27 of the 28 (seed, genre, method) pairs;
   Western's TD (default) seed 1 is 0.001 off.
-- TD + KD picks μ per seed on validation (Drama μ = 1, then 10; Western 1, then 10): on its grid
+- TD + KD picks μ per seed on validation (Drama μ = 1, then 10; Western 1 for both): on its grid
   {1, 10} with KD's bounds 0.1 to 10, the choices of 1 sit at an open edge and those of 10 at a
-  declared bound: 2 and 2. The learning teacher's η grid {1e-4, 1e-3} within 1e-6 to 1e-2: all
+  declared bound: 3 and 1 (Drama's cell 1 and 1, Western's 2 and 0). The learning teacher's η grid {1e-4, 1e-3} within 1e-6 to 1e-2: all
   4 choices at an open edge.
 - Searches: every distilling row inherits the Student's l2, No interaction and the TD row (its
   seeds chose td_k0 or td) TD (default)'s λ, so section 1 counts the per-seed choices of the
@@ -75,7 +75,7 @@ def rec(variant, task, seed, test, valid=None, weight=1.0, l2=0.1, study=None, a
         "l2": l2,
         "profile": "smoke",
         "config_hash": f"{variant}-{task}",
-        "git_revision": "run1",
+        "git_revision": "run2" if variant == "oneway" else "run1",  # the control ran at another revision
         "inherited": inherited_axes(variant),
         "n_train": N_TRAIN[task],
         "config": {"teacher_hash": "teach", "data": "data0", **({"study": study} if study else {})},
@@ -102,7 +102,7 @@ ONEWAY = {  # (seed, λ) -> (validation, test)
 }
 PLUS_KD = {  # (seed, μ) -> (validation, test)
     "Drama": {(0, 1.0): (0.90, 0.905), (0, 10.0): (0.91, 0.80), (1, 1.0): (0.93, 0.80), (1, 10.0): (0.92, 0.912)},
-    "Western": {(0, 1.0): (0.88, 0.884), (0, 10.0): (0.89, 0.80), (1, 1.0): (0.90, 0.80), (1, 10.0): (0.89, 0.895)},
+    "Western": {(0, 1.0): (0.88, 0.884), (0, 10.0): (0.89, 0.80), (1, 1.0): (0.88, 0.895), (1, 10.0): (0.89, 0.80)},
 }
 THAW = {  # (seed, η) -> (validation, test, the teacher's all-genre validation RMSE before, after)
     "Drama": {
@@ -201,7 +201,7 @@ MARKDOWN = """\
 
 Definitions and protocol: `docs/reviewers.md`. Every cell: mean ± standard error over seeds of the value at each seed's choice on validation (never test); paired t-tests over shared seeds.
 
-Provenance: profile `smoke`, seeds [0, 1], table hash `69910e2e0152` (42 run configurations), teacher `teach`, data `data0`, runs at git run1, rendered at git render0.
+Provenance: profile `smoke`, seeds [0, 1], table hash `f5e382412bc0` (41 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
 
 ## 1. Is the gain from the four extra modules? A parameter-matched one-way control
 
@@ -343,9 +343,9 @@ TD + KD: TD (default)'s objective with the λ it chose per seed, plus μ · logi
 **What the numbers say.** TD + KD is lower than KD in 0 of 2 genres (p < 0.05 in 0) and higher in 2 (p < 0.05 in 0); TD + KD is lower than Hybrid in 1 of 2 genres (p < 0.05 in 0) and higher in 1 (p < 0.05 in 1); TD + KD is lower than TD (default) in 2 of 2 genres (p < 0.05 in 1) and higher in 0 (p < 0.05 in 0).
 
 Weights per seed (seed order [0, 1]):
-- TD + KD: Drama: μ=1,λ=1/μ=10,λ=1; Western: μ=1,λ=1/μ=10,λ=1
+- TD + KD: Drama: μ=1,λ=1/μ=10,λ=1; Western: μ=1,λ=1/μ=1,λ=1
 
-Searched per seed on validation: TD + KD: μ ∈ {1, 10} (bounds 0.1 to 10). Of 4 per-seed choices on a grid searched for the cell, 2 sit at an open edge of it, 2 at a declared bound, and 0 tie at an edge with the next value.
+Searched per seed on validation: TD + KD: μ ∈ {1, 10} (bounds 0.1 to 10). Of 4 per-seed choices on a grid searched for the cell, 3 sit at an open edge of it, 1 at a declared bound, and 0 tie at an edge with the next value.
 
 ## 5. What if the teacher is not frozen? Its upper layers learn too
 
@@ -390,98 +390,98 @@ Searched per seed on validation: TD, teacher learns: η ∈ {0.0001, 0.001} (bou
 
 CSV = """\
 section,row,task,quantity,mean,se,n_seeds,seeds,values_per_seed,tested_against,p_value,significant,row_note,searched,search_bounds,choices_at_open_edge,choices_at_bound,choices_tied,profile,table_hash,git_revisions
-control_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,One-way control,0.07045,0,0,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,Student,Western,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.2048,0,0,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
-control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
-control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
-control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,69910e2e0152,run1
-control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-control_difference,TD − control,Drama,test RMSE difference,-0.008000,0.003000,2,0 1,-0.005000 -0.011000,0,0.2284,0,,,,,,,smoke,69910e2e0152,run1
-control_difference,TD − control,Western,test RMSE difference,0.002500,0.001500,2,0 1,0.004000 0.001000,0,0.344,0,,,,,,,smoke,69910e2e0152,run1
-control_difference,TD (default) − control,Drama,test RMSE difference,-0.010500,0.000500,2,0 1,-0.010000 -0.011000,0,0.03029,1,,,,,,,smoke,69910e2e0152,run1
-control_difference,TD (default) − control,Western,test RMSE difference,0.001000,0.003000,2,0 1,0.004000 -0.002000,0,0.7952,0,,,,,,,smoke,69910e2e0152,run1
-control_difference,No interaction − control,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-control_difference,No interaction − control,Western,test RMSE difference,0.004000,0.003000,2,0 1,0.007000 0.001000,0,0.4097,0,,,,,,,smoke,69910e2e0152,run1
-sweep_rmse,Student,Drama 1%,test RMSE,0.993000,0.003000,2,0 1,0.990000 0.996000,TD (default),0.02053,1,,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,TD (default),0.05772,0,,L2: 0.1,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,69910e2e0152,run1
-sweep_gain,over Student,Drama 1%,RMSE gain of TD (default),0.015500,0.000500,2,0 1,0.015000 0.016000,0,0.02053,1,,,,,,,smoke,69910e2e0152,run1
-sweep_gain,over Student,Drama,RMSE gain of TD (default),0.033000,0.003000,2,0 1,0.030000 0.036000,0,0.05772,0,,,,,,,smoke,69910e2e0152,run1
-sweep_gain,over KD,Drama 1%,RMSE gain of TD (default),-0.005500,0.000500,2,0 1,-0.005000 -0.006000,0,0.05772,0,,,,,,,smoke,69910e2e0152,run1
-sweep_gain,over KD,Drama,RMSE gain of TD (default),-0.017000,0.003000,2,0 1,-0.020000 -0.014000,0,0.1112,0,,,,,,,smoke,69910e2e0152,run1
-sweep_gain,over Best feature baseline,Drama 1%,RMSE gain of TD (default),-0.002500,0.007500,2,0 1,0.005000 -0.010000,0,0.7952,0,,,,,,,smoke,69910e2e0152,run1
-sweep_gain,over Best feature baseline,Drama,RMSE gain of TD (default),-0.009000,0.001000,2,0 1,-0.010000 -0.008000,0,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-cka,Student,Drama,"linear CKA(s_h, t_h)",0.115000,0.015000,2,0 1,0.100000 0.130000,TD (default),0.009226,1,,,,,,,smoke,69910e2e0152,run1
-cka,Student,Western,"linear CKA(s_h, t_h)",0.165000,0.015000,2,0 1,0.150000 0.180000,TD (default),0.009226,1,,,,,,,smoke,69910e2e0152,run1
-cka,KD,Drama,"linear CKA(s_h, t_h)",0.320000,0.020000,2,0 1,0.300000 0.340000,TD (default),0.0454,1,,,,,,,smoke,69910e2e0152,run1
-cka,KD,Western,"linear CKA(s_h, t_h)",0.370000,0.020000,2,0 1,0.350000 0.390000,TD (default),0.0454,1,,,,,,,smoke,69910e2e0152,run1
-cka,FitNet,Drama,"linear CKA(s_h, t_h)",0.515000,0.015000,2,0 1,0.500000 0.530000,TD (default),0.05772,0,,,,,,,smoke,69910e2e0152,run1
-cka,FitNet,Western,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.05772,0,,,,,,,smoke,69910e2e0152,run1
-cka,FD,Drama,"linear CKA(s_h, t_h)",0.605000,0.005000,2,0 1,0.600000 0.610000,TD (default),0.02194,1,,,,,,,smoke,69910e2e0152,run1
-cka,FD,Western,"linear CKA(s_h, t_h)",0.655000,0.005000,2,0 1,0.650000 0.660000,TD (default),0.02194,1,,,,,,,smoke,69910e2e0152,run1
-cka,Hybrid,Drama,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.03029,1,,,,,,,smoke,69910e2e0152,run1
-cka,Hybrid,Western,"linear CKA(s_h, t_h)",0.615000,0.015000,2,0 1,0.600000 0.630000,TD (default),0.03029,1,,,,,,,smoke,69910e2e0152,run1
-cka,No interaction,Drama,"linear CKA(s_h, t_h)",0.420000,0.020000,2,0 1,0.400000 0.440000,TD (default),0.156,0,,,,,,,smoke,69910e2e0152,run1
-cka,No interaction,Western,"linear CKA(s_h, t_h)",0.470000,0.020000,2,0 1,0.450000 0.490000,TD (default),0.156,0,,,,,,,smoke,69910e2e0152,run1
-cka,TD (default),Drama,"linear CKA(s_h, t_h)",0.460000,0.010000,2,0 1,0.450000 0.470000,,,0,,,,,,,smoke,69910e2e0152,run1
-cka,TD (default),Western,"linear CKA(s_h, t_h)",0.510000,0.010000,2,0 1,0.500000 0.520000,,,0,,,,,,,smoke,69910e2e0152,run1
-cka,One-way control,Drama,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.1198,0,,,,,,,smoke,69910e2e0152,run1
-cka,One-way control,Western,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.09718,0,,,,,,,smoke,69910e2e0152,run1
-probe,Teacher: t_h,Drama,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,Teacher: t_h,Western,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,Student: s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,69910e2e0152,run1
-probe,Student: s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): teacher's answer,Drama,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,69910e2e0152,run1
-probe,TD (default): teacher's answer,Western,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,69910e2e0152,run1
-probe,No interaction: message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,No interaction: message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,69910e2e0152,run1
-probe,One-way control: message E_g(s_h),Drama,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,69910e2e0152,run1
-probe,One-way control: message E_g(s_h),Western,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD + KD,0.2578,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,TD + KD,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD + KD,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,TD + KD,0.02194,1,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,TD + KD,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,TD + KD,0.04238,1,,,,,,,smoke,69910e2e0152,run1
-plus_kd_rmse,TD + KD,Drama,test RMSE,0.908500,0.003500,2,0 1,0.905000 0.912000,,,0,,μ: 1 10,μ: 0.1 to 10,1,1,0,smoke,69910e2e0152,run1
-plus_kd_rmse,TD + KD,Western,test RMSE,0.889500,0.005500,2,0 1,0.884000 0.895000,,,0,,μ: 1 10,μ: 0.1 to 10,1,1,0,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − KD,Drama,test RMSE difference,0.003500,0.001500,2,0 1,0.005000 0.002000,0,0.2578,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − KD,Western,test RMSE difference,0.004500,0.000500,2,0 1,0.004000 0.005000,0,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − Hybrid,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − Hybrid,Western,test RMSE difference,0.014500,0.000500,2,0 1,0.014000 0.015000,0,0.02194,1,,,,,,,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − TD (default),Drama,test RMSE difference,-0.013500,0.001500,2,0 1,-0.015000 -0.012000,0,0.07045,0,,,,,,,smoke,69910e2e0152,run1
-plus_kd_difference,TD + KD − TD (default),Western,test RMSE difference,-0.007500,0.000500,2,0 1,-0.008000 -0.007000,0,0.04238,1,,,,,,,smoke,69910e2e0152,run1
-learns_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,,,,,,smoke,69910e2e0152,run1
-learns_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,,,0,,,,,,,smoke,69910e2e0152,run1
-learns_rmse,"TD, teacher learns",Drama,test RMSE,0.923500,0.002500,2,0 1,0.921000 0.926000,TD (default),0.2048,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,69910e2e0152,run1
-learns_rmse,"TD, teacher learns",Western,test RMSE,0.894500,0.004500,2,0 1,0.890000 0.899000,TD (default),0.1257,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,69910e2e0152,run1
-learns_teacher,before (frozen),Drama,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,69910e2e0152,run1
-learns_teacher,before (frozen),Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,69910e2e0152,run1
-learns_teacher,after,Drama,teacher all-genre validation RMSE,0.811000,0.001000,2,0 1,0.810000 0.812000,before (frozen),0.05772,0,,,,,,,smoke,69910e2e0152,run1
-learns_teacher,after,Western,teacher all-genre validation RMSE,0.797500,0.007500,2,0 1,0.790000 0.805000,before (frozen),0.7952,0,,,,,,,smoke,69910e2e0152,run1
-learns_teacher_change,after − before,Drama,teacher all-genre validation RMSE change,0.011000,0.001000,2,0 1,0.010000 0.012000,0,0.05772,0,,,,,,,smoke,69910e2e0152,run1
-learns_teacher_change,after − before,Western,teacher all-genre validation RMSE change,-0.002500,0.007500,2,0 1,-0.010000 0.005000,0,0.7952,0,,,,,,,smoke,69910e2e0152,run1
+control_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,One-way control,0.07045,0,0,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,Student,Western,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.2048,0,0,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
+control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
+control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
+control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
+control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+control_difference,TD − control,Drama,test RMSE difference,-0.008000,0.003000,2,0 1,-0.005000 -0.011000,0,0.2284,0,,,,,,,smoke,f5e382412bc0,run1 run2
+control_difference,TD − control,Western,test RMSE difference,0.002500,0.001500,2,0 1,0.004000 0.001000,0,0.344,0,,,,,,,smoke,f5e382412bc0,run1 run2
+control_difference,TD (default) − control,Drama,test RMSE difference,-0.010500,0.000500,2,0 1,-0.010000 -0.011000,0,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+control_difference,TD (default) − control,Western,test RMSE difference,0.001000,0.003000,2,0 1,0.004000 -0.002000,0,0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
+control_difference,No interaction − control,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+control_difference,No interaction − control,Western,test RMSE difference,0.004000,0.003000,2,0 1,0.007000 0.001000,0,0.4097,0,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_rmse,Student,Drama 1%,test RMSE,0.993000,0.003000,2,0 1,0.990000 0.996000,TD (default),0.02053,1,,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,TD (default),0.05772,0,,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
+sweep_gain,over Student,Drama 1%,RMSE gain of TD (default),0.015500,0.000500,2,0 1,0.015000 0.016000,0,0.02053,1,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_gain,over Student,Drama,RMSE gain of TD (default),0.033000,0.003000,2,0 1,0.030000 0.036000,0,0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_gain,over KD,Drama 1%,RMSE gain of TD (default),-0.005500,0.000500,2,0 1,-0.005000 -0.006000,0,0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_gain,over KD,Drama,RMSE gain of TD (default),-0.017000,0.003000,2,0 1,-0.020000 -0.014000,0,0.1112,0,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_gain,over Best feature baseline,Drama 1%,RMSE gain of TD (default),-0.002500,0.007500,2,0 1,0.005000 -0.010000,0,0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
+sweep_gain,over Best feature baseline,Drama,RMSE gain of TD (default),-0.009000,0.001000,2,0 1,-0.010000 -0.008000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,Student,Drama,"linear CKA(s_h, t_h)",0.115000,0.015000,2,0 1,0.100000 0.130000,TD (default),0.009226,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,Student,Western,"linear CKA(s_h, t_h)",0.165000,0.015000,2,0 1,0.150000 0.180000,TD (default),0.009226,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,KD,Drama,"linear CKA(s_h, t_h)",0.320000,0.020000,2,0 1,0.300000 0.340000,TD (default),0.0454,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,KD,Western,"linear CKA(s_h, t_h)",0.370000,0.020000,2,0 1,0.350000 0.390000,TD (default),0.0454,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,FitNet,Drama,"linear CKA(s_h, t_h)",0.515000,0.015000,2,0 1,0.500000 0.530000,TD (default),0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,FitNet,Western,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,FD,Drama,"linear CKA(s_h, t_h)",0.605000,0.005000,2,0 1,0.600000 0.610000,TD (default),0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,FD,Western,"linear CKA(s_h, t_h)",0.655000,0.005000,2,0 1,0.650000 0.660000,TD (default),0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,Hybrid,Drama,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,Hybrid,Western,"linear CKA(s_h, t_h)",0.615000,0.015000,2,0 1,0.600000 0.630000,TD (default),0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,No interaction,Drama,"linear CKA(s_h, t_h)",0.420000,0.020000,2,0 1,0.400000 0.440000,TD (default),0.156,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,No interaction,Western,"linear CKA(s_h, t_h)",0.470000,0.020000,2,0 1,0.450000 0.490000,TD (default),0.156,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,TD (default),Drama,"linear CKA(s_h, t_h)",0.460000,0.010000,2,0 1,0.450000 0.470000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,TD (default),Western,"linear CKA(s_h, t_h)",0.510000,0.010000,2,0 1,0.500000 0.520000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,One-way control,Drama,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.1198,0,,,,,,,smoke,f5e382412bc0,run1 run2
+cka,One-way control,Western,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.09718,0,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,Teacher: t_h,Drama,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,Teacher: t_h,Western,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,Student: s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,Student: s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): teacher's answer,Drama,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,TD (default): teacher's answer,Western,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,No interaction: message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,No interaction: message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,One-way control: message E_g(s_h),Drama,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,f5e382412bc0,run1 run2
+probe,One-way control: message E_g(s_h),Western,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD + KD,0.2578,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,TD + KD,0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,TD + KD,0.04238,1,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,TD + KD,Drama,test RMSE,0.908500,0.003500,2,0 1,0.905000 0.912000,,,0,,μ: 1 10,μ: 0.1 to 10,1,1,0,smoke,f5e382412bc0,run1 run2
+plus_kd_rmse,TD + KD,Western,test RMSE,0.889500,0.005500,2,0 1,0.884000 0.895000,,,0,,μ: 1 10,μ: 0.1 to 10,2,0,0,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − KD,Drama,test RMSE difference,0.003500,0.001500,2,0 1,0.005000 0.002000,0,0.2578,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − KD,Western,test RMSE difference,0.004500,0.000500,2,0 1,0.004000 0.005000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − Hybrid,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − Hybrid,Western,test RMSE difference,0.014500,0.000500,2,0 1,0.014000 0.015000,0,0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − TD (default),Drama,test RMSE difference,-0.013500,0.001500,2,0 1,-0.015000 -0.012000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
+plus_kd_difference,TD + KD − TD (default),Western,test RMSE difference,-0.007500,0.000500,2,0 1,-0.008000 -0.007000,0,0.04238,1,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_rmse,"TD, teacher learns",Drama,test RMSE,0.923500,0.002500,2,0 1,0.921000 0.926000,TD (default),0.2048,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,f5e382412bc0,run1 run2
+learns_rmse,"TD, teacher learns",Western,test RMSE,0.894500,0.004500,2,0 1,0.890000 0.899000,TD (default),0.1257,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,f5e382412bc0,run1 run2
+learns_teacher,before (frozen),Drama,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_teacher,before (frozen),Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_teacher,after,Drama,teacher all-genre validation RMSE,0.811000,0.001000,2,0 1,0.810000 0.812000,before (frozen),0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_teacher,after,Western,teacher all-genre validation RMSE,0.797500,0.007500,2,0 1,0.790000 0.805000,before (frozen),0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_teacher_change,after − before,Drama,teacher all-genre validation RMSE change,0.011000,0.001000,2,0 1,0.010000 0.012000,0,0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
+learns_teacher_change,after − before,Western,teacher all-genre validation RMSE change,-0.002500,0.007500,2,0 1,-0.010000 0.005000,0,0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
 """
 
 LATEX = r"""\begin{table}[t]
@@ -672,7 +672,7 @@ after $-$ before & +0.0110 $\pm$ 0.0010 & -0.0025 $\pm$ 0.0075 \\
 \caption{Its change (positive: the teacher got worse on its own task). $^\dagger$: paired t-test, p < 0.05.}
 \label{tab:learns_teacher_change}
 \end{table}
-% Provenance: profile `smoke`, seeds [0, 1], table hash `69910e2e0152` (42 run configurations), teacher `teach`, data `data0`, runs at git run1, rendered at git render0.
+% Provenance: profile `smoke`, seeds [0, 1], table hash `f5e382412bc0` (41 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
 """
 
 
@@ -711,3 +711,33 @@ def test_write_study_writes_the_three_texts(study, tmp_path):
     assert (tmp_path / "out" / "reviewers.md").read_text() == MARKDOWN
     assert (tmp_path / "out" / "reviewers.tex").read_text() == LATEX
     assert (tmp_path / "out" / "reviewers.csv").read_bytes() == CSV.replace("\n", "\r\n").encode()
+
+
+def test_a_finding_counts_each_column_where_the_row_is_below_or_above(monkeypatch):
+    """_count: (below, of those p < 0.05, above, of those p < 0.05), at the table's precision
+    (equal there: neither), over the columns where the row has a cell (a missing one skipped,
+    not the end); p = 0.05 exactly is not below 0.05."""
+    from ikd_lib.core.comparisons import Comparison, Entry
+
+    values = {
+        ("r", "b"): {0: -0.01, 1: -0.011},  # below, p = 0.030
+        ("r", "c"): {0: 0.00001, 1: -0.00002},  # -0.000005: 0 at 4 digits, equal
+        ("r", "d"): {0: 0.002, 1: 0.004},  # above, p = 0.205
+    }
+    c = Comparison("k", "T", "q", [(t, t) for t in "abcd"], ["r"], values, against_zero=True)
+    assert rt._count(c, "r", "abcd") == (1, 1, 1, 0)
+    monkeypatch.setattr(c, "entry", lambda row, task: Entry({0: -1.0, 1: -2.0}, 0.05))
+    assert rt._count(c, "r", "ab") == (2, 0, 0, 0)
+
+
+def test_a_cells_search_columns_join_its_axes():
+    from ikd_lib.core.tables import Searched
+
+    counts = {"choices_interior": 1, "choices_at_bound": 0, "choices_tied": 1, "choices_at_open_edge": 0}
+    found = {
+        "distill_weight": Searched((1.0, 10.0), counts, (0.1, 100.0)),
+        "l2": Searched((0.3, 3.0), counts, (0.03, 300.0)),
+    }
+    assert rt.search_columns(found) == ["λ: 1 10; L2: 0.3 3", "λ: 0.1 to 100; L2: 0.03 to 300", "0", "0", "2"]
+    assert rt.search_columns({"l2": Searched(None)}) == ["L2: inherited", "", "", "", ""]
+    assert rt.search_columns({}) == ["", "", "", "", ""]
