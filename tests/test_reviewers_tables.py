@@ -741,3 +741,13 @@ def test_a_cells_search_columns_join_its_axes():
     assert rt.search_columns(found) == ["λ: 1 10; L2: 0.3 3", "λ: 0.1 to 100; L2: 0.03 to 300", "0", "0", "2"]
     assert rt.search_columns({"l2": Searched(None)}) == ["L2: inherited", "", "", "", ""]
     assert rt.search_columns({}) == ["", "", "", "", ""]
+
+
+def test_a_study_without_runs_still_renders(exp):
+    """No records (nothing run yet): every section renders with its headings, empty cells, and an
+    empty provenance."""
+    empty = rt.build_study(exp, [])
+    text = rt.render_study_markdown(empty)
+    assert [line for line in text.splitlines() if line.startswith("## ")] == [f"## {s.heading}" for s in empty.sections]
+    assert empty.provenance == {} and "runs at git , rendered at git" in text
+    assert rt.render_study_csv(empty).count("\n") == 1  # the header only
