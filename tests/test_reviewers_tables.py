@@ -751,3 +751,13 @@ def test_a_study_without_runs_still_renders(exp):
     assert [line for line in text.splitlines() if line.startswith("## ")] == [f"## {s.heading}" for s in empty.sections]
     assert empty.provenance == {} and "runs at git , rendered at git" in text
     assert rt.render_study_csv(empty).count("\n") == 1  # the header only
+
+
+def test_the_studys_cells_are_kept_by_section_for_the_figures(study):
+    """Study.cells: (section, row label, task) -> the cell, as the figures read them."""
+    assert {k[0] for k in study.cells} == {"control", "sweep", "alignment", "plus_kd", "learns"}
+    assert study.cells["alignment", "TD (default)", "Drama"].records[0]["variant"] == "cka_td"
+    assert study.cells["sweep", "Best feature baseline", "Drama 1%"].test == [0.98, 0.97]
+    assert study.cells["control", "One-way control", "Western"].test == [0.888, 0.904]
+    assert study.cells["plus_kd", "TD + KD", "Western"].test == [0.884, 0.895]
+    assert study.cells["learns", "TD, teacher learns", "Drama"].test == [0.921, 0.926]
