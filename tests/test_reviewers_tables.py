@@ -754,6 +754,7 @@ def test_a_study_without_runs_still_renders(exp):
     assert empty.provenance == {} and "runs at git , rendered at git" in text
     assert rt.render_study_csv(empty).count("\n") == 1  # the header only
     assert not [line for line in text.splitlines() if line.startswith("- ")]  # no row chose anything
+    assert all(s.choices.endswith(":\n") for s in empty.sections if s.choices)  # an empty list of choices
     assert "by at most nan either way" in text  # no teacher learned
 
 
