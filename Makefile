@@ -115,7 +115,7 @@ mutation: data
 	pattern=$$(for m in $(MUTATION_MODULES); do case $$m in *.*) echo "ikd_lib.$$m.";; *) echo "ikd_lib.core.$$m.";; esac; done); \
 	{ grep -v -F "$$pattern" docs/mutation_results.txt; grep -F "$$pattern" mutants/results.txt; } > mutants/merged.txt || true
 	mv mutants/merged.txt docs/mutation_results.txt
-	grep -v ": killed$$" docs/mutation_results.txt > docs/mutation_survivors.txt || true
+	grep -v -E ": (killed|timeout)$$" docs/mutation_results.txt > docs/mutation_survivors.txt || true
 
 # Speed, as ratios measured in one run (and wall times): MovieLens, then the ViT track
 # (about 20 minutes and an hour on a 2-core machine; BENCH_ARGS=--no-wall for the step ratios only).
