@@ -7,7 +7,8 @@
 The regeneration runs in a temporary results store and a temporary cache, so the teacher
 is trained again too: nothing computed earlier is reused, except a cached ViT teacher whose
 weights hash is the one the committed table names (--fresh-teacher trains it again).
-With fewer seeds, each regenerated seed's value and choices are compared with its own. Then, per cell of the committed
+With fewer seeds, each regenerated seed's value and choices are compared with its own, each search starting
+from the grid the committed table searched with all seeds (its CSV names it). Then, per cell of the committed
 table: the difference of the means in standard errors, and every change of a per-seed
 value, of bold, of †, of a chosen λ, l2 or variant. Any difference makes the exit status 1;
 no kind of difference is excused. The reviewers' study (`--tables reviewers`) is compared
@@ -74,10 +75,14 @@ def _per_seed(row: dict, seeds: list[str]) -> dict:
 
 def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
     """Every difference between a regenerated table and the committed one, as lines. A cell
-    regenerated for fewer seeds is compared seed by seed (values and choices)."""
+    regenerated for fewer seeds is compared seed by seed (values and choices). Holm's ‡ is
+    compared only when every column was regenerated: its family is all the table's tests, so
+    a part of the table corrects over fewer (its uncorrected † and p-values are compared)."""
     from .core.tables import render_csv
 
     fresh = {(r["row"], r["task"]): r for r in csv.DictReader(render_csv(built).splitlines())}
+    whole = set(built.genres) == {task for _, task in committed_rows}
+    fields = FIELDS + (("significant_holm",) if whole else ())
     problems = []
     for (label, task), new in fresh.items():
         old = committed_rows.get((label, task))
@@ -96,7 +101,7 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
                 if was[f] != now[f]
             ]
             continue
-        changed = [f for f in FIELDS if old[f] != new[f]]
+        changed = [f for f in fields if old[f] != new[f]]
         if changed:
             se = math.hypot(float(old["se"]), float(new["se"])) or float("nan")
             shift = (float(new["mean_test"]) - float(old["mean_test"])) / se
@@ -108,6 +113,8 @@ def compare(built, committed_rows: dict, committed_texts: dict) -> list[str]:
             problems.append(line)
         old_text = committed_texts.get((label, task))
         new_text = cell_text(built, label, task)
+        if not whole and old_text is not None:
+            old_text, new_text = old_text.replace("‡", ""), new_text.replace("‡", "")
         if old_text is not None and old_text != new_text and seeds == old["seeds"].split():
             problems.append(f"{label} · {task}: rendered {old_text!r} -> {new_text!r} (bold, † or ‡ changed)")
     for label, task in committed_rows:
@@ -159,6 +166,11 @@ def verify_study(tables_dir: Path, tasks, seeds, workdir: Path) -> list[str]:
         cache_dir=workdir / "cache",
         store_root=workdir / "store" / "reviewers",
     )
+    if seeds:  # fewer seeds: every search starts from the grid the committed runs searched
+        for key in ("table3", "table5", "table7", "table8"):
+            if (tables_dir / f"{key}.csv").exists():
+                start_from_committed(exp, key, committed_cells(key, tables_dir)[0])
+        start_study_from_committed(exp, tables_dir / "reviewers.csv")
     study = reviewers_tables.build_study(exp, exp.run_study())
     problems = compare_study(reviewers_tables.render_study_csv(study), tables_dir / "reviewers.csv")
     print(
@@ -191,6 +203,56 @@ def reuse_cached_teacher(tables_dir: Path, key: str, cache: Path) -> str | None:
             shutil.copy2(path, cache / "vision" / path.name)
             return f"ViT teacher: the cached {path.name}, weights sha256 {found.group(1)} as committed (not retrained)"
     return f"ViT teacher: no cached teacher has the committed weights sha256 {found.group(1)}; training it"
+
+
+AXES_OF_COLUMNS = {"distill_weight_grid": "distill_weight", "l2_grid": "l2"}
+AXES_OF_NAMES = {"λ": "distill_weight", "L2": "l2", "μ": "plus_kd", "η": "thaw"}
+
+
+def start_from_committed(exp, key: str, rows: dict) -> int:
+    """Regenerating fewer seeds: start each search from the grid the committed table searched
+    with all of them (its CSV says it per cell), so that each regenerated seed chooses on the
+    same grid. Without this, a search grown for one seed can stop earlier than the committed one.
+    Returns how many searches were given a start."""
+    spec = exp.tables[key]
+    started = 0
+    for row in spec.rows:
+        if len(row.candidates) != 1 or row.candidates[0].endswith("*"):
+            continue
+        for task in exp.task_names:
+            committed = rows.get((row.label, task))
+            for column, axis in AXES_OF_COLUMNS.items():
+                words = committed.get(column, "") if committed else ""
+                if words and words != "inherited":
+                    exp.start_grids[row.candidates[0], task, axis] = tuple(float(v) for v in words.split())
+                    started += 1
+    return started
+
+
+def start_study_from_committed(exp, committed_csv: Path) -> int:
+    """The same for the reviewers' study: each searched row of its CSV ("searched": "λ: 1 10 100;
+    L2: inherited"), the rows of one variant and the families (TD + KD's μ, the learning
+    teacher's η)."""
+    from .movielens import reviewers_tables as rt
+
+    variants = {r.label: r.candidates[0] for r in (*rt.MAIN_ROWS, *rt.SWEEP_ROWS) if len(r.candidates) == 1}
+    families = {rt.PLUS_KD: "plus_kd", rt.LEARNS: "thaw"}
+    started = 0
+    with open(committed_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            for part in filter(None, (p.strip() for p in r.get("searched", "").split(";"))):
+                name, _, words = part.partition(": ")
+                if words == "inherited" or name not in AXES_OF_NAMES:
+                    continue
+                grid = tuple(float(v) for v in words.split())
+                if r["row"] in families and AXES_OF_NAMES[name] == families[r["row"]]:
+                    exp.family_start[families[r["row"]], r["task"]] = grid
+                elif r["row"] in variants and AXES_OF_NAMES[name] in ("distill_weight", "l2"):
+                    exp.start_grids[variants[r["row"]], r["task"], AXES_OF_NAMES[name]] = grid
+                else:
+                    continue
+                started += 1
+    return started
 
 
 def main(argv=None) -> int:
@@ -247,8 +309,12 @@ def main(argv=None) -> int:
                 store_root=workdir / "store" / track.name,
             )
         exp = experiments[track.name]
-        built = table(exp, key, write=False)
         rows, texts = committed_cells(key, tables_dir)
+        if args.seeds:  # every committed table of the track: a table reads other tables' rows' choices
+            for other in track.tables():
+                if (tables_dir / f"{other}.csv").exists():
+                    start_from_committed(exp, other, committed_cells(other, tables_dir)[0])
+        built = table(exp, key, write=False)
         problems = compare(built, rows, texts)
         total += problems
         print(

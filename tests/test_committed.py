@@ -67,6 +67,48 @@ def test_verify_finds_every_kind_of_difference(tmp_path):
     assert any("distill_weight_per_seed" in p for p in compare(build_table(spec, chosen, ("Drama",)), rows, texts))
 
 
+def test_verify_compares_holms_mark_only_over_the_whole_table(tmp_path):
+    """Holm's ‡ corrects over every test of the table: regenerating one of two columns corrects
+    over half as many, so a ‡ there is not comparable (its uncorrected † is); regenerating every
+    column compares it too."""
+    from ikd_lib.core.tables import build_table, write_table
+    from ikd_lib.movielens.tables import MOVIELENS_TABLES
+    from ikd_lib.verify import committed_cells, compare
+
+    def rec(variant, task, seed, test):
+        return {
+            "variant": variant,
+            "task": task,
+            "seed": seed,
+            "distill_weight": 0.0,
+            "l2": 0.0,
+            "test_metric": test,
+            "valid_metric": 0.9,
+            "profile": "t",
+            "config_hash": "h",
+            "git_revision": "r",
+            "config": {"teacher_hash": "t", "data": "d"},
+        }
+
+    records = [
+        rec(v, t, s, base + s / 1000 + (0.01 if t == "Action" else 0.0))
+        for v, base in (("student", 0.95), ("td", 0.90))
+        for t in ("Drama", "Action")
+        for s in range(3)
+    ]
+    spec = MOVIELENS_TABLES["table3"]
+    write_table(build_table(spec, records, ("Drama", "Action")), tmp_path)
+    rows, texts = committed_cells("table3", tmp_path)
+    assert texts["Student", "Drama"].endswith("†‡")
+    texts["Student", "Drama"] = texts["Student", "Drama"][:-1]  # as if a larger family had not marked it
+    rows["Student", "Drama"] = dict(rows["Student", "Drama"], significant_holm="0")
+    part = [r for r in records if r["task"] == "Drama"]
+    assert compare(build_table(spec, part, ("Drama",)), rows, texts) == []
+    whole = compare(build_table(spec, records, ("Drama", "Action")), rows, texts)
+    assert any("Student · Drama" in p and "‡" in p for p in whole)
+    assert any("significant_holm" in p for p in whole)
+
+
 def test_makefile_rejects_an_unknown_profile_before_starting_anything():
     done = subprocess.run(["make", "-n", "tables", "PROFILE=fast"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode != 0 and "unknown PROFILE=fast; valid: smoke cpu paper" in done.stderr

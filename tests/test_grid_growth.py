@@ -271,3 +271,42 @@ def test_the_records_of_the_grown_values_are_the_studys_per_genre(tmp_path, monk
         ("plus_kd10", 1),
     ]
     assert exp.family_search("thaw", "Western").grid == (1e-4, 1e-3)
+
+
+def test_verify_with_fewer_seeds_starts_each_search_from_the_committed_grid(tmp_path):
+    """`make verify SEEDS=0` regenerates one seed: grown for it alone, a search could stop before
+    the grid the committed table searched with every seed, and that seed could choose otherwise.
+    So each single-variant row's searched grid (the CSV's distill_weight_grid, l2_grid) is where
+    its search starts; inherited and pooled rows are left alone. The reviewers' CSV names its
+    grids per row ("λ: 1 10; L2: inherited"), TD + KD's μ and the learning teacher's η included."""
+    from ikd_lib.core.tables import TD_POOL
+    from ikd_lib.verify import start_from_committed, start_study_from_committed
+
+    spec = TableSpec("t", "T", (Row("KD", ("kd",)), Row("Student", ("student",)), Row("TD", TD_POOL)), "RMSE", False)
+    exp = SimpleNamespace(tables={"t": spec}, task_names=("Drama",), start_grids={}, family_start={})
+    rows = {
+        ("KD", "Drama"): {"distill_weight_grid": "0.1 1 10 100", "l2_grid": "inherited"},
+        ("Student", "Drama"): {"distill_weight_grid": "", "l2_grid": "0.03 0.3 3"},
+        ("TD", "Drama"): {"distill_weight_grid": "inherited", "l2_grid": "inherited"},
+    }
+    assert start_from_committed(exp, "t", rows) == 2
+    assert exp.start_grids == {
+        ("kd", "Drama", "distill_weight"): (0.1, 1.0, 10.0, 100.0),
+        ("student", "Drama", "l2"): (0.03, 0.3, 3.0),
+    }
+
+    study = tmp_path / "reviewers.csv"
+    study.write_text(
+        "section,row,task,searched\n"
+        "control_rmse,One-way control,Drama,λ: 0.01 0.1 1 10; L2: inherited\n"
+        "plus_kd_rmse,TD + KD,Drama,μ: 1 10 100 1000\n"
+        'learns_rmse,"TD, teacher learns",Drama,η: 1e-05 0.0001 0.001\n'
+        "control_difference,TD − control,Drama,\n"
+    )
+    exp.start_grids.clear()
+    assert start_study_from_committed(exp, study) == 3
+    assert exp.start_grids == {("oneway", "Drama", "distill_weight"): (0.01, 0.1, 1.0, 10.0)}
+    assert exp.family_start == {
+        ("plus_kd", "Drama"): (1.0, 10.0, 100.0, 1000.0),
+        ("thaw", "Drama"): (1e-05, 0.0001, 0.001),
+    }

@@ -124,6 +124,9 @@ class Experiment:
         self.store = ResultStore(store_root)
         self._chosen: dict[tuple[str, str], Cell] = {}  # (variant, task) -> its per-seed choices
         self._grids: dict[tuple[str, str, str], tuple] = {}  # (variant, task, axis) -> its grid, grown
+        # (variant, task, axis) -> where that search starts instead of the profile's grid: `make verify`
+        # regenerating fewer seeds starts from the grid the committed table searched with all of them
+        self.start_grids: dict[tuple[str, str, str], tuple[float, ...]] = {}
         self.variants: dict[str, Variant] = {}
         self._load_only = False  # stored(): read what is in the store, compute nothing
         # where stacks train (core/device.py): checked here, before any compute is spent
@@ -247,7 +250,9 @@ class Experiment:
         return float(getattr(self.profile, "search_step", self.search_step))
 
     def base_grid(self, variant: Variant, task_name: str, axis: str) -> tuple[float, ...]:
-        """The profile's grid on `axis`, where a search starts."""
+        """The profile's grid on `axis`, where a search starts (or `start_grids`' grid)."""
+        if (variant.key, task_name, axis) in self.start_grids:
+            return self.start_grids[variant.key, task_name, axis]
         return tuple(self.weight_grid(variant, task_name) if axis == "distill_weight" else self.l2_grid(variant))
 
     def searched_axes(self, variant: Variant, task_name: str) -> tuple[str, ...]:

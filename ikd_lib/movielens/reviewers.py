@@ -45,7 +45,7 @@ from .profiles import Profile, get_profile
 SWEEP_GENRE = "Drama"  # the densest genre
 SWEEP_FRACTIONS = (0.01, 0.03, 0.1, 0.3, 1.0)  # of its training ratings
 SWEEP_SEED = 0  # the permutation every subset is cut from
-SWEEP_METHODS = ("student", "kd", "fitnet", "fd", "hybrid", "td")
+SWEEP_METHODS = ("bias_only", "student", "kd", "fitnet", "fd", "hybrid", "td")
 TEACHER_LRS = (1e-4, 1e-3)  # h_up's learning rate (the student's: 3e-3)
 TEACHER_LR_BOUNDS = (1e-6, 1e-2)  # how far its grid may grow: from a teacher that
 #                                                         barely moves to three times the student's rate
@@ -205,7 +205,9 @@ class ReviewersExperiment(MovieLensExperiment):
         for family, value in grown:
             self.family_variant(family, value)
         self._teacher_valid = None
+        self.study_counts: dict[str, int] = {}  # stacks run (and computed) by this experiment's run calls
         self.family_searches: dict[tuple[str, str], Search] = {}  # (family, genre) -> its search, bracketed
+        self.family_start: dict[tuple[str, str], tuple[float, ...]] = {}  # (family, genre) -> start (verify)
 
     def worker_factory(self):
         grown = tuple(
@@ -226,6 +228,13 @@ class ReviewersExperiment(MovieLensExperiment):
         # (then each family's grid grows per genre: run_study)
         sweep = tuple(t for t in SWEEP_TASKS if t != SWEEP_GENRE or SWEEP_GENRE in genres)
         return [(per_genre, genres), (list(SWEEP_METHODS), sweep)]
+
+    def run(self, variant_keys=None, tasks=None, desc: str = "runs") -> list[dict]:
+        """As every experiment's; study_counts adds up the stacks of every call (a study makes
+        several: one per part, one per grown value of a family)."""
+        records = super().run(variant_keys, tasks, desc)
+        self.study_counts = {k: self.study_counts.get(k, 0) + self.last_run[k] for k in ("stacks", "computed")}
+        return records
 
     def run_study(self) -> list[dict]:
         """Every run the study reads, computed when not in the store (one worker pool per part),
@@ -278,7 +287,7 @@ class ReviewersExperiment(MovieLensExperiment):
                 return out
 
             self.family_searches[family, genre] = search(
-                FAMILIES[family].grid(self.profile),
+                self.family_start.get((family, genre)) or FAMILIES[family].grid(self.profile),
                 validation,
                 self.family_bounds(family, genre),
                 self.step_of(),

@@ -29,6 +29,9 @@ def _log_axis(ax) -> None:
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
 
 
+SWEEP_PLOTTED = ("Student", "KD", "Best feature baseline", "TD (default)")
+
+
 def plot_data_size_sweep(study):
     rmse, gain = study.comparison("sweep_rmse"), study.comparison("sweep_gain")
     tasks = [task for task, _ in rmse.columns]
@@ -36,7 +39,8 @@ def plot_data_size_sweep(study):
     with sns.axes_style(STYLE):
         fig = Figure(figsize=(11, 4.6))
         left, right = fig.subplots(1, 2)
-        for i, (row, color) in enumerate(zip(rmse.rows, PALETTE)):
+        plotted = [r for r in rmse.rows if r in SWEEP_PLOTTED]  # the table has every searched row; four are drawn
+        for i, (row, color) in enumerate(zip(plotted, PALETTE)):
             entries = [rmse.entry(row, t) for t in tasks]
             shown = [j for j, e in enumerate(entries) if e is not None]
             nudge = 1 + 0.03 * (i - 1.5)  # keep the error bars apart

@@ -79,6 +79,9 @@ def step_table(exp, dataset, repeats, warmup, batch_size=128) -> list[dict]:
     ]
 
 
+BUDGET_MIN = 55  # minutes for every ViT table's runs from an empty store on a 2-core machine
+
+
 def wall_time(profile, cache_dir, store=None) -> dict:
     """All runs of Tables 4, 6, 9 from an empty store (a temporary one, or `store`: then the
     timed runs are the ones `make tables` reads afterwards), the teacher and probes cached."""
@@ -176,7 +179,9 @@ def render(report: dict) -> str:
             "",
             f"{w['runs_s'] / 60:.1f} min with {w['workers']} worker processes ({w['stacks']} variant × dataset "
             f"stacks, {w['runs']} runs, {w['runs_in_store_before']} of them in the store before; "
-            f"{w['train_cpu_s'] / 60:.1f} min of training in all).",
+            f"{w['train_cpu_s'] / 60:.1f} min of training in all), against a budget of {BUDGET_MIN} min for "
+            f"the ViT tables on a 2-core machine: "
+            + ("within it." if w["runs_s"] <= 60 * BUDGET_MIN else "**over it**."),
         ]
     lv = report.get("levelling")
     if lv:
