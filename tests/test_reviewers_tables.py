@@ -28,7 +28,9 @@ d1| and p = 1 − (2/π)·atan|t|, so † needs |t| > 12.7):
   seeds chose td_k0 or td) TD (default)'s λ, so section 1 counts the per-seed choices of the
   Student's l2 and of the λ of KD, FitNet, FD, Hybrid, TD (default) and the control: 7 rows ×
   2 genres × 2 seeds = 28, all at an open edge of a grid of one value (the control's {1, 10}:
-  at its edges); section 2 four rows × two sizes × two seeds = 16. A cell of inherited values
+  at its edges); section 2 shows every searched run the sweep reads (Bias only, the Student, KD,
+  FitNet, FD, Hybrid, the best of those three, TD (default); these records have no Bias only, so
+  its row is "–"): seven searched rows × two sizes × two seeds = 28. A cell of inherited values
   only has empty counts in the CSV.
 - The teacher's all-genre validation RMSE at the chosen η: Drama 0.80 -> 0.81, 0.8105 (rises by
   0.01025 on average; t = 41, p = 0.016), Western 0.80 -> 0.80 for both seeds (no change, neither
@@ -203,7 +205,7 @@ MARKDOWN = """\
 
 Definitions and protocol: `docs/reviewers.md`. Every cell: mean ± standard error over seeds of the value at each seed's choice on validation (never test); paired t-tests over shared seeds.
 
-Provenance: profile `smoke`, seeds [0, 1], table hash `f5e382412bc0` (41 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
+Provenance: profile `smoke`, seeds [0, 1], table hash `d7ee0789445b` (42 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
 
 ## 1. Is the gain from the four extra modules? A parameter-matched one-way control
 
@@ -250,12 +252,16 @@ Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 inher
 
 ### Test RMSE on Drama against the share of its training ratings
 
-Nested, seeded subsets of Drama's training ratings (validation and test unchanged); every weight and l2 chosen per seed on validation; "Best feature baseline": FitNet, FD or Hybrid, whichever each seed's validation RMSE prefers. †: differs from TD (default), paired t-test, p < 0.05.
+Nested, seeded subsets of Drama's training ratings (validation and test unchanged); every weight and l2 chosen per seed on validation; "Bias only": the biases every model starts from; "Best feature baseline": FitNet, FD or Hybrid, whichever each seed's validation RMSE prefers. †: differs from TD (default), paired t-test, p < 0.05.
 
 | Row | 1% (n=10) | 100% (n=1,000) |
 |---|---:|---:|
+| Bias only | – | – |
 | Student | 0.9930 ± 0.0030† | 0.9550 ± 0.0050 |
 | KD | **0.9720 ± 0.0020** | **0.9050 ± 0.0050** |
+| FitNet | 0.9850 ± 0.0050 | 0.9350 ± 0.0050 |
+| FD | 0.9775 ± 0.0075 | 0.9275 ± 0.0075 |
+| Hybrid | 0.9900 ± 0.0000 | 0.9130 ± 0.0030 |
 | Best feature baseline | 0.9750 ± 0.0050 | 0.9130 ± 0.0030 |
 | TD (default) | 0.9775 ± 0.0025 | 0.9220 ± 0.0020 |
 
@@ -276,7 +282,7 @@ Per seed, the other row's RMSE minus TD (default)'s; †: paired t-test, p < 0.0
 Feature baseline chosen per seed (seed order [0, 1]):
 - Best feature baseline: Drama 1%: fitnet/fd; Drama: hybrid/hybrid
 
-Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 inherited per seed. Best feature baseline: λ ∈ {1}; L2 inherited per seed. TD (default): λ ∈ {1}; L2 inherited per seed. Of 16 per-seed choices on a grid searched for the cell, 16 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
+Searched per seed on validation: Student: L2 ∈ {0.1}. KD: λ ∈ {1}; L2 inherited per seed. FitNet: λ ∈ {1}; L2 inherited per seed. FD: λ ∈ {1}; L2 inherited per seed. Hybrid: λ ∈ {1}; L2 inherited per seed. Best feature baseline: λ ∈ {1}; L2 inherited per seed. TD (default): λ ∈ {1}; L2 inherited per seed. Of 28 per-seed choices on a grid searched for the cell, 28 sit at an open edge of it, 0 at a declared bound, and 0 tie at an edge with the next value.
 
 ## 3. Do the models actually talk? Alignment of states and what the messages carry
 
@@ -392,98 +398,104 @@ Searched per seed on validation: TD, teacher learns: η ∈ {0.0001, 0.001} (bou
 
 CSV = """\
 section,row,task,quantity,mean,se,n_seeds,seeds,values_per_seed,tested_against,p_value,significant,row_note,searched,search_bounds,choices_at_open_edge,choices_at_bound,choices_tied,profile,table_hash,git_revisions
-control_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,One-way control,0.07045,0,0,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,Student,Western,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.2048,0,0,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
-control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
-control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
-control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,f5e382412bc0,run1 run2
-control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-control_difference,TD − control,Drama,test RMSE difference,-0.008000,0.003000,2,0 1,-0.005000 -0.011000,0,0.2284,0,,,,,,,smoke,f5e382412bc0,run1 run2
-control_difference,TD − control,Western,test RMSE difference,0.002500,0.001500,2,0 1,0.004000 0.001000,0,0.344,0,,,,,,,smoke,f5e382412bc0,run1 run2
-control_difference,TD (default) − control,Drama,test RMSE difference,-0.010500,0.000500,2,0 1,-0.010000 -0.011000,0,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-control_difference,TD (default) − control,Western,test RMSE difference,0.001000,0.003000,2,0 1,0.004000 -0.002000,0,0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
-control_difference,No interaction − control,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-control_difference,No interaction − control,Western,test RMSE difference,0.004000,0.003000,2,0 1,0.007000 0.001000,0,0.4097,0,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_rmse,Student,Drama 1%,test RMSE,0.993000,0.003000,2,0 1,0.990000 0.996000,TD (default),0.02053,1,,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,TD (default),0.05772,0,,L2: 0.1,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,f5e382412bc0,run1 run2
-sweep_gain,over Student,Drama 1%,RMSE gain of TD (default),0.015500,0.000500,2,0 1,0.015000 0.016000,0,0.02053,1,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_gain,over Student,Drama,RMSE gain of TD (default),0.033000,0.003000,2,0 1,0.030000 0.036000,0,0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_gain,over KD,Drama 1%,RMSE gain of TD (default),-0.005500,0.000500,2,0 1,-0.005000 -0.006000,0,0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_gain,over KD,Drama,RMSE gain of TD (default),-0.017000,0.003000,2,0 1,-0.020000 -0.014000,0,0.1112,0,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_gain,over Best feature baseline,Drama 1%,RMSE gain of TD (default),-0.002500,0.007500,2,0 1,0.005000 -0.010000,0,0.7952,0,,,,,,,smoke,f5e382412bc0,run1 run2
-sweep_gain,over Best feature baseline,Drama,RMSE gain of TD (default),-0.009000,0.001000,2,0 1,-0.010000 -0.008000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,Student,Drama,"linear CKA(s_h, t_h)",0.115000,0.015000,2,0 1,0.100000 0.130000,TD (default),0.009226,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,Student,Western,"linear CKA(s_h, t_h)",0.165000,0.015000,2,0 1,0.150000 0.180000,TD (default),0.009226,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,KD,Drama,"linear CKA(s_h, t_h)",0.320000,0.020000,2,0 1,0.300000 0.340000,TD (default),0.0454,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,KD,Western,"linear CKA(s_h, t_h)",0.370000,0.020000,2,0 1,0.350000 0.390000,TD (default),0.0454,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,FitNet,Drama,"linear CKA(s_h, t_h)",0.515000,0.015000,2,0 1,0.500000 0.530000,TD (default),0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,FitNet,Western,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.05772,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,FD,Drama,"linear CKA(s_h, t_h)",0.605000,0.005000,2,0 1,0.600000 0.610000,TD (default),0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,FD,Western,"linear CKA(s_h, t_h)",0.655000,0.005000,2,0 1,0.650000 0.660000,TD (default),0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,Hybrid,Drama,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,Hybrid,Western,"linear CKA(s_h, t_h)",0.615000,0.015000,2,0 1,0.600000 0.630000,TD (default),0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,No interaction,Drama,"linear CKA(s_h, t_h)",0.420000,0.020000,2,0 1,0.400000 0.440000,TD (default),0.156,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,No interaction,Western,"linear CKA(s_h, t_h)",0.470000,0.020000,2,0 1,0.450000 0.490000,TD (default),0.156,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,TD (default),Drama,"linear CKA(s_h, t_h)",0.460000,0.010000,2,0 1,0.450000 0.470000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,TD (default),Western,"linear CKA(s_h, t_h)",0.510000,0.010000,2,0 1,0.500000 0.520000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,One-way control,Drama,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.1198,0,,,,,,,smoke,f5e382412bc0,run1 run2
-cka,One-way control,Western,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.09718,0,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,Teacher: t_h,Drama,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,Teacher: t_h,Western,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,Student: s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,Student: s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): teacher's answer,Drama,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,TD (default): teacher's answer,Western,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,No interaction: message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,No interaction: message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,One-way control: message E_g(s_h),Drama,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,f5e382412bc0,run1 run2
-probe,One-way control: message E_g(s_h),Western,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD + KD,0.2578,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,TD + KD,0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,TD + KD,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,TD + KD,0.04238,1,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,TD + KD,Drama,test RMSE,0.908500,0.003500,2,0 1,0.905000 0.912000,,,0,,μ: 1 10,μ: 0.1 to 10,1,1,0,smoke,f5e382412bc0,run1 run2
-plus_kd_rmse,TD + KD,Western,test RMSE,0.889500,0.005500,2,0 1,0.884000 0.895000,,,0,,μ: 1 10,μ: 0.1 to 10,2,0,0,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − KD,Drama,test RMSE difference,0.003500,0.001500,2,0 1,0.005000 0.002000,0,0.2578,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − KD,Western,test RMSE difference,0.004500,0.000500,2,0 1,0.004000 0.005000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − Hybrid,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − Hybrid,Western,test RMSE difference,0.014500,0.000500,2,0 1,0.014000 0.015000,0,0.02194,1,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − TD (default),Drama,test RMSE difference,-0.013500,0.001500,2,0 1,-0.015000 -0.012000,0,0.07045,0,,,,,,,smoke,f5e382412bc0,run1 run2
-plus_kd_difference,TD + KD − TD (default),Western,test RMSE difference,-0.007500,0.000500,2,0 1,-0.008000 -0.007000,0,0.04238,1,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_rmse,"TD, teacher learns",Drama,test RMSE,0.923500,0.002500,2,0 1,0.921000 0.926000,TD (default),0.2048,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,f5e382412bc0,run1 run2
-learns_rmse,"TD, teacher learns",Western,test RMSE,0.894500,0.004500,2,0 1,0.890000 0.899000,TD (default),0.1257,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,f5e382412bc0,run1 run2
-learns_teacher,before (frozen),Drama,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_teacher,before (frozen),Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_teacher,after,Drama,teacher all-genre validation RMSE,0.810250,0.000250,2,0 1,0.810000 0.810500,before (frozen),0.01552,1,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_teacher,after,Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,before (frozen),,0,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_teacher_change,after − before,Drama,teacher all-genre validation RMSE change,0.010250,0.000250,2,0 1,0.010000 0.010500,0,0.01552,1,,,,,,,smoke,f5e382412bc0,run1 run2
-learns_teacher_change,after − before,Western,teacher all-genre validation RMSE change,0.000000,0.000000,2,0 1,0.000000 0.000000,0,,0,,,,,,,smoke,f5e382412bc0,run1 run2
+control_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,One-way control,0.07045,0,0,L2: 0.1,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,Student,Western,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.2048,0,0,L2: 0.1,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,One-way control,0.05772,0,0,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,One-way control,0.1695,0,0,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,FitNet,Western,test RMSE,0.892500,0.002500,2,0 1,0.890000 0.895000,One-way control,0.6392,0,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,One-way control,0.5,0,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,FD,Western,test RMSE,0.892500,0.007500,2,0 1,0.885000 0.900000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,One-way control,0.01632,1,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,One-way control,0.09033,0,544,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,No interaction,Drama,test RMSE,0.928000,0.003000,2,0 1,0.925000 0.931000,One-way control,0.07045,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,d7ee0789445b,run1 run2
+control_rmse,No interaction,Western,test RMSE,0.900000,0.005000,2,0 1,0.895000 0.905000,One-way control,0.4097,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,d7ee0789445b,run1 run2
+control_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,One-way control,0.03029,1,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,One-way control,0.7952,0,"1,616",λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,TD,Drama,test RMSE,0.924500,0.000500,2,0 1,0.925000 0.924000,One-way control,0.2284,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,d7ee0789445b,run1 run2
+control_rmse,TD,Western,test RMSE,0.898500,0.006500,2,0 1,0.892000 0.905000,One-way control,0.344,0,"1,616",λ: inherited; L2: inherited,,,,,smoke,d7ee0789445b,run1 run2
+control_rmse,One-way control,Drama,test RMSE,0.932500,0.002500,2,0 1,0.930000 0.935000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_rmse,One-way control,Western,test RMSE,0.896000,0.008000,2,0 1,0.888000 0.904000,,,0,"1,616",λ: 1 10; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+control_difference,TD − control,Drama,test RMSE difference,-0.008000,0.003000,2,0 1,-0.005000 -0.011000,0,0.2284,0,,,,,,,smoke,d7ee0789445b,run1 run2
+control_difference,TD − control,Western,test RMSE difference,0.002500,0.001500,2,0 1,0.004000 0.001000,0,0.344,0,,,,,,,smoke,d7ee0789445b,run1 run2
+control_difference,TD (default) − control,Drama,test RMSE difference,-0.010500,0.000500,2,0 1,-0.010000 -0.011000,0,0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+control_difference,TD (default) − control,Western,test RMSE difference,0.001000,0.003000,2,0 1,0.004000 -0.002000,0,0.7952,0,,,,,,,smoke,d7ee0789445b,run1 run2
+control_difference,No interaction − control,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+control_difference,No interaction − control,Western,test RMSE difference,0.004000,0.003000,2,0 1,0.007000 0.001000,0,0.4097,0,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Student,Drama 1%,test RMSE,0.993000,0.003000,2,0 1,0.990000 0.996000,TD (default),0.02053,1,,L2: 0.1,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Student,Drama,test RMSE,0.955000,0.005000,2,0 1,0.950000 0.960000,TD (default),0.05772,0,,L2: 0.1,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,KD,Drama 1%,test RMSE,0.972000,0.002000,2,0 1,0.970000 0.974000,TD (default),0.05772,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD (default),0.1112,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,FitNet,Drama 1%,test RMSE,0.985000,0.005000,2,0 1,0.980000 0.990000,TD (default),0.2048,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,FitNet,Drama,test RMSE,0.935000,0.005000,2,0 1,0.930000 0.940000,TD (default),0.1444,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,FD,Drama 1%,test RMSE,0.977500,0.007500,2,0 1,0.985000 0.970000,TD (default),1,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,FD,Drama,test RMSE,0.927500,0.007500,2,0 1,0.920000 0.935000,TD (default),0.5,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Hybrid,Drama 1%,test RMSE,0.990000,0.000000,2,0 1,0.990000 0.990000,TD (default),0.1257,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Best feature baseline,Drama 1%,test RMSE,0.975000,0.005000,2,0 1,0.980000 0.970000,TD (default),0.7952,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,Best feature baseline,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD (default),0.07045,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,TD (default),Drama 1%,test RMSE,0.977500,0.002500,2,0 1,0.975000 0.980000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,λ: 1; L2: inherited,,2,0,0,smoke,d7ee0789445b,run1 run2
+sweep_gain,over Student,Drama 1%,RMSE gain of TD (default),0.015500,0.000500,2,0 1,0.015000 0.016000,0,0.02053,1,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_gain,over Student,Drama,RMSE gain of TD (default),0.033000,0.003000,2,0 1,0.030000 0.036000,0,0.05772,0,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_gain,over KD,Drama 1%,RMSE gain of TD (default),-0.005500,0.000500,2,0 1,-0.005000 -0.006000,0,0.05772,0,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_gain,over KD,Drama,RMSE gain of TD (default),-0.017000,0.003000,2,0 1,-0.020000 -0.014000,0,0.1112,0,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_gain,over Best feature baseline,Drama 1%,RMSE gain of TD (default),-0.002500,0.007500,2,0 1,0.005000 -0.010000,0,0.7952,0,,,,,,,smoke,d7ee0789445b,run1 run2
+sweep_gain,over Best feature baseline,Drama,RMSE gain of TD (default),-0.009000,0.001000,2,0 1,-0.010000 -0.008000,0,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,Student,Drama,"linear CKA(s_h, t_h)",0.115000,0.015000,2,0 1,0.100000 0.130000,TD (default),0.009226,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,Student,Western,"linear CKA(s_h, t_h)",0.165000,0.015000,2,0 1,0.150000 0.180000,TD (default),0.009226,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,KD,Drama,"linear CKA(s_h, t_h)",0.320000,0.020000,2,0 1,0.300000 0.340000,TD (default),0.0454,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,KD,Western,"linear CKA(s_h, t_h)",0.370000,0.020000,2,0 1,0.350000 0.390000,TD (default),0.0454,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,FitNet,Drama,"linear CKA(s_h, t_h)",0.515000,0.015000,2,0 1,0.500000 0.530000,TD (default),0.05772,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,FitNet,Western,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.05772,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,FD,Drama,"linear CKA(s_h, t_h)",0.605000,0.005000,2,0 1,0.600000 0.610000,TD (default),0.02194,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,FD,Western,"linear CKA(s_h, t_h)",0.655000,0.005000,2,0 1,0.650000 0.660000,TD (default),0.02194,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,Hybrid,Drama,"linear CKA(s_h, t_h)",0.565000,0.015000,2,0 1,0.550000 0.580000,TD (default),0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,Hybrid,Western,"linear CKA(s_h, t_h)",0.615000,0.015000,2,0 1,0.600000 0.630000,TD (default),0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,No interaction,Drama,"linear CKA(s_h, t_h)",0.420000,0.020000,2,0 1,0.400000 0.440000,TD (default),0.156,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,No interaction,Western,"linear CKA(s_h, t_h)",0.470000,0.020000,2,0 1,0.450000 0.490000,TD (default),0.156,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,TD (default),Drama,"linear CKA(s_h, t_h)",0.460000,0.010000,2,0 1,0.450000 0.470000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,TD (default),Western,"linear CKA(s_h, t_h)",0.510000,0.010000,2,0 1,0.500000 0.520000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,One-way control,Drama,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.1198,0,,,,,,,smoke,d7ee0789445b,run1 run2
+cka,One-way control,Western,"linear CKA(s_h, t_h)",0.250000,0.050000,2,0 1,0.200000 0.300000,TD (default),0.09718,0,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,Teacher: t_h,Drama,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,Teacher: t_h,Western,probe R² on test,0.405000,0.005000,2,0 1,0.400000 0.410000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,Student: s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,Student: s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): s_h,Drama,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): s_h,Western,probe R² on test,0.205000,0.005000,2,0 1,0.200000 0.210000,TD (default): teacher's answer,0.03029,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): teacher's answer,Drama,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,TD (default): teacher's answer,Western,probe R² on test,0.310000,0.010000,2,0 1,0.300000 0.320000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,No interaction: message E_g(s_h),Drama,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,No interaction: message E_g(s_h),Western,probe R² on test,0.215000,0.005000,2,0 1,0.210000 0.220000,TD (default): teacher's answer,0.03348,1,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,One-way control: message E_g(s_h),Drama,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,d7ee0789445b,run1 run2
+probe,One-way control: message E_g(s_h),Western,probe R² on test,0.250000,0.000000,2,0 1,0.250000 0.250000,TD (default): teacher's answer,0.1051,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,KD,Drama,test RMSE,0.905000,0.005000,2,0 1,0.900000 0.910000,TD + KD,0.2578,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,KD,Western,test RMSE,0.885000,0.005000,2,0 1,0.880000 0.890000,TD + KD,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,Hybrid,Drama,test RMSE,0.913000,0.003000,2,0 1,0.910000 0.916000,TD + KD,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,Hybrid,Western,test RMSE,0.875000,0.005000,2,0 1,0.870000 0.880000,TD + KD,0.02194,1,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,TD + KD,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,TD + KD,0.04238,1,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,TD + KD,Drama,test RMSE,0.908500,0.003500,2,0 1,0.905000 0.912000,,,0,,μ: 1 10,μ: 0.1 to 10,1,1,0,smoke,d7ee0789445b,run1 run2
+plus_kd_rmse,TD + KD,Western,test RMSE,0.889500,0.005500,2,0 1,0.884000 0.895000,,,0,,μ: 1 10,μ: 0.1 to 10,2,0,0,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − KD,Drama,test RMSE difference,0.003500,0.001500,2,0 1,0.005000 0.002000,0,0.2578,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − KD,Western,test RMSE difference,0.004500,0.000500,2,0 1,0.004000 0.005000,0,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − Hybrid,Drama,test RMSE difference,-0.004500,0.000500,2,0 1,-0.005000 -0.004000,0,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − Hybrid,Western,test RMSE difference,0.014500,0.000500,2,0 1,0.014000 0.015000,0,0.02194,1,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − TD (default),Drama,test RMSE difference,-0.013500,0.001500,2,0 1,-0.015000 -0.012000,0,0.07045,0,,,,,,,smoke,d7ee0789445b,run1 run2
+plus_kd_difference,TD + KD − TD (default),Western,test RMSE difference,-0.007500,0.000500,2,0 1,-0.008000 -0.007000,0,0.04238,1,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_rmse,TD (default),Drama,test RMSE,0.922000,0.002000,2,0 1,0.920000 0.924000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_rmse,TD (default),Western,test RMSE,0.897000,0.005000,2,0 1,0.892000 0.902000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_rmse,"TD, teacher learns",Drama,test RMSE,0.923500,0.002500,2,0 1,0.921000 0.926000,TD (default),0.2048,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,d7ee0789445b,run1 run2
+learns_rmse,"TD, teacher learns",Western,test RMSE,0.894500,0.004500,2,0 1,0.890000 0.899000,TD (default),0.1257,0,,η: 0.0001 0.001,η: 1e-06 to 0.01,2,0,0,smoke,d7ee0789445b,run1 run2
+learns_teacher,before (frozen),Drama,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_teacher,before (frozen),Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,,,0,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_teacher,after,Drama,teacher all-genre validation RMSE,0.810250,0.000250,2,0 1,0.810000 0.810500,before (frozen),0.01552,1,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_teacher,after,Western,teacher all-genre validation RMSE,0.800000,0.000000,2,0 1,0.800000 0.800000,before (frozen),,0,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_teacher_change,after − before,Drama,teacher all-genre validation RMSE change,0.010250,0.000250,2,0 1,0.010000 0.010500,0,0.01552,1,,,,,,,smoke,d7ee0789445b,run1 run2
+learns_teacher_change,after − before,Western,teacher all-genre validation RMSE change,0.000000,0.000000,2,0 1,0.000000 0.000000,0,,0,,,,,,,smoke,d7ee0789445b,run1 run2
 """
 
 LATEX = r"""\begin{table}[t]
@@ -531,13 +543,17 @@ No interaction $-$ control & -0.0045 $\pm$ 0.0005 & +0.0040 $\pm$ 0.0030 \\
 \toprule
 Row & 1\% (n=10) & 100\% (n=1,000) \\
 \midrule
+Bias only & – & – \\
 Student & 0.9930 $\pm$ 0.0030$^\dagger$ & 0.9550 $\pm$ 0.0050 \\
 KD & \textbf{0.9720 $\pm$ 0.0020} & \textbf{0.9050 $\pm$ 0.0050} \\
+FitNet & 0.9850 $\pm$ 0.0050 & 0.9350 $\pm$ 0.0050 \\
+FD & 0.9775 $\pm$ 0.0075 & 0.9275 $\pm$ 0.0075 \\
+Hybrid & 0.9900 $\pm$ 0.0000 & 0.9130 $\pm$ 0.0030 \\
 Best feature baseline & 0.9750 $\pm$ 0.0050 & 0.9130 $\pm$ 0.0030 \\
 TD (default) & 0.9775 $\pm$ 0.0025 & 0.9220 $\pm$ 0.0020 \\
 \bottomrule
 \end{tabular}
-\caption{Test RMSE on Drama against the share of its training ratings. Nested, seeded subsets of Drama's training ratings (validation and test unchanged); every weight and l2 chosen per seed on validation; "Best feature baseline": FitNet, FD or Hybrid, whichever each seed's validation RMSE prefers. $^\dagger$: differs from TD (default), paired t-test, p < 0.05.}
+\caption{Test RMSE on Drama against the share of its training ratings. Nested, seeded subsets of Drama's training ratings (validation and test unchanged); every weight and l2 chosen per seed on validation; "Bias only": the biases every model starts from; "Best feature baseline": FitNet, FD or Hybrid, whichever each seed's validation RMSE prefers. $^\dagger$: differs from TD (default), paired t-test, p < 0.05.}
 \label{tab:sweep_rmse}
 \end{table}
 
@@ -674,7 +690,7 @@ after $-$ before & +0.0102 $\pm$ 0.0002$^\dagger$ & +0.0000 $\pm$ 0.0000 \\
 \caption{Its change (positive: the teacher got worse on its own task). $^\dagger$: paired t-test, p < 0.05.}
 \label{tab:learns_teacher_change}
 \end{table}
-% Provenance: profile `smoke`, seeds [0, 1], table hash `f5e382412bc0` (41 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
+% Provenance: profile `smoke`, seeds [0, 1], table hash `d7ee0789445b` (42 run configurations), teacher `teach`, data `data0`, runs at git run1, run2, rendered at git render0.
 """
 
 
