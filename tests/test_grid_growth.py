@@ -228,6 +228,51 @@ def test_td_plus_kd_grows_its_mu_per_genre_and_a_worker_knows_the_grown_variants
     assert computed == []
 
 
+def test_the_records_of_the_grown_values_are_the_studys_per_genre(tmp_path, monkeypatch):
+    """grown_records: the records of every family's values beyond the profile's grid on a genre:
+    μ grew to 0.1 and 10 (as above); η's grid stays (its validation is flat: a tie)."""
+    import math
+
+    from ikd_lib.movielens.reviewers import make_reviewers_experiment
+
+    def fake_compute(self, variant, task_name, config, key, missing):
+        best = {0: 10.0, 1: 0.1}
+        for replica, path in missing:
+            mu = getattr(variant, "kd_weight", 0.0)
+            valid = 0.9 + (0.01 * abs(math.log10(mu / best[replica.seed])) if variant.method == "td_kd" else 0.0)
+            self.store.write(
+                path,
+                {
+                    **{k: config[k] for k in ("experiment", "profile", "variant", "method", "task")},
+                    "label": variant.label,
+                    "seed": replica.seed,
+                    "distill_weight": replica.weight,
+                    "l2": replica.l2,
+                    "config_hash": key,
+                    "inherited": self.inherited(variant),
+                    "valid_metric": valid,
+                    "test_metric": valid,
+                    "config": config,
+                    "git_revision": "toy",
+                },
+            )
+        computed.append((variant.key, len(missing)))
+
+    computed = []
+    monkeypatch.setattr("ikd_lib.core.experiment.Experiment._compute", fake_compute)
+    kwargs = {"genres": ["Western"], "store_root": tmp_path, "progress": False, "workers": 1}
+    exp = make_reviewers_experiment("smoke", **kwargs)
+    exp.profile = replace(exp.profile, weight_bounds=(0.1, 10.0))  # smoke's grids never grow
+    grown = exp.grown_records("Western")
+    assert sorted((r["variant"], r["seed"]) for r in grown) == [
+        ("plus_kd0.1", 0),
+        ("plus_kd0.1", 1),
+        ("plus_kd10", 0),
+        ("plus_kd10", 1),
+    ]
+    assert exp.family_search("thaw", "Western").grid == (1e-4, 1e-3)
+
+
 def test_verify_with_fewer_seeds_starts_each_search_from_the_committed_grid(tmp_path):
     """`make verify SEEDS=0` regenerates one seed: grown for it alone, a search could stop before
     the grid the committed table searched with every seed, and that seed could choose otherwise.

@@ -151,6 +151,88 @@ def test_state_dict_resumes_to_the_same_decisions():
     }  # the keys a shared warm-up keeps
 
 
+def test_the_guard_passes_a_gain_only_above_it_and_always_at_zero():
+    """`clearly_beats_start`: per replica, gain > guard · se of the paired per-example difference
+    (strictly: a gain of exactly that many standard errors is not "larger"), and always true at
+    guard 0, even for a replica worse than its start."""
+    from ikd_lib.core.stopping import clearly_beats_start
+
+    start = torch.zeros(3, 2, dtype=torch.float64)
+    values = torch.tensor([[0.0, 2.0], [0.0, 2.5], [-1.0, -1.0]], dtype=torch.float64)  # accuracy-like
+    # replica 0: gains 0, 2: mean 1, se = std / √2 = √2 / √2 = 1 (exactly); replica 1: mean 1.25, se 1.25
+    at_zero = clearly_beats_start(values, start, ACCURACY, 0.0)
+    assert at_zero.dtype == torch.bool and at_zero.tolist() == [True, True, True]
+    assert clearly_beats_start(values, start, ACCURACY, 1.0).tolist() == [False, False, False]
+    assert clearly_beats_start(values, start, ACCURACY, 0.99).tolist() == [True, True, False]
+    assert clearly_beats_start(values[:1], start[:1], ACCURACY, 1.0).shape == (1,)
+
+
+def test_the_rules_start_at_epoch_zero_with_the_documented_types():
+    """Epoch 0 is the first best epoch: its error is the start's metric (as an error), every
+    replica active, patience at 0; epochs and counters are long, `active` bool."""
+    start = torch.tensor([[0.25, 0.25], [1.0, 4.0]])
+    rules = EarlyStopping.start(RMSE, start, patience=2)
+    assert rules.n_replicas == 2 and not rules.stopped
+    assert rules.best_error.tolist() == pytest.approx([0.5, 2.5**0.5]) and torch.equal(
+        rules.best_seen, rules.best_error
+    )
+    assert rules.best_epoch.dtype == rules.stale.dtype == torch.long and rules.active.dtype == torch.bool
+    assert (
+        rules.best_epoch.tolist() == [0, 0] and rules.stale.tolist() == [0, 0] and rules.active.tolist() == [True, True]
+    )
+    up = EarlyStopping.start(ACCURACY, torch.tensor([[1.0, 0.0, 1.0, 1.0]]), patience=1)
+    assert up.best_error.tolist() == [-0.75] and up.best_metric.tolist() == [0.75]  # minimised as -accuracy
+
+
+def test_a_tie_is_no_progress_and_keeps_the_earlier_epoch():
+    """Progress and the restored epoch need a strictly better error; a tie counts toward patience."""
+    rules = EarlyStopping.start(RMSE, torch.full((1, N), 1.0), patience=2)
+    assert rules.update(1, torch.full((1, N), 0.25)).tolist() == [True]
+    assert rules.update(2, torch.full((1, N), 0.25)).tolist() == [False]
+    assert rules.best_epoch.tolist() == [1] and rules.stale.tolist() == [1] and not rules.stopped
+    rules.update(3, torch.full((1, N), 0.25))
+    assert rules.stopped and rules.stale.tolist() == [2]
+    assert rules.update(4, torch.full((1, N), 0.01)).tolist() == [False]  # a stopped replica never improves
+    assert rules.best_epoch.tolist() == [1]
+
+
+def test_a_replica_no_longer_computed_keeps_the_values_precision():
+    rules = EarlyStopping.start(RMSE, torch.ones(2, N, dtype=torch.float64), patience=3)
+    rules.update(1, torch.full((1, N), 0.3, dtype=torch.float64), slots=torch.tensor([1]))
+    assert rules.last_valid.dtype == torch.float64 and rules.last_valid[1].item() == 0.3**0.5
+    assert torch.isnan(rules.last_valid[0]) and rules.best_epoch.tolist() == [0, 1]
+
+
+def test_the_state_is_a_copy_and_a_state_without_the_start_keeps_it():
+    rules = EarlyStopping.start(RMSE, torch.ones(1, N), patience=3)
+    rules.update(1, torch.full((1, N), 0.25))
+    state = rules.state_dict()
+    assert "start_values" not in state and "start_values" in rules.state_dict(with_start=True)
+    state["best_error"] += 1.0
+    state["best_epoch"] += 5
+    assert rules.best_error.tolist() == [0.5] and rules.best_epoch.tolist() == [1]  # a copy
+    other = EarlyStopping.start(RMSE, torch.full((1, N), 4.0), patience=3)
+    other.load_state_dict(rules.state_dict())
+    assert other.best_epoch.tolist() == [1] and torch.equal(other.start_values, torch.full((1, N), 4.0))
+    other.load_state_dict(rules.state_dict(with_start=True))
+    assert torch.equal(other.start_values, torch.ones(1, N))
+
+
+def test_no_guard_unless_asked_and_a_resumed_run_keeps_patience_and_guard():
+    """start_guard defaults to 0 (no guard: any better epoch is restored), for a start and for a
+    resumed run; a resumed run decides with the patience and guard it is given."""
+    start, slightly = torch.ones(1, N), torch.cat([torch.full((1,), 0.99), torch.ones(N - 1)])[None]
+    rules = EarlyStopping.start(RMSE, start, patience=3)
+    assert rules.start_guard == 0.0 and rules.update(1, slightly).tolist() == [True]
+    resumed = EarlyStopping.resumed(RMSE, EarlyStopping.start(RMSE, start, 3).state_dict(with_start=True), 3)
+    assert (resumed.patience, resumed.start_guard) == (3, 0.0) and resumed.update(1, slightly).tolist() == [True]
+    fresh = EarlyStopping.start(RMSE, start, 3).state_dict(with_start=True)
+    guarded = EarlyStopping.resumed(RMSE, fresh, patience=3, start_guard=2.0)
+    assert (guarded.patience, guarded.start_guard) == (3, 2.0)
+    assert guarded.update(1, slightly).tolist() == [False]  # one example better: gain 1 se, not 2
+    assert guarded.update(2, torch.full((1, N), 0.98)).tolist() == [True]  # every example: se 0
+
+
 # ---------------------------------------------------------------- the two loops, fed the same values
 def stacked_loop(case: Case, toy_task, toy_teacher) -> tuple[int, int, bool]:
     """train_stack on a small model with the task's validation values scripted: (best epoch,
